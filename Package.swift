@@ -1,0 +1,70 @@
+// swift-tools-version: 6.1
+// recfuse: a recommendation scoring server (protobuf over NNG) with GAT, SVD++ and
+// LLM-fusion engines. See docs/design.md and ../shared/DESIGN.md for the layout.
+import PackageDescription
+
+let package = Package(
+    name: "recfuse",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "recfuse", targets: ["recfuse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        // ---- system libraries (each imported by exactly one Swift target)
+        .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // Typed wrappers for what Swift cannot call directly (variadic C functions).
+        .target(name: "CRecShims", path: "Sources/CRecShims", linkerSettings: [.linkedLibrary("curl")]),
+
+        // ---- pure Swift core
+        .target(name: "RecCore"),
+        .target(name: "RecMath", dependencies: ["CBLAS"]),
+        .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
+        .target(name: "RecData", dependencies: [
+            "RecCore", "RecHTTP",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
+        .target(name: "RecWire", dependencies: [
+            "RecCore", "RecData", "RecBaselines",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: []),
+        .target(name: "RecServer", dependencies: [
+            "RecWire", "RecCore", "CNNG",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "recfuse", dependencies: [
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // ---- tests (one target per library target)
+        .testTarget(name: "RecCoreTests", dependencies: ["RecCore"]),
+        .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
+        .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP"]),
+        .testTarget(name: "RecDataTests", dependencies: ["RecData", "RecCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
+        .testTarget(name: "RecWireTests", dependencies: [
+            "RecWire", "RecBaselines", "RecData", "RecCore",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .testTarget(name: "RecServerTests", dependencies: [
+            "RecServer", "RecWire", "RecBaselines", "RecData", "RecCore", "CNNG",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+    ]
+)

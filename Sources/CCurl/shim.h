@@ -1,0 +1,4 @@
+#ifndef RECFUSE_CCURL_SHIM_H
+#define RECFUSE_CCURL_SHIM_H
+#include <curl/curl.h>
+#endif

@@ -1,0 +1,20 @@
+#ifndef RECFUSE_REC_SHIMS_H
+#define RECFUSE_REC_SHIMS_H
+// Typed wrappers around C APIs that Swift cannot call directly.
+//
+// curl_easy_setopt and curl_easy_getinfo are variadic C functions; Swift imports no
+// variadic C function, so each argument type gets one fixed-signature wrapper here.
+#include <curl/curl.h>
+
+typedef size_t (*rec_curl_data_fn)(char *ptr, size_t size, size_t nmemb, void *userdata);
+
+CURLcode rec_curl_setopt_long(CURL *h, CURLoption opt, long value);
+CURLcode rec_curl_setopt_off(CURL *h, CURLoption opt, curl_off_t value);
+CURLcode rec_curl_setopt_str(CURL *h, CURLoption opt, const char *value);
+CURLcode rec_curl_setopt_ptr(CURL *h, CURLoption opt, void *value);
+CURLcode rec_curl_setopt_slist(CURL *h, CURLoption opt, struct curl_slist *value);
+CURLcode rec_curl_setopt_datafn(CURL *h, CURLoption opt, rec_curl_data_fn fn);
+CURLcode rec_curl_getinfo_long(CURL *h, CURLINFO info, long *out);
+CURLcode rec_curl_getinfo_double(CURL *h, CURLINFO info, double *out);
+
+#endif

@@ -1,0 +1,53 @@
+/// The items a bundle can recommend: ids, metadata and a genre index.
+/// Immutable, shared by all engines and workers.
+public final class Catalog: Sendable {
+    public let ids: IDMap
+    public let meta: [ItemMeta]
+    /// Genre vocabulary, in first-seen order.
+    public let genreNames: [String]
+    /// Per item, indices into `genreNames`.
+    public let genreIDs: [[Int16]]
+    private let genreIndex: [String: Int16]
+
+    public init(ids: IDMap, meta: [ItemMeta]) {
+        precondition(ids.count == meta.count)
+        self.ids = ids
+        self.meta = meta
+        var names: [String] = []
+        var index: [String: Int16] = [:]
+        var perItem: [[Int16]] = []
+        perItem.reserveCapacity(meta.count)
+        for m in meta {
+            perItem.append(m.genres.map { g in
+                let key = g.lowercased()
+                if let i = index[key] { return i }
+                let i = Int16(names.count)
+                names.append(g)
+                index[key] = i
+                return i
+            })
+        }
+        genreNames = names
+        genreIDs = perItem
+        genreIndex = index
+    }
+
+    public var count: Int { ids.count }
+
+    /// Genre index for a name, case-insensitive.
+    public func genre(named name: String) -> Int16? { genreIndex[name.lowercased()] }
+}
+
+/// Users the bundle knows: ids, demographics and their stored histories.
+public final class UserStore: Sendable {
+    public let ids: IDMap
+    public let meta: [UserMeta]
+    public let histories: Histories
+
+    public init(ids: IDMap, meta: [UserMeta], histories: Histories) {
+        precondition(ids.count == meta.count && histories.userCount == ids.count)
+        self.ids = ids
+        self.meta = meta
+        self.histories = histories
+    }
+}

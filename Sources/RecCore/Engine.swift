@@ -1,0 +1,57 @@
+/// Everything an engine may use to score items for one user, in dense indices.
+///
+/// Built once per request by the pipeline from the wire's `User` (stored history of a
+/// known user merged with any inline history); engines never see raw ids.
+public struct UserQuery: Sendable {
+    /// The user's dense index when the bundle knows them.
+    public var userIndex: Int32?
+    /// The id as the caller gave it ("" for an anonymous user).
+    public var rawID: String
+    /// Known + inline history, ordered by time, one entry per item.
+    public var history: [HistoryEntry]
+    /// Free-text preference, possibly empty.
+    public var preference: String
+    public var meta: UserMeta
+
+    public init(userIndex: Int32? = nil, rawID: String = "", history: [HistoryEntry] = [],
+                preference: String = "", meta: UserMeta = UserMeta()) {
+        self.userIndex = userIndex
+        self.rawID = rawID
+        self.history = history
+        self.preference = preference
+        self.meta = meta
+    }
+}
+
+/// A scoring engine. Every model recfuse hosts (popularity, co-occurrence, SVD++, EASE,
+/// GAT, text) conforms to this one protocol; the pipeline does filtering, top-k,
+/// fallbacks and id mapping around it.
+///
+/// Contract:
+/// - Engines are immutable after loading and are called from many worker threads at once.
+/// - `score` returns one finite score per requested item, aligned with `items`
+///   (or with the whole catalogue, in index order, when `items` is nil). Higher is better.
+/// - An engine that cannot score a user (unknown user, empty history, no text) says so in
+///   `unscorableReason`; the pipeline then falls back to popularity and reports the reason.
+///   That is not an RPC failure.
+public protocol Engine: AnyObject, Sendable {
+    /// The name callers select the engine by ("popularity", "cooccurrence", "svdpp", ...).
+    var name: String { get }
+    /// One line for `Info`.
+    var summary: String { get }
+    /// Number of items the engine scores (the bundle's catalogue size).
+    var itemCount: Int { get }
+    /// nil when the engine can score `query`; otherwise a short reason why not.
+    func unscorableReason(_ query: UserQuery) -> String?
+    /// Scores for `items` (dense indices), or for every item when `items` is nil.
+    func score(_ query: UserQuery, items: [Int32]?) throws -> [Float]
+}
+
+extension Engine {
+    /// Scores a subset by scoring everything and gathering: the default for engines
+    /// whose full-catalogue pass is a single matrix-vector product anyway.
+    public func gather(_ all: [Float], _ items: [Int32]?) -> [Float] {
+        guard let items else { return all }
+        return items.map { all[Int($0)] }
+    }
+}

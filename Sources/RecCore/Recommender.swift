@@ -1,0 +1,198 @@
+/// The serving pipeline: resolves users and items, picks an engine (with fallback),
+/// scores, filters and selects. One instance per loaded bundle; immutable and safe to
+/// call from any number of threads at once.
+///
+/// Called by the wire dispatcher (server and C ABI alike) with domain requests in raw ids.
+public final class Recommender: Sendable {
+    public let catalog: Catalog
+    public let users: UserStore
+    /// Engines in registration order (the order `Info` lists them).
+    public let engines: [any Engine]
+    public let defaultEngine: String
+    /// The engine used when the requested one cannot score a user. Must score anyone.
+    public let fallbackEngine: String
+    public let limits: Limits
+    public let bundleVersion: String
+    private let byName: [String: any Engine]
+
+    public static let defaultK = 10
+
+    public init(catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
+                fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String) throws {
+        var map: [String: any Engine] = [:]
+        for e in engines {
+            guard e.itemCount == catalog.count else {
+                throw RecError.failedPrecondition("engine '\(e.name)' scores \(e.itemCount) items, catalogue has \(catalog.count)")
+            }
+            guard map.updateValue(e, forKey: e.name) == nil else {
+                throw RecError.failedPrecondition("two engines named '\(e.name)'")
+            }
+        }
+        guard map[defaultEngine] != nil else { throw RecError.failedPrecondition("default engine '\(defaultEngine)' not loaded") }
+        guard map[fallbackEngine] != nil else { throw RecError.failedPrecondition("fallback engine '\(fallbackEngine)' not loaded") }
+        self.catalog = catalog
+        self.users = users
+        self.engines = engines
+        self.byName = map
+        self.defaultEngine = defaultEngine
+        self.fallbackEngine = fallbackEngine
+        self.limits = limits
+        self.bundleVersion = bundleVersion
+    }
+
+    /// A copy with other limits (the server's flags).
+    public func with(limits: Limits) throws -> Recommender {
+        try Recommender(catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
+                        fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion)
+    }
+
+    public func engine(named name: String) -> (any Engine)? { byName[name] }
+
+    // MARK: - Retrieve
+
+    public func retrieve(_ q: RetrieveQuery, deadline: Deadline = .none) throws -> Recommendation {
+        let k = q.k == 0 ? Self.defaultK : q.k
+        guard k <= limits.maxK else {
+            throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(limits.maxK))")
+        }
+        try checkFilterSize(q.filters)
+        var warnings: [String] = []
+        let user = try resolve(q.user, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
+        var result = try withEngine(q.engine, user, warnings: warnings) { engine in
+            try deadline.check("scoring")
+            let scores = try engine.score(user, items: nil)
+            try check(scores, count: catalog.count, engine)
+            let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+            let top = TopK.select(scores, k: k) { i in
+                let item = Int32(i)
+                return !seen.contains(item) && filter.admits(item)
+            }
+            return top.map { ScoredItem(item: $0.index, score: $0.score, components: [(engine.name, $0.score)]) }
+        }
+        if result.items.count < k && result.items.count < catalog.count && q.k != 0 {
+            result.warnings.append("only \(result.items.count) item(s) pass the filters")
+        }
+        return result
+    }
+
+    // MARK: - Rank
+
+    public func rank(_ q: RankQuery, deadline: Deadline = .none) throws -> Recommendation {
+        guard q.candidates.count <= limits.maxCandidates else {
+            throw RecError.resourceExhausted("\(q.candidates.count) candidates exceed the server's max_candidates (\(limits.maxCandidates))")
+        }
+        guard q.k <= limits.maxK else {
+            throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(limits.maxK))")
+        }
+        try checkFilterSize(q.filters)
+        var warnings: [String] = []
+        let user = try resolve(q.user, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
+        var unknown: [String] = []
+        var seenCandidate = Set<Int32>()
+        var candidates: [Int32] = []
+        candidates.reserveCapacity(q.candidates.count)
+        let history = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        var duplicates = 0, filtered = 0
+        for id in q.candidates {
+            guard let i = catalog.ids.index(of: id) else { unknown.append(id); continue }
+            guard seenCandidate.insert(i).inserted else { duplicates += 1; continue }
+            guard !history.contains(i), filter.admits(i) else { filtered += 1; continue }
+            candidates.append(i)
+        }
+        if !unknown.isEmpty { warnings.append("\(unknown.count) unknown candidate id(s) left out") }
+        if duplicates > 0 { warnings.append("\(duplicates) duplicate candidate id(s) ignored") }
+        if filtered > 0 { warnings.append("\(filtered) candidate(s) removed by filters or exclude_seen") }
+        var result = try withEngine(q.engine, user, warnings: warnings) { engine in
+            try deadline.check("scoring")
+            let scores = candidates.isEmpty ? [] : try engine.score(user, items: candidates)
+            try check(scores, count: candidates.count, engine)
+            var entries: [TopK.Entry] = []
+            entries.reserveCapacity(candidates.count)
+            for (c, s) in zip(candidates, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
+            var ranked = TopK.sorted(entries)
+            if q.k > 0 && ranked.count > q.k { ranked.removeLast(ranked.count - q.k) }
+            return ranked.map { ScoredItem(item: $0.index, score: $0.score, components: [(engine.name, $0.score)]) }
+        }
+        result.unknownItems = unknown
+        return result
+    }
+
+    // MARK: - shared steps
+
+    /// Maps a `UserSpec` to a `UserQuery`: stored history of a known user, plus inline items.
+    public func resolve(_ spec: UserSpec, warnings: inout [String]) throws -> UserQuery {
+        guard spec.history.count <= limits.maxHistory else {
+            throw RecError.resourceExhausted("user history of \(spec.history.count) items exceeds the server's max_history (\(limits.maxHistory))")
+        }
+        guard spec.preference.utf8.count <= limits.maxTextBytes else {
+            throw RecError.resourceExhausted("preference text of \(spec.preference.utf8.count) bytes exceeds the server's max_text_bytes (\(limits.maxTextBytes))")
+        }
+        var q = UserQuery(rawID: spec.id, preference: spec.preference, meta: spec.meta)
+        var order: [Int32] = []
+        var entries: [Int32: HistoryEntry] = [:]
+        if !spec.id.isEmpty {
+            if let u = users.ids.index(of: spec.id) {
+                q.userIndex = u
+                let stored = users.meta[Int(u)]
+                q.meta.age = q.meta.age ?? stored.age
+                q.meta.gender = q.meta.gender ?? stored.gender
+                q.meta.occupation = q.meta.occupation ?? stored.occupation
+                for e in users.histories.entries(of: u) where entries.updateValue(e, forKey: e.item) == nil {
+                    order.append(e.item)
+                }
+            } else {
+                warnings.append("unknown user id '\(spec.id)'")
+            }
+        }
+        var unknownItems = 0
+        for (n, h) in spec.history.enumerated() {
+            guard h.rating.isFinite, h.rating >= 0 else {
+                throw RecError.invalidArgument("user.history[\(n)].rating must be a finite number >= 0, got \(h.rating)")
+            }
+            guard let i = catalog.ids.index(of: h.itemID) else { unknownItems += 1; continue }
+            if entries.updateValue(HistoryEntry(item: i, rating: h.rating, timestamp: h.timestamp), forKey: i) == nil {
+                order.append(i)
+            }
+        }
+        if unknownItems > 0 { warnings.append("\(unknownItems) unknown item id(s) in user.history ignored") }
+        q.history = order.map { entries[$0]! }
+        return q
+    }
+
+    private func withEngine(_ requested: String, _ user: UserQuery, warnings: [String],
+                            _ body: (any Engine) throws -> [ScoredItem]) throws -> Recommendation {
+        let name = requested.isEmpty ? defaultEngine : requested
+        guard let engine = byName[name] else {
+            let known = engines.map(\.name).joined(separator: ", ")
+            throw RecError.invalidArgument("unknown engine '\(requested)'; this bundle serves: \(known)")
+        }
+        if let reason = engine.unscorableReason(user), let fallback = byName[fallbackEngine], fallback !== engine {
+            var r = Recommendation(items: try body(fallback), engine: fallback.name, requestedEngine: name)
+            r.degraded = true
+            r.degradedReason = "\(engine.name): \(reason); scored by \(fallback.name)"
+            r.warnings = warnings
+            return r
+        }
+        var r = Recommendation(items: try body(engine), engine: engine.name, requestedEngine: name)
+        r.warnings = warnings
+        return r
+    }
+
+    private func checkFilterSize(_ f: FilterSpec) throws {
+        let n = f.allow.count + f.deny.count + f.genres.count + f.excludeGenres.count
+        guard n <= limits.maxFilterIDs else {
+            throw RecError.resourceExhausted("filters name \(n) entries, over the server's limit (\(limits.maxFilterIDs))")
+        }
+        if let lo = f.minYear, let hi = f.maxYear, lo > hi {
+            throw RecError.invalidArgument("filters.min_year \(lo) is after filters.max_year \(hi)")
+        }
+    }
+
+    private func check(_ scores: [Float], count: Int, _ engine: any Engine) throws {
+        guard scores.count == count else {
+            throw RecError.internal("engine '\(engine.name)' returned \(scores.count) scores for \(count) items")
+        }
+    }
+}

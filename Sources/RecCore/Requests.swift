@@ -1,0 +1,136 @@
+/// A user as a request describes them, in raw ids (see the wire's `User`).
+public struct UserSpec: Sendable {
+    public struct Item: Sendable {
+        public var itemID: String
+        public var rating: Float
+        public var timestamp: Int64
+        public init(itemID: String, rating: Float = 0, timestamp: Int64 = 0) {
+            self.itemID = itemID
+            self.rating = rating
+            self.timestamp = timestamp
+        }
+    }
+
+    public var id: String
+    public var history: [Item]
+    public var preference: String
+    public var meta: UserMeta
+
+    public init(id: String = "", history: [Item] = [], preference: String = "", meta: UserMeta = UserMeta()) {
+        self.id = id
+        self.history = history
+        self.preference = preference
+        self.meta = meta
+    }
+}
+
+/// Item constraints in raw ids (see the wire's `Filters`). All constraints apply together.
+public struct FilterSpec: Sendable {
+    public var allow: [String] = []
+    public var deny: [String] = []
+    public var genres: [String] = []
+    public var excludeGenres: [String] = []
+    public var minYear: Int?
+    public var maxYear: Int?
+
+    public init(allow: [String] = [], deny: [String] = [], genres: [String] = [], excludeGenres: [String] = [],
+                minYear: Int? = nil, maxYear: Int? = nil) {
+        self.allow = allow
+        self.deny = deny
+        self.genres = genres
+        self.excludeGenres = excludeGenres
+        self.minYear = minYear
+        self.maxYear = maxYear
+    }
+
+    public var isEmpty: Bool {
+        allow.isEmpty && deny.isEmpty && genres.isEmpty && excludeGenres.isEmpty && minYear == nil && maxYear == nil
+    }
+}
+
+public struct RetrieveQuery: Sendable {
+    public var user: UserSpec
+    /// "" = the default engine.
+    public var engine: String
+    /// 0 = default (10).
+    public var k: Int
+    public var excludeSeen: Bool
+    public var filters: FilterSpec
+
+    public init(user: UserSpec, engine: String = "", k: Int = 0, excludeSeen: Bool = true, filters: FilterSpec = FilterSpec()) {
+        self.user = user
+        self.engine = engine
+        self.k = k
+        self.excludeSeen = excludeSeen
+        self.filters = filters
+    }
+}
+
+public struct RankQuery: Sendable {
+    public var user: UserSpec
+    public var engine: String
+    public var candidates: [String]
+    /// 0 = all candidates.
+    public var k: Int
+    public var excludeSeen: Bool
+    public var filters: FilterSpec
+
+    public init(user: UserSpec, engine: String = "", candidates: [String], k: Int = 0, excludeSeen: Bool = false,
+                filters: FilterSpec = FilterSpec()) {
+        self.user = user
+        self.engine = engine
+        self.candidates = candidates
+        self.k = k
+        self.excludeSeen = excludeSeen
+        self.filters = filters
+    }
+}
+
+/// One scored item of a result, in dense indices.
+public struct ScoredItem: Sendable, Equatable {
+    public var item: Int32
+    public var score: Float
+    /// Per-component scores by name, in a stable order.
+    public var components: [(String, Float)]
+
+    public init(item: Int32, score: Float, components: [(String, Float)]) {
+        self.item = item
+        self.score = score
+        self.components = components
+    }
+
+    public static func == (a: ScoredItem, b: ScoredItem) -> Bool {
+        a.item == b.item && a.score == b.score && a.components.elementsEqual(b.components, by: { $0 == $1 })
+    }
+}
+
+/// The result of Retrieve or Rank, before it is put on the wire.
+public struct Recommendation: Sendable {
+    public var items: [ScoredItem]
+    /// The engine that scored, after any fallback.
+    public var engine: String
+    public var requestedEngine: String
+    public var degraded: Bool = false
+    public var degradedReason: String = ""
+    public var warnings: [String] = []
+    /// Candidate ids (Rank) the bundle does not know.
+    public var unknownItems: [String] = []
+
+    public init(items: [ScoredItem], engine: String, requestedEngine: String) {
+        self.items = items
+        self.engine = engine
+        self.requestedEngine = requestedEngine
+    }
+}
+
+/// Request-size limits, enforced before any work. Defaults are generous for MovieLens-scale
+/// catalogues; every one is a server flag.
+public struct Limits: Sendable, Equatable {
+    public var maxK: Int = 10_000
+    public var maxCandidates: Int = 10_000
+    public var maxHistory: Int = 10_000
+    public var maxTextBytes: Int = 16_384
+    public var maxFilterIDs: Int = 100_000
+
+    public init() {}
+}

@@ -1,0 +1,242 @@
+import Foundation
+import RecCore
+
+/// `manifest.json` of a model bundle.
+public struct BundleManifest: Codable, Sendable, Equatable {
+    public struct DatasetRef: Codable, Sendable, Equatable {
+        public var name: String
+        public var fingerprint: String
+        public var users: Int
+        public var items: Int
+        public var interactions: Int
+    }
+
+    public struct EngineEntry: Codable, Sendable, Equatable {
+        /// Name callers select it by.
+        public var name: String
+        /// Implementation ("popularity", "cooccurrence", ...); the loader dispatches on it.
+        public var kind: String
+        /// Tensor file relative to the bundle root.
+        public var file: String
+        public var params: [String: String]
+        public var metrics: [String: Double]
+        public var fitSeconds: Double
+
+        public init(name: String, kind: String, file: String, params: [String: String] = [:],
+                    metrics: [String: Double] = [:], fitSeconds: Double = 0) {
+            self.name = name
+            self.kind = kind
+            self.file = file
+            self.params = params
+            self.metrics = metrics
+            self.fitSeconds = fitSeconds
+        }
+
+        enum CodingKeys: String, CodingKey { case name, kind, file, params, metrics, fitSeconds = "fit_seconds" }
+    }
+
+    public static let currentFormat = 1
+
+    public var format: String = "recfuse-bundle"
+    public var formatVersion: Int = BundleManifest.currentFormat
+    public var name: String
+    /// "<name>@<created>-<hash>", unique per build.
+    public var version: String
+    /// RFC 3339.
+    public var created: String
+    public var dataset: DatasetRef
+    public var defaultEngine: String
+    public var fallbackEngine: String
+    public var engines: [EngineEntry]
+    /// SHA-256 of every other file in the bundle, by relative path.
+    public var files: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", name, version, created, dataset
+        case defaultEngine = "default_engine", fallbackEngine = "fallback_engine", engines, files
+    }
+}
+
+/// One item of `items.jsonl`.
+struct ItemRecord: Codable {
+    var id: String
+    var title: String
+    var year: Int?
+    var genres: [String]
+}
+
+/// One user of `users.jsonl`.
+struct UserRecord: Codable {
+    var id: String
+    var age: Int?
+    var gender: String?
+    var occupation: String?
+    var zip: String?
+}
+
+/// Writes a bundle atomically: everything goes to a temporary sibling folder, the manifest
+/// (with every file's SHA-256) is written last, and the folder is renamed into place. A
+/// reader therefore never sees a half-written bundle; a crash leaves only a `.tmp-` folder.
+///
+/// Layout: `manifest.json`, `items.jsonl`, `users.jsonl`, `interactions.safetensors`
+/// (each known user's history, CSR), `engines/<name>.safetensors`.
+public final class BundleWriter {
+    public let destination: URL
+    public let staging: URL
+    private var engines: [BundleManifest.EngineEntry] = []
+    private let dataset: Dataset
+
+    public init(destination: URL, dataset: Dataset) throws {
+        self.destination = destination.standardizedFileURL
+        self.dataset = dataset
+        let parent = self.destination.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        staging = parent.appendingPathComponent(".\(self.destination.lastPathComponent).tmp-\(getpid())")
+        try? FileManager.default.removeItem(at: staging)
+        try FileManager.default.createDirectory(at: staging.appendingPathComponent("engines"), withIntermediateDirectories: true)
+        try writeCatalog()
+    }
+
+    /// Adds an engine's tensors.
+    public func addEngine(_ entry: BundleManifest.EngineEntry, tensors: SafetensorsWriter) throws {
+        precondition(!engines.contains { $0.name == entry.name }, "engine \(entry.name) added twice")
+        try tensors.write(to: staging.appendingPathComponent(entry.file))
+        engines.append(entry)
+    }
+
+    /// Writes the manifest and moves the bundle into place. Returns the manifest.
+    @discardableResult
+    public func commit(name: String, defaultEngine: String, fallbackEngine: String) throws -> BundleManifest {
+        let fm = FileManager.default
+        var files: [String: String] = [:]
+        let root = staging.path + "/"
+        if let e = fm.enumerator(atPath: staging.path) {
+            for case let rel as String in e {
+                var isDir: ObjCBool = false
+                if fm.fileExists(atPath: root + rel, isDirectory: &isDir), !isDir.boolValue {
+                    files[rel] = try Checksum.sha256(file: URL(fileURLWithPath: root + rel))
+                }
+            }
+        }
+        let created = ISO8601DateFormatter().string(from: Date())
+        let digest = Checksum.sha256(Data(files.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined().utf8))
+        let stamp = created.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+        let manifest = BundleManifest(
+            name: name, version: "\(name)@\(stamp)-\(digest.prefix(8))", created: created,
+            dataset: .init(name: dataset.name, fingerprint: Checksum.fingerprint(dataset), users: dataset.users.count,
+                           items: dataset.items.count, interactions: dataset.interactions.count),
+            defaultEngine: defaultEngine, fallbackEngine: fallbackEngine, engines: engines, files: files)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try enc.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
+        let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old-\(getpid())")
+        if fm.fileExists(atPath: destination.path) { try fm.moveItem(at: destination, to: old) }
+        try fm.moveItem(at: staging, to: destination)
+        try? fm.removeItem(at: old)
+        return manifest
+    }
+
+    /// Removes the staging folder (on failure).
+    public func abandon() { try? FileManager.default.removeItem(at: staging) }
+
+    private func writeCatalog() throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var items = Data()
+        for (i, m) in dataset.itemMeta.enumerated() {
+            items.append(try enc.encode(ItemRecord(id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres)))
+            items.append(0x0A)
+        }
+        try items.write(to: staging.appendingPathComponent("items.jsonl"))
+        var users = Data()
+        for (u, m) in dataset.userMeta.enumerated() {
+            users.append(try enc.encode(UserRecord(id: dataset.users.ids[u], age: m.age, gender: m.gender,
+                                                   occupation: m.occupation, zip: m.zip)))
+            users.append(0x0A)
+        }
+        try users.write(to: staging.appendingPathComponent("users.jsonl"))
+        let h = dataset.userHistories()
+        var t = SafetensorsWriter()
+        t.add("offsets", h.offsets.map(Int64.init))
+        t.add("items", h.items)
+        t.add("ratings", h.ratings)
+        t.add("timestamps", h.timestamps)
+        try t.write(to: staging.appendingPathComponent("interactions.safetensors"))
+    }
+}
+
+/// A bundle opened for serving: manifest checked, every file's SHA-256 verified, catalogue
+/// and users parsed, histories validated. Engine tensors are opened on demand by the loaders.
+/// Any problem is a `DATA_LOSS` / `NOT_FOUND` error naming the file.
+public struct BundleReader: Sendable {
+    public let root: URL
+    public let manifest: BundleManifest
+    public let catalog: Catalog
+    public let users: UserStore
+
+    public init(_ root: URL) throws {
+        self.root = root
+        let fm = FileManager.default
+        let mURL = root.appendingPathComponent("manifest.json")
+        guard fm.fileExists(atPath: mURL.path) else {
+            throw RecError.notFound("\(root.path) is not a bundle: no manifest.json")
+        }
+        let manifest: BundleManifest
+        do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(contentsOf: mURL)) } catch {
+            throw RecError.dataLoss("\(mURL.path): invalid manifest (\(error))")
+        }
+        guard manifest.format == "recfuse-bundle", manifest.formatVersion == BundleManifest.currentFormat else {
+            throw RecError.dataLoss("\(mURL.path): format \(manifest.format) v\(manifest.formatVersion), this build reads recfuse-bundle v\(BundleManifest.currentFormat)")
+        }
+        for required in ["items.jsonl", "users.jsonl", "interactions.safetensors"] + manifest.engines.map(\.file)
+            where manifest.files[required] == nil {
+            throw RecError.dataLoss("\(mURL.path): no checksum for \(required)")
+        }
+        for (rel, sum) in manifest.files.sorted(by: { $0.key < $1.key }) {
+            let f = root.appendingPathComponent(rel)
+            guard fm.fileExists(atPath: f.path) else { throw RecError.dataLoss("\(f.path): missing from the bundle") }
+            let got = try Checksum.sha256(file: f)
+            guard got == sum else { throw RecError.dataLoss("\(f.path): sha256 \(got) does not match the manifest (\(sum)); the bundle is corrupt") }
+        }
+        self.manifest = manifest
+
+        let dec = JSONDecoder()
+        var ids = IDMap(), meta: [ItemMeta] = []
+        let itemsFile = try TextFile(root.appendingPathComponent("items.jsonl"))
+        try itemsFile.forEachLine { n, line in
+            guard let r = try? dec.decode(ItemRecord.self, from: Data(line.utf8)) else { throw itemsFile.error(line: n, "not an item record") }
+            guard Int(ids.intern(r.id)) == meta.count else { throw itemsFile.error(line: n, "duplicate item id '\(r.id)'") }
+            meta.append(ItemMeta(title: r.title, year: r.year, genres: r.genres))
+        }
+        var uids = IDMap(), umeta: [UserMeta] = []
+        let usersFile = try TextFile(root.appendingPathComponent("users.jsonl"))
+        try usersFile.forEachLine { n, line in
+            guard let r = try? dec.decode(UserRecord.self, from: Data(line.utf8)) else { throw usersFile.error(line: n, "not a user record") }
+            guard Int(uids.intern(r.id)) == umeta.count else { throw usersFile.error(line: n, "duplicate user id '\(r.id)'") }
+            umeta.append(UserMeta(age: r.age, gender: r.gender, occupation: r.occupation, zip: r.zip))
+        }
+        guard ids.count == manifest.dataset.items, uids.count == manifest.dataset.users else {
+            throw RecError.dataLoss("\(root.path): catalogue has \(ids.count) items and \(uids.count) users, manifest says \(manifest.dataset.items) and \(manifest.dataset.users)")
+        }
+        let t = try SafetensorsFile(root.appendingPathComponent("interactions.safetensors"))
+        let offsets = try t.int64s("offsets", shape: [uids.count + 1]).map(Int.init)
+        let n = manifest.dataset.interactions
+        let items = try t.int32s("items", shape: [n])
+        let ratings = try t.floats("ratings", shape: [n])
+        let timestamps = try t.int64s("timestamps", shape: [n])
+        guard offsets.first == 0, offsets.last == n, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw RecError.dataLoss("\(t.path): tensor 'offsets' is not a valid row index")
+        }
+        if let bad = items.first(where: { $0 < 0 || Int($0) >= ids.count }) {
+            throw RecError.dataLoss("\(t.path): tensor 'items' holds index \(bad) outside the \(ids.count)-item catalogue")
+        }
+        catalog = Catalog(ids: ids, meta: meta)
+        users = UserStore(ids: uids, meta: umeta,
+                          histories: Histories(offsets: offsets, items: items, ratings: ratings, timestamps: timestamps))
+    }
+
+    /// Opens an engine's tensor file.
+    public func tensors(for entry: BundleManifest.EngineEntry) throws -> SafetensorsFile {
+        try SafetensorsFile(root.appendingPathComponent(entry.file))
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import RecCore
+
+/// A text file read whole and split into lines, remembering its name for errors.
+/// Decodes UTF-8, falling back to ISO-8859-1 (the GroupLens files predate UTF-8).
+struct TextFile {
+    let path: String
+    let lines: [Substring]
+
+    init(_ url: URL) throws {
+        path = url.path
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw RecError.notFound("cannot read \(url.path): \(error.localizedDescription)")
+        }
+        let text = String(data: data, encoding: .utf8) ?? String(decoding: data.map { $0 }, as: Latin1.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lines = lines.map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        self.lines = lines
+    }
+
+    /// An error naming this file and a 1-based line number.
+    func error(line: Int, _ message: String) -> RecError {
+        RecError.dataLoss("\(path):\(line): \(message)")
+    }
+
+    /// Iterates non-empty lines with their 1-based numbers.
+    func forEachLine(startingAt first: Int = 0, _ body: (Int, Substring) throws -> Void) rethrows {
+        for n in first..<lines.count where !lines[n].isEmpty { try body(n + 1, lines[n]) }
+    }
+}
+
+/// ISO-8859-1: every byte is the code point of the same value.
+private enum Latin1: Unicode.Encoding {
+    typealias CodeUnit = UInt8
+    typealias EncodedScalar = CollectionOfOne<UInt8>
+    static var encodedReplacementCharacter: EncodedScalar { CollectionOfOne(0x3F) }
+    static func decode(_ content: EncodedScalar) -> Unicode.Scalar { Unicode.Scalar(content.first!) }
+    static func encode(_ content: Unicode.Scalar) -> EncodedScalar? {
+        content.value < 256 ? CollectionOfOne(UInt8(content.value)) : nil
+    }
+    struct Parser: Unicode.Parser {
+        typealias Encoding = Latin1
+        init() {}
+        mutating func parseScalar<I: IteratorProtocol>(from input: inout I) -> Unicode.ParseResult<EncodedScalar>
+            where I.Element == UInt8 {
+            guard let b = input.next() else { return .emptyInput }
+            return .valid(CollectionOfOne(b))
+        }
+    }
+    typealias ForwardParser = Parser
+    typealias ReverseParser = Parser
+}
+
+/// Splits one CSV record (RFC 4180 quoting: "a, b" and "" for a quote). Returns nil on an
+/// unterminated quote.
+func splitCSV(_ line: Substring) -> [String]? {
+    var fields: [String] = []
+    var cur = ""
+    var inQuotes = false
+    var it = line.makeIterator()
+    var pending: Character? = nil
+    while let c = pending ?? it.next() {
+        pending = nil
+        if inQuotes {
+            if c == "\"" {
+                if let n = it.next() {
+                    if n == "\"" { cur.append("\"") } else { inQuotes = false; pending = n }
+                } else { inQuotes = false }
+            } else { cur.append(c) }
+        } else if c == "\"" {
+            inQuotes = true
+        } else if c == "," {
+            fields.append(cur)
+            cur = ""
+        } else {
+            cur.append(c)
+        }
+    }
+    if inQuotes { return nil }
+    fields.append(cur)
+    return fields
+}
+
+/// "Toy Story (1995)" -> ("Toy Story", 1995); titles without a trailing year are kept whole.
+func splitTitleYear(_ raw: String) -> (String, Int?) {
+    let t = raw.trimmingCharacters(in: .whitespaces)
+    guard t.hasSuffix(")"), let open = t.lastIndex(of: "(") else { return (t, nil) }
+    let inner = t[t.index(after: open)..<t.index(before: t.endIndex)]
+    let digits = inner.prefix(4)
+    guard digits.count == 4, digits.allSatisfy(\.isNumber), let y = Int(digits),
+          inner.count == 4 || !inner.dropFirst(4).contains(where: \.isLetter) else { return (t, nil) }
+    return (t[..<open].trimmingCharacters(in: .whitespaces), y)
+}

@@ -1,0 +1,254 @@
+import CNNG
+import Dispatch
+import Foundation
+import Logging
+import RecCore
+import RecWire
+
+/// Configuration of one server.
+public struct ServerConfig: Sendable {
+    /// NNG URLs to listen on: ipc://path, tcp://host:port (several at once).
+    public var listen: [String]
+    /// Threads that run requests. Default: one per core.
+    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// NNG contexts receiving concurrently (requests in flight at most). Default 64.
+    public var contexts = 64
+    /// NNG_OPT_RECVMAXSZ: a larger message makes NNG drop it and close that connection
+    /// (the client sees its own timeout). Default 4 MiB.
+    public var maxMessageBytes = 4 << 20
+    /// How long a graceful shutdown waits for requests in flight.
+    public var drainTimeout: Duration = .seconds(10)
+
+    public init(listen: [String]) { self.listen = listen }
+}
+
+/// The NNG transport: a REP socket with a pool of contexts, each owning one aio.
+///
+/// Shape of nng's demo/async/server.c: every context loops recv → work → send. The aio
+/// callback runs on an nng thread and does no work: on receive it stamps the time and
+/// hands the message to the worker pool; the worker calls `Service.handle` and starts the
+/// send; on send completion the callback re-arms the receive.
+///
+/// Thread-safety: `start` and `shutdown` are called by one controlling thread; everything
+/// else runs on nng and worker threads and is synchronised by `lock`.
+public final class Server: @unchecked Sendable {
+    public let service: Service
+    public let config: ServerConfig
+    let logger: Logger
+    private var socket = nng_socket()
+    private var open = false
+    private var listeners: [nng_listener] = []
+    private var slots: [Slot] = []
+    private var pool: WorkerPool?
+    private let lock = NSCondition()
+    private var busy = 0          // slots between receive completion and send completion
+    private var draining = false
+    /// The URLs actually bound (tcp port 0 resolved).
+    public private(set) var boundURLs: [String] = []
+
+    public init(service: Service, config: ServerConfig, logger: Logger = Logger(label: "recfuse.server")) {
+        self.service = service
+        self.config = config
+        self.logger = logger
+    }
+
+    deinit { if open { shutdown() } }
+
+    /// Opens the socket, binds every URL and starts receiving. Throws (and cleans up) if any
+    /// URL cannot be bound.
+    public func start() throws {
+        precondition(!open, "server already started")
+        guard !config.listen.isEmpty else { throw RecError.invalidArgument("no --listen URL given") }
+        try nngCheck(nng_rep0_open(&socket), "opening the REP socket")
+        open = true
+        do {
+            try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, config.maxMessageBytes), "setting \(NNG_OPT_RECVMAXSZ)")
+            let me = Unmanaged.passUnretained(self).toOpaque()
+            try nngCheck(nng_pipe_notify(socket, NNG_PIPE_EV_REM_POST, { pipe, _, arg in
+                Unmanaged<Server>.fromOpaque(arg!).takeUnretainedValue().pipeClosed(pipe)
+            }, me), "installing the pipe notifier")
+            for url in config.listen {
+                var l = nng_listener()
+                try nngCheck(nng_listen(socket, url, &l, 0), "listening on \(url)")
+                listeners.append(l)
+                boundURLs.append(Self.boundURL(url, l))
+            }
+            pool = WorkerPool(count: config.workers, name: "recfuse-worker")
+            for _ in 0..<max(1, config.contexts) {
+                let slot = Slot(server: self)
+                try nngCheck(nng_ctx_open(&slot.ctx, socket), "opening a context")
+                try nngCheck(nng_aio_alloc(&slot.aio, { arg in
+                    Unmanaged<Slot>.fromOpaque(arg!).takeUnretainedValue().completed()
+                }, Unmanaged.passUnretained(slot).toOpaque()), "allocating an aio")
+                slots.append(slot)
+            }
+        } catch {
+            teardown()
+            throw error
+        }
+        for s in slots { s.receive() }
+        logger.info("serving", metadata: [
+            "listen": .array(boundURLs.map { .string($0) }), "bundle": .string(service.current.bundleVersion),
+            "workers": .stringConvertible(config.workers), "contexts": .stringConvertible(slots.count),
+            "max_message_bytes": .stringConvertible(config.maxMessageBytes),
+        ])
+    }
+
+    /// Graceful shutdown: stop taking new requests, let the ones in flight finish and their
+    /// replies go out (up to `drainTimeout`), then close the socket. Idempotent.
+    public func shutdown() {
+        guard open else { return }
+        lock.lock()
+        draining = true
+        lock.unlock()
+        // Receives still waiting are cancelled; a slot that completes a receive anyway still
+        // serves that request (it was accepted) and then goes idle.
+        for s in slots { nng_aio_cancel(s.aio) }
+        let deadline = ContinuousClock.now.advanced(by: config.drainTimeout)
+        lock.lock()
+        while busy > 0 && ContinuousClock.now < deadline {
+            _ = lock.wait(until: Date().addingTimeInterval(0.05))
+        }
+        let left = busy
+        lock.unlock()
+        if left > 0 { logger.warning("shutdown: \(left) request(s) still in flight after the drain timeout") }
+        teardown()
+        logger.info("stopped")
+    }
+
+    private func teardown() {
+        for l in listeners { nng_listener_close(l) }
+        listeners.removeAll()
+        if open { nng_close(socket); open = false }
+        for s in slots where s.aio != nil { nng_aio_stop(s.aio) }
+        pool?.stop()
+        pool = nil
+        for s in slots where s.aio != nil { nng_aio_free(s.aio); s.aio = nil }
+        slots.removeAll()
+    }
+
+    // MARK: - per-slot state machine (callbacks on nng threads)
+
+    final class Slot: @unchecked Sendable {
+        enum State { case receiving, sending }
+        unowned let server: Server
+        var ctx = nng_ctx()
+        var aio: OpaquePointer? = nil
+        var state = State.receiving
+
+        init(server: Server) { self.server = server }
+
+        func receive() {
+            state = .receiving
+            nng_ctx_recv(ctx, aio)
+        }
+
+        /// The aio callback: never does request work.
+        func completed() {
+            let rv = nng_aio_result(aio)
+            switch state {
+            case .receiving:
+                guard rv == 0 else {
+                    if rv == Int32(NNG_ECLOSED.rawValue) || rv == Int32(NNG_ECANCELED.rawValue) { return }
+                    server.logger.warning("receive failed: \(String(cString: nng_strerror(rv)))")
+                    if !server.isDraining { receive() }
+                    return
+                }
+                let received = ContinuousClock.now
+                let msg = nng_aio_get_msg(aio)
+                nng_aio_set_msg(aio, nil)
+                server.begin()
+                server.pool?.submit { [self] in work(msg, received) }
+            case .sending:
+                if rv != 0 {
+                    nng_msg_free(nng_aio_get_msg(aio))  // not consumed on failure
+                    if rv != Int32(NNG_ECLOSED.rawValue) {
+                        server.logger.debug("reply not delivered: \(String(cString: nng_strerror(rv)))")
+                    }
+                }
+                let again = server.end()
+                if again { receive() }
+            }
+        }
+
+        /// On a worker thread: run the request and start sending the reply.
+        private func work(_ msg: OpaquePointer?, _ received: ContinuousClock.Instant) {
+            let len = nng_msg_len(msg)
+            let request = len == 0 ? Data() : Data(bytes: nng_msg_body(msg), count: len)
+            let out = server.service.handleDetailed(request, received: received)
+            if out.code != .ok {
+                let level: Logger.Level = out.code == .internal ? .error : .debug
+                server.logger.log(level: level, "request failed", metadata: [
+                    "method": .string(out.method), "code": .stringConvertible(out.code), "message": .string(out.message),
+                ])
+            }
+            nng_msg_clear(msg)
+            let rv = out.reply.withUnsafeBytes { nng_msg_append(msg, $0.baseAddress, $0.count) }
+            if rv != 0 {
+                server.logger.error("cannot build the reply: \(String(cString: nng_strerror(rv)))")
+                nng_msg_free(msg)
+                if server.end() { receive() }
+                return
+            }
+            state = .sending
+            nng_aio_set_msg(aio, msg)
+            nng_ctx_send(ctx, aio)
+        }
+    }
+
+    var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
+
+    private func begin() {
+        lock.lock()
+        busy += 1
+        lock.unlock()
+    }
+
+    /// Marks a request done; returns whether the slot should receive again.
+    private func end() -> Bool {
+        lock.lock()
+        busy -= 1
+        let again = !draining
+        lock.broadcast()
+        lock.unlock()
+        return again
+    }
+
+    private func pipeClosed(_ p: nng_pipe) {
+        // NNG closes a connection whose message exceeds NNG_OPT_RECVMAXSZ without telling the
+        // protocol; this is the only trace of it the server gets.
+        logger.info("connection closed (peer hung up, or sent a message over \(config.maxMessageBytes) bytes, which nng drops)",
+                    metadata: ["pipe": .stringConvertible(nng_pipe_id(p))])
+    }
+
+    private static func boundURL(_ url: String, _ l: nng_listener) -> String {
+        guard url.hasPrefix("tcp://") else { return url }
+        var port: Int32 = 0
+        var sa = nng_sockaddr()
+        if nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0, sa.s_family == UInt16(NNG_AF_INET.rawValue) {
+            port = Int32(UInt16(bigEndian: sa.s_in.sa_port))
+        }
+        guard port > 0, let colon = url.lastIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":\(port)"
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    public func runUntilSignalled() {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let done = DispatchSemaphore(value: 0)
+        let sources = [SIGINT, SIGTERM].map { sig in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [logger] in
+                logger.info("signal \(sig == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
+                done.signal()
+            }
+            s.resume()
+            return s
+        }
+        done.wait()
+        sources.forEach { $0.cancel() }
+        shutdown()
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import RecBaselines
+import RecCore
+import RecData
+
+/// The composition root for model bundles: which engine kinds exist, how each is trained
+/// into a bundle and loaded back. The CLI (`recfuse train`, `recfuse serve`) and the C ABI
+/// both go through here.
+public enum Bundles {
+    /// Engine kinds this build can train and serve, in default-bundle order.
+    public static let kinds = ["popularity", "genre-popularity", "cooccurrence"]
+
+    /// The engine Retrieve uses when the request names none, by preference.
+    static let defaultPreference = ["cooccurrence", "genre-popularity", "popularity"]
+
+    public struct TrainOptions: Sendable {
+        public var popularityHalfLifeDays: Double = 0
+        public var cooccurrenceNeighbours: Int = 100
+        public var minRating: Float = 0
+        public init() {}
+    }
+
+    /// Trains `kinds` on `dataset` and writes a bundle to `out` atomically. Popularity is
+    /// always included: it is the fallback for users other engines cannot score.
+    @discardableResult
+    public static func train(_ dataset: Dataset, kinds requested: [String], out: URL, name: String,
+                             options: TrainOptions = TrainOptions(),
+                             log: (String) -> Void = { _ in }) throws -> BundleManifest {
+        for k in requested where !kinds.contains(k) {
+            throw RecError.invalidArgument("unknown engine kind '\(k)'; known: \(kinds.joined(separator: ", "))")
+        }
+        var wanted = kinds.filter { requested.contains($0) }
+        if !wanted.contains("popularity") {
+            wanted.insert("popularity", at: 0)
+            log("adding popularity: every bundle carries it as the fallback engine")
+        }
+        let writer = try BundleWriter(destination: out, dataset: dataset)
+        do {
+            let pop = PopularityEngine.fit(dataset, halfLifeDays: options.popularityHalfLifeDays, minRating: options.minRating)
+            for kind in wanted {
+                let t0 = ContinuousClock.now
+                let (tensors, params): (SafetensorsWriter, [String: String])
+                switch kind {
+                case "popularity":
+                    (tensors, params) = (pop.tensors(), pop.params)
+                case "genre-popularity":
+                    (tensors, params) = (pop.tensors(), pop.params)
+                case "cooccurrence":
+                    let e = CooccurrenceEngine.fit(dataset, neighbours: options.cooccurrenceNeighbours, minRating: options.minRating)
+                    (tensors, params) = (e.tensors(), e.params)
+                default:
+                    throw RecError.internal("no trainer for \(kind)")
+                }
+                let secs = (ContinuousClock.now - t0).seconds
+                try writer.addEngine(.init(name: kind, kind: kind, file: "engines/\(kind).safetensors", params: params,
+                                           fitSeconds: secs), tensors: tensors)
+                log("trained \(kind) in \(String(format: "%.2f", secs)) s")
+            }
+            let def = defaultPreference.first { wanted.contains($0) } ?? "popularity"
+            return try writer.commit(name: name, defaultEngine: def, fallbackEngine: "popularity")
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+
+    /// Loads and validates a bundle; every engine in it is served.
+    public static func load(_ dir: URL, limits: Limits = Limits()) throws -> (Recommender, BundleManifest) {
+        let reader = try BundleReader(dir)
+        let n = reader.catalog.count
+        var engines: [any Engine] = []
+        for entry in reader.manifest.engines {
+            let file = try reader.tensors(for: entry)
+            switch entry.kind {
+            case "popularity":
+                engines.append(try PopularityEngine.load(file, entry: entry, itemCount: n))
+            case "genre-popularity":
+                let pop = try PopularityEngine.load(file, entry: entry, itemCount: n)
+                engines.append(GenrePopularityEngine(name: entry.name, popularity: pop.scores, catalog: reader.catalog))
+            case "cooccurrence":
+                engines.append(try CooccurrenceEngine.load(file, entry: entry, itemCount: n))
+            default:
+                throw RecError.dataLoss("\(dir.path): engine '\(entry.name)' has kind '\(entry.kind)', which this build cannot serve")
+            }
+        }
+        let m = reader.manifest
+        let rec = try Recommender(catalog: reader.catalog, users: reader.users, engines: engines,
+                                  defaultEngine: m.defaultEngine, fallbackEngine: m.fallbackEngine,
+                                  limits: limits, bundleVersion: m.version)
+        return (rec, m)
+    }
+
+    /// `Info` facts from a manifest.
+    public static func facts(_ m: BundleManifest, maxMessageBytes: Int) -> Service.BundleFacts {
+        var f = Service.BundleFacts()
+        f.datasetName = m.dataset.name
+        f.fingerprint = m.dataset.fingerprint
+        f.created = m.created
+        f.interactions = UInt64(m.dataset.interactions)
+        f.maxMessageBytes = UInt64(maxMessageBytes)
+        return f
+    }
+}

@@ -1,0 +1,48 @@
+import RecCore
+
+/// Wire <-> domain conversions. Raw ids stay strings on both sides; the pipeline maps them.
+extension UserSpec {
+    init(_ u: RFUser) {
+        self.init(id: u.id,
+                  history: u.history.map { .init(itemID: $0.itemID, rating: $0.rating, timestamp: $0.timestamp) },
+                  preference: u.preference,
+                  meta: UserMeta(age: u.age == 0 ? nil : Int(u.age),
+                                 gender: u.gender.isEmpty ? nil : u.gender,
+                                 occupation: u.occupation.isEmpty ? nil : u.occupation))
+    }
+}
+
+extension FilterSpec {
+    init(_ f: RFFilters) {
+        self.init(allow: f.allowItems, deny: f.denyItems, genres: f.genres, excludeGenres: f.excludeGenres,
+                  minYear: f.minYear == 0 ? nil : Int(f.minYear), maxYear: f.maxYear == 0 ? nil : Int(f.maxYear))
+    }
+}
+
+extension RFResponseMeta {
+    init(_ r: Recommendation, bundleVersion: String) {
+        self.init()
+        engine = r.engine
+        requestedEngine = r.requestedEngine
+        self.bundleVersion = bundleVersion
+        degraded = r.degraded
+        degradedReason = r.degradedReason
+        warnings = r.warnings
+    }
+}
+
+func scoredItems(_ items: [ScoredItem], catalog: Catalog) -> [RFScoredItem] {
+    items.enumerated().map { n, s in
+        var out = RFScoredItem()
+        let i = Int(s.item)
+        let m = catalog.meta[i]
+        out.itemID = catalog.ids.ids[i]
+        out.score = s.score
+        out.rank = UInt32(n + 1)
+        out.title = m.title
+        out.year = UInt32(m.year ?? 0)
+        out.genres = m.genres
+        for (name, v) in s.components { out.components[name] = v }
+        return out
+    }
+}

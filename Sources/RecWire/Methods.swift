@@ -1,0 +1,12 @@
+/// gRPC full method names of `recfuse.v1.Recommender`.
+public enum Methods {
+    public static let service = "recfuse.v1.Recommender"
+    public static let retrieve = "/recfuse.v1.Recommender/Retrieve"
+    public static let rank = "/recfuse.v1.Recommender/Rank"
+    public static let rerank = "/recfuse.v1.Recommender/Rerank"
+    public static let explain = "/recfuse.v1.Recommender/Explain"
+    public static let health = "/recfuse.v1.Recommender/Health"
+    public static let info = "/recfuse.v1.Recommender/Info"
+
+    public static let all = [retrieve, rank, rerank, explain, health, info]
+}

