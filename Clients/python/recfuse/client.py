@@ -1,0 +1,213 @@
+"""The recfuse client: protobuf envelopes over an NNG REQ socket (pynng)."""
+from __future__ import annotations
+
+import enum
+import threading
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import pynng
+
+from .v1 import envelope_pb2 as env_pb
+from .v1 import recommender_pb2 as pb
+
+SERVICE = "recfuse.v1.Recommender"
+METHODS = {name: f"/{SERVICE}/{name}" for name in ("Retrieve", "Rank", "Rerank", "Explain", "Health", "Info")}
+
+
+class Code(enum.IntEnum):
+    """Status codes (gRPC's numbers, as on the wire)."""
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class RpcError(Exception):
+    """A call that did not succeed: `.code` (a Code) and `.message` say why."""
+
+    def __init__(self, code: int, message: str, bundle_version: str = ""):
+        try:
+            code = Code(code)
+        except ValueError:
+            code = Code.UNKNOWN
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.bundle_version = bundle_version
+
+
+class DeadlineExceeded(RpcError):
+    """No reply arrived within the client's timeout."""
+
+
+HistoryLike = Iterable[Union[str, tuple, Mapping, pb.HistoryItem]]
+
+
+def _user(user_id: Optional[str], history: Optional[HistoryLike], preference: str,
+          age: int = 0, gender: str = "", occupation: str = "") -> pb.User:
+    u = pb.User(id=user_id or "", preference=preference or "", age=age, gender=gender, occupation=occupation)
+    for h in history or ():
+        if isinstance(h, pb.HistoryItem):
+            u.history.append(h)
+        elif isinstance(h, str):
+            u.history.add(item_id=h)
+        elif isinstance(h, Mapping):
+            u.history.add(**h)
+        else:  # (item_id, rating[, timestamp])
+            u.history.add(item_id=str(h[0]), rating=float(h[1]) if len(h) > 1 else 0.0,
+                          timestamp=int(h[2]) if len(h) > 2 else 0)
+    return u
+
+
+def _filters(filters: Optional[Union[Mapping, pb.Filters]]) -> Optional[pb.Filters]:
+    if filters is None or isinstance(filters, pb.Filters):
+        return filters
+    return pb.Filters(**filters)
+
+
+class Client:
+    """A connection to one or more recfuse servers.
+
+    `url` is an NNG URL (``ipc:///tmp/recfuse.sock``, ``tcp://127.0.0.1:7878``) or a list of
+    them: all are dialed on one REQ socket and NNG spreads requests across them. `timeout`
+    (seconds) bounds every call and is sent to the server as the call's deadline.
+
+    Thread-safe: each call runs on its own NNG context, so several threads may share a client.
+    """
+
+    def __init__(self, url: Union[str, Sequence[str]], timeout: float = 5.0,
+                 resend_time: Optional[float] = None, recv_max_size: int = 0):
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one URL is needed")
+        self.timeout = float(timeout)
+        self._sock = pynng.Req0(recv_timeout=int(self.timeout * 1000), send_timeout=int(self.timeout * 1000))
+        if resend_time is not None:
+            self._sock.resend_time = int(resend_time * 1000)
+        if recv_max_size:
+            self._sock.recv_max_size = recv_max_size
+        for u in self.urls:
+            self._sock.dial(u, block=False)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._sock.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transport
+    def call_raw(self, data: bytes, timeout: Optional[float] = None) -> bytes:
+        """Sends raw bytes and returns the raw reply (for tests and tools)."""
+        timeout = self.timeout if timeout is None else timeout
+        ctx = self._sock.new_context()
+        try:
+            ctx.recv_timeout = int(timeout * 1000)
+            ctx.send_timeout = int(timeout * 1000)
+            ctx.send(data)
+            return ctx.recv()
+        except pynng.Timeout as e:
+            raise DeadlineExceeded(Code.DEADLINE_EXCEEDED, f"no reply within {timeout:g} s from {', '.join(self.urls)}") from e
+        except pynng.Closed as e:
+            raise RpcError(Code.CANCELLED, "client is closed") from e
+        except pynng.NNGException as e:
+            raise RpcError(Code.UNAVAILABLE, f"{e} ({', '.join(self.urls)})") from e
+        finally:
+            ctx.close()
+
+    def call(self, method: str, request, response_type, timeout: Optional[float] = None,
+             metadata: Optional[Mapping[str, str]] = None, request_id: str = ""):
+        """Calls `method` (a full name or a short one like "Rank") and returns the decoded response."""
+        timeout = self.timeout if timeout is None else timeout
+        full = METHODS.get(method, method)
+        envelope = env_pb.Envelope(method=full, deadline_ms=max(1, int(timeout * 1000)),
+                                   payload=request.SerializeToString(), request_id=request_id)
+        for k, v in (metadata or {}).items():
+            envelope.metadata[k] = v
+        raw = self.call_raw(envelope.SerializeToString(), timeout)
+        reply = env_pb.Reply()
+        try:
+            reply.ParseFromString(raw)
+        except Exception as e:  # noqa: BLE001 - any decode failure is the same problem
+            raise RpcError(Code.INTERNAL, f"reply is not a recfuse.v1.Reply ({len(raw)} bytes)") from e
+        if reply.status.code != Code.OK:
+            raise RpcError(reply.status.code, reply.status.message, reply.bundle_version)
+        out = response_type()
+        out.ParseFromString(reply.payload)
+        return out
+
+    # -- RPCs
+    def health(self, **kw) -> pb.HealthResponse:
+        return self.call("Health", pb.HealthRequest(), pb.HealthResponse, **kw)
+
+    def info(self, **kw) -> pb.InfoResponse:
+        return self.call("Info", pb.InfoRequest(), pb.InfoResponse, **kw)
+
+    def retrieve(self, user_id: Optional[str] = None, k: int = 10, engine: str = "", *,
+                 history: Optional[HistoryLike] = None, preference: str = "",
+                 exclude_seen: Optional[bool] = None, filters=None, **kw) -> pb.RetrieveResponse:
+        """Top-k items from the whole catalogue for a user (by id and/or inline history)."""
+        req = pb.RetrieveRequest(user=_user(user_id, history, preference), engine=engine, k=k)
+        if exclude_seen is not None:
+            req.exclude_seen = exclude_seen
+        f = _filters(filters)
+        if f is not None:
+            req.filters.CopyFrom(f)
+        return self.call("Retrieve", req, pb.RetrieveResponse, **kw)
+
+    def rank(self, user_id: Optional[str] = None, item_ids: Sequence[str] = (), k: int = 0, engine: str = "", *,
+             history: Optional[HistoryLike] = None, preference: str = "",
+             exclude_seen: Optional[bool] = None, filters=None, **kw) -> pb.RankResponse:
+        """Scores and orders `item_ids` for a user; unknown ids come back in `.unknown_items`."""
+        req = pb.RankRequest(user=_user(user_id, history, preference), engine=engine,
+                             item_ids=[str(i) for i in item_ids], k=k)
+        if exclude_seen is not None:
+            req.exclude_seen = exclude_seen
+        f = _filters(filters)
+        if f is not None:
+            req.filters.CopyFrom(f)
+        return self.call("Rank", req, pb.RankResponse, **kw)
+
+    def rerank(self, user_id: Optional[str] = None, candidates: Sequence = (), k: int = 0, *,
+               base_engine: str = "", judge: int = pb.JUDGE_DEFAULT, alpha: Optional[float] = None,
+               history: Optional[HistoryLike] = None, preference: str = "", diversity: float = 0.0,
+               pool_size: int = 0, **kw) -> pb.RerankResponse:
+        """Re-scores candidates (item ids, or (item_id, base_score) pairs) with a judge and fuses."""
+        req = pb.RerankRequest(user=_user(user_id, history, preference), base_engine=base_engine, k=k,
+                               judge=judge, diversity=diversity, pool_size=pool_size)
+        if alpha is not None:
+            req.alpha = alpha
+        for c in candidates:
+            if isinstance(c, str):
+                req.candidates.add(item_id=c)
+            else:
+                req.candidates.add(item_id=str(c[0]), base_score=float(c[1]))
+        return self.call("Rerank", req, pb.RerankResponse, **kw)
+
+    def explain(self, user_id: Optional[str] = None, item_id: str = "", engine: str = "", *,
+                history: Optional[HistoryLike] = None, preference: str = "",
+                style: int = pb.EXPLAIN_STYLE_DEFAULT, **kw) -> pb.ExplainResponse:
+        """Why `item_id` suits the user: text plus evidence."""
+        req = pb.ExplainRequest(user=_user(user_id, history, preference), item_id=item_id, engine=engine, style=style)
+        return self.call("Explain", req, pb.ExplainResponse, **kw)
