@@ -1,0 +1,98 @@
+"""Fixtures: a real `recfuse serve` process on ipc:// and tcp://127.0.0.1, serving a bundle
+trained on ml-100k (the test script fetches the data first)."""
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "Clients" / "python"))
+
+import recfuse  # noqa: E402
+
+
+def recfuse_bin() -> str:
+    env = os.environ.get("RECFUSE_BIN")
+    if env:
+        return env
+    for cfg in ("debug", "release"):
+        p = ROOT / ".build" / cfg / "recfuse"
+        if p.exists():
+            return str(p)
+    pytest.fail("no recfuse binary: run `swift build` (or set RECFUSE_BIN)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory) -> pathlib.Path:
+    data = pathlib.Path(os.environ.get("RECFUSE_DATA_DIR", ROOT / "data"))
+    out = tmp_path_factory.mktemp("bundle") / "test"
+    subprocess.run([recfuse_bin(), "train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(out),
+                    "--log-level", "warning"], check=True, timeout=600)
+    return out
+
+
+class ServerProc:
+    def __init__(self, bundle, extra=()):
+        self.dir = tempfile.mkdtemp(prefix="rf-")
+        self.ipc = f"ipc://{self.dir}/rf.sock"
+        self.tcp = f"tcp://127.0.0.1:{free_port()}"
+        self.log = open(os.path.join(self.dir, "server.log"), "w+")
+        self.proc = subprocess.Popen(
+            [recfuse_bin(), "serve", "--bundle", str(bundle), "--listen", self.ipc, "--listen", self.tcp, *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.logs()}")
+            try:
+                with recfuse.Client(self.ipc, timeout=0.5) as c:
+                    c.health()
+                break
+            except recfuse.RpcError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def logs(self) -> str:
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def server(bundle_dir):
+    # A small NNG message limit so the oversize test does not need megabytes.
+    s = ServerProc(bundle_dir, extra=["--max-message-bytes", "65536", "--max-k", "5000"])
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def client(server):
+    with recfuse.Client(server.ipc, timeout=5.0) as c:
+        yield c
