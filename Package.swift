@@ -51,11 +51,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // ---- tests (one target per library target)
+        // ---- tests (one target per library target) and their shared helpers
+        .target(name: "RecTestSupport", path: "Tests/RecTestSupport"),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
-        .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP"]),
-        .testTarget(name: "RecDataTests", dependencies: ["RecData", "RecCore"],
+        .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
+        .testTarget(name: "RecDataTests", dependencies: [
+            "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [

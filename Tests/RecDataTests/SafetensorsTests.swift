@@ -1,0 +1,114 @@
+import Foundation
+import RecCore
+@testable import RecData
+import Testing
+
+@Suite struct SafetensorsTests {
+    func sample() throws -> Data {
+        var w = SafetensorsWriter()
+        w.add("w", [1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
+        w.add("idx", [7, -1] as [Int32])
+        w.add("big", [Int64(1) << 40])
+        w.metadata = ["format": "pt"]
+        return try w.serialized()
+    }
+
+    @Test func roundTrip() throws {
+        let f = try SafetensorsFile(data: sample(), path: "s.safetensors")
+        #expect(try f.floats("w", shape: [2, 3]) == [1, 2, 3, 4, 5, 6])
+        #expect(try f.int32s("idx") == [7, -1])
+        #expect(try f.int64s("big") == [1 << 40])
+        #expect(f.metadata == ["format": "pt"])
+        #expect(f.tensors["w"]?.range.lowerBound == 0)
+    }
+
+    @Test func headerIsEightByteAlignedJSON() throws {
+        let d = try sample()
+        let n = d.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        #expect((8 + n) % 8 == 0)
+        #expect(try JSONSerialization.jsonObject(with: d[8..<(8 + n)]) is [String: Any])
+    }
+
+    @Test func wrongDtypeOrShapeNamesTheTensor() throws {
+        let f = try SafetensorsFile(data: sample(), path: "s.safetensors")
+        #expect { try f.int32s("w") } throws: { "\($0)".contains("s.safetensors: tensor 'w' is F32, expected I32") }
+        #expect { try f.floats("w", shape: [3, 2]) } throws: { "\($0)".contains("tensor 'w' has shape [2, 3]") }
+        #expect { try f.floats("missing") } throws: { "\($0)".contains("no tensor 'missing'") }
+    }
+
+    @Test func nonFiniteValuesAreRefused() throws {
+        var w = SafetensorsWriter()
+        w.add("emb", [1, .nan, 3] as [Float])
+        let f = try SafetensorsFile(data: w.serialized(), path: "nan.safetensors")
+        #expect { try f.floats("emb") } throws: { "\($0)".contains("tensor 'emb' has a non-finite value at index 1") }
+    }
+
+    @Test func truncatedAndGarbageFilesAreRefused() throws {
+        let d = try sample()
+        #expect { _ = try SafetensorsFile(data: d.prefix(d.count - 4), path: "t.safetensors") } throws: {
+            ($0 as? RecError)?.code == .dataLoss && "\($0)".contains("t.safetensors") && "\($0)".contains("truncated")
+        }
+        #expect { _ = try SafetensorsFile(data: Data([1, 2, 3]), path: "g.safetensors") } throws: { "\($0)".contains("no header") }
+        var junk = Data([16, 0, 0, 0, 0, 0, 0, 0])
+        junk.append(Data("not json at all!".utf8))
+        #expect { _ = try SafetensorsFile(data: junk, path: "j.safetensors") } throws: { "\($0)".contains("not a JSON object") }
+        #expect { _ = try SafetensorsFile(data: Data([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1]), path: "h.safetensors") } throws: {
+            "\($0)".contains("header length")
+        }
+    }
+}
+
+@Suite struct BundleTests {
+    func tiny() throws -> Dataset { try MovieLens.load(fixture("recbole")) }
+
+    func write(_ dir: URL) throws -> BundleManifest {
+        let w = try BundleWriter(destination: dir, dataset: tiny())
+        var t = SafetensorsWriter()
+        t.add("scores", [1, 2, 3, 4] as [Float])
+        try w.addEngine(.init(name: "pop", kind: "popularity", file: "engines/pop.safetensors"), tensors: t)
+        return try w.commit(name: "tiny", defaultEngine: "pop", fallbackEngine: "pop")
+    }
+
+    @Test func writeThenReadBack() throws {
+        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
+                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = root.appendingPathComponent("b")
+        let m = try write(dir)
+        #expect(m.version.hasPrefix("tiny@"))
+        let fp = Checksum.fingerprint(try tiny())
+        #expect(m.dataset.interactions == 4 && m.dataset.fingerprint == fp)
+        // Nothing but the bundle is left behind: no staging folder.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["b"])
+        let r = try BundleReader(dir)
+        #expect(r.manifest == m)
+        #expect(r.catalog.ids.ids == ["10", "20", "30", "40"])
+        #expect(r.catalog.meta[0] == ItemMeta(title: "Toy Story", year: 1995, genres: ["Animation", "Children's", "Comedy"]))
+        #expect(r.users.meta[1].occupation == "other")
+        #expect(r.users.histories.entries(of: 0).map(\.item) == [0, 1])
+        #expect(try r.tensors(for: m.engines[0]).floats("scores") == [1, 2, 3, 4])
+        // Rewriting replaces the old bundle atomically.
+        let m2 = try write(dir)
+        #expect(try BundleReader(dir).manifest == m2)
+    }
+
+    @Test func corruptionIsDetectedAndNamed() throws {
+        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
+                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = root.appendingPathComponent("b")
+        _ = try write(dir)
+        let engine = dir.appendingPathComponent("engines/pop.safetensors")
+        var bytes = try Data(contentsOf: engine)
+        bytes[bytes.count - 1] ^= 0xff
+        try bytes.write(to: engine)
+        #expect { _ = try BundleReader(dir) } throws: {
+            ($0 as? RecError)?.code == .dataLoss && "\($0)".contains("pop.safetensors") && "\($0)".contains("corrupt")
+        }
+        try FileManager.default.removeItem(at: engine)
+        #expect { _ = try BundleReader(dir) } throws: { "\($0)".contains("missing from the bundle") }
+        try Data("{".utf8).write(to: dir.appendingPathComponent("manifest.json"))
+        #expect { _ = try BundleReader(dir) } throws: { "\($0)".contains("invalid manifest") }
+        #expect { _ = try BundleReader(root.appendingPathComponent("none")) } throws: { ($0 as? RecError)?.code == .notFound }
+    }
+}
