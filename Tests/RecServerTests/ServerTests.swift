@@ -1,0 +1,141 @@
+import CNNG
+import Foundation
+import RecCore
+import RecData
+@testable import RecServer
+import RecWire
+import SwiftProtobuf
+import Testing
+
+/// A minimal blocking NNG REQ client for the tests (the real clients are in Clients/).
+final class ReqClient {
+    var sock = nng_socket()
+
+    init(_ url: String, timeoutMs: Int32 = 5000) throws {
+        try nngCheck(nng_req0_open(&sock), "req open")
+        nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeoutMs)
+        nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeoutMs)
+        try nngCheck(nng_dial(sock, url, nil, 0), "dial \(url)")
+    }
+
+    deinit { nng_close(sock) }
+
+    /// Sends raw bytes; returns the raw reply, or throws (timeout -> DEADLINE_EXCEEDED).
+    func roundTrip(_ data: Data) throws -> Data {
+        try data.withUnsafeBytes { try nngCheck(nng_send(sock, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count, 0), "send") }
+        var buf: UnsafeMutableRawPointer? = nil
+        var size = 0
+        try nngCheck(nng_recv(sock, &buf, &size, Int32(NNG_FLAG_ALLOC)), "recv")
+        defer { nng_free(buf, size) }
+        return Data(bytes: buf!, count: size)
+    }
+
+    func call<Resp: SwiftProtobuf.Message>(_ method: String, _ req: some SwiftProtobuf.Message, as: Resp.Type) throws -> (RFStatus, Resp?) {
+        var env = RFEnvelope()
+        env.method = method
+        env.payload = try req.serializedData()
+        let reply = try RFReply(serializedBytes: roundTrip(env.serializedData()))
+        return (reply.status, reply.status.code == .ok ? try Resp(serializedBytes: reply.payload) : nil)
+    }
+}
+
+@Suite(.serialized) struct ServerTests {
+    static let bundle = Result { () -> (Recommender, BundleManifest) in
+        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
+                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        let d = Dataset(name: "mini", users: try IDMap(ids: ["a", "b"]), items: try IDMap(ids: ["x", "y", "z"]),
+                        interactions: [Interaction(user: 0, item: 0, rating: 5, timestamp: 1),
+                                       Interaction(user: 0, item: 1, rating: 4, timestamp: 2),
+                                       Interaction(user: 1, item: 1, rating: 3, timestamp: 3)],
+                        itemMeta: [ItemMeta(title: "X"), ItemMeta(title: "Y"), ItemMeta(title: "Z")],
+                        userMeta: [UserMeta(), UserMeta()])
+        try Bundles.train(d, kinds: Bundles.kinds, out: root.appendingPathComponent("b"), name: "mini")
+        return try Bundles.load(root.appendingPathComponent("b"))
+    }
+
+    func start(_ urls: [String], maxMessageBytes: Int = 4096, workers: Int = 2) throws -> Server {
+        var c = ServerConfig(listen: urls)
+        c.maxMessageBytes = maxMessageBytes
+        c.workers = workers
+        c.contexts = 8
+        let server = Server(service: Service(try Self.bundle.get().0), config: c)
+        try server.start()
+        return server
+    }
+
+    func ipcURL() -> String { "ipc://\(FileManager.default.temporaryDirectory.path)/rf-test-\(UUID().uuidString.prefix(8)).sock" }
+
+    @Test func servesOverIpcTcpAndInproc() throws {
+        let server = try start([ipcURL(), "tcp://127.0.0.1:0", "inproc://rf-\(UUID())"])
+        defer { server.shutdown() }
+        #expect(server.boundURLs.count == 3)
+        #expect(!server.boundURLs[1].hasSuffix(":0"))  // the ephemeral port is resolved
+        for url in server.boundURLs {
+            let c = try ReqClient(url)
+            let (st, h) = try c.call(Methods.health, RFHealthRequest(), as: RFHealthResponse.self)
+            #expect(st.code == .ok && h?.status == .serving)
+            var rank = RFRankRequest()
+            rank.user.id = "b"
+            rank.itemIds = ["x", "y", "z", "w"]
+            let (st2, r) = try c.call(Methods.rank, rank, as: RFRankResponse.self)
+            #expect(st2.code == .ok && r?.items.count == 3 && r?.unknownItems == ["w"])
+        }
+    }
+
+    @Test func everyMessageGetsAValidReply() throws {
+        let server = try start([ipcURL()])
+        defer { server.shutdown() }
+        let c = try ReqClient(server.boundURLs[0])
+        for bytes in [Data(), Data([0xff]), Data("hello".utf8), Data(repeating: 0x0a, count: 100)] {
+            let reply = try RFReply(serializedBytes: c.roundTrip(bytes))
+            #expect(reply.status.code == .invalidArgument)
+        }
+    }
+
+    @Test func oversizedMessageDropsOnlyThatConnection() throws {
+        let server = try start([ipcURL()], maxMessageBytes: 1024)
+        defer { server.shutdown() }
+        let big = try ReqClient(server.boundURLs[0], timeoutMs: 500)
+        #expect { try big.roundTrip(Data(repeating: 0x41, count: 4096)) } throws: { ($0 as? RecError)?.code == .deadlineExceeded }
+        let c = try ReqClient(server.boundURLs[0])
+        #expect(try c.call(Methods.health, RFHealthRequest(), as: RFHealthResponse.self).0.code == .ok)
+    }
+
+    @Test func concurrentClients() throws {
+        let server = try start(["tcp://127.0.0.1:0"], workers: 2)
+        defer { server.shutdown() }
+        let url = server.boundURLs[0]
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            guard let c = try? ReqClient(url) else { failures.withLock { $0 += 1 }; return }
+            for _ in 0..<50 {
+                var req = RFRetrieveRequest()
+                req.user.id = "a"
+                req.excludeSeen = false
+                if (try? c.call(Methods.retrieve, req, as: RFRetrieveResponse.self).1?.items.count) != 3 {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+    }
+
+    @Test func badListenURLFailsStartCleanly() throws {
+        var c = ServerConfig(listen: ["tcp://127.0.0.1:0", "nope://x"])
+        c.contexts = 2
+        let server = Server(service: Service(try Self.bundle.get().0), config: c)
+        #expect { try server.start() } throws: { "\($0)".contains("nope://x") }
+        server.shutdown()
+    }
+
+    @Test func shutdownIsIdempotentAndStopsServing() throws {
+        let server = try start([ipcURL()])
+        let url = server.boundURLs[0]
+        server.shutdown()
+        server.shutdown()
+        let c = try? ReqClient(url, timeoutMs: 300)
+        if let c { #expect(throws: RecError.self) { try c.roundTrip(Data()) } }
+    }
+}
+
+import Synchronization

@@ -1,0 +1,94 @@
+import Foundation
+import RecCore
+import RecData
+import RecWire
+import Testing
+
+/// Every engine kind the build can train goes through the same checks, through the real
+/// bundle write/load path and the real pipeline.
+@Suite struct EngineConformanceTests {
+    static let fixture = Result { try trainedBundle() }
+
+    func rec() throws -> Recommender { try Self.fixture.get().1 }
+
+    @Test(arguments: Bundles.kinds)
+    func sortedTopKWithoutDuplicatesAndFinite(engine: String) throws {
+        let r = try rec()
+        for u in ["u0", "u7", "u33"] {
+            let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: u), engine: engine, k: 10))
+            #expect(out.engine == engine && !out.degraded)
+            #expect(out.items.count == 10)
+            #expect(Set(out.items.map(\.item)).count == out.items.count)
+            #expect(out.items.allSatisfy { $0.score.isFinite })
+            #expect(zip(out.items, out.items.dropFirst()).allSatisfy { $0.score >= $1.score })
+            let seen = Set(r.users.histories.entries(of: r.users.ids.index(of: u)!).map(\.item))
+            #expect(out.items.allSatisfy { !seen.contains($0.item) })
+        }
+    }
+
+    @Test(arguments: Bundles.kinds)
+    func deterministicAcrossCallsAndRetraining(engine: String) throws {
+        let r = try rec()
+        let q = RetrieveQuery(user: UserSpec(id: "u5"), engine: engine, k: 15)
+        #expect(try r.retrieve(q).items == r.retrieve(q).items)
+        let (_, again, _) = try trainedBundle()
+        #expect(try again.retrieve(q).items == r.retrieve(q).items)
+    }
+
+    @Test(arguments: Bundles.kinds)
+    func kLargerThanTheCatalogue(engine: String) throws {
+        let r = try rec()
+        let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u1"), engine: engine, k: 1000, excludeSeen: false))
+        #expect(out.items.count == r.catalog.count)
+    }
+
+    @Test(arguments: Bundles.kinds)
+    func rankAgreesWithRetrieve(engine: String) throws {
+        let r = try rec()
+        let all = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u3"), engine: engine, k: 1000, excludeSeen: false))
+        let ids = all.items.map { r.catalog.ids[$0.item] }
+        let ranked = try r.rank(RankQuery(user: UserSpec(id: "u3"), engine: engine, candidates: ids.reversed() + ["zzz"]))
+        #expect(ranked.items.map(\.score) == all.items.map(\.score))
+        #expect(ranked.unknownItems == ["zzz"])
+    }
+
+    @Test(arguments: Bundles.kinds)
+    func unknownUsersAndItemsAreNotFatal(engine: String) throws {
+        let r = try rec()
+        let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "ghost", history: [.init(itemID: "i3", rating: 5), .init(itemID: "nope")]),
+                                               engine: engine, k: 5))
+        #expect(out.items.count == 5)
+        #expect(out.warnings.contains { $0.contains("unknown user id 'ghost'") })
+        #expect(out.warnings.contains { $0.contains("unknown item id(s) in user.history") })
+        #expect(!out.items.contains { $0.item == r.catalog.ids.index(of: "i3") })
+        let cold = try r.retrieve(RetrieveQuery(user: UserSpec(id: "ghost"), engine: engine, k: 5))
+        #expect(cold.items.count == 5)
+        #expect(cold.engine == engine || (cold.degraded && cold.engine == "popularity"))
+    }
+
+    @Test(arguments: Bundles.kinds)
+    func filtersHold(engine: String) throws {
+        let r = try rec()
+        let f = FilterSpec(deny: ["i1"], genres: ["comedy"], excludeGenres: ["Horror"], minYear: 1985, maxYear: 2005)
+        let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u2"), engine: engine, k: 100, filters: f))
+        #expect(!out.items.isEmpty)
+        for it in out.items {
+            let m = r.catalog.meta[Int(it.item)]
+            #expect(m.genres.contains("Comedy") && !m.genres.contains("Horror"))
+            #expect((1985...2005).contains(m.year!))
+            #expect(r.catalog.ids[it.item] != "i1")
+        }
+    }
+
+    @Test func saveLoadRoundTripKeepsEveryEngine() throws {
+        let (dir, r, m) = try Self.fixture.get()
+        #expect(Set(r.engines.map(\.name)) == Set(Bundles.kinds))
+        #expect(m.engines.map(\.kind) == Bundles.kinds)
+        let (again, m2) = try Bundles.load(dir)
+        #expect(m2 == m)
+        for e in Bundles.kinds {
+            let q = RetrieveQuery(user: UserSpec(id: "u9"), engine: e, k: 30)
+            #expect(try again.retrieve(q).items == r.retrieve(q).items)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import RecCore
+@testable import RecWire
+import SwiftProtobuf
+import Testing
+
+/// The dispatcher on raw bytes: whatever arrives, a valid Reply with the right status.
+@Suite struct ServiceTests {
+    static let service = Result { () -> Service in
+        let (_, rec, m) = try trainedBundle()
+        let s = Service(rec)
+        s.setFacts(Bundles.facts(m, maxMessageBytes: 1234))
+        return s
+    }
+
+    func call(_ method: String, _ payload: some SwiftProtobuf.Message, deadlineUnixMs: Int64 = 0) throws -> RFReply {
+        var env = RFEnvelope()
+        env.method = method
+        env.payload = try payload.serializedData()
+        env.requestID = "req-1"
+        env.deadlineUnixMs = deadlineUnixMs
+        return try RFReply(serializedBytes: Self.service.get().handle(env.serializedData()))
+    }
+
+    @Test func retrieveAndRankRoundTrip() throws {
+        var req = RFRetrieveRequest()
+        req.user.id = "u4"
+        req.k = 3
+        let reply = try call(Methods.retrieve, req)
+        #expect(reply.status.code == .ok && reply.requestID == "req-1" && reply.bundleVersion.hasPrefix("synthetic@"))
+        let out = try RFRetrieveResponse(serializedBytes: reply.payload)
+        #expect(out.items.count == 3 && out.items.map(\.rank) == [1, 2, 3])
+        #expect(out.items.allSatisfy { $0.title.hasPrefix("Film ") && !$0.genres.isEmpty && $0.year >= 1980 })
+        #expect(out.meta.engine == "cooccurrence" && out.meta.bundleVersion == reply.bundleVersion)
+        #expect(out.items[0].components["cooccurrence"] == out.items[0].score)
+
+        var rank = RFRankRequest()
+        rank.user.id = "u4"
+        rank.itemIds = ["i1", "i2", "bogus"]
+        rank.engine = "popularity"
+        rank.excludeSeen = false
+        let r2 = try RFRankResponse(serializedBytes: call(Methods.rank, rank).payload)
+        #expect(r2.items.count == 2 && r2.unknownItems == ["bogus"] && r2.meta.engine == "popularity")
+    }
+
+    @Test func excludeSeenPresenceIsHonoured() throws {
+        var req = RFRetrieveRequest()
+        req.user.id = "u4"
+        req.k = 1000
+        let unset = try RFRetrieveResponse(serializedBytes: call(Methods.retrieve, req).payload).items.count
+        req.excludeSeen = false
+        let all = try RFRetrieveResponse(serializedBytes: call(Methods.retrieve, req).payload).items.count
+        #expect(all == 30 && unset < all)
+    }
+
+    @Test func healthAndInfo() throws {
+        let h = try RFHealthResponse(serializedBytes: call(Methods.health, RFHealthRequest()).payload)
+        #expect(h.status == .serving && h.bundleVersion.hasPrefix("synthetic@"))
+        let i = try RFInfoResponse(serializedBytes: call(Methods.info, RFInfoRequest()).payload)
+        #expect(i.engines.map(\.name) == Bundles.kinds)
+        #expect(i.dataset.users == 40 && i.dataset.items == 30 && i.dataset.fingerprint.count == 64)
+        #expect(i.limits.maxMessageBytes == 1234 && i.limits.maxK == 10_000)
+        #expect(i.methods == Methods.all && i.defaultEngine == "cooccurrence")
+    }
+
+    @Test func badInputGetsAClearStatus() throws {
+        let s = try Self.service.get()
+        func status(_ bytes: Data) throws -> RFStatus { try RFReply(serializedBytes: s.handle(bytes)).status }
+        #expect(try status(Data()).code == .invalidArgument)
+        #expect(try status(Data([0xff, 0xff, 0xff])).message.contains("not a recfuse.v1.Envelope"))
+        #expect(try status(Data([0x0a, 0x02, 0xc3, 0x28])).code == .invalidArgument)  // method: invalid UTF-8
+        #expect(try status(RFEnvelope.with { $0.requestID = "r" }.serializedData()).message == "envelope has no method")
+        #expect(try call("/recfuse.v1.Recommender/Nope", RFHealthRequest()).status.code == .unimplemented)
+        var env = RFEnvelope()
+        env.method = Methods.rank
+        env.payload = Data([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])
+        let bad = try status(env.serializedData())
+        #expect(bad.code == .invalidArgument && bad.message.contains("recfuse.v1.RankRequest"))
+        var huge = RFRetrieveRequest()
+        huge.k = 1 << 30
+        #expect(try call(Methods.retrieve, huge).status.code == .invalidArgument)
+        #expect(try call(Methods.rerank, RFRerankRequest()).status.code == .unimplemented)
+        #expect(try call(Methods.explain, RFExplainRequest()).status.code == .unimplemented)
+    }
+
+    @Test func deadlines() throws {
+        let past = Int64(Date().timeIntervalSince1970 * 1000) - 1
+        let r = try call(Methods.health, RFHealthRequest(), deadlineUnixMs: past)
+        #expect(r.status.code == .deadlineExceeded && r.payload.isEmpty)
+        let future = Int64(Date().timeIntervalSince1970 * 1000) + 60_000
+        #expect(try call(Methods.health, RFHealthRequest(), deadlineUnixMs: future).status.code == .ok)
+        // A relative budget counts from receipt: a message received long ago has expired.
+        var env = RFEnvelope()
+        env.method = Methods.health
+        env.deadlineMs = 5
+        let old = ContinuousClock.now.advanced(by: .seconds(-1))
+        let reply = try RFReply(serializedBytes: Self.service.get().handle(env.serializedData(), received: old))
+        #expect(reply.status.code == .deadlineExceeded)
+    }
+
+    @Test func randomBytesNeverTrap() throws {
+        let s = try Self.service.get()
+        var rng = SplitMix64(seed: 42)
+        var valid = try RFEnvelope.with { $0.method = Methods.rank; $0.payload = try RFRankRequest.with { $0.itemIds = ["i1", "i2"] }.serializedData() }
+            .serializedData()
+        for n in 0..<2000 {
+            var bytes: Data
+            if n % 2 == 0 {
+                bytes = Data((0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            } else {  // mutate a valid envelope
+                bytes = valid
+                for _ in 0..<(1 + Int(rng.next() % 4)) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            let reply = try RFReply(serializedBytes: s.handle(bytes))
+            #expect(reply.status.code != .internal, "bytes \(bytes as NSData) -> \(reply.status)")
+        }
+        valid.removeAll()
+    }
+}
