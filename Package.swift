@@ -53,7 +53,7 @@ let package = Package(
 
         // ---- tests (one target per library target) and their shared helpers
         .target(name: "RecTestSupport", path: "Tests/RecTestSupport"),
-        .testTarget(name: "RecCoreTests", dependencies: ["RecCore"]),
+        .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
         .testTarget(name: "RecDataTests", dependencies: [
@@ -62,7 +62,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [
-            "RecWire", "RecBaselines", "RecData", "RecCore",
+            "RecWire", "RecTestSupport", "RecBaselines", "RecData", "RecCore",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .testTarget(name: "RecServerTests", dependencies: [

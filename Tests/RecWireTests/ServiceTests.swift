@@ -2,6 +2,7 @@ import Foundation
 import RecCore
 @testable import RecWire
 import SwiftProtobuf
+import RecTestSupport
 import Testing
 
 /// The dispatcher on raw bytes: whatever arrives, a valid Reply with the right status.

@@ -1,3 +1,4 @@
+import RecTestSupport
 import Foundation
 import RecCore
 import RecData
@@ -31,18 +32,6 @@ func syntheticDataset(users: Int = 40, items: Int = 30, seed: UInt64 = 7) throws
 
 extension Array where Element: Hashable {
     func uniqued() -> [Element] { var s = Set<Element>(); return filter { s.insert($0).inserted } }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 func trainedBundle() throws -> (URL, Recommender, BundleManifest) {
