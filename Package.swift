@@ -37,6 +37,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
+        .target(name: "RecEval", dependencies: ["RecCore"]),
         .target(name: "RecWire", dependencies: [
             "RecCore", "RecData", "RecBaselines",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -52,7 +53,7 @@ let package = Package(
         ]),
 
         // ---- tests (one target per library target) and their shared helpers
-        .target(name: "RecTestSupport", path: "Tests/RecTestSupport"),
+        .target(name: "RecTestSupport", dependencies: ["RecCore"], path: "Tests/RecTestSupport"),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
@@ -60,6 +61,7 @@ let package = Package(
             "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
         .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [
             "RecWire", "RecTestSupport", "RecBaselines", "RecData", "RecCore",

@@ -55,3 +55,9 @@ extension Engine {
         return items.map { all[Int($0)] }
     }
 }
+
+/// An engine that also predicts explicit ratings (on the dataset's scale), for RMSE/MAE.
+public protocol RatingPredictor: Engine {
+    /// Predicted ratings for `items`, aligned with it.
+    func predictRatings(_ query: UserQuery, items: [Int32]) -> [Float]
+}

@@ -39,10 +39,13 @@ public final class Server: @unchecked Sendable {
     private var open = false
     private var listeners: [nng_listener] = []
     private var slots: [Slot] = []
+    /// Set once in `start` (before any receive is armed) and never reset, so callbacks can
+    /// read it without a lock.
     private var pool: WorkerPool?
     private let lock = NSCondition()
     private var busy = 0          // slots between receive completion and send completion
-    private var draining = false
+    private var draining = false  // no new receives are armed
+    private var closing = false   // teardown began: a receive that completes now is dropped
     /// The URLs actually bound (tcp port 0 resolved).
     public private(set) var boundURLs: [String] = []
 
@@ -116,13 +119,20 @@ public final class Server: @unchecked Sendable {
         logger.info("stopped")
     }
 
+    /// Order matters: after `closing` is set no new work is accepted (checked under the same
+    /// lock as `busy`); the worker pool is stopped while the socket is still open, so work
+    /// in flight can still start its send; only then is the socket closed, which aborts the
+    /// pending receives and sends, and the aios are stopped (waiting out their callbacks).
     private func teardown() {
+        lock.lock()
+        closing = true
+        draining = true
+        lock.unlock()
+        pool?.stop()
         for l in listeners { nng_listener_close(l) }
         listeners.removeAll()
         if open { nng_close(socket); open = false }
         for s in slots where s.aio != nil { nng_aio_stop(s.aio) }
-        pool?.stop()
-        pool = nil
         for s in slots where s.aio != nil { nng_aio_free(s.aio); s.aio = nil }
         slots.removeAll()
     }
@@ -157,7 +167,10 @@ public final class Server: @unchecked Sendable {
                 let received = ContinuousClock.now
                 let msg = nng_aio_get_msg(aio)
                 nng_aio_set_msg(aio, nil)
-                server.begin()
+                guard server.begin() else {  // shutting down: the socket is about to close
+                    nng_msg_free(msg)
+                    return
+                }
                 server.pool?.submit { [self] in work(msg, received) }
             case .sending:
                 if rv != 0 {
@@ -198,10 +211,13 @@ public final class Server: @unchecked Sendable {
 
     var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
 
-    private func begin() {
+    /// Counts a request in; false once teardown has begun.
+    private func begin() -> Bool {
         lock.lock()
+        defer { lock.unlock() }
+        if closing { return false }
         busy += 1
-        lock.unlock()
+        return true
     }
 
     /// Marks a request done; returns whether the slot should receive again.

@@ -54,3 +54,5 @@ public func makeTempDir(_ tag: String = "rf") throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+@_exported import struct RecCore.SplitMix64

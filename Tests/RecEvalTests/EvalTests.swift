@@ -1,0 +1,97 @@
+import Foundation
+import RecCore
+@testable import RecEval
+import Testing
+
+@Suite struct MetricsTests {
+    @Test func rankingByHand() {
+        // Hits at ranks 2 and 4 of 5; three relevant items (one never retrieved).
+        let m = Metrics.ranking([1, 2, 3, 4, 5], relevant: [2, 4, 9], k: 5)
+        #expect(m.precision == 0.4)
+        #expect(abs(m.recall - 2.0 / 3) < 1e-12)
+        let dcg = 1 / log2(3.0) + 1 / log2(5.0), idcg = 1 + 1 / log2(3.0) + 0.5
+        #expect(abs(m.ndcg - dcg / idcg) < 1e-12)
+        #expect(abs(m.ndcg - 0.498_19) < 1e-4)
+        #expect(abs(m.ap - (0.5 + 0.5) / 3) < 1e-12)
+        #expect(m.hit == 1)
+        #expect(Metrics.ranking([1, 2, 3, 4, 5], relevant: [2, 4, 9], k: 1) == .init(precision: 0, recall: 0, ndcg: 0, ap: 0, hit: 0))
+        let perfect = Metrics.ranking([7, 8], relevant: [7, 8], k: 2)
+        #expect(perfect.ndcg == 1 && perfect.ap == 1 && perfect.recall == 1)
+        // Fewer items than K: the missing positions count as misses.
+        #expect(Metrics.ranking([7], relevant: [7], k: 10).precision == 0.1)
+    }
+
+    @Test func errorsByHand() {
+        let (rmse, mae) = Metrics.errors([3, 4, 5], [4, 4, 3])
+        #expect(abs(rmse - (5.0 / 3).squareRoot()) < 1e-12)
+        #expect(mae == 1)
+    }
+}
+
+@Suite struct SplitTests {
+    func dataset(users: Int = 30, items: Int = 50) -> Dataset {
+        var rng = SplitMix64(seed: 1)
+        var xs: [Interaction] = []
+        for u in 0..<users {
+            var picked = Set<Int32>()
+            for t in 0..<(3 + Int(rng.next() % 12)) {
+                let i = Int32(rng.next() % UInt64(items))
+                if picked.insert(i).inserted {
+                    xs.append(Interaction(user: Int32(u), item: i, rating: Float(1 + rng.next() % 5), timestamp: Int64(1000 + t)))
+                }
+            }
+        }
+        return Dataset(name: "t", users: try! IDMap(ids: (0..<users).map { "u\($0)" }), items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
+                       interactions: xs, itemMeta: Array(repeating: ItemMeta(title: ""), count: items),
+                       userMeta: Array(repeating: UserMeta(), count: users))
+    }
+
+    func key(_ x: Interaction) -> String { "\(x.user)/\(x.item)/\(x.timestamp)" }
+
+    @Test func randomIsAPartitionAndDeterministic() {
+        let d = dataset()
+        let s = Splits.random(d, testFraction: 0.2, seed: 9)
+        #expect(s.test.count == Int((Double(d.interactions.count) * 0.2).rounded()))
+        #expect(Set((s.train.interactions + s.test).map(key)) == Set(d.interactions.map(key)))
+        #expect(s.train.interactions.count + s.test.count == d.interactions.count)
+        #expect(Splits.random(d, seed: 9).test.map(key) == s.test.map(key))
+        #expect(Splits.random(d, seed: 10).test.map(key) != s.test.map(key))
+        #expect(s.train.items == d.items && s.train.users == d.users)
+    }
+
+    @Test func temporalLeaveLastOutHoldsEachUsersLatest() {
+        let d = dataset()
+        let s = Splits.temporalLeaveLastOut(d)
+        #expect(Set(s.test.map(\.user)).count == s.test.count)
+        for x in s.test {
+            let mine = d.interactions.filter { $0.user == x.user }
+            #expect(mine.allSatisfy { ($0.timestamp, $0.item) <= (x.timestamp, x.item) })
+        }
+    }
+
+    @Test func leaveOneOutNegativesAreUnseen() {
+        let d = dataset()
+        let s = Splits.leaveOneOut(d, negatives: 20, seed: 3)
+        for (u, c) in s.candidates {
+            let seen = Set(d.interactions.filter { $0.user == u }.map(\.item))
+            #expect(c.count == 21 && Set(c).count == 21)
+            #expect(seen.contains(c[0]))
+            #expect(c.dropFirst().allSatisfy { !seen.contains($0) })
+        }
+        #expect(Splits.leaveOneOut(d, negatives: 20, seed: 3).candidates == s.candidates)
+    }
+
+    @Test(arguments: [0, 1, 3, 5])
+    func coldStartRevealsTheFirstInteractions(reveal: Int) {
+        let d = dataset()
+        let s = Splits.coldStart(d, userFraction: 0.2, reveal: reveal, seed: 5)
+        #expect(s.coldUsers.count == 6)
+        #expect(!s.train.interactions.contains { s.coldUsers.contains($0.user) })
+        let h = d.userHistories()
+        for u in s.coldUsers {
+            let all = h.entries(of: u)
+            #expect(s.revealed[u]! == Array(all.prefix(reveal)))
+            #expect(s.test.filter { $0.user == u }.count == max(0, all.count - reveal))
+        }
+    }
+}
