@@ -38,16 +38,17 @@ let package = Package(
         ]),
         .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
         .target(name: "RecEval", dependencies: ["RecCore"]),
+        .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines",
+            "RecCore", "RecData", "RecBaselines", "RecSVD",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ], exclude: []),
+        ]),
         .target(name: "RecServer", dependencies: [
             "RecWire", "RecCore", "CNNG",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore",
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -62,6 +63,7 @@ let package = Package(
         ],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
+        .testTarget(name: "RecSVDTests", dependencies: ["RecSVD", "RecEval", "RecData", "RecCore"]),
         .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [
             "RecWire", "RecTestSupport", "RecBaselines", "RecData", "RecCore",

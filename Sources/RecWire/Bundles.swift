@@ -2,13 +2,14 @@ import Foundation
 import RecBaselines
 import RecCore
 import RecData
+import RecSVD
 
 /// The composition root for model bundles: which engine kinds exist, how each is trained
 /// into a bundle and loaded back. The CLI (`recfuse train`, `recfuse serve`) and the C ABI
 /// both go through here.
 public enum Bundles {
     /// Engine kinds this build can train and serve, in default-bundle order.
-    public static let kinds = ["popularity", "genre-popularity", "cooccurrence"]
+    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "svd", "svdpp"]
 
     /// The engine Retrieve uses when the request names none, by preference.
     static let defaultPreference = ["cooccurrence", "genre-popularity", "popularity"]
@@ -17,7 +18,43 @@ public enum Bundles {
         public var popularityHalfLifeDays: Double = 0
         public var cooccurrenceNeighbours: Int = 100
         public var minRating: Float = 0
+        public var svd = SVDEngine.Params.svd
+        public var svdpp = SVDEngine.Params.svdpp
         public init() {}
+    }
+
+    /// A trained engine with what its bundle entry needs.
+    public struct Fitted {
+        public var engine: any Engine
+        public var tensors: SafetensorsWriter
+        public var params: [String: String]
+        public var seconds: Double
+    }
+
+    /// Trains one engine kind on `dataset` (the single place that knows every trainer).
+    public static func fit(_ kind: String, _ dataset: Dataset, options: TrainOptions = TrainOptions(),
+                           log: (String) -> Void = { _ in }) throws -> Fitted {
+        let t0 = ContinuousClock.now
+        let e: any Engine, t: SafetensorsWriter, p: [String: String]
+        switch kind {
+        case "popularity", "genre-popularity":
+            let pop = PopularityEngine.fit(dataset, halfLifeDays: options.popularityHalfLifeDays, minRating: options.minRating)
+            e = kind == "popularity" ? pop
+                : GenrePopularityEngine(popularity: pop.scores, catalog: Catalog(ids: dataset.items, meta: dataset.itemMeta))
+            (t, p) = (pop.tensors(), pop.params)
+        case "cooccurrence":
+            let c = CooccurrenceEngine.fit(dataset, neighbours: options.cooccurrenceNeighbours, minRating: options.minRating)
+            (e, t, p) = (c, c.tensors(), c.params)
+        case "svd", "svdpp":
+            let params = kind == "svd" ? options.svd : options.svdpp
+            let m = SVDEngine.fit(dataset, name: kind, params: params) { epoch, rmse in
+                log("\(kind): epoch \(epoch)/\(params.epochs), train RMSE \(String(format: "%.4f", rmse))")
+            }
+            (e, t, p) = (m, m.tensors(), params.asStrings)
+        default:
+            throw RecError.invalidArgument("unknown engine kind '\(kind)'; known: \(kinds.joined(separator: ", "))")
+        }
+        return Fitted(engine: e, tensors: t, params: p, seconds: (ContinuousClock.now - t0).seconds)
     }
 
     /// Trains `kinds` on `dataset` and writes a bundle to `out` atomically. Popularity is
@@ -36,25 +73,11 @@ public enum Bundles {
         }
         let writer = try BundleWriter(destination: out, dataset: dataset)
         do {
-            let pop = PopularityEngine.fit(dataset, halfLifeDays: options.popularityHalfLifeDays, minRating: options.minRating)
             for kind in wanted {
-                let t0 = ContinuousClock.now
-                let (tensors, params): (SafetensorsWriter, [String: String])
-                switch kind {
-                case "popularity":
-                    (tensors, params) = (pop.tensors(), pop.params)
-                case "genre-popularity":
-                    (tensors, params) = (pop.tensors(), pop.params)
-                case "cooccurrence":
-                    let e = CooccurrenceEngine.fit(dataset, neighbours: options.cooccurrenceNeighbours, minRating: options.minRating)
-                    (tensors, params) = (e.tensors(), e.params)
-                default:
-                    throw RecError.internal("no trainer for \(kind)")
-                }
-                let secs = (ContinuousClock.now - t0).seconds
-                try writer.addEngine(.init(name: kind, kind: kind, file: "engines/\(kind).safetensors", params: params,
-                                           fitSeconds: secs), tensors: tensors)
-                log("trained \(kind) in \(String(format: "%.2f", secs)) s")
+                let fitted = try fit(kind, dataset, options: options, log: log)
+                try writer.addEngine(.init(name: kind, kind: kind, file: "engines/\(kind).safetensors", params: fitted.params,
+                                           fitSeconds: fitted.seconds), tensors: fitted.tensors)
+                log("trained \(kind) in \(String(format: "%.2f", fitted.seconds)) s")
             }
             let def = defaultPreference.first { wanted.contains($0) } ?? "popularity"
             return try writer.commit(name: name, defaultEngine: def, fallbackEngine: "popularity")
@@ -79,6 +102,8 @@ public enum Bundles {
                 engines.append(GenrePopularityEngine(name: entry.name, popularity: pop.scores, catalog: reader.catalog))
             case "cooccurrence":
                 engines.append(try CooccurrenceEngine.load(file, entry: entry, itemCount: n))
+            case "svd", "svdpp":
+                engines.append(try SVDEngine.load(file, entry: entry, users: reader.users.ids.count, items: n))
             default:
                 throw RecError.dataLoss("\(dir.path): engine '\(entry.name)' has kind '\(entry.kind)', which this build cannot serve")
             }

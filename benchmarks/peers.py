@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Peer benchmark: recfuse's engines against Surprise (SVD, SVD++) and implicit (ALS) on the
+*same* split file, with fit times measured in the same run.
+
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install scikit-surprise implicit numpy
+    .venv-peers/bin/python benchmarks/peers.py [--recfuse .build/release/recfuse] [--split FILE] [--runs 3]
+
+The split comes from `recfuse eval --export-split` (random 80/20, seed 42, unless --split is
+given). Ranking metrics follow recfuse eval: full ranking over items not in the user's training
+set, relevant = test rating >= 4, averaged over users with a relevant test item. Not a unit test.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_split(path):
+    train, test = [], []
+    with open(path) as f:
+        for line in f:
+            tag, u, i, r, t = line.rstrip("\n").split("\t")
+            (train if tag == "train" else test).append((u, i, float(r), int(t)))
+    return train, test
+
+
+def surprise_runs(train, test, runs):
+    from surprise import SVD, SVDpp, Dataset, Reader, accuracy
+    import pandas as pd  # noqa: F401  (surprise's load_from_df needs pandas)
+    df = pd.DataFrame(train, columns=["u", "i", "r", "t"])[["u", "i", "r"]]
+    trainset = Dataset.load_from_df(df, Reader(rating_scale=(1, 5))).build_full_trainset()
+    testset = [(u, i, r) for u, i, r, _ in test]
+    out = {}
+    for name, algo in (("surprise-svd", lambda: SVD(random_state=42)), ("surprise-svdpp", lambda: SVDpp(random_state=42))):
+        fits, rmse, mae = [], None, None
+        for _ in range(runs):
+            a = algo()
+            t0 = time.perf_counter()
+            a.fit(trainset)
+            fits.append(time.perf_counter() - t0)
+            preds = a.test(testset)
+            rmse, mae = accuracy.rmse(preds, verbose=False), accuracy.mae(preds, verbose=False)
+        out[name] = {"rmse": rmse, "mae": mae, "fit_seconds": statistics.median(fits)}
+    return out
+
+
+def ndcg_at_10(ranked, relevant):
+    dcg = sum(1 / math.log2(k + 2) for k, it in enumerate(ranked[:10]) if it in relevant)
+    idcg = sum(1 / math.log2(k + 2) for k in range(min(len(relevant), 10)))
+    return dcg / idcg
+
+
+def implicit_als(train, test, runs):
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+    users = sorted({u for u, *_ in train} | {u for u, *_ in test})
+    items = sorted({i for _, i, *_ in train} | {i for _, i, *_ in test})
+    ui, ii = {u: n for n, u in enumerate(users)}, {i: n for n, i in enumerate(items)}
+    rows = [ui[u] for u, *_ in train]
+    cols = [ii[i] for _, i, *_ in train]
+    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(users), len(items)))
+    relevant = {}
+    for u, i, r, _ in test:
+        if r >= 4:
+            relevant.setdefault(ui[u], set()).add(ii[i])
+    fits, score = [], None
+    for _ in range(runs):
+        model = AlternatingLeastSquares(factors=64, regularization=0.05, iterations=15, random_state=42)
+        t0 = time.perf_counter()
+        model.fit(m, show_progress=False)
+        fits.append(time.perf_counter() - t0)
+        us = sorted(relevant)
+        ids, _ = model.recommend(np.array(us), m[us], N=10, filter_already_liked_items=True)
+        score = statistics.fmean(ndcg_at_10(list(ids[k]), relevant[u]) for k, u in enumerate(us))
+    return {"implicit-als": {"ndcg@10": score, "fit_seconds": statistics.median(fits)}}
+
+
+def recfuse_runs(binary, split, runs):
+    out = {}
+    for _ in range(runs):
+        p = subprocess.run([binary, "eval", "--dataset", "ml-100k", "--data-dir", os.path.join(ROOT, "data"),
+                            "--protocol", "split-file", "--split-file", split, "--json", "--log-level", "warning"],
+                           capture_output=True, text=True, check=True)
+        for line in p.stdout.splitlines():
+            r = json.loads(line)
+            e = out.setdefault("recfuse-" + r["engine"], {"fits": []})
+            e["fits"].append(r["fit_seconds"])
+            e.update({k: v for k, v in r["metrics"].items() if k in ("rmse", "mae", "ndcg@10")})
+    for e in out.values():
+        e["fit_seconds"] = statistics.median(e.pop("fits"))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recfuse", default=os.path.join(ROOT, ".build", "release", "recfuse"))
+    ap.add_argument("--split")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    split = args.split
+    if not split:
+        split = os.path.join(tempfile.mkdtemp(), "random-80-20-seed42.tsv")
+        subprocess.run([args.recfuse, "eval", "--dataset", "ml-100k", "--data-dir", os.path.join(ROOT, "data"),
+                        "--export-split", split, "--log-level", "warning"], check=True)
+    train, test = read_split(split)
+    results = recfuse_runs(args.recfuse, split, args.runs)
+    for peer in (surprise_runs, implicit_als):
+        try:
+            results.update(peer(train, test, args.runs))
+        except ImportError as e:
+            print(f"skipping {peer.__name__}: {e}", file=sys.stderr)
+    base = results.get("surprise-svdpp", {}).get("fit_seconds")
+    print(f"split: {split} ({len(train)} train / {len(test)} test); medians of {args.runs} runs\n")
+    print(f"| {'model':<26} | {'RMSE':>7} | {'MAE':>7} | {'NDCG@10':>7} | {'fit s':>8} | {'Surprise SVD++ fit / fit':>24} |")
+    print("|" + "|".join("-" * w for w in (28, 9, 9, 9, 10, 26)) + "|")
+    for name, r in sorted(results.items()):
+        f = lambda k: f"{r[k]:.4f}" if k in r else "-"
+        ratio = f"{base / r['fit_seconds']:.1f}x" if base and r.get("fit_seconds") else "-"
+        print(f"| {name:<26} | {f('rmse'):>7} | {f('mae'):>7} | {f('ndcg@10'):>7} | {r['fit_seconds']:>8.3f} | {ratio:>24} |")
+
+
+if __name__ == "__main__":
+    main()
