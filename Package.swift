@@ -39,8 +39,9 @@ let package = Package(
         .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
         .target(name: "RecEval", dependencies: ["RecCore"]),
         .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"]),
+        .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines", "RecSVD",
+            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
@@ -48,7 +49,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval",
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -63,6 +64,7 @@ let package = Package(
         ],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
+        .testTarget(name: "RecEASETests", dependencies: ["RecEASE", "RecMath", "RecEval", "RecCore"]),
         .testTarget(name: "RecSVDTests", dependencies: ["RecSVD", "RecEval", "RecData", "RecCore"]),
         .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [

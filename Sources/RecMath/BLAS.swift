@@ -75,3 +75,42 @@ public enum BLAS {
         }
     }
 }
+
+/// LAPACK (OpenBLAS's LAPACKE) solvers.
+public enum LAPACK {
+    /// Inverse of a symmetric positive-definite n×n matrix (row-major, Double) via Cholesky
+    /// (dpotrf + dpotri); both triangles of the result are filled. Throws if `a` is not
+    /// positive definite, with LAPACK's info code.
+    public static func inverseSPD(_ a: [Double], n: Int) throws -> [Double] {
+        precondition(a.count == n * n, "inverseSPD: \(a.count) values for \(n)x\(n)")
+        var m = a
+        let info1 = m.withUnsafeMutableBufferPointer { LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n)) }
+        guard info1 == 0 else { throw LAPACKError(routine: "dpotrf", info: Int(info1)) }
+        let info2 = m.withUnsafeMutableBufferPointer { LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n)) }
+        guard info2 == 0 else { throw LAPACKError(routine: "dpotri", info: Int(info2)) }
+        for i in 0..<n { for j in 0..<i { m[i * n + j] = m[j * n + i] } }  // mirror the upper triangle
+        return m
+    }
+
+    /// C = Aᵀ A for a row-major rows×cols Double matrix (BLAS dsyrk), full symmetric result.
+    public static func gram(_ a: [Double], rows: Int, cols: Int) -> [Double] {
+        precondition(a.count == rows * cols)
+        var c = [Double](repeating: 0, count: cols * cols)
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1, ap.baseAddress, Int32(cols), 0,
+                            cp.baseAddress, Int32(cols))
+            }
+        }
+        for i in 0..<cols { for j in 0..<i { c[i * cols + j] = c[j * cols + i] } }
+        return c
+    }
+}
+
+public struct LAPACKError: Error, CustomStringConvertible {
+    public var routine: String
+    public var info: Int
+    public var description: String {
+        info > 0 ? "\(routine): the matrix is not positive definite (leading minor \(info))" : "\(routine): argument \(-info) is invalid"
+    }
+}

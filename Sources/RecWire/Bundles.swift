@@ -2,6 +2,7 @@ import Foundation
 import RecBaselines
 import RecCore
 import RecData
+import RecEASE
 import RecSVD
 
 /// The composition root for model bundles: which engine kinds exist, how each is trained
@@ -9,7 +10,7 @@ import RecSVD
 /// both go through here.
 public enum Bundles {
     /// Engine kinds this build can train and serve, in default-bundle order.
-    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "svd", "svdpp"]
+    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp"]
 
     /// The engine Retrieve uses when the request names none, by preference.
     static let defaultPreference = ["cooccurrence", "genre-popularity", "popularity"]
@@ -18,6 +19,7 @@ public enum Bundles {
         public var popularityHalfLifeDays: Double = 0
         public var cooccurrenceNeighbours: Int = 100
         public var minRating: Float = 0
+        public var easeLambda: Double = 500
         public var svd = SVDEngine.Params.svd
         public var svdpp = SVDEngine.Params.svdpp
         public init() {}
@@ -45,6 +47,9 @@ public enum Bundles {
         case "cooccurrence":
             let c = CooccurrenceEngine.fit(dataset, neighbours: options.cooccurrenceNeighbours, minRating: options.minRating)
             (e, t, p) = (c, c.tensors(), c.params)
+        case "ease":
+            let m = try EASEEngine.fit(dataset, lambda: options.easeLambda, minRating: options.minRating)
+            (e, t, p) = (m, m.tensors(), m.params)
         case "svd", "svdpp":
             let params = kind == "svd" ? options.svd : options.svdpp
             let m = SVDEngine.fit(dataset, name: kind, params: params) { epoch, rmse in
@@ -102,6 +107,8 @@ public enum Bundles {
                 engines.append(GenrePopularityEngine(name: entry.name, popularity: pop.scores, catalog: reader.catalog))
             case "cooccurrence":
                 engines.append(try CooccurrenceEngine.load(file, entry: entry, itemCount: n))
+            case "ease":
+                engines.append(try EASEEngine.load(file, entry: entry, itemCount: n))
             case "svd", "svdpp":
                 engines.append(try SVDEngine.load(file, entry: entry, users: reader.users.ids.count, items: n))
             default:

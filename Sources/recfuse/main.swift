@@ -5,6 +5,7 @@ import RecCore
 import RecData
 import RecEval
 import RecServer
+import RecSVD
 import RecWire
 
 /// `recfuse`: the command line. No logic lives here: each subcommand parses its flags and
@@ -29,6 +30,32 @@ struct GlobalOptions: ParsableArguments {
             return h
         }
         return Logger(label: "recfuse")
+    }
+}
+
+/// SVD / SVD++ hyper-parameters; each overrides that engine's default (Surprise's) only when given.
+struct SVDOptions: ParsableArguments {
+    @Option(help: "SVD/SVD++: latent factors (defaults: svd 100, svdpp 20).") var factors: Int?
+    @Option(help: "SVD/SVD++: SGD epochs (default 20).") var epochs: Int?
+    @Option(help: "SVD/SVD++: learning rate (defaults: svd 0.005, svdpp 0.007).") var lr: Float?
+    @Option(help: "SVD/SVD++: regularisation (default 0.02).") var reg: Float?
+    @Option(help: "SVD/SVD++: std of the N(0, s²) factor initialisation (default 0.1).") var initStd: Float?
+    @Option(help: "SVD/SVD++: random seed (default 42).") var svdSeed: UInt64?
+    @Option(help: "EASE: L2 weight lambda (default 500).") var lambda: Double?
+
+    func apply(_ p: inout SVDEngine.Params) {
+        if let factors { p.factors = factors }
+        if let epochs { p.epochs = epochs }
+        if let lr { p.lr = lr }
+        if let reg { p.reg = reg }
+        if let initStd { p.initStd = initStd }
+        if let svdSeed { p.seed = svdSeed }
+    }
+
+    func apply(_ o: inout Bundles.TrainOptions) {
+        if let lambda { o.easeLambda = lambda }
+        apply(&o.svd)
+        apply(&o.svdpp)
     }
 }
 
@@ -72,6 +99,7 @@ struct Train: ParsableCommand {
     @Option(help: "Popularity: half-life in days for time decay (0 = plain counts).") var halfLifeDays: Double = 0
     @Option(help: "Co-occurrence: neighbours kept per item.") var neighbours: Int = 100
     @Option(help: "Ignore interactions rated below this (0 = use all).") var minRating: Float = 0
+    @OptionGroup var svd: SVDOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -83,6 +111,7 @@ struct Train: ParsableCommand {
             o.popularityHalfLifeDays = halfLifeDays
             o.cooccurrenceNeighbours = neighbours
             o.minRating = minRating
+            svd.apply(&o)
             let kinds = engines.contains("all") ? Bundles.kinds : engines
             let outURL = URL(fileURLWithPath: out)
             let m = try Bundles.train(data, kinds: kinds, out: outURL, name: name ?? outURL.lastPathComponent, options: o,
@@ -110,6 +139,7 @@ struct Eval: ParsableCommand {
     @Option(help: "split-file: TSV lines train|test, user, item, rating, timestamp (raw ids).") var splitFile: String?
     @Option(help: "Write the split used to this file (split-file format) and exit.") var exportSplit: String?
     @Flag(help: "One JSON object per engine and split, one per line.") var json = false
+    @OptionGroup var svd: SVDOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -128,8 +158,10 @@ struct Eval: ParsableCommand {
             o.reveal = reveal.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             o.threshold = threshold
             o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
-            let runner = EvalRunner(options: o, fit: { k, d in
-                let f = try Bundles.fit(k, d, log: { log.debug("\($0)") })
+            var train = Bundles.TrainOptions()
+            svd.apply(&train)
+            let runner = EvalRunner(options: o, fit: { [train] k, d in
+                let f = try Bundles.fit(k, d, options: train, log: { log.debug("\($0)") })
                 return (f.engine, f.seconds)
             }, log: { log.info("\($0)") })
             if let exportSplit {

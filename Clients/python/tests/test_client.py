@@ -58,7 +58,7 @@ def test_health_and_info(client):
     h = client.health()
     assert h.status == pb.HealthResponse.SERVING and h.uptime_seconds >= 0
     info = client.info()
-    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence"}
+    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp"}
     assert info.default_engine == "cooccurrence"
     assert info.dataset.name == "ml-100k" and info.dataset.users == 943 and info.dataset.items == 1682
     assert info.dataset.interactions == 100000 and len(info.dataset.fingerprint) == 64
@@ -81,7 +81,7 @@ def test_rank_orders_candidates_and_reports_unknown(client):
 
 
 def test_engines_and_filters(client):
-    for engine in ("popularity", "genre-popularity", "cooccurrence"):
+    for engine in ("popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp"):
         r = client.retrieve(user_id="196", k=5, engine=engine)
         assert r.meta.engine == engine and len(r.items) == 5
     r = client.retrieve(user_id="196", k=20, filters={"genres": ["Horror"], "min_year": 1990, "max_year": 1995})
@@ -90,11 +90,13 @@ def test_engines_and_filters(client):
     assert {it.item_id for it in r.items} <= {"1", "3"}
 
 
-def test_inline_history_user(client):
-    r = client.retrieve(history=[("50", 5), ("172", 5), ("181", 4)], k=10)
-    assert r.meta.engine == "cooccurrence" and not r.meta.degraded
+@pytest.mark.parametrize("engine", ["cooccurrence", "ease", "svdpp"])
+def test_inline_history_user(client, engine):
+    """A user the bundle does not know is scored from inline history (fold-in), not degraded."""
+    r = client.retrieve(history=[("50", 5), ("172", 5), ("181", 4)], k=10, engine=engine)
+    assert r.meta.engine == engine and not r.meta.degraded
     ids = {it.item_id for it in r.items}
-    assert not ids & {"50", "172", "181"}
+    assert len(ids) == 10 and not ids & {"50", "172", "181"}
 
 
 def test_concurrent_clients_share_a_socket(server):
