@@ -139,6 +139,8 @@ struct Eval: ParsableCommand {
     @Option(help: "split-file: TSV lines train|test, user, item, rating, timestamp (raw ids).") var splitFile: String?
     @Option(help: "Write the split used to this file (split-file format) and exit.") var exportSplit: String?
     @Flag(help: "One JSON object per engine and split, one per line.") var json = false
+    @Option(help: "Also write a self-contained HTML report (SVG charts + table); runs the cold-start protocol too.")
+    var report: String?
     @OptionGroup var svd: SVDOptions
     @OptionGroup var global: GlobalOptions
 
@@ -172,6 +174,16 @@ struct Eval: ParsableCommand {
             }
             let kinds = engines.contains("all") ? Bundles.kinds : engines
             let reports = try runner.run(engines: kinds, on: data)
+            if let report {
+                var coldOptions = o
+                coldOptions.protocolKind = .coldstart
+                let cold = o.protocolKind == .coldstart ? reports
+                    : try EvalRunner(options: coldOptions, fit: runner.fit, log: runner.log).run(engines: kinds, on: data)
+                let main = o.protocolKind == .coldstart ? [] : reports
+                let html = HTMLReport.render(title: "recfuse evaluation: \(data.name)", main: main, coldStart: cold)
+                try html.write(toFile: report, atomically: true, encoding: .utf8)
+                log.info("wrote \(report)")
+            }
             if json {
                 for r in reports {
                     let d = try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys])

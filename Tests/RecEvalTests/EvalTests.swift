@@ -95,3 +95,25 @@ import Testing
         }
     }
 }
+
+@Suite struct HTMLReportTests {
+    @Test func selfContainedChartsAndTable() {
+        func report(_ e: String, revealed: Int? = nil, ndcg: Double) -> EvalRunner.Report {
+            EvalRunner.Report(engine: e, protocolName: revealed == nil ? "random" : "coldstart-\(revealed!)",
+                              metrics: ["ndcg@10": ndcg, "precision@10": ndcg / 2], curves: revealed == nil ? ["precision": [0.3, 0.2], "recall": [0.1, 0.2], "ndcg": [0.3, 0.25]] : [:],
+                              fitSeconds: 0.5, usersEvaluated: 10, revealed: revealed)
+        }
+        let html = HTMLReport.render(title: "t <&>", main: [report("a<b", ndcg: 0.3), report("ease", ndcg: 0.36)],
+                                     coldStart: [report("ease", revealed: 0, ndcg: 0.2), report("ease", revealed: 3, ndcg: 0.25)])
+        #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"))
+        #expect(html.components(separatedBy: "<svg").count - 1 == 4)  // P, R, NDCG, cold start
+        #expect(html.components(separatedBy: "<polyline").count - 1 == 7)  // 2 engines x 3 metrics + 1 cold curve
+        #expect(html.contains("a&lt;b") && !html.contains("a<b") && html.contains("t &lt;&amp;&gt;"))
+        #expect(html.contains("<td>0.3600</td>") && html.contains("coldstart-3"))
+        // Inside HTML, an unquoted attribute value swallows a following "/" and the element
+        // never closes (everything after it vanishes): every SVG attribute must be quoted.
+        let svg = html.components(separatedBy: "<svg")[1...].joined()
+        #expect(svg.range(of: #"<[^>]*\s[a-zA-Z:-]+=[^'"]"#, options: .regularExpression) == nil)
+        #expect(html.components(separatedBy: "stroke-width='3'/>").count - 1 == 7)  // a legend entry per series per chart
+    }
+}
