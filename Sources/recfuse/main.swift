@@ -33,8 +33,12 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// SVD / SVD++ hyper-parameters; each overrides that engine's default (Surprise's) only when given.
-struct SVDOptions: ParsableArguments {
+/// Every engine hyper-parameter, shared by `train` and `eval`. The SVD ones override that
+/// engine's default (Surprise's) only when given.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Popularity: half-life in days for time decay (0 = plain counts).") var halfLifeDays: Double = 0
+    @Option(help: "Co-occurrence: neighbours kept per item.") var neighbours: Int = 100
+    @Option(help: "Ignore interactions rated below this (0 = use all).") var minRating: Float = 0
     @Option(help: "SVD/SVD++: latent factors (defaults: svd 100, svdpp 20).") var factors: Int?
     @Option(help: "SVD/SVD++: SGD epochs (default 20).") var epochs: Int?
     @Option(help: "SVD/SVD++: learning rate (defaults: svd 0.005, svdpp 0.007).") var lr: Float?
@@ -52,10 +56,15 @@ struct SVDOptions: ParsableArguments {
         if let svdSeed { p.seed = svdSeed }
     }
 
-    func apply(_ o: inout Bundles.TrainOptions) {
+    var trainOptions: Bundles.TrainOptions {
+        var o = Bundles.TrainOptions()
+        o.popularityHalfLifeDays = halfLifeDays
+        o.cooccurrenceNeighbours = neighbours
+        o.minRating = minRating
         if let lambda { o.easeLambda = lambda }
         apply(&o.svd)
         apply(&o.svdpp)
+        return o
     }
 }
 
@@ -96,10 +105,7 @@ struct Train: ParsableCommand {
     var engines: [String] = ["all"]
     @Option(help: "Bundle folder to write.") var out: String = "bundles/default"
     @Option(help: "Bundle name (defaults to the folder name).") var name: String?
-    @Option(help: "Popularity: half-life in days for time decay (0 = plain counts).") var halfLifeDays: Double = 0
-    @Option(help: "Co-occurrence: neighbours kept per item.") var neighbours: Int = 100
-    @Option(help: "Ignore interactions rated below this (0 = use all).") var minRating: Float = 0
-    @OptionGroup var svd: SVDOptions
+    @OptionGroup var engineOptions: EngineOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -107,11 +113,7 @@ struct Train: ParsableCommand {
         do {
             let data = try loadDataset(dataset, dataDir: dataDir, log: log)
             log.info("loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \(data.items.count) items")
-            var o = Bundles.TrainOptions()
-            o.popularityHalfLifeDays = halfLifeDays
-            o.cooccurrenceNeighbours = neighbours
-            o.minRating = minRating
-            svd.apply(&o)
+            let o = engineOptions.trainOptions
             let kinds = engines.contains("all") ? Bundles.kinds : engines
             let outURL = URL(fileURLWithPath: out)
             let m = try Bundles.train(data, kinds: kinds, out: outURL, name: name ?? outURL.lastPathComponent, options: o,
@@ -141,7 +143,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "One JSON object per engine and split, one per line.") var json = false
     @Option(help: "Also write a self-contained HTML report (SVG charts + table); runs the cold-start protocol too.")
     var report: String?
-    @OptionGroup var svd: SVDOptions
+    @OptionGroup var engineOptions: EngineOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -160,8 +162,7 @@ struct Eval: ParsableCommand {
             o.reveal = reveal.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             o.threshold = threshold
             o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
-            var train = Bundles.TrainOptions()
-            svd.apply(&train)
+            let train = engineOptions.trainOptions
             let runner = EvalRunner(options: o, fit: { [train] k, d in
                 let f = try Bundles.fit(k, d, options: train, log: { log.debug("\($0)") })
                 return (f.engine, f.seconds)
