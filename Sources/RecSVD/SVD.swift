@@ -9,15 +9,19 @@ import RecMath
 ///     SVD++:  r̂(u,i) = μ + b_u + b_i + q_iᵀ (p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j)
 ///
 /// N(u) is the set of items u rated (implicit feedback). Per epoch the ratings are visited
-/// user by user in a seeded random order. For SVD++ the implicit sum z(u) is computed once
-/// per user and the y_j are updated once per user with the gradient accumulated over the
-/// user's ratings, so an epoch costs O(|R|·f) instead of Surprise's O(|R|·|N(u)|·f):
+/// user by user in a seeded random order. Surprise updates every y_j, j ∈ N(u), after each
+/// rating: O(|R|·|N(u)|·f) per epoch. Here the y_j are updated once per user with the
+/// gradient accumulated over the user's ratings, and the implicit sum z = |N(u)|^-½ Σ y_j is
+/// moved after each rating by exactly what Surprise's updates would move it, so an epoch
+/// costs O(|R|·f):
 ///
 ///     e = r − r̂;  b_u += γ(e − λ b_u);  b_i += γ(e − λ b_i)
-///     p_u += γ(e q_i − λ p_u);  q_i += γ(e (p_u + z) − λ q_i);  g += e q_i
+///     p_u += γ(e q_i − λ p_u);  q_i += γ(e (p_u + z) − λ q_i)
+///     g += e q_i;  z += γ(e q_i − λ z)         (Σ_j of Surprise's y_j steps, times |N|^-½)
 ///     after the user:  y_j += γ(|N(u)|^-½ g − |R(u)| λ y_j)  for j ∈ N(u)
 ///
-/// (the |R(u)| keeps y's regularisation what Surprise's per-rating updates give it).
+/// On a random 80/20 split of ml-100k this lands at RMSE 0.931 against Surprise's 0.926 on
+/// the same split, in about 1/30 of the time (docs/evaluation.md, benchmarks/peers.py).
 ///
 /// Hyper-parameters (Surprise's defaults): SVD — 100 factors, 20 epochs, γ = 0.005, λ = 0.02;
 /// SVD++ — 20 factors, 20 epochs, γ = 0.007, λ = 0.02; both initialise factors from
@@ -114,6 +118,7 @@ public final class SVDEngine: RatingPredictor {
         var users = Array(0..<nU)
         var z = [Float](repeating: 0, count: f), g = [Float](repeating: 0, count: f)
         let lr = params.lr, reg = params.reg
+        let zlr = params.implicit ? lr : 0  // plain SVD has no implicit term: z stays 0
         for epoch in 1...max(1, params.epochs) {
             rng.shuffle(&users)
             var se = 0.0
@@ -145,6 +150,9 @@ public final class SVDEngine: RatingPredictor {
                         p[pu + k] += lr * (e * qik - reg * puk)
                         q[qi + k] += lr * (e * (puk + z[k]) - reg * qik)
                         g[k] += e * qik
+                        // Summing Surprise's per-rating y_j updates over N(u) moves z exactly
+                        // by γ(e q_i − λ z): z stays current at O(f) per rating.
+                        z[k] += zlr * (e * qik - reg * z[k])
                     }
                 }
                 if params.implicit {
