@@ -52,7 +52,7 @@ def main():
     lines += ["Rating metrics (RMSE, MAE) apply to the engines that predict ratings (svd, svdpp). "
               "Users an engine cannot score (cold users with nothing revealed, for engines that need a history) "
               "are scored by popularity, as the server would.", "",
-              "Peers on the same split (Surprise SVD/SVD++, implicit ALS, a numpy EASE): `benchmarks/peers.py`.", ""]
+              "Peers on the same split (Surprise SVD/SVD++, implicit ALS, a numpy EASE): [peers.md](peers.md), produced by `benchmarks/peers.py`.", ""]
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {args.out}")

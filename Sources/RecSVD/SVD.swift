@@ -116,39 +116,56 @@ public final class SVDEngine: RatingPredictor {
         let mu = d.interactions.isEmpty ? 0 : Float(d.interactions.reduce(0.0) { $0 + Double($1.rating) } / Double(d.interactions.count))
         let h = d.userHistories()
         var users = Array(0..<nU)
-        var z = [Float](repeating: 0, count: f), g = [Float](repeating: 0, count: f)
         let lr = params.lr, reg = params.reg
         let zlr = params.implicit ? lr : 0  // plain SVD has no implicit term: z stays 0
+        // The SGD loop works on raw buffers (no bounds checks or copy-on-write checks in the
+        // innermost loop); they are copied back into the arrays after training.
+        let P = UnsafeMutablePointer<Float>.allocate(capacity: p.count), Q = UnsafeMutablePointer<Float>.allocate(capacity: q.count)
+        let Y = UnsafeMutablePointer<Float>.allocate(capacity: max(1, y.count))
+        let BU = UnsafeMutablePointer<Float>.allocate(capacity: nU), BI = UnsafeMutablePointer<Float>.allocate(capacity: nI)
+        let z = UnsafeMutablePointer<Float>.allocate(capacity: f), g = UnsafeMutablePointer<Float>.allocate(capacity: f)
+        P.initialize(from: p, count: p.count)
+        Q.initialize(from: q, count: q.count)
+        Y.initialize(from: y, count: y.count)
+        BU.initialize(from: bu, count: nU)
+        BI.initialize(from: bi, count: nI)
+        z.initialize(repeating: 0, count: f)
+        g.initialize(repeating: 0, count: f)
+        defer { for b in [P, Q, Y, BU, BI, z, g] { b.deallocate() } }
+        let items = h.items, ratings = h.ratings
+        var order: [Int] = []
         for epoch in 1...max(1, params.epochs) {
             rng.shuffle(&users)
             var se = 0.0
             for u in users {
                 let range = h.range(of: Int32(u))
                 guard !range.isEmpty else { continue }
-                var order = Array(range)
+                order.removeAll(keepingCapacity: true)
+                order.append(contentsOf: range)
                 rng.shuffle(&order)
                 let norm = params.implicit ? 1 / Float(range.count).squareRoot() : 0
                 if params.implicit {
                     for k in 0..<f { z[k] = 0; g[k] = 0 }
                     for n in range {
-                        let j = Int(h.items[n]) * f
-                        for k in 0..<f { z[k] += y[j + k] }
+                        let yj = Y + Int(items[n]) * f
+                        for k in 0..<f { z[k] += yj[k] }
                     }
                     for k in 0..<f { z[k] *= norm }
                 }
-                let pu = u * f
+                let pu = P + u * f
                 for n in order {
-                    let i = Int(h.items[n]), qi = i * f
+                    let i = Int(items[n])
+                    let qi = Q + i * f
                     var dot: Float = 0
-                    for k in 0..<f { dot += q[qi + k] * (p[pu + k] + z[k]) }
-                    let e = h.ratings[n] - (mu + bu[u] + bi[i] + dot)
+                    for k in 0..<f { dot += qi[k] * (pu[k] + z[k]) }
+                    let e = ratings[n] - (mu + BU[u] + BI[i] + dot)
                     se += Double(e * e)
-                    bu[u] += lr * (e - reg * bu[u])
-                    bi[i] += lr * (e - reg * bi[i])
+                    BU[u] += lr * (e - reg * BU[u])
+                    BI[i] += lr * (e - reg * BI[i])
                     for k in 0..<f {
-                        let puk = p[pu + k], qik = q[qi + k]
-                        p[pu + k] += lr * (e * qik - reg * puk)
-                        q[qi + k] += lr * (e * (puk + z[k]) - reg * qik)
+                        let puk = pu[k], qik = qi[k]
+                        pu[k] += lr * (e * qik - reg * puk)
+                        qi[k] += lr * (e * (puk + z[k]) - reg * qik)
                         g[k] += e * qik
                         // Summing Surprise's per-rating y_j updates over N(u) moves z exactly
                         // by γ(e q_i − λ z): z stays current at O(f) per rating.
@@ -159,13 +176,18 @@ public final class SVDEngine: RatingPredictor {
                     // Surprise applies λ y_j once per rating of u; so does this, in one step.
                     let yReg = reg * Float(range.count)
                     for n in range {
-                        let j = Int(h.items[n]) * f
-                        for k in 0..<f { y[j + k] += lr * (norm * g[k] - yReg * y[j + k]) }
+                        let yj = Y + Int(items[n]) * f
+                        for k in 0..<f { yj[k] += lr * (norm * g[k] - yReg * yj[k]) }
                     }
                 }
             }
             progress(epoch, (se / Double(max(1, d.interactions.count))).squareRoot())
         }
+        p = Array(UnsafeBufferPointer(start: P, count: p.count))
+        q = Array(UnsafeBufferPointer(start: Q, count: q.count))
+        y = Array(UnsafeBufferPointer(start: Y, count: y.count))
+        bu = Array(UnsafeBufferPointer(start: BU, count: nU))
+        bi = Array(UnsafeBufferPointer(start: BI, count: nI))
         return SVDEngine(name: name ?? (params.implicit ? "svdpp" : "svd"), params: params, mu: mu, bu: bu, bi: bi,
                          p: Matrix(rows: nU, cols: f, data: p), q: Matrix(rows: nI, cols: f, data: q),
                          y: Matrix(rows: params.implicit ? nI : 0, cols: f, data: y))
