@@ -72,10 +72,13 @@ def _user(user_id: Optional[str], history: Optional[HistoryLike], preference: st
     return u
 
 
-def _filters(filters: Optional[Union[Mapping, pb.Filters]]) -> Optional[pb.Filters]:
-    if filters is None or isinstance(filters, pb.Filters):
-        return filters
-    return pb.Filters(**filters)
+def _constrain(req, exclude_seen: Optional[bool], filters: Optional[Union[Mapping, pb.Filters]]):
+    """Sets the seen policy (only when given: unset means the method's default) and filters."""
+    if exclude_seen is not None:
+        req.exclude_seen = exclude_seen
+    if filters is not None:
+        req.filters.CopyFrom(filters if isinstance(filters, pb.Filters) else pb.Filters(**filters))
+    return req
 
 
 class Client:
@@ -169,12 +172,7 @@ class Client:
                  exclude_seen: Optional[bool] = None, filters=None, **kw) -> pb.RetrieveResponse:
         """Top-k items from the whole catalogue for a user (by id and/or inline history)."""
         req = pb.RetrieveRequest(user=_user(user_id, history, preference), engine=engine, k=k)
-        if exclude_seen is not None:
-            req.exclude_seen = exclude_seen
-        f = _filters(filters)
-        if f is not None:
-            req.filters.CopyFrom(f)
-        return self.call("Retrieve", req, pb.RetrieveResponse, **kw)
+        return self.call("Retrieve", _constrain(req, exclude_seen, filters), pb.RetrieveResponse, **kw)
 
     def rank(self, user_id: Optional[str] = None, item_ids: Sequence[str] = (), k: int = 0, engine: str = "", *,
              history: Optional[HistoryLike] = None, preference: str = "",
@@ -182,12 +180,7 @@ class Client:
         """Scores and orders `item_ids` for a user; unknown ids come back in `.unknown_items`."""
         req = pb.RankRequest(user=_user(user_id, history, preference), engine=engine,
                              item_ids=[str(i) for i in item_ids], k=k)
-        if exclude_seen is not None:
-            req.exclude_seen = exclude_seen
-        f = _filters(filters)
-        if f is not None:
-            req.filters.CopyFrom(f)
-        return self.call("Rank", req, pb.RankResponse, **kw)
+        return self.call("Rank", _constrain(req, exclude_seen, filters), pb.RankResponse, **kw)
 
     def rerank(self, user_id: Optional[str] = None, candidates: Sequence = (), k: int = 0, *,
                base_engine: str = "", judge: int = pb.JUDGE_DEFAULT, alpha: Optional[float] = None,
