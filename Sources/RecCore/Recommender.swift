@@ -40,14 +40,6 @@ public final class Recommender: Sendable {
         self.bundleVersion = bundleVersion
     }
 
-    /// A copy with other limits (the server's flags).
-    public func with(limits: Limits) throws -> Recommender {
-        try Recommender(catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
-                        fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion)
-    }
-
-    public func engine(named name: String) -> (any Engine)? { byName[name] }
-
     // MARK: - Retrieve
 
     public func retrieve(_ q: RetrieveQuery, deadline: Deadline = .none) throws -> Recommendation {

@@ -18,8 +18,6 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
          Int(CURLE_SSL_CONNECT_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue),
          Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_GOT_NOTHING.rawValue)].contains(curlCode)
     }
-
-    public var isTimeout: Bool { curlCode == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
 }
 
 public struct HTTPRequest: Sendable {
