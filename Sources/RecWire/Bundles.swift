@@ -33,9 +33,18 @@ public enum Bundles {
         public var seconds: Double
     }
 
+    /// Progress of an iterative trainer: epoch `epoch` of `epochs` just finished with `loss`.
+    public struct Progress: Sendable {
+        public var engine: String
+        public var epoch: Int
+        public var epochs: Int
+        public var loss: Double
+        public var lossName: String
+    }
+
     /// Trains one engine kind on `dataset` (the single place that knows every trainer).
     public static func fit(_ kind: String, _ dataset: Dataset, options: TrainOptions = TrainOptions(),
-                           log: (String) -> Void = { _ in }) throws -> Fitted {
+                           progress: (Progress) -> Void = { _ in }) throws -> Fitted {
         let t0 = ContinuousClock.now
         let e: any Engine, t: SafetensorsWriter, p: [String: String]
         switch kind {
@@ -53,7 +62,7 @@ public enum Bundles {
         case "svd", "svdpp":
             let params = kind == "svd" ? options.svd : options.svdpp
             let m = SVDEngine.fit(dataset, name: kind, params: params) { epoch, rmse in
-                log("\(kind): epoch \(epoch)/\(params.epochs), train RMSE \(String(format: "%.4f", rmse))")
+                progress(Progress(engine: kind, epoch: epoch, epochs: params.epochs, loss: rmse, lossName: "train RMSE"))
             }
             (e, t, p) = (m, m.tensors(), params.asStrings)
         default:
@@ -67,7 +76,8 @@ public enum Bundles {
     @discardableResult
     public static func train(_ dataset: Dataset, kinds requested: [String], out: URL, name: String,
                              options: TrainOptions = TrainOptions(),
-                             log: (String) -> Void = { _ in }) throws -> BundleManifest {
+                             log: (String) -> Void = { _ in },
+                             progress: (Progress) -> Void = { _ in }) throws -> BundleManifest {
         for k in requested where !kinds.contains(k) {
             throw RecError.invalidArgument("unknown engine kind '\(k)'; known: \(kinds.joined(separator: ", "))")
         }
@@ -79,7 +89,7 @@ public enum Bundles {
         let writer = try BundleWriter(destination: out, dataset: dataset)
         do {
             for kind in wanted {
-                let fitted = try fit(kind, dataset, options: options, log: log)
+                let fitted = try fit(kind, dataset, options: options, progress: progress)
                 try writer.addEngine(.init(name: kind, kind: kind, file: "engines/\(kind).safetensors", params: fitted.params,
                                            fitSeconds: fitted.seconds), tensors: fitted.tensors)
                 log("trained \(kind) in \(String(format: "%.2f", fitted.seconds)) s")

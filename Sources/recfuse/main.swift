@@ -68,6 +68,28 @@ struct EngineOptions: ParsableArguments {
     }
 }
 
+/// Training progress for people: one line per trainer, rewritten in place with epoch, loss and
+/// ETA when stderr is a terminal; silent otherwise (CI logs keep only the summary lines).
+final class TerminalProgress {
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private var started: [String: ContinuousClock.Instant] = [:]
+
+    func report(_ p: Bundles.Progress) {
+        guard enabled else { return }
+        // The clock starts at the first report (end of epoch 1), so the rate comes from the
+        // epochs after it.
+        if p.epoch == 1 { started[p.engine] = ContinuousClock.now }
+        var eta = "…"
+        if let t0 = started[p.engine], p.epoch > 1 {
+            let perEpoch = (ContinuousClock.now - t0).seconds / Double(p.epoch - 1)
+            eta = String(format: "%.1f s", perEpoch * Double(p.epochs - p.epoch))
+        }
+        let line = String(format: "\r%@: epoch %d/%d  %@ %.4f  ETA %@   ", p.engine, p.epoch, p.epochs, p.lossName, p.loss, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        if p.epoch == p.epochs { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
 func fail(_ e: Error) -> Never {
     FileHandle.standardError.write(Data("error: \(e)\n".utf8))
     Foundation.exit(1)
@@ -116,8 +138,9 @@ struct Train: ParsableCommand {
             let o = engineOptions.trainOptions
             let kinds = engines.contains("all") ? Bundles.kinds : engines
             let outURL = URL(fileURLWithPath: out)
+            let bar = TerminalProgress()
             let m = try Bundles.train(data, kinds: kinds, out: outURL, name: name ?? outURL.lastPathComponent, options: o,
-                                      log: { log.info("\($0)") })
+                                      log: { log.info("\($0)") }, progress: bar.report)
             log.info("wrote \(out): version \(m.version), engines \(m.engines.map(\.name).joined(separator: ", ")), default \(m.defaultEngine)")
         } catch { fail(error) }
     }
@@ -164,7 +187,7 @@ struct Eval: ParsableCommand {
             o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
             let train = engineOptions.trainOptions
             let runner = EvalRunner(options: o, fit: { [train] k, d in
-                let f = try Bundles.fit(k, d, options: train, log: { log.debug("\($0)") })
+                let f = try Bundles.fit(k, d, options: train)
                 return (f.engine, f.seconds)
             }, log: { log.info("\($0)") })
             if let exportSplit {
