@@ -19,7 +19,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// Standard normal (Box–Muller).
     public mutating func nextGaussian() -> Double {
         let u1 = max(nextDouble(), .leastNonzeroMagnitude), u2 = nextDouble()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 
     /// Fisher–Yates with this generator: unlike the standard library's `shuffle(using:)`,
@@ -32,24 +32,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-@inline(__always) private func _log(_ x: Double) -> Double {
-    #if canImport(Glibc)
-    return Glibc.log(x)
-    #else
-    return Foundation.log(x)
-    #endif
-}
-
-@inline(__always) private func _cos(_ x: Double) -> Double {
-    #if canImport(Glibc)
-    return Glibc.cos(x)
-    #else
-    return Foundation.cos(x)
-    #endif
-}
-
 #if canImport(Glibc)
 import Glibc
 #else
-import Foundation
+import Darwin
 #endif

@@ -13,7 +13,7 @@ struct TextFile {
         do { data = try Data(contentsOf: url) } catch {
             throw RecError.notFound("cannot read \(url.path): \(error.localizedDescription)")
         }
-        let text = String(data: data, encoding: .utf8) ?? String(decoding: data.map { $0 }, as: Latin1.self)
+        let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) ?? ""
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         lines = lines.map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
         if lines.last?.isEmpty == true { lines.removeLast() }
@@ -29,28 +29,6 @@ struct TextFile {
     func forEachLine(startingAt first: Int = 0, _ body: (Int, Substring) throws -> Void) rethrows {
         for n in first..<lines.count where !lines[n].isEmpty { try body(n + 1, lines[n]) }
     }
-}
-
-/// ISO-8859-1: every byte is the code point of the same value.
-private enum Latin1: Unicode.Encoding {
-    typealias CodeUnit = UInt8
-    typealias EncodedScalar = CollectionOfOne<UInt8>
-    static var encodedReplacementCharacter: EncodedScalar { CollectionOfOne(0x3F) }
-    static func decode(_ content: EncodedScalar) -> Unicode.Scalar { Unicode.Scalar(content.first!) }
-    static func encode(_ content: Unicode.Scalar) -> EncodedScalar? {
-        content.value < 256 ? CollectionOfOne(UInt8(content.value)) : nil
-    }
-    struct Parser: Unicode.Parser {
-        typealias Encoding = Latin1
-        init() {}
-        mutating func parseScalar<I: IteratorProtocol>(from input: inout I) -> Unicode.ParseResult<EncodedScalar>
-            where I.Element == UInt8 {
-            guard let b = input.next() else { return .emptyInput }
-            return .valid(CollectionOfOne(b))
-        }
-    }
-    typealias ForwardParser = Parser
-    typealias ReverseParser = Parser
 }
 
 /// Splits one CSV record (RFC 4180 quoting: "a, b" and "" for a quote). Returns nil on an

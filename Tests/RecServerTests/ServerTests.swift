@@ -133,8 +133,9 @@ final class ReqClient {
         let url = server.boundURLs[0]
         server.shutdown()
         server.shutdown()
-        let c = try? ReqClient(url, timeoutMs: 300)
-        if let c { #expect(throws: RecError.self) { try c.roundTrip(Data()) } }
+        // Either the dial is refused (the ipc socket is gone) or a request gets no reply.
+        let answered = (try? ReqClient(url, timeoutMs: 300).roundTrip(Data())) != nil
+        #expect(!answered)
     }
 }
 
