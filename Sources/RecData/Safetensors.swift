@@ -26,42 +26,98 @@ public struct TensorInfo: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
+/// Bytes a `SafetensorsFile` reads from: a read-only private `mmap` of a file (pages come
+/// in on first touch and are shared with the page cache), or an owned copy of in-memory
+/// data. The address never moves, so views into it stay valid while the storage lives.
+public final class ByteStorage: @unchecked Sendable {
+    // @unchecked: immutable after init; the memory is read-only for its whole life.
+    public let base: UnsafeRawPointer
+    public let count: Int
+    private let release: () -> Void
+
+    /// Maps `url` read-only. Throws `notFound` if it cannot be opened.
+    public init(mapping url: URL) throws {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw RecError.notFound("cannot read \(url.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw RecError.notFound("cannot stat \(url.path): \(String(cString: strerror(errno)))") }
+        let size = Int(st.st_size)
+        if size == 0 {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16)
+            (base, count, release) = (UnsafeRawPointer(p), 0, { p.deallocate() })
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw RecError.notFound("cannot map \(url.path): \(String(cString: strerror(errno)))")
+        }
+        (base, count, release) = (UnsafeRawPointer(p), size, { munmap(p, size) })
+    }
+
+    /// An owned, 16-byte-aligned copy of `data`.
+    public init(copying data: Data) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(data.count, 1), alignment: 16)
+        data.copyBytes(to: p.assumingMemoryBound(to: UInt8.self), count: data.count)
+        (base, count, release) = (UnsafeRawPointer(p), data.count, { p.deallocate() })
+    }
+
+    deinit { release() }
+
+    public subscript(i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+}
+
+/// A zero-copy view of an F32 tensor inside a `SafetensorsFile`'s storage. Holding the
+/// view keeps the storage (and its mapping) alive.
+public struct FloatView: @unchecked Sendable {
+    // @unchecked: the pointer is into immutable storage that `owner` keeps alive.
+    public let owner: ByteStorage
+    public let buffer: UnsafeBufferPointer<Float>
+    public let shape: [Int]
+    public var count: Int { buffer.count }
+    public var pointer: UnsafePointer<Float> { buffer.baseAddress! }
+}
+
 /// A read-only safetensors file, memory-mapped. Validated on open: header JSON, dtypes,
 /// shapes against byte ranges, ranges inside the file and not overlapping. Every error
 /// names the file (and the tensor). Immutable, shareable between threads.
+///
+/// `floats` copies a tensor into an array (and checks every value is finite); `view`
+/// hands out the mapped bytes themselves, which is how the 90 MB MiniLM weights are used
+/// without a second copy in memory.
 public struct SafetensorsFile: Sendable {
     public let path: String
     public let tensors: [String: TensorInfo]
     public let metadata: [String: String]
-    private let data: Data
+    private let storage: ByteStorage
     private let dataStart: Int
 
     public init(_ url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw RecError.notFound("cannot read \(url.path): \(error.localizedDescription)")
-        }
-        try self.init(data: data, path: url.path)
+        try self.init(storage: ByteStorage(mapping: url), path: url.path)
     }
 
     public init(data: Data, path: String = "<memory>") throws {
+        try self.init(storage: ByteStorage(copying: data), path: path)
+    }
+
+    private init(storage: ByteStorage, path: String) throws {
         self.path = path
-        self.data = data
+        self.storage = storage
         func fail(_ m: String) -> RecError { RecError.dataLoss("\(path): \(m)") }
-        guard data.count >= 8 else { throw fail("truncated: \(data.count) bytes, no header") }
+        let size = storage.count
+        guard size >= 8 else { throw fail("truncated: \(size) bytes, no header") }
         var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
-        guard n > 0, n <= UInt64(data.count - 8), n <= 100 << 20 else {
-            throw fail("header length \(n) does not fit a \(data.count)-byte file")
+        for i in 0..<8 { n |= UInt64(storage[i]) << (8 * UInt64(i)) }
+        guard n > 0, n <= UInt64(size - 8), n <= 100 << 20 else {
+            throw fail("header length \(n) does not fit a \(size)-byte file")
         }
         dataStart = 8 + Int(n)
-        let headerBytes = data[(data.startIndex + 8)..<(data.startIndex + dataStart)]
+        let headerBytes = Data(bytes: storage.base + 8, count: Int(n))
         guard let obj = try? JSONSerialization.jsonObject(with: headerBytes), let header = obj as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
         var tensors: [String: TensorInfo] = [:]
         var meta: [String: String] = [:]
-        let dataLen = data.count - dataStart
+        let dataLen = size - dataStart
         for (name, value) in header {
             if name == "__metadata__" {
                 meta = (value as? [String: String]) ?? [:]
@@ -104,13 +160,30 @@ public struct SafetensorsFile: Sendable {
         return values
     }
 
+    /// The F32 tensor in place, without copying. With `checkFinite` every value is checked
+    /// (which touches every page once). Throws if the tensor is not 4-byte aligned in the file.
+    public func view(_ name: String, shape expected: [Int]? = nil, checkFinite: Bool = true) throws -> FloatView {
+        let t = try check(name, .f32, expected)
+        let offset = dataStart + t.range.lowerBound
+        guard offset % MemoryLayout<Float>.alignment == 0 else {
+            throw RecError.dataLoss("\(path): tensor '\(name)' starts at byte \(offset), not 4-byte aligned")
+        }
+        let p = (storage.base + offset).assumingMemoryBound(to: Float.self)
+        let buffer = UnsafeBufferPointer(start: p, count: t.elementCount)
+        if checkFinite, let bad = buffer.firstIndex(where: { !$0.isFinite }) {
+            throw RecError.dataLoss("\(path): tensor '\(name)' has a non-finite value at index \(bad)")
+        }
+        return FloatView(owner: storage, buffer: buffer, shape: t.shape)
+    }
+
     public func int32s(_ name: String, shape expected: [Int]? = nil) throws -> [Int32] { try read(name, .i32, shape: expected) }
     public func int64s(_ name: String, shape expected: [Int]? = nil) throws -> [Int64] { try read(name, .i64, shape: expected) }
 
     private func read<T: FixedWidthInteger & Sendable>(_ name: String, _ dtype: DType, shape: [Int]?) throws -> [T] {
         let t = try check(name, dtype, shape)
         return [T](unsafeUninitializedCapacity: t.elementCount) { buf, n in
-            _ = data.copyBytes(to: buf, from: (data.startIndex + dataStart + t.range.lowerBound)..<(data.startIndex + dataStart + t.range.upperBound))
+            UnsafeMutableRawBufferPointer(buf).copyMemory(
+                from: UnsafeRawBufferPointer(start: storage.base + dataStart + t.range.lowerBound, count: t.range.count))
             for i in 0..<t.elementCount { buf[i] = T(littleEndian: buf[i]) }
             n = t.elementCount
         }

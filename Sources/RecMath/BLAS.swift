@@ -114,3 +114,22 @@ public struct LAPACKError: Error, CustomStringConvertible {
         info > 0 ? "\(routine): the matrix is not positive definite (leading minor \(info))" : "\(routine): argument \(-info) is invalid"
     }
 }
+
+extension BLAS {
+    public enum Transpose: Sendable { case none, transpose }
+
+    /// C = alpha · op(A) · op(B) + beta · C on raw row-major buffers, with leading dimensions,
+    /// so callers can multiply sub-blocks in place (one attention head's columns, say).
+    /// op(A) is m×k, op(B) is k×n, C is m×n. The pointers must be valid for the sizes given.
+    @inline(__always)
+    public static func sgemm(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0, k > 0 else { return }
+        cblas_sgemm(CblasRowMajor, ta == .none ? CblasNoTrans : CblasTrans, tb == .none ? CblasNoTrans : CblasTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// OpenBLAS's own thread count (it parallelises large products by itself).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+}

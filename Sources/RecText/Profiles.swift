@@ -1,0 +1,153 @@
+import RecCore
+
+/// An item's profile, after the structured schema of arXiv 2508.01514: the catalogue facts
+/// (title, year, genres) and, once an LLM has enriched it, an overview, attributes and a
+/// description. `text` is what the sentence encoder embeds.
+public struct ItemProfile: Codable, Sendable, Equatable {
+    public var id: String
+    public var title: String
+    public var year: Int?
+    public var genres: [String]
+    public var overview: String?
+    public var attributes: [String]?
+    public var description: String?
+
+    public init(id: String, title: String, year: Int?, genres: [String], overview: String? = nil,
+                attributes: [String]? = nil, description: String? = nil) {
+        self.id = id
+        self.title = title
+        self.year = year
+        self.genres = genres
+        self.overview = overview
+        self.attributes = attributes
+        self.description = description
+    }
+
+    /// "Toy Story (1995). Genres: Animation, Children's, Comedy." plus any enrichment:
+    /// " Overview: …. Attributes: a; b. …description".
+    public var text: String {
+        var s = Profiles.displayTitle(title, year: year)
+        s += genres.isEmpty ? "." : ". Genres: \(genres.joined(separator: ", "))."
+        if let overview, !overview.isEmpty { s += " Overview: \(Profiles.sentence(overview))" }
+        if let attributes, !attributes.isEmpty { s += " Attributes: \(attributes.joined(separator: "; "))." }
+        if let description, !description.isEmpty { s += " \(Profiles.sentence(description))" }
+        return s
+    }
+}
+
+/// A user's profile, after the same paper: demographics, titles they liked (rated >= 4)
+/// and disliked (rated <= 2), and their dominant genres; an LLM may add a summary.
+public struct UserProfile: Codable, Sendable, Equatable {
+    public var id: String
+    public var age: Int?
+    public var gender: String?
+    public var occupation: String?
+    /// Display titles ("Fargo (1996)"), best first.
+    public var liked: [String]
+    public var disliked: [String]
+    public var dominantGenres: [String]
+    public var summary: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, age, gender, occupation, liked, disliked, dominantGenres = "dominant_genres", summary
+    }
+
+    /// "User: 24-year-old male technician. Liked: A (1995); B (1977). Disliked: C (1997).
+    /// Dominant genres: Drama, Comedy." Parts with nothing to say are left out.
+    public var text: String {
+        var parts: [String] = []
+        var who: [String] = []
+        if let age { who.append("\(age)-year-old") }
+        if let gender, !gender.isEmpty { who.append(Profiles.genderWord(gender)) }
+        if let occupation, !occupation.isEmpty, occupation != "none", occupation != "other" { who.append(occupation) }
+        if !who.isEmpty { parts.append("User: \(who.joined(separator: " ")).") }
+        if !liked.isEmpty { parts.append("Liked: \(liked.joined(separator: "; ")).") }
+        if !disliked.isEmpty { parts.append("Disliked: \(disliked.joined(separator: "; ")).") }
+        if !dominantGenres.isEmpty { parts.append("Dominant genres: \(dominantGenres.joined(separator: ", ")).") }
+        if let summary, !summary.isEmpty { parts.append(Profiles.sentence(summary)) }
+        return parts.joined(separator: " ")
+    }
+
+    /// True when the profile says nothing (no demographics, no history).
+    public var isEmpty: Bool { text.isEmpty }
+}
+
+/// Builds template profiles from a catalogue and user histories. Deterministic: the same
+/// data gives the same text, which keeps bundle embeddings reproducible.
+public enum Profiles {
+    /// Liked / disliked thresholds (on the 1–5 MovieLens scale).
+    public static let likedMin: Float = 4
+    public static let dislikedMax: Float = 2
+    /// How many titles a profile lists (keeps a profile well under 256 tokens).
+    public static let maxLiked = 10
+    public static let maxDisliked = 5
+    public static let maxGenres = 3
+
+    public static func item(_ index: Int, catalog: Catalog) -> ItemProfile {
+        let m = catalog.meta[index]
+        return ItemProfile(id: catalog.ids[Int32(index)], title: m.title, year: m.year, genres: m.genres)
+    }
+
+    public static func items(_ catalog: Catalog) -> [ItemProfile] { (0..<catalog.count).map { item($0, catalog: catalog) } }
+
+    /// A profile from a history (any order) and demographics. Liked titles are the highest
+    /// rated first, then the most recent; disliked the lowest first. Dominant genres are
+    /// counted over liked items (all rated items when nothing is liked), ties by name.
+    public static func user(id: String, history: [HistoryEntry], meta: UserMeta, catalog: Catalog) -> UserProfile {
+        let liked = history.filter { $0.rating >= likedMin }
+            .sorted { ($0.rating, $0.timestamp, -$0.item) > ($1.rating, $1.timestamp, -$1.item) }
+        let disliked = history.filter { $0.rating > 0 && $0.rating <= dislikedMax }
+            .sorted { ($0.rating, -$0.timestamp, $0.item) < ($1.rating, -$1.timestamp, $1.item) }
+        var counts: [String: Int] = [:]
+        for e in (liked.isEmpty ? history : liked) {
+            for g in catalog.meta[Int(e.item)].genres where g.lowercased() != "unknown" { counts[g, default: 0] += 1 }
+        }
+        let genres = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxGenres).map(\.key)
+        func title(_ e: HistoryEntry) -> String {
+            let m = catalog.meta[Int(e.item)]
+            return displayTitle(m.title, year: m.year)
+        }
+        return UserProfile(id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
+                           liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
+                           dominantGenres: genres, summary: nil)
+    }
+
+    public static func users(_ users: UserStore, catalog: Catalog) -> [UserProfile] {
+        (0..<users.ids.count).map { u in
+            user(id: users.ids[Int32(u)], history: users.histories.entries(of: Int32(u)), meta: users.meta[u], catalog: catalog)
+        }
+    }
+
+    /// "Shawshank Redemption, The" -> "The Shawshank Redemption (1994)": MovieLens files put
+    /// articles last; text reads better (for the encoder and for people) with them first.
+    public static func displayTitle(_ title: String, year: Int?) -> String {
+        var t = title
+        for article in ["The", "A", "An", "La", "Le", "Les", "L'", "Il", "El", "Das", "Der", "Die", "Den", "Det"] {
+            let suffix = ", \(article)"
+            if t.hasSuffix(suffix) {
+                t = String(t.dropLast(suffix.count))
+                t = article.hasSuffix("'") ? article + t : article + " " + t
+                break
+            }
+        }
+        if let year { t += " (\(year))" }
+        return t
+    }
+
+    static func genderWord(_ g: String) -> String {
+        switch g.uppercased() {
+        case "M": "male"
+        case "F": "female"
+        default: g
+        }
+    }
+
+    /// `s` with a final full stop unless it already ends in punctuation.
+    static func sentence(_ s: String) -> String {
+        let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let last = t.last else { return t }
+        return ".!?".contains(last) ? t : t + "."
+    }
+}
+
+import Foundation

@@ -1,0 +1,155 @@
+import Foundation
+import RecCore
+import RecData
+import RecMath
+
+/// Zero-shot content engine: items are scored by the cosine between a query embedding and
+/// each item's profile embedding (all-MiniLM-L6-v2, unit vectors, so cosine = dot product).
+///
+/// The query is
+/// - the free-text preference, when the request has one ("dark 90s thrillers");
+/// - the user's profile (demographics, liked / disliked titles, dominant genres; see
+///   `Profiles.user`) when it has none;
+/// - both, averaged and renormalised, when a user with a history also writes a preference.
+/// A known user without inline history uses the profile embedding stored in the bundle, so
+/// no encoder run is needed; anything else is encoded at request time (a few ms).
+///
+/// Cold start: works for a user with no history at all as long as there is a preference
+/// or demographics; with neither, `unscorableReason` says so and the pipeline falls back.
+/// Item embeddings: `items.count × 384`, one sgemv per request.
+public final class TextEngine: Engine {
+    public let name: String
+    public let catalog: Catalog
+    public let users: UserStore
+    /// Unit-length profile embeddings, one row per item.
+    public let itemEmbeddings: Matrix
+    /// Unit-length profile embeddings of the bundle's users, one row per user.
+    public let userEmbeddings: Matrix
+    /// nil when the model could not be loaded; then only stored users can be scored.
+    public let encoder: SentenceEncoder?
+    /// Why `encoder` is nil.
+    public let encoderProblem: String?
+    public let modelName: String
+    public let modelSHA256: String
+
+    public var itemCount: Int { itemEmbeddings.rows }
+    public var summary: String {
+        "zero-shot text: cosine between the preference / user profile and item profiles (\(modelName), \(itemEmbeddings.cols)-d)"
+            + (encoder == nil ? "; encoder unavailable (\(encoderProblem ?? "?")): stored users only" : "")
+    }
+
+    public init(name: String = "text", catalog: Catalog, users: UserStore, itemEmbeddings: Matrix, userEmbeddings: Matrix,
+                encoder: SentenceEncoder?, encoderProblem: String? = nil, modelName: String, modelSHA256: String) {
+        precondition(itemEmbeddings.rows == catalog.count && userEmbeddings.rows == users.ids.count)
+        self.name = name
+        self.catalog = catalog
+        self.users = users
+        self.itemEmbeddings = itemEmbeddings
+        self.userEmbeddings = userEmbeddings
+        self.encoder = encoder
+        self.encoderProblem = encoderProblem
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+    }
+
+    /// Embeds every item profile and every stored user's profile with `encoder`.
+    public static func fit(_ dataset: Dataset, encoder: SentenceEncoder, name: String = "text") throws -> TextEngine {
+        let catalog = Catalog(ids: dataset.items, meta: dataset.itemMeta)
+        let users = UserStore(ids: dataset.users, meta: dataset.userMeta, histories: dataset.userHistories())
+        let items = encoder.embed(Profiles.items(catalog).map(\.text))
+        let userVecs = encoder.embed(Profiles.users(users, catalog: catalog).map(\.text))
+        return TextEngine(name: name, catalog: catalog, users: users, itemEmbeddings: items, userEmbeddings: userVecs,
+                          encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
+    }
+
+    public var params: [String: String] {
+        ["model": modelName, "model_sha256": modelSHA256, "dimension": String(itemEmbeddings.cols),
+         "max_seq_length": encoder.map { String($0.maxSeqLength) } ?? ""]
+    }
+
+    public func tensors() -> SafetensorsWriter {
+        var w = SafetensorsWriter()
+        w.add("item_embeddings", itemEmbeddings.data, shape: [itemEmbeddings.rows, itemEmbeddings.cols])
+        w.add("user_embeddings", userEmbeddings.data, shape: [userEmbeddings.rows, userEmbeddings.cols])
+        return w
+    }
+
+    /// Loads the stored embeddings; `encoder` must be the model they were made with (the
+    /// caller checks the SHA-256 recorded in `entry.params`), or nil.
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, catalog: Catalog, users: UserStore,
+                            encoder: SentenceEncoder?, encoderProblem: String?) throws -> TextEngine {
+        let items = try file.info("item_embeddings")
+        guard items.shape.count == 2, items.shape[0] == catalog.count, items.shape[1] > 0 else {
+            throw RecError.dataLoss("\(file.path): item_embeddings has shape \(items.shape), expected [\(catalog.count), d]")
+        }
+        let d = items.shape[1]
+        if let encoder, encoder.dimension != d {
+            throw RecError.dataLoss("\(file.path): \(d)-d embeddings, the encoder makes \(encoder.dimension)-d")
+        }
+        let iv = try file.floats("item_embeddings", shape: [catalog.count, d])
+        let uv = try file.floats("user_embeddings", shape: [users.ids.count, d])
+        return TextEngine(name: entry.name, catalog: catalog, users: users, itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
+                          userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
+                          encoderProblem: encoderProblem, modelName: entry.params["model"] ?? "?",
+                          modelSHA256: entry.params["model_sha256"] ?? "")
+    }
+
+    // MARK: - Engine
+
+    private enum Plan { case stored(Int32), encode(preference: String, profile: String?), unscorable(String) }
+
+    private func plan(_ q: UserQuery) -> Plan {
+        let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stored = q.userIndex.flatMap { u in inlineHistoryMatchesStore(q, u) ? u : nil }
+        if pref.isEmpty, let stored { return .stored(stored) }
+        let profile = Profiles.user(id: q.rawID, history: q.history, meta: q.meta, catalog: catalog)
+        if pref.isEmpty && profile.isEmpty { return .unscorable("no preference text, history or demographics to build a profile from") }
+        guard encoder != nil else { return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))") }
+        return .encode(preference: pref, profile: profile.isEmpty ? nil : profile.text)
+    }
+
+    /// True when the query's history is exactly the stored one (no inline additions).
+    private func inlineHistoryMatchesStore(_ q: UserQuery, _ u: Int32) -> Bool {
+        let r = users.histories.range(of: u)
+        guard r.count == q.history.count else { return false }
+        return zip(r, q.history).allSatisfy { users.histories.items[$0] == $1.item && users.histories.ratings[$0] == $1.rating }
+    }
+
+    public func unscorableReason(_ query: UserQuery) -> String? {
+        if case .unscorable(let why) = plan(query) { return why }
+        return nil
+    }
+
+    /// The unit query vector for `query` (see the type's documentation).
+    public func queryVector(_ query: UserQuery) throws -> [Float] {
+        switch plan(query) {
+        case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
+        case .stored(let u):
+            let d = userEmbeddings.cols
+            return Array(userEmbeddings.data[Int(u) * d..<(Int(u) + 1) * d])
+        case .encode(let pref, let profile):
+            let texts = [pref.isEmpty ? nil : pref, profile].compactMap { $0 }
+            let m = encoder!.embed(texts, batchSize: texts.count)
+            var v = [Float](repeating: 0, count: m.cols)
+            for r in 0..<m.rows { for c in 0..<m.cols { v[c] += m.data[r * m.cols + c] } }
+            let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            return norm > 0 ? v.map { $0 / norm } : v
+        }
+    }
+
+    public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
+        let u = try queryVector(query)
+        if let items, items.count < catalog.count / 8 {
+            let d = itemEmbeddings.cols
+            return itemEmbeddings.data.withUnsafeBufferPointer { p in
+                items.map { i in
+                    var s: Float = 0
+                    let row = p.baseAddress! + Int(i) * d
+                    for c in 0..<d { s += row[c] * u[c] }
+                    return s
+                }
+            }
+        }
+        return gather(BLAS.gemv(itemEmbeddings, u), items)
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RecCore
+import RecData
+import RecEval
+import RecServer
+import RecSVD
+import RecWire
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
+    @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
+    @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
+    @Option(help: "Worker threads (default: one per core).") var workers: Int?
+    @Option(help: "NNG contexts, i.e. requests in flight at most.") var contexts: Int = 64
+    @Option(help: "Largest request accepted (NNG_OPT_RECVMAXSZ); NNG drops larger ones and their connection.")
+    var maxMessageBytes: Int = 4 << 20
+    @Option(help: "Largest k a request may ask for.") var maxK: Int = 10_000
+    @Option(help: "Most candidates a Rank request may carry.") var maxCandidates: Int = 10_000
+    @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
+    @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
+    @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let log = global.bootstrap()
+        do {
+            guard !listen.isEmpty else { throw RecError.invalidArgument("give at least one --listen URL") }
+            var limits = Limits()
+            limits.maxK = maxK
+            limits.maxCandidates = maxCandidates
+            limits.maxHistory = maxHistory
+            limits.maxTextBytes = maxTextBytes
+            let t0 = ContinuousClock.now
+            let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: bundle), limits: limits,
+                                                   modelsDir: URL(fileURLWithPath: modelsDir), log: { log.warning("\($0)") })
+            log.info("loaded bundle \(manifest.version) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
+            let service = Service(rec)
+            service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
+            var config = ServerConfig(listen: listen)
+            config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
+            config.contexts = contexts
+            config.maxMessageBytes = maxMessageBytes
+            let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
+            try server.start()
+            server.runUntilSignalled()
+        } catch { fail(error) }
+    }
+}
+
