@@ -3,6 +3,10 @@
 // LLM-fusion engines. See docs/design.md and ../shared/DESIGN.md for the layout.
 import PackageDescription
 
+/// The numeric kernels (encoder forward pass, SGD loops) run 20-100x slower unoptimised, which
+/// makes debug-built tests that train or embed crawl; they are compiled with -O in debug too.
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "recfuse",
     platforms: [.macOS(.v15)],
@@ -28,7 +32,7 @@ let package = Package(
 
         // ---- pure Swift core
         .target(name: "RecCore"),
-        .target(name: "RecMath", dependencies: ["CBLAS"]),
+        .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: optimisedInDebug),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
         .target(name: "RecData", dependencies: [
             "RecCore", "RecHTTP",
@@ -36,10 +40,10 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"]),
+        .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
         .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
         .target(name: "RecEval", dependencies: ["RecCore"]),
-        .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"]),
+        .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
         .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecWire", dependencies: [
             "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText",

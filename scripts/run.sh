@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, fetch MovieLens-100k, train the default
+# The main job: install what is missing, build, fetch MovieLens-100k and the MiniLM
+# sentence encoder, train the default
 # bundle if there is none, and serve it on ipc and tcp loopback until Ctrl-C.
 #   RECFUSE_IPC (default ipc:///tmp/recfuse.sock), RECFUSE_TCP (default tcp://127.0.0.1:7878)
 set -euo pipefail
@@ -14,8 +15,9 @@ swift build -c release --product recfuse
 bin=$(swift build -c release --show-bin-path)/recfuse
 make -s -C Clients/c
 
-echo "== fetching ml-100k" >&2
+echo "== fetching ml-100k and all-MiniLM-L6-v2" >&2
 "$bin" data fetch ml-100k --data-dir data
+"$bin" models fetch all-MiniLM-L6-v2 --models-dir models
 if [ ! -f bundles/default/manifest.json ]; then
   echo "== training the default bundle" >&2
   "$bin" train --dataset ml-100k --data-dir data --out bundles/default

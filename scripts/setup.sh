@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what recfuse needs on a fresh Debian machine, idempotently:
 #   - Debian packages (apt-get, as root or through sudo) for the system libraries and tools;
-#   - a Python venv in .venv with the Python client (editable) and pytest.
+#   - a Python venv in .venv with the Python client (editable), pytest, and the test-only
+#     reference tokenizer (HF tokenizers) and numpy.
 # Swift itself (6.1 or newer) must already be on PATH.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,8 +33,8 @@ if [ ! -x .venv/bin/python ]; then
   }
 fi
 stamp=.venv/.recfuse-deps
-if [ ! -f "$stamp" ] || [ Clients/python/pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing the Python client and test tools into .venv" >&2
-  .venv/bin/pip install -q --disable-pip-version-check -e "Clients/python[test]"
+if [ ! -f "$stamp" ] || [ Clients/python/pyproject.toml -nt "$stamp" ] || [ scripts/reference/requirements.txt -nt "$stamp" ]; then
+  echo "setup: installing the Python client, test tools and the tokenizer reference into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -e "Clients/python[test]" -r scripts/reference/requirements.txt
   touch "$stamp"
 fi

@@ -12,11 +12,14 @@ swift build --build-tests
 bin=$(swift build --show-bin-path)/recfuse
 make -s -C Clients/c
 
-echo "== Swift tests" >&2
-swift test --skip-build
-
-echo "== data for the integration tests" >&2
+echo "== data and model weights for the tests" >&2
 "$bin" data fetch ml-100k --data-dir data --log-level warning
+"$bin" models fetch all-MiniLM-L6-v2 --models-dir models --log-level warning
 
-echo "== C and Python tests against a live server" >&2
-RECFUSE_BIN="$bin" .venv/bin/python -m pytest -q Clients/python/tests
+echo "== Swift tests" >&2
+# The encoder tests need the real weights: with RECFUSE_REQUIRE_MODELS=1 a missing model fails.
+RECFUSE_MODELS_DIR="$root/models" RECFUSE_REQUIRE_MODELS=1 swift test --skip-build
+
+echo "== C and Python tests against a live server; the encoder against its references" >&2
+RECFUSE_BIN="$bin" RECFUSE_MODELS_DIR="$root/models" RECFUSE_DATA_DIR="$root/data" \
+  .venv/bin/python -m pytest -q Clients/python/tests scripts/reference/test_minilm.py

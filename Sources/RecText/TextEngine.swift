@@ -139,17 +139,7 @@ public final class TextEngine: Engine {
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         let u = try queryVector(query)
-        if let items, items.count < catalog.count / 8 {
-            let d = itemEmbeddings.cols
-            return itemEmbeddings.data.withUnsafeBufferPointer { p in
-                items.map { i in
-                    var s: Float = 0
-                    let row = p.baseAddress! + Int(i) * d
-                    for c in 0..<d { s += row[c] * u[c] }
-                    return s
-                }
-            }
-        }
+        // Always the full product (~50 µs for 1,682 × 384), so Rank and Retrieve agree to the bit.
         return gather(BLAS.gemv(itemEmbeddings, u), items)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import RecCore
 @testable import RecData
+import RecTestSupport
 import Testing
 
 @Suite struct SafetensorsTests {
@@ -20,6 +21,33 @@ import Testing
         #expect(try f.int64s("big") == [1 << 40])
         #expect(f.metadata == ["format": "pt"])
         #expect(f.tensors["w"]?.range.lowerBound == 0)
+    }
+
+    /// A file on disk is mapped, and `view` reads the mapped bytes in place.
+    @Test func mappedFileViewsAreZeroCopyAndOutliveTheFileStruct() throws {
+        let dir = try makeTempDir("rf-st")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("m.safetensors")
+        try sample().write(to: url)
+        var view: FloatView?
+        do {
+            let f = try SafetensorsFile(url)
+            view = try f.view("w", shape: [2, 3])
+            let again = try f.view("w")
+            #expect(view!.pointer == again.pointer, "two views of one tensor share the mapped bytes")
+        }
+        // The file struct is gone; the view keeps the mapping alive.
+        #expect(Array(view!.buffer) == [1, 2, 3, 4, 5, 6])
+        #expect(view!.shape == [2, 3])
+        #expect { try SafetensorsFile(url).view("idx") } throws: { "\($0)".contains("is I32, expected F32") }
+        #expect { try SafetensorsFile(dir.appendingPathComponent("none.safetensors")) } throws: {
+            ($0 as? RecError)?.code == .notFound
+        }
+        var nan = SafetensorsWriter()
+        nan.add("x", [1, .nan] as [Float])
+        try nan.write(to: url)
+        #expect { try SafetensorsFile(url).view("x") } throws: { "\($0)".contains("non-finite value at index 1") }
+        #expect(try SafetensorsFile(url).view("x", checkFinite: false).count == 2)
     }
 
     @Test func headerIsEightByteAlignedJSON() throws {

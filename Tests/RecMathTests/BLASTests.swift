@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import RecMath
 
@@ -11,5 +12,41 @@ import RecMath
         var y: [Float] = [1, 1]
         [Float(2), 3].withUnsafeBufferPointer { BLAS.axpy(2, $0, &y) }
         #expect(y == [5, 7])
+    }
+}
+
+@Suite struct KernelTests {
+    @Test func fastErfMatchesLibm() {
+        var worst: Double = 0
+        var x: Float = -6
+        while x <= 6 {
+            worst = max(worst, abs(Double(Kernels.erf(x)) - Foundation.erf(Double(x))))
+            x += 0.001
+        }
+        #expect(worst < 1e-6)
+        #expect(Kernels.erf(0) == 0 && Kernels.erf(10) == 1 && Kernels.erf(-10) == -1)
+    }
+
+    @Test func geluMatchesTheExactFormulaIncludingTheTail() {
+        let xs: [Float] = (0..<37).map { Float($0) * 0.37 - 6.5 }  // 37 values: vector body and scalar tail
+        var ys = xs
+        ys.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: $0.count) }
+        for (x, y) in zip(xs, ys) {
+            let exact = 0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))
+            #expect(abs(Double(y) - exact) < 1e-5, "gelu(\(x)) = \(y), exact \(exact)")
+        }
+    }
+
+    @Test func layerNormAndSoftmaxRows() {
+        var x: [Float] = [1, 2, 3, 4, 10, 10, 10, 10]
+        let g: [Float] = [1, 1, 1, 1], b: [Float] = [0, 0, 0, 1]
+        x.withUnsafeMutableBufferPointer { Kernels.layerNorm($0.baseAddress!, rows: 2, cols: 4, gamma: g, beta: b, eps: 1e-12) }
+        let sd = (1.25 as Float).squareRoot()
+        #expect(zip(x[0..<4], [-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd + 1]).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(x[4..<8] == [0, 0, 0, 1])  // constant row: zero variance, no NaN
+        var s: [Float] = [0, 0, 9, 1000, 1001, 9]  // ld 3, rows 2, cols 2: the third column is untouched
+        s.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: 2, cols: 2, ld: 3) }
+        #expect(s[0] == 0.5 && s[1] == 0.5 && s[2] == 9 && s[5] == 9)
+        #expect(abs(s[4] - 1 / (1 + expf(-1))) < 1e-6)
     }
 }

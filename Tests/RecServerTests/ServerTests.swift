@@ -49,7 +49,7 @@ final class ReqClient {
                                        Interaction(user: 1, item: 1, rating: 3, timestamp: 3)],
                         itemMeta: [ItemMeta(title: "X"), ItemMeta(title: "Y"), ItemMeta(title: "Z")],
                         userMeta: [UserMeta(), UserMeta()])
-        try Bundles.train(d, kinds: Bundles.kinds, out: root.appendingPathComponent("b"), name: "mini")
+        try Bundles.train(d, kinds: Bundles.kinds.filter { !Bundles.textKinds.contains($0) }, out: root.appendingPathComponent("b"), name: "mini")
         return try Bundles.load(root.appendingPathComponent("b"))
     }
 

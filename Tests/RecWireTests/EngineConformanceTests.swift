@@ -2,6 +2,7 @@ import Foundation
 import RecCore
 import RecData
 import RecWire
+import RecTestSupport
 import Testing
 
 /// Every engine kind the build can train goes through the same checks, through the real
@@ -11,7 +12,7 @@ import Testing
 
     func rec() throws -> Recommender { try Self.fixture.get().1 }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func sortedTopKWithoutDuplicatesAndFinite(engine: String) throws {
         let r = try rec()
         for u in ["u0", "u7", "u33"] {
@@ -26,7 +27,7 @@ import Testing
         }
     }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func deterministicAcrossCallsAndRetraining(engine: String) throws {
         let r = try rec()
         let q = RetrieveQuery(user: UserSpec(id: "u5"), engine: engine, k: 15)
@@ -35,14 +36,14 @@ import Testing
         #expect(try again.retrieve(q).items == r.retrieve(q).items)
     }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func kLargerThanTheCatalogue(engine: String) throws {
         let r = try rec()
         let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u1"), engine: engine, k: 1000, excludeSeen: false))
         #expect(out.items.count == r.catalog.count)
     }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func rankAgreesWithRetrieve(engine: String) throws {
         let r = try rec()
         let all = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u3"), engine: engine, k: 1000, excludeSeen: false))
@@ -52,7 +53,7 @@ import Testing
         #expect(ranked.unknownItems == ["zzz"])
     }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func unknownUsersAndItemsAreNotFatal(engine: String) throws {
         let r = try rec()
         let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "ghost", history: [.init(itemID: "i3", rating: 5), .init(itemID: "nope")]),
@@ -66,7 +67,7 @@ import Testing
         #expect(cold.engine == engine || (cold.degraded && cold.engine == "popularity"))
     }
 
-    @Test(arguments: Bundles.kinds)
+    @Test(arguments: testKinds)
     func filtersHold(engine: String) throws {
         let r = try rec()
         let f = FilterSpec(deny: ["i1"], genres: ["comedy"], excludeGenres: ["Horror"], minYear: 1985, maxYear: 2005)
@@ -82,11 +83,11 @@ import Testing
 
     @Test func saveLoadRoundTripKeepsEveryEngine() throws {
         let (dir, r, m) = try Self.fixture.get()
-        #expect(Set(r.engines.map(\.name)) == Set(Bundles.kinds))
-        #expect(m.engines.map(\.kind) == Bundles.kinds)
-        let (again, m2) = try Bundles.load(dir)
+        #expect(Set(r.engines.map(\.name)) == Set(testKinds))
+        #expect(m.engines.map(\.kind) == testKinds)
+        let (again, m2) = try Bundles.load(dir, modelsDir: TestModels.modelsDir)
         #expect(m2 == m)
-        for e in Bundles.kinds {
+        for e in testKinds {
             let q = RetrieveQuery(user: UserSpec(id: "u9"), engine: e, k: 30)
             #expect(try again.retrieve(q).items == r.retrieve(q).items)
         }

@@ -58,7 +58,7 @@ import Testing
         let h = try RFHealthResponse(serializedBytes: call(Methods.health, RFHealthRequest()).payload)
         #expect(h.status == .serving && h.bundleVersion.hasPrefix("synthetic@"))
         let i = try RFInfoResponse(serializedBytes: call(Methods.info, RFInfoRequest()).payload)
-        #expect(i.engines.map(\.name) == Bundles.kinds)
+        #expect(i.engines.map(\.name) == testKinds)
         #expect(i.dataset.users == 40 && i.dataset.items == 30 && i.dataset.fingerprint.count == 64)
         #expect(i.limits.maxMessageBytes == 1234 && i.limits.maxK == 10_000)
         #expect(i.methods == Methods.all && i.defaultEngine == "cooccurrence")

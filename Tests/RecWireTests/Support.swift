@@ -34,11 +34,20 @@ extension Array where Element: Hashable {
     func uniqued() -> [Element] { var s = Set<Element>(); return filter { s.insert($0).inserted } }
 }
 
+/// The kinds these tests can train: text engines only when the MiniLM model is present.
+let testKinds = Bundles.kinds.filter { !Bundles.textKinds.contains($0) || TestModels.miniLM != nil }
+
+func trainOptions() -> Bundles.TrainOptions {
+    var o = Bundles.TrainOptions()
+    if let m = TestModels.miniLM { o.textModel = m }
+    return o
+}
+
 func trainedBundle() throws -> (URL, Recommender, BundleManifest) {
     let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
                                            appropriateFor: FileManager.default.temporaryDirectory, create: true)
     let dir = root.appendingPathComponent("bundle")
-    try Bundles.train(syntheticDataset(), kinds: Bundles.kinds, out: dir, name: "synthetic")
-    let (rec, m) = try Bundles.load(dir)
+    try Bundles.train(syntheticDataset(), kinds: testKinds, out: dir, name: "synthetic", options: trainOptions())
+    let (rec, m) = try Bundles.load(dir, modelsDir: TestModels.modelsDir)
     return (dir, rec, m)
 }

@@ -18,6 +18,9 @@ sys.path.insert(0, str(ROOT / "Clients" / "python"))
 import recfuse  # noqa: E402
 
 
+MODELS = pathlib.Path(os.environ.get("RECFUSE_MODELS_DIR", ROOT / "models"))
+
+
 def recfuse_bin() -> str:
     env = os.environ.get("RECFUSE_BIN")
     if env:
@@ -40,18 +43,19 @@ def bundle_dir(tmp_path_factory) -> pathlib.Path:
     data = pathlib.Path(os.environ.get("RECFUSE_DATA_DIR", ROOT / "data"))
     out = tmp_path_factory.mktemp("bundle") / "test"
     subprocess.run([recfuse_bin(), "train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(out),
-                    "--log-level", "warning"], check=True, timeout=600)
+                    "--models-dir", str(MODELS), "--log-level", "warning"], check=True, timeout=600)
     return out
 
 
 class ServerProc:
-    def __init__(self, bundle, extra=()):
+    def __init__(self, bundle, extra=(), models=MODELS):
         self.dir = tempfile.mkdtemp(prefix="rf-")
         self.ipc = f"ipc://{self.dir}/rf.sock"
         self.tcp = f"tcp://127.0.0.1:{free_port()}"
         self.log = open(os.path.join(self.dir, "server.log"), "w+")
         self.proc = subprocess.Popen(
-            [recfuse_bin(), "serve", "--bundle", str(bundle), "--listen", self.ipc, "--listen", self.tcp, *extra],
+            [recfuse_bin(), "serve", "--bundle", str(bundle), "--listen", self.ipc, "--listen", self.tcp,
+             "--models-dir", str(models), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:

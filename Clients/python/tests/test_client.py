@@ -58,7 +58,7 @@ def test_health_and_info(client):
     h = client.health()
     assert h.status == pb.HealthResponse.SERVING and h.uptime_seconds >= 0
     info = client.info()
-    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp"}
+    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text"}
     assert info.default_engine == "cooccurrence"
     assert info.dataset.name == "ml-100k" and info.dataset.users == 943 and info.dataset.items == 1682
     assert info.dataset.interactions == 100000 and len(info.dataset.fingerprint) == 64
