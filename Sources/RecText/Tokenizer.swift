@@ -191,7 +191,7 @@ public struct WordPieceTokenizer: Sendable {
         if options.stripAccents ?? options.lowercase, !ascii {
             var stripped = String.UnicodeScalarView()
             for s in result.decomposedStringWithCanonicalMapping.unicodeScalars
-            where s.properties.generalCategory != .nonspacingMark {
+            where Self.category(s) != .nonspacingMark {
                 stripped.append(s)
             }
             result = String(stripped)
@@ -266,6 +266,23 @@ public struct WordPieceTokenizer: Sendable {
 
     // MARK: - character classes (as in the `tokenizers` crate)
 
+    /// The general category the reference sees. The `tokenizers` crate classifies characters
+    /// with Unicode 8.0 tables (its `unicode_categories` dependency), so a character assigned
+    /// later is "unassigned" there — neither punctuation, nor a mark, nor a control — and the
+    /// seven characters whose category changed since 8.0 keep their 8.0 category. Found by
+    /// comparing every code point below U+30000 with the reference (scripts/reference/test_minilm.py).
+    static func category(_ s: Unicode.Scalar) -> Unicode.GeneralCategory {
+        switch s.value {
+        case 0x166D, 0x111C9: return .otherPunctuation   // So, Mn today
+        case 0x1734, 0x1171E: return .nonspacingMark     // Mc today
+        case 0x1885, 0x1886: return .otherLetter         // Mn today
+        case 0xA9BD: return .spacingMark                 // Mn today
+        default: break
+        }
+        guard let age = s.properties.age, age.major < 9 else { return .unassigned }
+        return s.properties.generalCategory
+    }
+
     static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
         s == " " || s == "\t" || s == "\n" || s == "\r" || (s.value >= 0x80 && s.properties.isWhitespace)
     }
@@ -273,7 +290,7 @@ public struct WordPieceTokenizer: Sendable {
     static func isControl(_ s: Unicode.Scalar) -> Bool {
         if s == "\t" || s == "\n" || s == "\r" { return false }
         if s.value >= 0x20 && s.value < 0x7F { return false }
-        switch s.properties.generalCategory {
+        switch category(s) {
         case .control, .format, .privateUse, .surrogate: return true
         default: return false
         }
@@ -284,7 +301,7 @@ public struct WordPieceTokenizer: Sendable {
         if v < 0x80 {
             return (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v)
         }
-        switch s.properties.generalCategory {
+        switch category(s) {
         case .connectorPunctuation, .dashPunctuation, .closePunctuation, .finalPunctuation, .initialPunctuation,
              .otherPunctuation, .openPunctuation:
             return true
