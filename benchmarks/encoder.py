@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,20 @@ def item_texts(recfuse, data_dir):
 
 
 def recfuse_run(recfuse, model, path, batch, out):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    p = subprocess.run([recfuse, "embed", "--model", model, "--input", path, "--batch-size", str(batch),
-                        "--format", "safetensors", "--output", out], check=True, capture_output=True, text=True)
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    m = re.search(r"embedded (\d+) sentences \((\d+) tokens\) in ([0-9.]+) s", p.stderr)
+    err = tempfile.TemporaryFile()
+    # GNU time reports the peak RSS of recfuse itself; ru_maxrss from wait4 would include the
+    # forked Python (with PyTorch loaded) from before exec.
+    timer = ["/usr/bin/time", "-f", "maxrss_kb=%M"] if os.path.exists("/usr/bin/time") else []
+    p = subprocess.Popen([*timer, recfuse, "embed", "--model", model, "--input", path, "--batch-size", str(batch),
+                          "--format", "safetensors", "--output", out], stdout=subprocess.DEVNULL, stderr=err)
+    p.wait()
+    err.seek(0)
+    stderr = err.read().decode()
+    assert p.returncode == 0, stderr
+    m = re.search(r"embedded (\d+) sentences \((\d+) tokens\) in ([0-9.]+) s", stderr)
     n, tokens, secs = int(m.group(1)), int(m.group(2)), float(m.group(3))
-    return n / secs, tokens / secs, max(rss_kb, before) / 1024
+    rss = re.search(r"maxrss_kb=(\d+)", stderr)
+    return n / secs, tokens / secs, int(rss.group(1)) / 1024 if rss else float("nan")
 
 
 def read_embeddings(path):

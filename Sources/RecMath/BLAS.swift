@@ -1,3 +1,4 @@
+import Foundation
 import CBLAS
 
 /// A dense row-major `Float` matrix. Value semantics; the storage is one contiguous array
@@ -132,4 +133,18 @@ extension BLAS {
 
     /// OpenBLAS's own thread count (it parallelises large products by itself).
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS limited to `n` threads, for callers that parallelise over
+    /// independent products themselves. The setting is process-wide, so concurrent callers
+    /// are serialised by a lock and the previous count is restored afterwards.
+    public static func withThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        threadLock.lock()
+        defer { threadLock.unlock() }
+        let before = openblas_get_num_threads()
+        openblas_set_num_threads(Int32(n))
+        defer { openblas_set_num_threads(before) }
+        return try body()
+    }
+
+    private static let threadLock = NSLock()
 }

@@ -184,21 +184,35 @@ public final class SentenceEncoder: Sendable {
         let h = config.hidden
         var out = Matrix(rows: ids.count, cols: h)
         let order = ids.indices.sorted { ids[$0].count != ids[$1].count ? ids[$0].count > ids[$1].count : $0 < $1 }
+        // Batches: up to batchSize sequences and (beyond the first) at most maxBatchTokens tokens.
+        var batches: [Range<Int>] = []
         var start = 0
         while start < order.count {
-            // A batch: up to batchSize sequences and (beyond the first) at most maxBatchTokens tokens.
             var end = start, tokens = 0
             while end < order.count, end - start < batchSize,
                   end == start || tokens + ids[order[end]].count <= Self.maxBatchTokens {
                 tokens += ids[order[end]].count
                 end += 1
             }
-            let batch = order[start..<end].map { ids[$0] }
-            let pooled = forward(batch)
-            for (j, row) in order[start..<end].enumerated() {
-                out.data.replaceSubrange(row * h..<(row + 1) * h, with: pooled[j * h..<(j + 1) * h])
-            }
+            batches.append(start..<end)
             start = end
+        }
+        // Several batches: one per core at a time, each product on one BLAS thread (no
+        // thread hand-offs inside small products). One batch: BLAS uses every core itself.
+        let concurrent = batches.count > 1 && Parallel.activeCores > 1 && ProcessInfo.processInfo.environment["RECFUSE_ENCODER_SERIAL"] == nil
+        let pooled: [[Float]]
+        let ranges = batches
+        if concurrent {
+            pooled = BLAS.withThreads(1) {
+                Parallel.map(batches.count, chunks: Parallel.activeCores, scratch: { () }) { _, b in forward(ranges[b].map { ids[order[$0]] }) }
+            }
+        } else {
+            pooled = batches.map { forward($0.map { ids[order[$0]] }) }
+        }
+        for (b, range) in batches.enumerated() {
+            for (j, row) in order[range].enumerated() {
+                out.data.replaceSubrange(row * h..<(row + 1) * h, with: pooled[b][j * h..<(j + 1) * h])
+            }
         }
         return out
     }
