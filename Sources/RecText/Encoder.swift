@@ -95,14 +95,9 @@ public final class SentenceEncoder: Sendable {
         guard tokenizer.vocabularySize == config.vocabSize else {
             throw RecError.failedPrecondition("\(dir.path): vocab.txt has \(tokenizer.vocabularySize) tokens, config.json says \(config.vocabSize)")
         }
-        var maxLen = 256
-        let sbURL = dir.appendingPathComponent("sentence_bert_config.json")
-        if let d = try? Data(contentsOf: sbURL), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-           let m = o["max_seq_length"] as? Int {
-            maxLen = m
-        }
-        guard maxLen >= 2, maxLen <= config.maxPositions else {
-            throw RecError.failedPrecondition("\(sbURL.path): max_seq_length \(maxLen) outside 2...\(config.maxPositions)")
+        let maxLen = try Self.maxSeqLength(modelDirectory: dir)
+        guard maxLen <= config.maxPositions else {
+            throw RecError.failedPrecondition("\(dir.path): max_seq_length \(maxLen) exceeds max_position_embeddings \(config.maxPositions)")
         }
         let poolURL = dir.appendingPathComponent("1_Pooling/config.json")
         if let d = try? Data(contentsOf: poolURL), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
@@ -136,19 +131,23 @@ public final class SentenceEncoder: Sendable {
                     type: try t("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]),
                     lng: try t("embeddings.LayerNorm.weight", [h]), lnb: try t("embeddings.LayerNorm.bias", [h]),
                     layers: layers)
-        var sha: String?
-        if let d = try? Data(contentsOf: dir.appendingPathComponent("SOURCE.json")),
-           let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-           let files = o["files"] as? [String: String] {
-            sha = files["model.safetensors"]
-        }
         self.config = config
         self.maxSeqLength = maxLen
         self.directory = dir
-        self.weightsSHA256 = sha
+        self.weightsSHA256 = SourceRecord.files(in: dir)?["model.safetensors"]
     }
 
     // MARK: - public API
+
+    /// `max_seq_length` from the folder's sentence_bert_config.json (256 when absent).
+    public static func maxSeqLength(modelDirectory dir: URL) throws -> Int {
+        let url = dir.appendingPathComponent("sentence_bert_config.json")
+        guard let d = try? Data(contentsOf: url) else { return 256 }
+        guard let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let m = o["max_seq_length"] as? Int, m >= 2 else {
+            throw RecError.failedPrecondition("\(url.path): no max_seq_length of at least 2")
+        }
+        return m
+    }
 
     /// One encoder per model folder per process (the weights are mapped once; training,
     /// evaluation and serving share it). Loading errors are not cached.

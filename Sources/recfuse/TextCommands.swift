@@ -104,11 +104,7 @@ struct Tokenize: ParsableCommand {
         do {
             let dir = URL(fileURLWithPath: model)
             let tok = try WordPieceTokenizer(modelDirectory: dir)
-            var maxLen = 256
-            if let d = FileManager.default.contents(atPath: dir.appendingPathComponent("sentence_bert_config.json").path),
-               let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let m = o["max_seq_length"] as? Int {
-                maxLen = m
-            }
+            let maxLen = try SentenceEncoder.maxSeqLength(modelDirectory: dir)
             var out = ""
             for line in try readLines(input) {
                 let ids = tok.encode(line, maxLength: maxLen)

@@ -7,7 +7,7 @@ in float64, reading the same model.safetensors. Needs only `tokenizers` and `num
 
     python scripts/reference/minilm.py fixtures --model models/all-MiniLM-L6-v2 \
         --corpus Tests/RecTextTests/Fixtures/corpus.txt --out Tests/RecTextTests/Fixtures
-writes tokens.json (ids per corpus line) and embeddings.safetensors (F32 [lines, 384]).
+writes tokens.json (ids per corpus line) and embeddings.json (one 384-float vector per line).
 """
 import argparse
 import json
@@ -128,8 +128,10 @@ def main():
     emb = np.stack([enc.encode(i) for i in ids])
     sha = json.loads((Path(args.model) / "SOURCE.json").read_text())["files"]["model.safetensors"] \
         if (Path(args.model) / "SOURCE.json").exists() else ""
-    write_safetensors(out / "embeddings.safetensors", {"embeddings": emb},
-                      {"model": Path(args.model).name, "model_sha256": sha, "reference": "numpy float64"})
+    # Expected vectors as text (7 significant digits), not a binary tensor file.
+    (out / "embeddings.json").write_text(json.dumps({
+        "model": Path(args.model).name, "model_sha256": sha, "reference": "numpy float64",
+        "embeddings": [[float(f"{x:.7g}") for x in row] for row in emb]}) + "\n")
     print(f"{len(lines)} lines, {sum(map(len, ids))} tokens -> {out}")
 
 
