@@ -605,14 +605,20 @@ public final class Tape {
         }
     }
 
-    /// Runs `body` over row ranges on all cores (inline when small).
-    static func parallelRows(_ n: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard n >= 2048, cores > 1 else { body(0..<n); return }
-        let chunks = min(cores * 2, n / 1024)
+    /// Runs `body` over row ranges on all cores (inline when small). `grain`: rows worth one task.
+    static func parallelRows(_ n: Int, grain: Int = 1024, _ body: @Sendable (Range<Int>) -> Void) {
+        let chunks = chunkCount(n, grain: grain)
+        guard chunks > 1 else { body(0..<n); return }
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             body((n * c / chunks)..<(n * (c + 1) / chunks))
         }
+    }
+
+    /// Tasks `parallelRows` splits n rows into.
+    static func chunkCount(_ n: Int, grain: Int) -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard cores > 1, n >= 2 * grain else { return 1 }
+        return min(cores * 4, n / grain)
     }
 }
 
@@ -654,5 +660,180 @@ public struct AdamW: Sendable {
                 }
             }
         }
+    }
+}
+
+/// A directed edge list in both orders: by destination (the segments attention normalises
+/// over) and by source (for race-free parallel gradient scatters).
+public struct EdgeIndex: Sendable {
+    /// Source node of edge e; edges are sorted by destination.
+    public let src: [Int32]
+    /// Destination node of edge e.
+    public let dst: [Int32]
+    public let byDestination: Segments
+    /// Edges leaving node s: `sourceEdges[sourceOffsets[s] ..< sourceOffsets[s + 1]]`.
+    public let sourceOffsets: [Int]
+    public let sourceEdges: [Int32]
+
+    /// `neighbours[d]` are the sources of the edges into node d, in order.
+    public init(neighbours: [[Int32]]) {
+        var src: [Int32] = [], dst: [Int32] = [], offsets = [0]
+        for (d, ns) in neighbours.enumerated() {
+            for s in ns { src.append(s); dst.append(Int32(d)) }
+            offsets.append(src.count)
+        }
+        var counts = [Int](repeating: 0, count: neighbours.count + 1)
+        for s in src { counts[Int(s) + 1] += 1 }
+        for n in 0..<neighbours.count { counts[n + 1] += counts[n] }
+        var fill = counts, edges = [Int32](repeating: 0, count: src.count)
+        for (e, s) in src.enumerated() { edges[fill[Int(s)]] = Int32(e); fill[Int(s)] += 1 }
+        self.src = src
+        self.dst = dst
+        byDestination = Segments(offsets: offsets)
+        sourceOffsets = counts
+        sourceEdges = edges
+    }
+
+    public var nodeCount: Int { byDestination.count }
+    public var edgeCount: Int { src.count }
+}
+
+extension Tape {
+    /// One GATv2 attention step (Brody, Alon & Yahav 2022), fused: for every node d and edge
+    /// s → d, logit = attᵀ LeakyReLU(xl[s] + xr[d]) per head, α = softmax over d's incoming
+    /// edges, out[d] = Σ α · xl[s] (per head). xl, xr are nodes × heads·c; att is 1 × heads·c.
+    /// Equal to composing gather, add, leakyReLU, headDot, segmentSoftmax, headScale and
+    /// segmentSum (tested), but keeps only the attention weights (edges × heads) instead of
+    /// five edges × heads·c intermediates, and runs forward and backward on all cores.
+    /// Returns the output and the attention weights (edges × heads, for explanations).
+    public func gatv2(_ xl: Tensor, _ xr: Tensor, att: Tensor, heads: Int, edges g: EdgeIndex,
+                      slope: Float = 0.2) -> (out: Tensor, attention: [Float]) {
+        let n = g.nodeCount, w = xl.cols, hc = w / heads
+        precondition(xl.rows == n && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
+                     "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, \(n) nodes")
+        let off = g.byDestination.offsets, src = g.src
+        var out = [Float](repeating: 0, count: n * w)
+        var alpha = [Float](repeating: 0, count: g.edgeCount * heads)
+        out.withUnsafeMutableBufferPointer { ob in
+            alpha.withUnsafeMutableBufferPointer { ab in
+                xl.value.withUnsafeBufferPointer { lb in
+                    xr.value.withUnsafeBufferPointer { rb in
+                        nonisolated(unsafe) let (o, a, l, r) = (ob.baseAddress!, ab.baseAddress!, lb.baseAddress!, rb.baseAddress!)
+                        let av = att.value
+                        Tape.parallelRows(n, grain: 64) { range in
+                            for d in range where off[d + 1] > off[d] {
+                                let xd = r + d * w
+                                for e in off[d]..<off[d + 1] {
+                                    let xs = l + Int(src[e]) * w
+                                    for k in 0..<heads {
+                                        var s: Float = 0
+                                        for j in (k * hc)..<((k + 1) * hc) {
+                                            let v = xs[j] + xd[j]
+                                            s += av[j] * (v > 0 ? v : slope * v)
+                                        }
+                                        a[e * heads + k] = s
+                                    }
+                                }
+                                for k in 0..<heads {
+                                    var m = -Float.infinity
+                                    for e in off[d]..<off[d + 1] { m = max(m, a[e * heads + k]) }
+                                    var z: Float = 0
+                                    for e in off[d]..<off[d + 1] { let v = Foundation.exp(a[e * heads + k] - m); a[e * heads + k] = v; z += v }
+                                    for e in off[d]..<off[d + 1] { a[e * heads + k] /= z }
+                                }
+                                let od = o + d * w
+                                for e in off[d]..<off[d + 1] {
+                                    let xs = l + Int(src[e]) * w
+                                    for k in 0..<heads {
+                                        let c = a[e * heads + k]
+                                        for j in (k * hc)..<((k + 1) * hc) { od[j] += c * xs[j] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let alphaC = alpha
+        let result = record(n, w, out, [xl, xr, att]) { t in
+            // Per edge: dα = dout[d]·xl[s] (per head); dlogit = α (dα − Σ_d α dα);
+            // dv = dlogit · att ⊙ LeakyReLU'(v), v = xl[s] + xr[d];
+            // dxl[s] += α dout[d] + dv;  dxr[d] += dv;  datt += dlogit · LeakyReLU(v).
+            var dlogit = [Float](repeating: 0, count: g.edgeCount * heads)
+            var dxr = [Float](repeating: 0, count: n * w)
+            let chunks = Tape.chunkCount(n, grain: 64)
+            var dattParts = [Float](repeating: 0, count: chunks * w)
+            var dxl = [Float](repeating: 0, count: n * w)
+            dlogit.withUnsafeMutableBufferPointer { dlb in
+                dxr.withUnsafeMutableBufferPointer { drb in
+                    dattParts.withUnsafeMutableBufferPointer { dpb in
+                        dxl.withUnsafeMutableBufferPointer { dlxb in
+                            xl.value.withUnsafeBufferPointer { lb in
+                                xr.value.withUnsafeBufferPointer { rb in
+                                    t.grad.withUnsafeBufferPointer { gb in
+                                        nonisolated(unsafe) let (dl, dr, dp, dx, l, r, go) =
+                                            (dlb.baseAddress!, drb.baseAddress!, dpb.baseAddress!, dlxb.baseAddress!, lb.baseAddress!, rb.baseAddress!, gb.baseAddress!)
+                                        let av = att.value, a = alphaC
+                                        // Pass 1, by destination: dlogit, dxr, datt (per chunk).
+                                        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                                            let dattC = dp + chunk * w
+                                            for d in (n * chunk / chunks)..<(n * (chunk + 1) / chunks) where off[d + 1] > off[d] {
+                                                let xd = r + d * w, gd = go + d * w
+                                                for k in 0..<heads {
+                                                    var sum: Float = 0
+                                                    for e in off[d]..<off[d + 1] {
+                                                        let xs = l + Int(src[e]) * w
+                                                        var da: Float = 0
+                                                        for j in (k * hc)..<((k + 1) * hc) { da += gd[j] * xs[j] }
+                                                        dl[e * heads + k] = da
+                                                        sum += a[e * heads + k] * da
+                                                    }
+                                                    for e in off[d]..<off[d + 1] {
+                                                        let dz = a[e * heads + k] * (dl[e * heads + k] - sum)
+                                                        dl[e * heads + k] = dz
+                                                        let xs = l + Int(src[e]) * w
+                                                        for j in (k * hc)..<((k + 1) * hc) {
+                                                            let v = xs[j] + xd[j]
+                                                            dr[d * w + j] += dz * av[j] * (v > 0 ? 1 : slope)
+                                                            dattC[j] += dz * (v > 0 ? v : slope * v)
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                        // Pass 2, by source: dxl.
+                                        let so = g.sourceOffsets, se = g.sourceEdges, dstA = g.dst
+                                        Tape.parallelRows(n, grain: 64) { range in
+                                            for s in range {
+                                                let xs = l + s * w, ds = dx + s * w
+                                                for q in so[s]..<so[s + 1] {
+                                                    let e = Int(se[q]), d = Int(dstA[e])
+                                                    let xd = r + d * w, gd = go + d * w
+                                                    for k in 0..<heads {
+                                                        let c = a[e * heads + k], dz = dl[e * heads + k]
+                                                        for j in (k * hc)..<((k + 1) * hc) {
+                                                            let v = xs[j] + xd[j]
+                                                            ds[j] += c * gd[j] + dz * av[j] * (v > 0 ? 1 : slope)
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if xl.needsGrad { Tape.accumulate(xl, dxl) }
+            if xr.needsGrad { Tape.accumulate(xr, dxr) }
+            if att.needsGrad {
+                att.ensureGrad()
+                for c in 0..<chunks { for j in 0..<w { att.grad[j] += dattParts[c * w + j] } }
+            }
+        }
+        return (result, alpha)
     }
 }

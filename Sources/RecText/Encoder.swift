@@ -174,6 +174,35 @@ public final class SentenceEncoder: Sendable {
         return embed(tokenized: ids, batchSize: batchSize)
     }
 
+    /// Like `embed(_:)`, but remembers every text's embedding for the life of the encoder, so
+    /// training several engines (or several evaluation splits) on the same profiles encodes each
+    /// distinct text once. The memo holds at most `memoLimit` texts (then it starts over).
+    public func embedMemoised(_ texts: [String]) -> Matrix {
+        let h = config.hidden
+        var out = Matrix(rows: texts.count, cols: h)
+        var missing: [String] = []
+        var seen = Set<String>()
+        memo.withLock { m in
+            for (r, t) in texts.enumerated() {
+                if let v = m[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) }
+                else if seen.insert(t).inserted { missing.append(t) }
+            }
+        }
+        guard !missing.isEmpty else { return out }
+        let fresh = embed(missing)
+        var byText: [String: ArraySlice<Float>] = [:]
+        for (r, t) in missing.enumerated() { byText[t] = fresh.data[r * h..<(r + 1) * h] }
+        for (r, t) in texts.enumerated() { if let v = byText[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) } }
+        memo.withLock { m in
+            if m.count + missing.count > Self.memoLimit { m.removeAll() }
+            for (t, v) in byText { m[t] = Array(v) }
+        }
+        return out
+    }
+
+    public static let memoLimit = 200_000
+    private let memo = Mutex<[String: [Float]]>([:])
+
     /// One embedding for one text.
     public func embed(_ text: String) -> [Float] { embed([text], batchSize: 1).data }
 

@@ -56,8 +56,8 @@ public final class TextEngine: Engine {
     public static func fit(_ dataset: Dataset, encoder: SentenceEncoder, name: String = "text") throws -> TextEngine {
         let catalog = Catalog(ids: dataset.items, meta: dataset.itemMeta)
         let users = UserStore(ids: dataset.users, meta: dataset.userMeta, histories: dataset.userHistories())
-        let items = encoder.embed(Profiles.items(catalog).map(\.text))
-        let userVecs = encoder.embed(Profiles.users(users, catalog: catalog).map(\.text))
+        let items = encoder.embedMemoised(Profiles.items(catalog).map(\.text))
+        let userVecs = encoder.embedMemoised(Profiles.users(users, catalog: catalog).map(\.text))
         return TextEngine(name: name, catalog: catalog, users: users, itemEmbeddings: items, userEmbeddings: userVecs,
                           encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
     }
