@@ -6,6 +6,9 @@ import PackageDescription
 /// The numeric kernels (encoder forward pass, SGD loops) run 20-100x slower unoptimised, which
 /// makes debug-built tests that train or embed crawl; they are compiled with -O in debug too.
 let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// The autograd tape keeps values and gradients in class properties that only one thread
+/// touches per tape; Swift's dynamic exclusivity checks on them cost a quarter of a GAT step.
+let tapeSettings: [SwiftSetting] = optimisedInDebug + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
     name: "recfuse",
@@ -32,7 +35,7 @@ let package = Package(
 
         // ---- pure Swift core
         .target(name: "RecCore"),
-        .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: optimisedInDebug),
+        .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
         .target(name: "RecData", dependencies: [
             "RecCore", "RecHTTP",
@@ -45,8 +48,9 @@ let package = Package(
         .target(name: "RecEval", dependencies: ["RecCore"]),
         .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
         .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
+        .target(name: "RecGAT", dependencies: ["RecCore", "RecData", "RecMath", "RecText"], swiftSettings: optimisedInDebug),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText",
+            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText", "RecGAT",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
@@ -70,6 +74,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecGATTests", dependencies: ["RecGAT", "RecText", "RecMath", "RecData", "RecCore", "RecTestSupport"]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
         .testTarget(name: "RecEASETests", dependencies: ["RecEASE", "RecMath", "RecEval", "RecCore"]),
         .testTarget(name: "RecSVDTests", dependencies: ["RecSVD", "RecEval", "RecData", "RecCore"]),

@@ -12,6 +12,26 @@ public struct ItemMeta: Sendable, Equatable, Codable {
     }
 }
 
+extension ItemMeta {
+    /// "Shawshank Redemption, The" -> "The Shawshank Redemption (1994)": MovieLens files put
+    /// articles last; text reads better (for the encoder and for people) with them first.
+    public static func displayTitle(_ title: String, year: Int?) -> String {
+        var t = title
+        for article in ["The", "A", "An", "La", "Le", "Les", "L'", "Il", "El", "Das", "Der", "Die", "Den", "Det"] {
+            let suffix = ", \(article)"
+            if t.hasSuffix(suffix) {
+                t = String(t.dropLast(suffix.count))
+                t = article.hasSuffix("'") ? article + t : article + " " + t
+                break
+            }
+        }
+        if let year { t += " (\(year))" }
+        return t
+    }
+
+    public var displayTitle: String { Self.displayTitle(title, year: year) }
+}
+
 /// Metadata of one user (MovieLens demographics). Every field is optional.
 public struct UserMeta: Sendable, Equatable, Codable {
     public var age: Int?

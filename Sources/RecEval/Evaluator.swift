@@ -16,9 +16,13 @@ public enum Evaluator {
     }
 
     /// The query the engine sees for test user `u`: their training history (or, for a cold-start
-    /// user, only the revealed interactions and no user index).
+    /// user, only the revealed interactions and their demographics — what a sign-up form
+    /// gives — and no user index).
     public static func query(_ u: Int32, _ split: Split, _ histories: Histories) -> UserQuery {
-        if split.coldUsers.contains(u) { return UserQuery(history: split.revealed[u] ?? []) }
+        if split.coldUsers.contains(u) {
+            let meta = Int(u) < split.train.userMeta.count ? split.train.userMeta[Int(u)] : UserMeta()
+            return UserQuery(history: split.revealed[u] ?? [], meta: meta)
+        }
         return UserQuery(userIndex: u, history: histories.entries(of: u))
     }
 

@@ -118,21 +118,8 @@ public enum Profiles {
         }
     }
 
-    /// "Shawshank Redemption, The" -> "The Shawshank Redemption (1994)": MovieLens files put
-    /// articles last; text reads better (for the encoder and for people) with them first.
-    public static func displayTitle(_ title: String, year: Int?) -> String {
-        var t = title
-        for article in ["The", "A", "An", "La", "Le", "Les", "L'", "Il", "El", "Das", "Der", "Die", "Den", "Det"] {
-            let suffix = ", \(article)"
-            if t.hasSuffix(suffix) {
-                t = String(t.dropLast(suffix.count))
-                t = article.hasSuffix("'") ? article + t : article + " " + t
-                break
-            }
-        }
-        if let year { t += " (\(year))" }
-        return t
-    }
+    /// "Shawshank Redemption, The" -> "The Shawshank Redemption (1994)" (see `ItemMeta.displayTitle`).
+    public static func displayTitle(_ title: String, year: Int?) -> String { ItemMeta.displayTitle(title, year: year) }
 
     static func genderWord(_ g: String) -> String {
         switch g.uppercased() {

@@ -3,6 +3,7 @@ import RecBaselines
 import RecCore
 import RecData
 import RecEASE
+import RecGAT
 import RecSVD
 import RecText
 
@@ -11,13 +12,13 @@ import RecText
 /// both go through here.
 public enum Bundles {
     /// Engine kinds this build can train and serve, in default-bundle order.
-    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text"]
+    public static let kinds = ["popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text", "gat"]
 
-    /// Kinds that need a sentence-encoder model (`recfuse models fetch`).
-    public static let textKinds: Set = ["text"]
+    /// Kinds that need a sentence-encoder model (`recfuse models fetch`; GAT only with text features).
+    public static let textKinds: Set = ["text", "gat"]
 
     /// The engine Retrieve uses when the request names none, by preference.
-    static let defaultPreference = ["cooccurrence", "genre-popularity", "popularity"]
+    static let defaultPreference = ["gat", "cooccurrence", "genre-popularity", "popularity"]
 
     public struct TrainOptions: Sendable {
         public var popularityHalfLifeDays: Double = 0
@@ -28,6 +29,7 @@ public enum Bundles {
         public var svdpp = SVDEngine.Params.svdpp
         /// The sentence-encoder folder the text engine embeds profiles with.
         public var textModel = URL(fileURLWithPath: "models/all-MiniLM-L6-v2")
+        public var gat = GATConfig()
         public init() {}
     }
 
@@ -46,6 +48,10 @@ public enum Bundles {
         public var epochs: Int
         public var loss: Double
         public var lossName: String
+        /// A validation metric after the epoch, when the trainer keeps one.
+        public var validation: (name: String, value: Double)?
+        /// The trainer's last epoch (it may stop before `epochs`).
+        public var final: Bool
     }
 
     /// Trains one engine kind on `dataset` (the single place that knows every trainer).
@@ -68,11 +74,20 @@ public enum Bundles {
         case "svd", "svdpp":
             let params = kind == "svd" ? options.svd : options.svdpp
             let m = SVDEngine.fit(dataset, name: kind, params: params) { epoch, rmse in
-                progress(Progress(engine: kind, epoch: epoch, epochs: params.epochs, loss: rmse, lossName: "train RMSE"))
+                progress(Progress(engine: kind, epoch: epoch, epochs: params.epochs, loss: rmse, lossName: "train RMSE",
+                                  validation: nil, final: epoch == params.epochs))
             }
             (e, t, p) = (m, m.tensors(), params.asStrings)
         case "text":
             let m = try TextEngine.fit(dataset, encoder: SentenceEncoder.shared(options.textModel))
+            (e, t, p) = (m, m.tensors(), m.params)
+        case "gat":
+            let c = options.gat
+            let encoder = c.features == .id ? nil : try SentenceEncoder.shared(options.textModel)
+            let m = try GATEngine.fit(dataset, config: c, encoder: encoder) { g in
+                progress(Progress(engine: kind, epoch: g.epoch, epochs: g.maxEpochs, loss: g.loss, lossName: "loss",
+                                  validation: ("val NDCG@10", g.validationNDCG), final: g.final))
+            }
             (e, t, p) = (m, m.tensors(), m.params)
         default:
             throw RecError.invalidArgument("unknown engine kind '\(kind)'; known: \(kinds.joined(separator: ", "))")
@@ -139,6 +154,12 @@ public enum Bundles {
                 if let problem { log("engine \(entry.name): \(problem); serving stored users only") }
                 engines.append(try TextEngine.load(file, entry: entry, catalog: reader.catalog, users: reader.users,
                                                    encoder: encoder, encoderProblem: problem))
+            case "gat":
+                let usesText = (entry.params["features"] ?? "both") != "id"
+                let (encoder, problem) = usesText ? textEncoder(for: entry, modelsDir: modelsDir) : (nil, nil)
+                if let problem { log("engine \(entry.name): \(problem); new users are scored from their history only") }
+                engines.append(try GATEngine.load(file, entry: entry, catalog: reader.catalog, users: reader.users,
+                                                  encoder: encoder, encoderProblem: problem))
             default:
                 throw RecError.dataLoss("\(dir.path): engine '\(entry.name)' has kind '\(entry.kind)', which this build cannot serve")
             }

@@ -46,3 +46,33 @@ func scoredItems(_ items: [ScoredItem], catalog: Catalog) -> [RFScoredItem] {
         return out
     }
 }
+
+extension RFExplainResponse {
+    init(_ e: Explanation, catalog: Catalog, bundleVersion: String) {
+        self.init()
+        itemID = catalog.ids[e.item]
+        text = e.text
+        score = e.score
+        style = e.style == .llm ? .llm : .template
+        evidence = e.evidence.map { x in
+            var o = RFEvidence()
+            o.kind = x.kind
+            if let i = x.item {
+                o.itemID = catalog.ids[i]
+                o.title = catalog.meta[Int(i)].title
+            } else if !x.label.isEmpty {
+                o.title = x.label
+            }
+            o.weight = x.weight
+            o.detail = x.detail
+            return o
+        }
+        meta = RFResponseMeta()
+        meta.engine = e.engine
+        meta.requestedEngine = e.requestedEngine
+        meta.bundleVersion = bundleVersion
+        meta.degraded = e.degraded
+        meta.degradedReason = e.degradedReason
+        meta.warnings = e.warnings
+    }
+}

@@ -105,8 +105,11 @@ public final class Service: Sendable {
             let _: RFRerankRequest = try decode(payload, method)
             throw RecError.unimplemented("Rerank is not available yet: it arrives with the LLM-fusion stage")
         case Methods.explain:
-            let _: RFExplainRequest = try decode(payload, method)
-            throw RecError.unimplemented("Explain is not available yet: it arrives with the GAT engine's evidence")
+            let req: RFExplainRequest = try decode(payload, method)
+            let q = ExplainQuery(user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
+                                 style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
+            let e = try rec.explain(q, deadline: deadline)
+            return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
             let _: RFHealthRequest = try decode(payload, method)
             var out = RFHealthResponse()

@@ -26,7 +26,7 @@ struct Train: ParsableCommand {
         do {
             let data = try loadDataset(dataset, dataDir: dataDir, log: log)
             log.info("loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \(data.items.count) items")
-            let o = engineOptions.trainOptions
+            let o = try engineOptions.trainOptions()
             let kinds = engines.contains("all") ? Bundles.kinds : engines
             let outURL = URL(fileURLWithPath: out)
             let bar = TerminalProgress()
@@ -76,7 +76,7 @@ struct Eval: ParsableCommand {
             o.reveal = reveal.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             o.threshold = threshold
             o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
-            let train = engineOptions.trainOptions
+            let train = try engineOptions.trainOptions()
             let runner = EvalRunner(options: o, fit: { [train] k, d in
                 let f = try Bundles.fit(k, d, options: train)
                 return (f.engine, f.seconds)

@@ -5,6 +5,7 @@ import RecCore
 import RecData
 import RecEval
 import RecServer
+import RecGAT
 import RecSVD
 import RecWire
 
@@ -48,6 +49,14 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "EASE: L2 weight lambda (default 500).") var lambda: Double?
     @Option(help: "Text: folder holding sentence-encoder models (recfuse models fetch).") var modelsDir: String = "models"
     @Option(help: "Text: model the text engine embeds profiles with.") var textModel: String = "all-MiniLM-L6-v2"
+    @Option(help: "GAT: node features, text | id | both (default both).") var gatFeatures: String?
+    @Option(help: "GAT: weight of the cosine term in BPR + alpha·(1 − cos) (default 1; 0 = BPR only).") var gatAlpha: Float?
+    @Option(help: "GAT: negative sampling, uniform | hard (default uniform).") var gatNegatives: String?
+    @Option(help: "GAT: maximum epochs (default 30; training stops earlier on validation NDCG@10).") var gatEpochs: Int?
+    @Option(help: "GAT: positive pairs per step (default 2048).") var gatBatchSize: Int?
+    @Option(help: "GAT: AdamW learning rate (default 0.005).") var gatLr: Float?
+    @Option(help: "GAT: random seed (default 42).") var gatSeed: UInt64?
+    @Option(help: "GAT: dropout on each layer's input (default 0).") var gatDropout: Float?
 
     func apply(_ p: inout SVDEngine.Params) {
         if let factors { p.factors = factors }
@@ -58,8 +67,9 @@ struct EngineOptions: ParsableArguments {
         if let svdSeed { p.seed = svdSeed }
     }
 
-    var trainOptions: Bundles.TrainOptions {
+    func trainOptions() throws -> Bundles.TrainOptions {
         var o = Bundles.TrainOptions()
+        o.gat = try gatConfig()
         o.popularityHalfLifeDays = halfLifeDays
         o.cooccurrenceNeighbours = neighbours
         o.minRating = minRating
@@ -68,6 +78,31 @@ struct EngineOptions: ParsableArguments {
         apply(&o.svd)
         apply(&o.svdpp)
         return o
+    }
+
+    /// The GAT configuration with the flags applied (validated, so a typo is an error).
+    func gatConfig() throws -> GATConfig {
+        var c = GATConfig()
+        if let v = gatFeatures {
+            guard let f = GATConfig.Features(rawValue: v) else {
+                throw RecError.invalidArgument("--gat-features must be one of \(GATConfig.Features.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c.features = f
+        }
+        if let v = gatNegatives {
+            guard let n = GATConfig.Negatives(rawValue: v) else {
+                throw RecError.invalidArgument("--gat-negatives must be one of \(GATConfig.Negatives.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c.negatives = n
+        }
+        if let v = gatAlpha { c.alpha = v }
+        if let v = gatEpochs { c.maxEpochs = v }
+        if let v = gatBatchSize { c.batchSize = v }
+        if let v = gatLr { c.lr = v }
+        if let v = gatSeed { c.seed = v }
+        if let v = gatDropout { c.dropout = v }
+        try c.validate()
+        return c
     }
 }
 
@@ -87,9 +122,11 @@ final class TerminalProgress {
             let perEpoch = (ContinuousClock.now - t0).seconds / Double(p.epoch - 1)
             eta = String(format: "%.1f s", perEpoch * Double(p.epochs - p.epoch))
         }
-        let line = String(format: "\r%@: epoch %d/%d  %@ %.4f  ETA %@   ", p.engine, p.epoch, p.epochs, p.lossName, p.loss, eta)
+        var line = String(format: "\r%@: epoch %d/%d  %@ %.4f", p.engine, p.epoch, p.epochs, p.lossName, p.loss)
+        if let v = p.validation { line += String(format: "  %@ %.4f", v.name, v.value) }
+        line += (p.validation == nil ? "  ETA " : "  ETA ≤ ") + eta + "   "
         FileHandle.standardError.write(Data(line.utf8))
-        if p.epoch == p.epochs { FileHandle.standardError.write(Data("\n".utf8)) }
+        if p.final { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
 

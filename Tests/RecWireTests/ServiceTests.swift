@@ -32,8 +32,8 @@ import Testing
         let out = try RFRetrieveResponse(serializedBytes: reply.payload)
         #expect(out.items.count == 3 && out.items.map(\.rank) == [1, 2, 3])
         #expect(out.items.allSatisfy { $0.title.hasPrefix("Film ") && !$0.genres.isEmpty && $0.year >= 1980 })
-        #expect(out.meta.engine == "cooccurrence" && out.meta.bundleVersion == reply.bundleVersion)
-        #expect(out.items[0].components["cooccurrence"] == out.items[0].score)
+        #expect(out.meta.engine == defaultTestEngine && out.meta.bundleVersion == reply.bundleVersion)
+        #expect(out.items[0].components[defaultTestEngine] == out.items[0].score)
 
         var rank = RFRankRequest()
         rank.user.id = "u4"
@@ -61,7 +61,7 @@ import Testing
         #expect(i.engines.map(\.name) == testKinds)
         #expect(i.dataset.users == 40 && i.dataset.items == 30 && i.dataset.fingerprint.count == 64)
         #expect(i.limits.maxMessageBytes == 1234 && i.limits.maxK == 10_000)
-        #expect(i.methods == Methods.all && i.defaultEngine == "cooccurrence")
+        #expect(i.methods == Methods.all && i.defaultEngine == defaultTestEngine)
     }
 
     @Test func badInputGetsAClearStatus() throws {
@@ -81,7 +81,41 @@ import Testing
         huge.k = 1 << 30
         #expect(try call(Methods.retrieve, huge).status.code == .invalidArgument)
         #expect(try call(Methods.rerank, RFRerankRequest()).status.code == .unimplemented)
-        #expect(try call(Methods.explain, RFExplainRequest()).status.code == .unimplemented)
+        let noItem = try call(Methods.explain, RFExplainRequest())
+        #expect(noItem.status.code == .invalidArgument && noItem.status.message.contains("item_id"))
+    }
+
+    @Test func explainGivesEvidenceAndATemplateSentence() throws {
+        var req = RFExplainRequest()
+        req.user.id = "u4"
+        req.itemID = "i9"
+        let reply = try call(Methods.explain, req)
+        #expect(reply.status.code == .ok)
+        let out = try RFExplainResponse(serializedBytes: reply.payload)
+        #expect(out.itemID == "i9" && out.style == .template && out.score.isFinite && !out.text.isEmpty)
+        #expect(out.meta.engine == defaultTestEngine && !out.meta.degraded)
+        // Every title the sentence names is in the evidence or is the explained item.
+        let named = Set(out.evidence.map(\.title) + ["Film 9"])
+        for m in out.text.matches(of: /Film \d+/) { #expect(named.contains(String(m.output))) }
+        if defaultTestEngine == "gat" { #expect(out.evidence.contains { $0.kind == "history_item" }) }
+
+        req.engine = "popularity"
+        let pop = try RFExplainResponse(serializedBytes: call(Methods.explain, req).payload)
+        #expect(pop.meta.engine == "popularity" && pop.evidence.allSatisfy { $0.kind == "shared_genre" })
+        #expect(pop.meta.warnings.contains { $0.contains("no evidence of its own") })
+
+        req.style = .llm
+        let llm = try RFExplainResponse(serializedBytes: call(Methods.explain, req).payload)
+        #expect(llm.style == .template && llm.meta.degraded && llm.meta.degradedReason.contains("LLM"))
+
+        req.itemID = "nope"
+        #expect(try call(Methods.explain, req).status.code == .notFound)
+        req.itemID = "i9"
+        req.maxEvidence = 1000
+        #expect(try call(Methods.explain, req).status.code == .invalidArgument)
+        req.maxEvidence = 0
+        req.engine = "nope"
+        #expect(try call(Methods.explain, req).status.code == .invalidArgument)
     }
 
     @Test func deadlines() throws {

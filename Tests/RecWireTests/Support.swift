@@ -37,6 +37,9 @@ extension Array where Element: Hashable {
 /// The kinds these tests can train: text engines only when the MiniLM model is present.
 let testKinds = Bundles.kinds.filter { !Bundles.textKinds.contains($0) || TestModels.miniLM != nil }
 
+/// Retrieve's default engine in the test bundle: the GAT when it could be trained.
+let defaultTestEngine = testKinds.contains("gat") ? "gat" : "cooccurrence"
+
 func trainOptions() -> Bundles.TrainOptions {
     var o = Bundles.TrainOptions()
     if let m = TestModels.miniLM { o.textModel = m }

@@ -1,0 +1,419 @@
+import Foundation
+import RecCore
+import RecData
+import RecMath
+import RecText
+
+/// Graph attention recommender (after arXiv 2508.01514): GATv2 layers over the user–item
+/// graph whose node inputs are MiniLM embeddings of text profiles (projected) plus trainable
+/// id embeddings, trained with BPR + alpha · (1 − cos(u, i+)).
+///
+/// - Graph: users and items; ratings ≥ 4 are positive edges in both directions, each node has
+///   a self loop; ratings ≤ 2 are explicit negatives (no message edges, never sampled).
+/// - Node input: LayerNorm(W_t · text + b_t + id) (or one of the two: `GATConfig.Features`).
+/// - Layers (default 3, heads 4/4/1, 64 units): GATv2 attention (concatenated heads, the last
+///   layer averages), bias, ELU (not on the last), residual connection and LayerNorm.
+/// - Score = dot product of the final user and item states: one gemv over the catalogue.
+///
+/// Inductive scoring: a user the bundle does not know is scored after one forward pass over
+/// their own edges (their positively rated items, whose per-layer states are stored), from a
+/// profile-text input and the mean user id embedding; no retraining. `itemVector` does the
+/// same for a new item from its metadata and raters. Evidence for Explain comes from the last
+/// layer: each history item's exact additive share of the score through its attention-weighted
+/// message.
+///
+/// Immutable after construction; safe to call from many threads.
+public final class GATEngine: Engine, Explaining {
+    public let name: String
+    public let config: GATConfig
+    public let weights: GATWeights
+    public let catalog: Catalog
+    public let users: UserStore
+    /// Node states after the input layer and after each GAT layer, (users + items) × hidden.
+    public let states: [Matrix]
+    /// Raw MiniLM profile embeddings of the stored users and items (empty for id-only models).
+    public let userText: Matrix
+    public let itemText: Matrix
+    public let encoder: SentenceEncoder?
+    public let encoderProblem: String?
+    public let modelName: String
+    public let modelSHA256: String
+    /// Validation NDCG@10 of the kept weights (training only; nil when loaded).
+    public let validationNDCG: Double?
+
+    /// Final item states, items × hidden (the gemv matrix).
+    public let itemEmbeddings: Matrix
+    /// Per layer, every node's state before the layer times the source projection: the
+    /// messages a new node's neighbours send (nodes × width).
+    let messages: [Matrix]
+    /// Positive items per stored user (the user's message edges).
+    let positives: [[Int32]]
+    /// Mean text projection and mean id embedding of stored users: a new user's stand-ins.
+    let meanUserID: [Float]
+    let meanUserText: [Float]
+
+    public var itemCount: Int { catalog.count }
+    var userCount: Int { users.ids.count }
+    public var summary: String {
+        let heads = config.heads.map(String.init).joined(separator: "/")
+        return "GATv2 over the user-item graph, \(config.heads.count) layers, heads \(heads), \(config.hidden)-d, "
+            + "\(config.features.rawValue) node features, BPR + \(config.alpha)·cosine"
+            + (config.usesText && encoder == nil ? "; encoder unavailable (\(encoderProblem ?? "?")): new users from history only" : "")
+    }
+
+    public init(name: String, config: GATConfig, weights: GATWeights, catalog: Catalog, users: UserStore, states: [Matrix],
+                userText: Matrix, itemText: Matrix, encoder: SentenceEncoder?, encoderProblem: String?,
+                modelName: String, modelSHA256: String, validationNDCG: Double? = nil) throws {
+        let nU = users.ids.count, nI = catalog.count, h = config.hidden
+        guard states.count == config.heads.count + 1, states.allSatisfy({ $0.rows == nU + nI && $0.cols == h }) else {
+            throw RecError.dataLoss("gat: expected \(config.heads.count + 1) states of \(nU + nI)x\(h)")
+        }
+        guard weights.layers.count == config.heads.count, weights.nodeCount == nU + nI else {
+            throw RecError.dataLoss("gat: weights for \(weights.layers.count) layers and \(weights.nodeCount) nodes, expected \(config.heads.count) and \(nU + nI)")
+        }
+        if config.usesText {
+            guard userText.rows == nU, itemText.rows == nI, userText.cols == weights.textDim, itemText.cols == weights.textDim else {
+                throw RecError.dataLoss("gat: text features \(userText.rows)x\(userText.cols) / \(itemText.rows)x\(itemText.cols) do not match \(nU) users, \(nI) items, \(weights.textDim)-d")
+            }
+        }
+        for s in states where !s.data.allSatisfy({ $0.isFinite }) { throw RecError.dataLoss("gat: node states contain NaN or infinity") }
+        self.name = name
+        self.config = config
+        self.weights = weights
+        self.catalog = catalog
+        self.users = users
+        self.states = states
+        self.userText = userText
+        self.itemText = itemText
+        self.encoder = encoder
+        self.encoderProblem = encoderProblem
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+        self.validationNDCG = validationNDCG
+        let last = states.last!
+        itemEmbeddings = Matrix(rows: nI, cols: h, data: Array(last.data[(nU * h)...]))
+        messages = weights.layers.enumerated().map { l, layer in
+            BLAS.gemm(states[l], Matrix(rows: h, cols: layer.width, data: layer.wSrc))
+        }
+        let hist = users.histories
+        positives = (0..<nU).map { u in
+            hist.range(of: Int32(u)).filter { hist.ratings[$0] >= config.positiveMin }.map { hist.items[$0] }
+        }
+        var mid = [Float](repeating: 0, count: h)
+        if !weights.idEmbedding.isEmpty, nU > 0 {
+            for u in 0..<nU { for k in 0..<h { mid[k] += weights.idEmbedding[u * h + k] / Float(nU) } }
+        }
+        meanUserID = mid
+        var mt = [Float](repeating: 0, count: weights.textDim)
+        if config.usesText, nU > 0 {
+            for u in 0..<nU { for k in 0..<weights.textDim { mt[k] += userText.data[u * weights.textDim + k] / Float(nU) } }
+        }
+        meanUserText = mt
+    }
+
+    // MARK: - inductive forward pass for one node
+
+    /// What one node's pass produced: its final state, and the last layer's attention and
+    /// pre-normalisation statistics (for evidence).
+    struct NodePass {
+        var z: [Float]
+        /// Neighbours (node indices) in attention order; the self loop is not listed.
+        var neighbours: [Int32]
+        /// Last layer: per neighbour, its message (hidden-d, attention applied, heads combined).
+        var lastMessages: [[Float]]
+        /// Per neighbour, attention averaged over heads.
+        var lastAttention: [Float]
+        /// Last layer's LayerNorm input standard deviation.
+        var lastSigma: Float
+    }
+
+    /// Runs the layers for one node from its input state `h0`, with edges from `neighbours`
+    /// (stored nodes) and a self loop: exactly the training forward pass restricted to it.
+    func pass(h0: [Float], neighbours: [Int32]) -> NodePass {
+        let h = config.hidden
+        var x = h0
+        var result = NodePass(z: [], neighbours: neighbours, lastMessages: [], lastAttention: [], lastSigma: 1)
+        for (l, layer) in weights.layers.enumerated() {
+            let w = layer.width, heads = layer.heads, hc = w / heads
+            let selfMsg = matvec(x, layer.wSrc, rows: h, cols: w), xr = matvec(x, layer.wDst, rows: h, cols: w)
+            let m = messages[l]
+            func msg(_ e: Int) -> ArraySlice<Float> {
+                e == 0 ? selfMsg[0..<w] : m.data[(Int(neighbours[e - 1]) * w)..<(Int(neighbours[e - 1]) * w + w)]
+            }
+            let edges = neighbours.count + 1
+            var alpha = [Float](repeating: 0, count: edges * heads)
+            for e in 0..<edges {
+                let xs = msg(e), base = xs.startIndex
+                for k in 0..<heads {
+                    var s: Float = 0
+                    for j in (k * hc)..<((k + 1) * hc) {
+                        let v = xs[base + j] + xr[j]
+                        s += layer.att[j] * (v > 0 ? v : 0.2 * v)
+                    }
+                    alpha[e * heads + k] = s
+                }
+            }
+            for k in 0..<heads {
+                var mx = -Float.infinity
+                for e in 0..<edges { mx = max(mx, alpha[e * heads + k]) }
+                var zsum: Float = 0
+                for e in 0..<edges { let v = Foundation.exp(alpha[e * heads + k] - mx); alpha[e * heads + k] = v; zsum += v }
+                for e in 0..<edges { alpha[e * heads + k] /= zsum }
+            }
+            // Per-edge messages, heads combined to hidden width (concatenated or averaged).
+            let isLast = l == weights.layers.count - 1
+            var out = [Float](repeating: 0, count: h)
+            var perEdge: [[Float]] = []
+            for e in 0..<edges {
+                let xs = msg(e), base = xs.startIndex
+                var me = [Float](repeating: 0, count: h)
+                for k in 0..<heads {
+                    let a = alpha[e * heads + k]
+                    for j in 0..<hc {
+                        let v = a * xs[base + k * hc + j]
+                        if layer.averages { me[j] += v / Float(heads) } else { me[k * hc + j] += v }
+                    }
+                }
+                for j in 0..<h { out[j] += me[j] }
+                if isLast && e > 0 { perEdge.append(me) }
+            }
+            for j in 0..<h { out[j] += layer.bias[j] }
+            if !isLast { out = out.map { $0 > 0 ? $0 : Foundation.expm1($0) } }
+            var pre = [Float](repeating: 0, count: h)
+            for j in 0..<h { pre[j] = x[j] + out[j] }
+            var sigma: Float = 1
+            if !isLast || config.finalLayerNorm {
+                (x, sigma) = Self.layerNorm(pre, gain: layer.lnGain, bias: layer.lnBias)
+            } else {
+                x = pre
+            }
+            if isLast {
+                result.lastMessages = perEdge
+                result.lastAttention = (1..<edges).map { e in (0..<heads).reduce(Float(0)) { $0 + alpha[e * heads + $1] } / Float(heads) }
+                result.lastSigma = sigma
+            }
+        }
+        result.z = x
+        return result
+    }
+
+    /// LayerNorm as the tape computes it (Double sums, biased variance, eps 1e-5); also returns σ.
+    static func layerNorm(_ x: [Float], gain: [Float], bias: [Float]) -> ([Float], Float) {
+        let c = x.count
+        var s = 0.0
+        for v in x { s += Double(v) }
+        let mu = s / Double(c)
+        var q = 0.0
+        for v in x { let d = Double(v) - mu; q += d * d }
+        let k = Float(1 / (q / Double(c) + 1e-5).squareRoot())
+        return ((0..<c).map { (x[$0] - Float(mu)) * k * gain[$0] + bias[$0] }, 1 / k)
+    }
+
+    /// x (1 × rows) times a rows × cols matrix.
+    func matvec(_ x: [Float], _ m: [Float], rows: Int, cols: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: cols)
+        for r in 0..<rows where x[r] != 0 {
+            let v = x[r]
+            for c in 0..<cols { y[c] += v * m[r * cols + c] }
+        }
+        return y
+    }
+
+    /// Input state from a text vector (raw encoder space) and an id vector.
+    func inputState(text: [Float]?, id: [Float]?) -> [Float] {
+        let h = config.hidden
+        var x = [Float](repeating: 0, count: h)
+        if config.usesText, let text {
+            x = matvec(text, weights.textW, rows: weights.textDim, cols: h)
+            for j in 0..<h { x[j] += weights.textB[j] }
+        }
+        if config.usesID, let id { for j in 0..<h { x[j] += id[j] } }
+        return Self.layerNorm(x, gain: weights.ln0Gain, bias: weights.ln0Bias).0
+    }
+
+    // MARK: - users
+
+    private enum Plan {
+        case stored(Int32)
+        case inductive(known: Int32?, neighbours: [Int32], text: TextSource)
+        case unscorable(String)
+    }
+
+    private enum TextSource { case none, stored(Int32), encode([String]), mean }
+
+    private func plan(_ q: UserQuery) -> Plan {
+        let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
+        let nbrs = Array(Set(q.history.filter { $0.rating >= config.positiveMin || $0.rating == 0 }
+            .map { Int32(userCount) + $0.item })).sorted()
+        if let u = q.userIndex, Int(u) < userCount {
+            let storedItems = positives[Int(u)]
+            let same = nbrs.count == storedItems.count && Set(storedItems.map { Int32(userCount) + $0 }) == Set(nbrs)
+            if same && pref.isEmpty { return .stored(u) }
+            if !config.usesText || pref.isEmpty { return .inductive(known: u, neighbours: nbrs, text: .stored(u)) }
+            guard encoder != nil else { return .inductive(known: u, neighbours: nbrs, text: .stored(u)) }
+            return .inductive(known: u, neighbours: nbrs, text: .encode([pref]))
+        }
+        var texts: [String] = []
+        if config.usesText && encoder != nil {
+            if !pref.isEmpty { texts.append(pref) }
+            let profile = Profiles.user(id: q.rawID, history: q.history, meta: q.meta, catalog: catalog)
+            if !profile.isEmpty { texts.append(profile.text) }
+        }
+        if nbrs.isEmpty && texts.isEmpty {
+            if config.usesText && encoder == nil && (!pref.isEmpty || !q.history.isEmpty) {
+                return .unscorable("no positively rated history and the text encoder is unavailable (\(encoderProblem ?? "not loaded"))")
+            }
+            return .unscorable(config.usesText ? "unknown user with no positively rated history, preference or demographics"
+                                               : "unknown user with no positively rated history")
+        }
+        return .inductive(known: nil, neighbours: nbrs, text: texts.isEmpty ? (config.usesText ? .mean : .none) : .encode(texts))
+    }
+
+    public func unscorableReason(_ query: UserQuery) -> String? {
+        if case .unscorable(let why) = plan(query) { return why }
+        return nil
+    }
+
+    private func userPass(_ query: UserQuery) throws -> (z: [Float], pass: NodePass?) {
+        let h = config.hidden, d = weights.textDim
+        switch plan(query) {
+        case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
+        case .stored(let u):
+            return (Array(states.last!.data[(Int(u) * h)..<(Int(u) * h + h)]), nil)
+        case .inductive(let known, let nbrs, let source):
+            var text: [Float]?
+            switch source {
+            case .none: text = nil
+            case .mean: text = meanUserText
+            case .stored(let u): text = Array(userText.data[(Int(u) * d)..<(Int(u) * d + d)])
+            case .encode(let texts):
+                let m = encoder!.embed(texts, batchSize: texts.count)
+                var v = [Float](repeating: 0, count: d)
+                for r in 0..<m.rows { for c in 0..<d { v[c] += m.data[r * d + c] } }
+                if let known { for c in 0..<d { v[c] += userText.data[Int(known) * d + c] } }
+                let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+                text = norm > 0 ? v.map { $0 / norm } : v
+            }
+            let id = known.map { u in weights.idEmbedding.isEmpty ? [] : Array(weights.idEmbedding[(Int(u) * h)..<(Int(u) * h + h)]) } ?? meanUserID
+            let h0: [Float]
+            if let known, case .stored = source {
+                h0 = Array(states[0].data[(Int(known) * h)..<(Int(known) * h + h)])
+            } else {
+                h0 = inputState(text: text, id: id)
+            }
+            let p = pass(h0: h0, neighbours: nbrs)
+            return (p.z, p)
+        }
+    }
+
+    /// The final embedding the engine scores `query` with.
+    public func userVector(_ query: UserQuery) throws -> [Float] { try userPass(query).z }
+
+    public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
+        gather(BLAS.gemv(itemEmbeddings, try userVector(query)), items)
+    }
+
+    /// A final embedding for an item the bundle does not know, from its metadata and the
+    /// stored users who rated it positively (either may be empty). Needs the encoder for text models.
+    public func itemVector(meta: ItemMeta, positiveUsers: [Int32]) throws -> [Float] {
+        var text: [Float]?
+        if config.usesText {
+            guard let encoder else { throw RecError.failedPrecondition("\(name): the text encoder is unavailable (\(encoderProblem ?? "not loaded"))") }
+            let c = Catalog(ids: try IDMap(ids: ["new"]), meta: [meta])
+            text = encoder.embed(Profiles.item(0, catalog: c).text)
+        }
+        let h = config.hidden, nU = userCount
+        var id = [Float](repeating: 0, count: h)
+        if config.usesID, catalog.count > 0 {
+            for i in 0..<catalog.count { for k in 0..<h { id[k] += weights.idEmbedding[(nU + i) * h + k] / Float(catalog.count) } }
+        }
+        let nbrs = Array(Set(positiveUsers.filter { $0 >= 0 && Int($0) < nU })).sorted()
+        return pass(h0: inputState(text: text, id: id), neighbours: nbrs).z
+    }
+
+    // MARK: - evidence
+
+    /// History items ranked by their additive share of score(user, item) through the last
+    /// layer: share_j = m_j · z_i, where m_j is neighbour j's attention-weighted message (with a
+    /// final LayerNorm: Σ_c g_c (m_jc − mean(m_j)) z_ic / σ, g its gain, σ its input's deviation).
+    /// Plus the cosine between the user's and the item's profile embeddings, when known.
+    public func evidence(_ query: UserQuery, item: Int32, limit: Int) throws -> [Evidence] {
+        let h = config.hidden, nU = userCount
+        var (_, pass) = try userPass(query)
+        if pass == nil, let u = query.userIndex {  // stored user: rerun the pass to see the attention
+            pass = self.pass(h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
+                             neighbours: positives[Int(u)].map { Int32(nU) + $0 })
+        }
+        var out: [Evidence] = []
+        if let p = pass {
+            let zi = Array(itemEmbeddings.data[(Int(item) * h)..<(Int(item) * h + h)])
+            let normed = config.finalLayerNorm
+            let gain = normed ? weights.layers.last!.lnGain : [Float](repeating: 1, count: h)
+            var shares: [(Int32, Float, Float)] = []
+            for (n, m) in p.lastMessages.enumerated() {
+                let node = p.neighbours[n]
+                guard Int(node) >= nU else { continue }
+                let mean = normed ? m.reduce(0, +) / Float(h) : 0
+                var s: Float = 0
+                for c in 0..<h { s += gain[c] * (m[c] - mean) * zi[c] }
+                shares.append((node - Int32(nU), s / p.lastSigma, p.lastAttention[n]))
+            }
+            shares.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            for (i, share, att) in shares.prefix(limit) where share > 0 {
+                out.append(Evidence(kind: "history_item", item: i, weight: share,
+                                    detail: String(format: "attention %.3f, share of the score %.3f", att, share)))
+            }
+        }
+        if config.usesText, let u = query.userIndex, Int(u) < nU, !userText.data.isEmpty {
+            let d = weights.textDim
+            var s: Float = 0
+            for c in 0..<d { s += userText.data[Int(u) * d + c] * itemText.data[Int(item) * d + c] }
+            out.append(Evidence(kind: "profile_similarity", item: item, weight: s,
+                                detail: String(format: "cosine %.2f between your profile and the item's profile (%@)", s, modelName)))
+        }
+        return out
+    }
+
+    // MARK: - bundle
+
+    public var params: [String: String] {
+        var p = config.asStrings
+        p["model"] = modelName
+        p["model_sha256"] = modelSHA256
+        p["text_dim"] = String(weights.textDim)
+        if let v = validationNDCG { p["validation_ndcg10"] = String(format: "%.5f", v) }
+        return p
+    }
+
+    public func tensors() -> SafetensorsWriter {
+        var t = SafetensorsWriter()
+        for (name, v, shape) in weights.named { t.add(name, v, shape: shape) }
+        for (l, s) in states.enumerated() { t.add("state\(l)", s.data, shape: [s.rows, s.cols]) }
+        if config.usesText {
+            t.add("user_text", userText.data, shape: [userText.rows, userText.cols])
+            t.add("item_text", itemText.data, shape: [itemText.rows, itemText.cols])
+        }
+        return t
+    }
+
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, catalog: Catalog, users: UserStore,
+                            encoder: SentenceEncoder?, encoderProblem: String?) throws -> GATEngine {
+        let c = try GATConfig(entry.params)
+        let nU = users.ids.count, nI = catalog.count, nodes = nU + nI
+        let textDim = c.usesText ? (Int(entry.params["text_dim"] ?? "") ?? 0) : 0
+        if c.usesText && textDim <= 0 { throw RecError.dataLoss("\(file.path): gat entry has no text_dim") }
+        if let encoder, c.usesText, encoder.dimension != textDim {
+            throw RecError.dataLoss("\(file.path): \(textDim)-d text features, the encoder makes \(encoder.dimension)-d")
+        }
+        let w = try GATWeights.load(c, textDim: textDim, nodeCount: nodes) { try file.floats($0, shape: $1) }
+        let states = try (0...c.heads.count).map { l in
+            Matrix(rows: nodes, cols: c.hidden, data: try file.floats("state\(l)", shape: [nodes, c.hidden]))
+        }
+        let ut = c.usesText ? Matrix(rows: nU, cols: textDim, data: try file.floats("user_text", shape: [nU, textDim])) : Matrix(rows: 0, cols: 0)
+        let it = c.usesText ? Matrix(rows: nI, cols: textDim, data: try file.floats("item_text", shape: [nI, textDim])) : Matrix(rows: 0, cols: 0)
+        return try GATEngine(name: entry.name, config: c, weights: w, catalog: catalog, users: users, states: states,
+                             userText: ut, itemText: it, encoder: c.usesText ? encoder : nil,
+                             encoderProblem: c.usesText ? encoderProblem : nil,
+                             modelName: entry.params["model"] ?? "", modelSHA256: entry.params["model_sha256"] ?? "")
+    }
+}

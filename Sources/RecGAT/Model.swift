@@ -1,0 +1,277 @@
+import Foundation
+import RecCore
+import RecMath
+
+/// Hyper-parameters of the GAT engine (defaults follow arXiv 2508.01514 where it says, and
+/// are marked otherwise).
+public struct GATConfig: Sendable, Equatable {
+    /// Which node inputs the model uses: the MiniLM profile embedding (projected), a trainable
+    /// id embedding, or their sum (the paper's ablation).
+    public enum Features: String, Sendable, CaseIterable { case text, id, both }
+    /// How the one negative per positive is drawn: uniformly, or the best-scoring of
+    /// `hardCandidates` uniform draws under the current embeddings.
+    public enum Negatives: String, Sendable, CaseIterable { case uniform, hard }
+
+    public var hidden = 64
+    /// Heads per layer: all but the last concatenate (hidden / heads units each); the last averages.
+    public var heads = [4, 4, 1]
+    public var dropout: Float = 0
+    public var features = Features.both
+    /// Weight of the cosine term: loss = BPR + alpha · (1 − cos(u, i+)).
+    public var alpha: Float = 1
+    public var negatives = Negatives.uniform
+    public var hardCandidates = 8
+    /// 5e-3, not the paper's 1e-3: with the 60 s training budget 1e-3 had not converged
+    /// (NDCG@10 0.311 vs 0.330 at 5e-3 and 0.319 at 1e-2 on the random split; docs/gat.md).
+    public var lr: Float = 5e-3
+    public var weightDecay: Float = 1e-5
+    /// Positive pairs per optimiser step (every step runs the whole graph).
+    public var batchSize = 2048
+    public var maxEpochs = 30
+    /// Epochs without a better validation NDCG@10 before the learning rate is multiplied by `lrFactor`.
+    public var plateauPatience = 2
+    public var lrFactor: Float = 0.5
+    /// Epochs without a better validation NDCG@10 before training stops (best weights kept).
+    public var stopPatience = 5
+    /// Fraction of the positive pairs held out as the validation slice.
+    public var validationFraction = 0.05
+    public var seed: UInt64 = 42
+    /// Ratings at or above are positive edges; at or below `negativeMax` (and > 0) explicit negatives.
+    public var positiveMin: Float = 4
+    public var negativeMax: Float = 2
+    public var idInitStd: Float = 0.1
+    /// Leave each step's positive pairs out of that step's message edges (supervision edges
+    /// disjoint from message edges), so the model predicts edges it cannot see.
+    public var disjointEdges = true
+    /// LayerNorm after the last layer too (as after the others). Turning it off lets an item's
+    /// embedding norm carry its popularity; on ml-100k that lost 0.015 NDCG@10 and most of the
+    /// catalogue coverage (docs/gat.md).
+    public var finalLayerNorm = true
+
+    public init() {}
+
+    public var asStrings: [String: String] {
+        ["hidden": "\(hidden)", "heads": heads.map(String.init).joined(separator: ","), "dropout": "\(dropout)",
+         "features": features.rawValue, "alpha": "\(alpha)", "negatives": negatives.rawValue,
+         "hard_candidates": "\(hardCandidates)", "lr": "\(lr)", "weight_decay": "\(weightDecay)",
+         "batch_size": "\(batchSize)", "max_epochs": "\(maxEpochs)", "plateau_patience": "\(plateauPatience)",
+         "lr_factor": "\(lrFactor)", "stop_patience": "\(stopPatience)", "validation_fraction": "\(validationFraction)",
+         "seed": "\(seed)", "positive_min": "\(positiveMin)", "negative_max": "\(negativeMax)", "id_init_std": "\(idInitStd)",
+         "disjoint_edges": "\(disjointEdges)", "final_layer_norm": "\(finalLayerNorm)"]
+    }
+
+    /// Reads `asStrings`' keys over `defaults`; malformed values are errors (a bundle that says
+    /// something this build cannot read must not load as something else).
+    public init(_ s: [String: String], defaults: GATConfig = GATConfig()) throws {
+        self = defaults
+        func read<T>(_ key: String, _ parse: (String) -> T?) throws -> T? {
+            guard let raw = s[key] else { return nil }
+            guard let v = parse(raw) else { throw RecError.dataLoss("gat parameter \(key) = '\(raw)' is malformed") }
+            return v
+        }
+        if let v = try read("hidden", { Int($0) }) { hidden = v }
+        if let v = try read("heads", { $0.split(separator: ",").map { Int($0) } as [Int?] }) {
+            guard !v.isEmpty, v.allSatisfy({ $0 != nil }) else { throw RecError.dataLoss("gat parameter heads is malformed") }
+            heads = v.map { $0! }
+        }
+        if let v = try read("dropout", { Float($0) }) { dropout = v }
+        if let v = try read("features", { Features(rawValue: $0) }) { features = v }
+        if let v = try read("alpha", { Float($0) }) { alpha = v }
+        if let v = try read("negatives", { Negatives(rawValue: $0) }) { negatives = v }
+        if let v = try read("hard_candidates", { Int($0) }) { hardCandidates = v }
+        if let v = try read("lr", { Float($0) }) { lr = v }
+        if let v = try read("weight_decay", { Float($0) }) { weightDecay = v }
+        if let v = try read("batch_size", { Int($0) }) { batchSize = v }
+        if let v = try read("max_epochs", { Int($0) }) { maxEpochs = v }
+        if let v = try read("plateau_patience", { Int($0) }) { plateauPatience = v }
+        if let v = try read("lr_factor", { Float($0) }) { lrFactor = v }
+        if let v = try read("stop_patience", { Int($0) }) { stopPatience = v }
+        if let v = try read("validation_fraction", { Double($0) }) { validationFraction = v }
+        if let v = try read("seed", { UInt64($0) }) { seed = v }
+        if let v = try read("positive_min", { Float($0) }) { positiveMin = v }
+        if let v = try read("negative_max", { Float($0) }) { negativeMax = v }
+        if let v = try read("id_init_std", { Float($0) }) { idInitStd = v }
+        if let v = try read("disjoint_edges", { Bool($0) }) { disjointEdges = v }
+        if let v = try read("final_layer_norm", { Bool($0) }) { finalLayerNorm = v }
+        try validate()
+    }
+
+    public func validate() throws {
+        guard hidden > 0, !heads.isEmpty, heads.allSatisfy({ $0 > 0 }) else {
+            throw RecError.invalidArgument("gat: hidden and every head count must be positive")
+        }
+        for h in heads.dropLast() where hidden % h != 0 {
+            throw RecError.invalidArgument("gat: hidden (\(hidden)) must be divisible by every concatenating layer's heads (\(h))")
+        }
+        guard (0..<1).contains(dropout), batchSize > 0, maxEpochs > 0, lr > 0, hardCandidates > 0,
+              (0..<0.5).contains(validationFraction) else {
+            throw RecError.invalidArgument("gat: dropout in [0,1), batch size, epochs, lr and hard candidates positive, validation fraction in [0, 0.5)")
+        }
+    }
+
+    var usesText: Bool { features != .id }
+    var usesID: Bool { features != .text }
+}
+
+/// The GAT's weights as plain arrays (what the bundle stores and serving uses). Names are the
+/// tensor names in the bundle.
+public struct GATWeights: Sendable {
+    public struct Layer: Sendable {
+        /// Heads and output width (heads · per-head units) of the attention.
+        public var heads: Int
+        public var width: Int
+        /// The last layer averages its heads; the others concatenate them.
+        public var averages: Bool
+        /// hidden × width each: source (message) and destination projections.
+        public var wSrc: [Float]
+        public var wDst: [Float]
+        public var att: [Float]
+        /// Output bias, hidden.
+        public var bias: [Float]
+        public var lnGain: [Float]
+        public var lnBias: [Float]
+    }
+
+    public var hidden: Int
+    public var textDim: Int
+    public var nodeCount: Int
+    /// textDim × hidden and hidden, or empty when the model does not use text.
+    public var textW: [Float]
+    public var textB: [Float]
+    /// nodeCount × hidden, or empty when the model does not use ids.
+    public var idEmbedding: [Float]
+    public var ln0Gain: [Float]
+    public var ln0Bias: [Float]
+    public var layers: [Layer]
+
+    /// Glorot-uniform projections, N(0, idInitStd²) ids, zero biases, unit LayerNorm gains.
+    public static func initial(_ c: GATConfig, textDim: Int, nodeCount: Int, rng: inout SplitMix64) -> GATWeights {
+        func glorot(_ fanIn: Int, _ fanOut: Int) -> [Float] {
+            let a = (6 / Double(fanIn + fanOut)).squareRoot()
+            return (0..<(fanIn * fanOut)).map { _ in Float((rng.nextDouble() * 2 - 1) * a) }
+        }
+        let h = c.hidden
+        var w = GATWeights(hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount,
+                           textW: c.usesText ? glorot(textDim, h) : [], textB: c.usesText ? [Float](repeating: 0, count: h) : [],
+                           idEmbedding: [], ln0Gain: [Float](repeating: 1, count: h), ln0Bias: [Float](repeating: 0, count: h),
+                           layers: [])
+        if c.usesID { w.idEmbedding = (0..<(nodeCount * h)).map { _ in Float(rng.nextGaussian()) * c.idInitStd } }
+        for (l, heads) in c.heads.enumerated() {
+            let last = l == c.heads.count - 1
+            let averages = last && heads > 1
+            let width = averages ? heads * h : h
+            let perHead = width / heads
+            w.layers.append(Layer(heads: heads, width: width, averages: averages, wSrc: glorot(h, width), wDst: glorot(h, width),
+                                  att: (0..<heads).flatMap { _ in glorot(perHead, 1) },
+                                  bias: [Float](repeating: 0, count: h), lnGain: [Float](repeating: 1, count: h),
+                                  lnBias: [Float](repeating: 0, count: h)))
+        }
+        return w
+    }
+
+    /// Every tensor by bundle name with its shape.
+    public var named: [(String, [Float], [Int])] {
+        var out: [(String, [Float], [Int])] = []
+        if !textW.isEmpty { out += [("text_w", textW, [textDim, hidden]), ("text_b", textB, [hidden])] }
+        if !idEmbedding.isEmpty { out.append(("id_embedding", idEmbedding, [nodeCount, hidden])) }
+        out += [("ln0_gain", ln0Gain, [hidden]), ("ln0_bias", ln0Bias, [hidden])]
+        for (l, x) in layers.enumerated() {
+            out += [("layer\(l).w_src", x.wSrc, [hidden, x.width]), ("layer\(l).w_dst", x.wDst, [hidden, x.width]),
+                    ("layer\(l).att", x.att, [x.width]), ("layer\(l).bias", x.bias, [hidden]),
+                    ("layer\(l).ln_gain", x.lnGain, [hidden]), ("layer\(l).ln_bias", x.lnBias, [hidden])]
+        }
+        return out
+    }
+
+    /// Reads weights shaped for `c` through `tensor(name, shape)`.
+    public static func load(_ c: GATConfig, textDim: Int, nodeCount: Int,
+                            tensor: (String, [Int]) throws -> [Float]) throws -> GATWeights {
+        let h = c.hidden
+        var w = GATWeights(hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount, textW: [], textB: [],
+                           idEmbedding: [], ln0Gain: try tensor("ln0_gain", [h]), ln0Bias: try tensor("ln0_bias", [h]), layers: [])
+        if c.usesText {
+            w.textW = try tensor("text_w", [textDim, h])
+            w.textB = try tensor("text_b", [h])
+        }
+        if c.usesID { w.idEmbedding = try tensor("id_embedding", [nodeCount, h]) }
+        for (l, heads) in c.heads.enumerated() {
+            let averages = l == c.heads.count - 1 && heads > 1
+            let width = averages ? heads * h : h
+            w.layers.append(Layer(heads: heads, width: width, averages: averages,
+                                  wSrc: try tensor("layer\(l).w_src", [h, width]), wDst: try tensor("layer\(l).w_dst", [h, width]),
+                                  att: try tensor("layer\(l).att", [width]), bias: try tensor("layer\(l).bias", [h]),
+                                  lnGain: try tensor("layer\(l).ln_gain", [h]), lnBias: try tensor("layer\(l).ln_bias", [h])))
+        }
+        return w
+    }
+}
+
+/// The weights as tape parameters, for training: `forward` runs the whole graph.
+final class GATParameters {
+    let textW, textB, idEmbedding: Parameter?
+    let ln0Gain, ln0Bias: Parameter
+    struct Layer {
+        let heads: Int, width: Int, averages: Bool
+        let wSrc, wDst, att, bias, lnGain, lnBias: Parameter
+    }
+    let layers: [Layer]
+    let hidden: Int, textDim: Int, nodeCount: Int
+    let all: [Parameter]
+
+    init(_ w: GATWeights) {
+        let h = w.hidden
+        hidden = h
+        textDim = w.textDim
+        nodeCount = w.nodeCount
+        textW = w.textW.isEmpty ? nil : Parameter("text_w", rows: w.textDim, cols: h, value: w.textW)
+        textB = w.textB.isEmpty ? nil : Parameter("text_b", rows: 1, cols: h, value: w.textB, decay: false)
+        idEmbedding = w.idEmbedding.isEmpty ? nil : Parameter("id_embedding", rows: w.nodeCount, cols: h, value: w.idEmbedding)
+        ln0Gain = Parameter("ln0_gain", rows: 1, cols: h, value: w.ln0Gain, decay: false)
+        ln0Bias = Parameter("ln0_bias", rows: 1, cols: h, value: w.ln0Bias, decay: false)
+        layers = w.layers.enumerated().map { l, x in
+            Layer(heads: x.heads, width: x.width, averages: x.averages,
+                  wSrc: Parameter("layer\(l).w_src", rows: h, cols: x.width, value: x.wSrc),
+                  wDst: Parameter("layer\(l).w_dst", rows: h, cols: x.width, value: x.wDst),
+                  att: Parameter("layer\(l).att", rows: 1, cols: x.width, value: x.att),
+                  bias: Parameter("layer\(l).bias", rows: 1, cols: h, value: x.bias, decay: false),
+                  lnGain: Parameter("layer\(l).ln_gain", rows: 1, cols: h, value: x.lnGain, decay: false),
+                  lnBias: Parameter("layer\(l).ln_bias", rows: 1, cols: h, value: x.lnBias, decay: false))
+        }
+        var all = [textW, textB, idEmbedding].compactMap { $0 } + [ln0Gain, ln0Bias]
+        for l in layers { all += [l.wSrc, l.wDst, l.att, l.bias, l.lnGain, l.lnBias] }
+        self.all = all
+    }
+
+    var weights: GATWeights {
+        GATWeights(hidden: hidden, textDim: textDim, nodeCount: nodeCount, textW: textW?.value ?? [], textB: textB?.value ?? [],
+                   idEmbedding: idEmbedding?.value ?? [], ln0Gain: ln0Gain.value, ln0Bias: ln0Bias.value,
+                   layers: layers.map { l in
+                       GATWeights.Layer(heads: l.heads, width: l.width, averages: l.averages, wSrc: l.wSrc.value, wDst: l.wDst.value,
+                                        att: l.att.value, bias: l.bias.value, lnGain: l.lnGain.value, lnBias: l.lnBias.value)
+                   })
+    }
+
+    /// Node states after the input layer and after each GAT layer (the last is the embedding
+    /// scores are dot products of). `text` is nodes × textDim (or nil for id-only models).
+    func forward(_ t: Tape, edges: EdgeIndex, text: Tensor?, dropout: Float, finalLayerNorm: Bool,
+                 rng: inout SplitMix64) -> [Tensor] {
+        var h: Tensor?
+        if let textW, let textB, let text { h = t.add(t.matmul(text, t.param(textW)), t.param(textB)) }
+        if let idEmbedding { h = h.map { t.add($0, t.param(idEmbedding)) } ?? t.param(idEmbedding) }
+        var x = t.layerNorm(h!, gain: t.param(ln0Gain), bias: t.param(ln0Bias))
+        var states = [x]
+        for (l, layer) in layers.enumerated() {
+            let input = t.dropout(x, p: dropout, rng: &rng)
+            let xl = t.matmul(input, t.param(layer.wSrc)), xr = t.matmul(input, t.param(layer.wDst))
+            var out = t.gatv2(xl, xr, att: t.param(layer.att), heads: layer.heads, edges: edges).out
+            if layer.averages { out = t.headMean(out, heads: layer.heads) }
+            out = t.add(out, t.param(layer.bias))
+            if l < layers.count - 1 { out = t.elu(out) }
+            let residual = t.add(x, out)
+            x = l < layers.count - 1 || finalLayerNorm
+                ? t.layerNorm(residual, gain: t.param(layer.lnGain), bias: t.param(layer.lnBias)) : residual
+            states.append(x)
+        }
+        return states
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import RecCore
+import RecData
+import RecMath
+import RecTestSupport
+import RecText
+import Testing
+@testable import RecGAT
+
+/// Two taste groups: users 0..<30 rate 8 of items 0..<20 with 5 and 2 of items 20..<40 with
+/// 1 or 2; users 30..<60 the other way round. Group A items are comedies, group B horror.
+func plantedDataset(seed: UInt64 = 3) -> Dataset {
+    var rng = SplitMix64(seed: seed)
+    var uids = IDMap(), iids = IDMap()
+    for u in 0..<60 { uids.intern("u\(u)") }
+    for i in 0..<40 { iids.intern("i\(i)") }
+    var xs: [Interaction] = []
+    for u in 0..<60 {
+        let own = u < 30 ? 0 : 20, other = u < 30 ? 20 : 0
+        var picked = Set<Int>()
+        while picked.count < 8 { picked.insert(own + Int(rng.next() % 20)) }
+        for (n, i) in picked.sorted().enumerated() {
+            xs.append(Interaction(user: Int32(u), item: Int32(i), rating: 5, timestamp: Int64(n)))
+        }
+        var bad = Set<Int>()
+        while bad.count < 2 { bad.insert(other + Int(rng.next() % 20)) }
+        for i in bad.sorted() { xs.append(Interaction(user: Int32(u), item: Int32(i), rating: Float(1 + rng.next() % 2), timestamp: 50)) }
+    }
+    let meta = (0..<40).map { ItemMeta(title: "Film \($0)", year: 1990, genres: [$0 < 20 ? "Comedy" : "Horror"]) }
+    return Dataset(name: "planted", users: uids, items: iids, interactions: xs, itemMeta: meta,
+                   userMeta: Array(repeating: UserMeta(age: 30), count: 60))
+}
+
+func idOnlyConfig() -> GATConfig {
+    var c = GATConfig()
+    c.features = .id
+    c.batchSize = 64
+    c.lr = 0.01
+    c.maxEpochs = 25
+    c.stopPatience = 25
+    c.validationFraction = 0.1
+    return c
+}
+
+/// One trained id-only engine shared by the tests that only read it.
+enum Planted {
+    static let engine: GATEngine = try! GATEngine.fit(plantedDataset(), config: idOnlyConfig(), encoder: nil)
+}
+
+@Suite struct GATGraphTests {
+    @Test func positivesDislikesAndMessageEdges() {
+        let d = plantedDataset()
+        let g = TrainingGraph(d, positiveMin: 4, negativeMax: 2)
+        for u in 0..<60 {
+            #expect(g.positives[u].count == 8)
+            #expect(g.dislikes[u].count == 2)
+            #expect(Set(g.positives[u]).isDisjoint(with: g.dislikes[u]))
+        }
+        var pairs: [(Int32, Int32)] = []
+        for u in 0..<60 { for i in g.positives[u] { pairs.append((Int32(u), i)) } }
+        let e = g.edges(pairs)
+        #expect(e.nodeCount == 100)
+        #expect(e.edgeCount == 100 + 2 * 480)  // self loops + both directions of every positive
+        for d in 0..<100 {
+            let r = e.byDestination.offsets[d]..<e.byDestination.offsets[d + 1]
+            #expect(e.src[r.lowerBound] == Int32(d))  // self loop first
+        }
+        // No dislike is a message edge.
+        for u in 0..<60 {
+            let r = e.byDestination.offsets[u]..<e.byDestination.offsets[u + 1]
+            let items = Set(r.map { e.src[$0] - 60 })
+            #expect(items.isDisjoint(with: g.dislikes[u]))
+        }
+        // Excluding pairs removes both directions.
+        let without = g.edges(pairs, excluding: [Int64(pairs[0].0) << 32 | Int64(pairs[0].1)])
+        #expect(without.edgeCount == e.edgeCount - 2)
+    }
+
+    @Test func configRoundTripsAndRejectsMalformedValues() throws {
+        var c = GATConfig()
+        c.features = .text
+        c.heads = [2, 1]
+        c.alpha = 0.5
+        c.negatives = .hard
+        #expect(try GATConfig(c.asStrings) == c)
+        #expect(throws: RecError.self) { try GATConfig(["heads": "4,x"]) }
+        #expect(throws: RecError.self) { try GATConfig(["features": "pixels"]) }
+        #expect(throws: RecError.self) { try GATConfig(["hidden": "63", "heads": "4,1"]) }
+    }
+}
+
+@Suite struct GATTrainingTests {
+    @Test func learnsThePlantedGroups() throws {
+        let e = Planted.engine
+        let store = e.users
+        var agree = 0
+        for u in 0..<60 {
+            let s = try e.score(UserQuery(userIndex: Int32(u), history: store.histories.entries(of: Int32(u))), items: nil)
+            let seen = Set(store.histories.entries(of: Int32(u)).map(\.item))
+            let own = u < 30 ? 0..<20 : 20..<40, other = u < 30 ? 20..<40 : 0..<20
+            let mean = { (r: Range<Int>) in r.filter { !seen.contains(Int32($0)) }.map { s[$0] }.reduce(0, +) / Float(r.count) }
+            if mean(own) > mean(other) { agree += 1 }
+        }
+        #expect(agree >= 57, "only \(agree) of 60 users score their own group's unseen items higher")
+        #expect(e.validationNDCG ?? 0 > 0.2)
+    }
+
+    @Test func trainingIsDeterministicForASeed() throws {
+        var c = idOnlyConfig()
+        c.maxEpochs = 3
+        let a = try GATEngine.fit(plantedDataset(), config: c, encoder: nil)
+        let b = try GATEngine.fit(plantedDataset(), config: c, encoder: nil)
+        #expect(a.states.last! == b.states.last!)
+        c.seed = 43
+        let other = try GATEngine.fit(plantedDataset(), config: c, encoder: nil)
+        #expect(other.states.last! != a.states.last!)
+    }
+
+    @Test func harderNegativesAndBPROnlyAlsoTrain() throws {
+        var c = idOnlyConfig()
+        c.maxEpochs = 3
+        c.negatives = .hard
+        c.alpha = 0
+        var losses: [Double] = []
+        _ = try GATEngine.fit(plantedDataset(), config: c, encoder: nil) { losses.append($0.loss) }
+        #expect(losses.count == 3)
+        #expect(losses.allSatisfy { $0.isFinite })
+        #expect(losses.last! < losses.first!)
+    }
+}
+
+@Suite struct GATInductiveTests {
+    /// The single-node pass used for new users, run for a stored user over their stored edges,
+    /// must reproduce the full-graph forward pass's embedding.
+    @Test func inductivePassReproducesStoredEmbeddings() throws {
+        let e = Planted.engine
+        let h = e.config.hidden
+        for u in 0..<60 {
+            let nbrs = e.positives[u].map { Int32(60) + $0 }
+            let p = e.pass(h0: Array(e.states[0].data[(u * h)..<(u * h + h)]), neighbours: nbrs)
+            let stored = e.states.last!.data[(u * h)..<(u * h + h)]
+            #expect(zip(p.z, stored).allSatisfy { abs($0 - $1) < 1e-3 }, "user \(u)")
+        }
+    }
+
+    @Test func newUserWithAHistoryIsScoredWithoutRetraining() throws {
+        let e = Planted.engine
+        let q = UserQuery(history: [HistoryEntry(item: 2, rating: 5, timestamp: 0), HistoryEntry(item: 7, rating: 4, timestamp: 1),
+                                    HistoryEntry(item: 11, rating: 5, timestamp: 2)])
+        #expect(e.unscorableReason(q) == nil)
+        let s = try e.score(q, items: nil)
+        let top = TopK.select(s, k: 10) { ![2, 7, 11].contains($0) }.map(\.index)
+        #expect(top.filter { $0 < 20 }.count >= 8, "top 10 \(top)")
+        // A live session: a known user plus inline items moves their embedding.
+        var known = UserQuery(userIndex: 40, history: e.users.histories.entries(of: 40))
+        let before = try e.userVector(known)
+        known.history += [HistoryEntry(item: 3, rating: 5, timestamp: 99)]
+        #expect(try e.userVector(known) != before)
+    }
+
+    @Test func unscorableUsersSayWhy() throws {
+        let e = Planted.engine
+        #expect(e.unscorableReason(UserQuery()) != nil)
+        // Only dislikes: no positive edge to pass messages over, and no text in an id-only model.
+        #expect(e.unscorableReason(UserQuery(history: [HistoryEntry(item: 25, rating: 1, timestamp: 0)])) != nil)
+        #expect(throws: RecError.self) { try e.score(UserQuery(), items: nil) }
+    }
+
+    @Test func newItemFromItsRaters() throws {
+        let e = Planted.engine
+        let z = try e.itemVector(meta: ItemMeta(title: "New comedy", genres: ["Comedy"]), positiveUsers: [0, 1, 2, 3, 4])
+        let zu = try e.userVector(UserQuery(userIndex: 5, history: e.users.histories.entries(of: 5)))
+        let zv = try e.userVector(UserQuery(userIndex: 45, history: e.users.histories.entries(of: 45)))
+        // Liked by group A users: group A users score it higher than group B users do.
+        #expect(BLAS.dot(z, zu) > BLAS.dot(z, zv))
+    }
+
+    @Test func evidenceComesFromTheUsersPositiveHistory() throws {
+        let e = Planted.engine
+        let u: Int32 = 3
+        let q = UserQuery(userIndex: u, history: e.users.histories.entries(of: u))
+        let ev = try e.evidence(q, item: 5, limit: 3)
+        let history = ev.filter { $0.kind == "history_item" }
+        #expect(!history.isEmpty && history.count <= 3)
+        #expect(history.allSatisfy { e.positives[Int(u)].contains($0.item!) && $0.weight > 0 })
+        #expect(history.map(\.weight) == history.map(\.weight).sorted(by: >))
+    }
+}
+
+@Suite struct GATBundleTests {
+    func roundTrip(_ e: GATEngine, edit: (inout [String: String]) -> Void = { _ in }) throws -> GATEngine {
+        var params = e.params
+        edit(&params)
+        let file = try SafetensorsFile(data: e.tensors().serialized())
+        return try GATEngine.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: params),
+                                  catalog: e.catalog, users: e.users, encoder: nil, encoderProblem: nil)
+    }
+
+    @Test func savesAndLoadsTheSameScores() throws {
+        let e = Planted.engine
+        let back = try roundTrip(e)
+        for u: Int32 in [0, 17, 44] {
+            let q = UserQuery(userIndex: u, history: e.users.histories.entries(of: u))
+            #expect(try back.score(q, items: nil) == e.score(q, items: nil))
+        }
+        let cold = UserQuery(history: [HistoryEntry(item: 30, rating: 5, timestamp: 0)])
+        #expect(try back.score(cold, items: nil) == e.score(cold, items: nil))
+    }
+
+    @Test func corruptParametersAreRejected() throws {
+        let e = Planted.engine
+        #expect(throws: RecError.self) { try roundTrip(e) { $0["heads"] = "4,4" } }  // two layers, three stored
+        #expect(throws: RecError.self) { try roundTrip(e) { $0["hidden"] = "32" } }
+        #expect(throws: RecError.self) { try roundTrip(e) { $0["features"] = "both" } }  // no text tensors
+    }
+}
+
+/// With the real MiniLM weights: text node features and cold users described by text alone.
+@Suite struct GATTextTests {
+    @Test(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (checked under RECFUSE_REQUIRE_MODELS=1)"))
+    func textFeaturesServeColdUsersFromDemographicsOrPreference() throws {
+        let dir = try #require(TestModels.miniLM)
+        let encoder = try SentenceEncoder.shared(dir)
+        var c = idOnlyConfig()
+        c.features = .both
+        c.maxEpochs = 4
+        let e = try GATEngine.fit(plantedDataset(), config: c, encoder: encoder)
+        #expect(e.userText.rows == 60 && e.itemText.rows == 40 && e.userText.cols == 384)
+        let byText = UserQuery(preference: "silly comedies that make me laugh")
+        #expect(e.unscorableReason(byText) == nil)
+        #expect(try e.score(byText, items: nil).allSatisfy { $0.isFinite })
+        let byMeta = UserQuery(meta: UserMeta(age: 25, gender: "F", occupation: "writer"))
+        #expect(e.unscorableReason(byMeta) == nil)
+        #expect(try e.score(byMeta, items: nil) != e.score(byText, items: nil))
+        // Stored users still reproduce their full-graph embedding through the single-node pass.
+        let h = c.hidden
+        let p = e.pass(h0: Array(e.states[0].data[0..<h]), neighbours: e.positives[0].map { 60 + $0 })
+        #expect(zip(p.z, e.states.last!.data[0..<h]).allSatisfy { abs($0 - $1) < 1e-3 })
+        // Without the encoder a text model still scores users with a positive history.
+        let file = try SafetensorsFile(data: e.tensors().serialized())
+        let loaded = try GATEngine.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: e.params),
+                                        catalog: e.catalog, users: e.users, encoder: nil, encoderProblem: "model missing")
+        #expect(loaded.unscorableReason(byText) != nil)
+        #expect(loaded.unscorableReason(UserQuery(history: [HistoryEntry(item: 1, rating: 5, timestamp: 0)])) == nil)
+    }
+}
