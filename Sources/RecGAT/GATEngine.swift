@@ -97,7 +97,7 @@ public final class GATEngine: Engine, Explaining {
         }
         let hist = users.histories
         positives = (0..<nU).map { u in
-            hist.range(of: Int32(u)).filter { hist.ratings[$0] >= config.positiveMin }.map { hist.items[$0] }
+            hist.range(of: Int32(u)).filter { Self.isMessageEdge(hist.ratings[$0], config) }.map { hist.items[$0] }
         }
         var mid = [Float](repeating: 0, count: h)
         if !weights.idEmbedding.isEmpty, nU > 0 {
@@ -109,6 +109,13 @@ public final class GATEngine: Engine, Explaining {
             for u in 0..<nU { for k in 0..<weights.textDim { mt[k] += userText.data[u * weights.textDim + k] / Float(nU) } }
         }
         meanUserText = mt
+    }
+
+    /// Whether a rating makes a message edge (as in training).
+    func isMessageEdge(_ r: Float) -> Bool { Self.isMessageEdge(r, config) }
+
+    static func isMessageEdge(_ r: Float, _ c: GATConfig) -> Bool {
+        r >= min(c.messageMin, c.positiveMin) && (r >= c.positiveMin || r > c.negativeMax)
     }
 
     // MARK: - inductive forward pass for one node
@@ -243,7 +250,7 @@ public final class GATEngine: Engine, Explaining {
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
-        let nbrs = Array(Set(q.history.filter { $0.rating >= config.positiveMin || $0.rating == 0 }
+        let nbrs = Array(Set(q.history.filter { isMessageEdge($0.rating) || $0.rating == 0 }
             .map { Int32(userCount) + $0.item })).sorted()
         if let u = q.userIndex, Int(u) < userCount {
             let storedItems = positives[Int(u)]

@@ -39,6 +39,10 @@ public struct GATConfig: Sendable, Equatable {
     /// Ratings at or above are positive edges; at or below `negativeMax` (and > 0) explicit negatives.
     public var positiveMin: Float = 4
     public var negativeMax: Float = 2
+    /// Ratings at or above carry messages (edges of the graph). Equal to `positiveMin` by
+    /// default (the paper's graph); lower, neutral ratings become message-only edges: never BPR
+    /// positives, still never sampled as a user's negative.
+    public var messageMin: Float = 4
     public var idInitStd: Float = 0.1
     /// Leave each step's positive pairs out of that step's message edges (supervision edges
     /// disjoint from message edges), so the model predicts edges it cannot see.
@@ -56,7 +60,7 @@ public struct GATConfig: Sendable, Equatable {
          "hard_candidates": "\(hardCandidates)", "lr": "\(lr)", "weight_decay": "\(weightDecay)",
          "batch_size": "\(batchSize)", "max_epochs": "\(maxEpochs)", "plateau_patience": "\(plateauPatience)",
          "lr_factor": "\(lrFactor)", "stop_patience": "\(stopPatience)", "validation_fraction": "\(validationFraction)",
-         "seed": "\(seed)", "positive_min": "\(positiveMin)", "negative_max": "\(negativeMax)", "id_init_std": "\(idInitStd)",
+         "seed": "\(seed)", "positive_min": "\(positiveMin)", "negative_max": "\(negativeMax)", "message_min": "\(messageMin)", "id_init_std": "\(idInitStd)",
          "disjoint_edges": "\(disjointEdges)", "final_layer_norm": "\(finalLayerNorm)"]
     }
 
@@ -90,6 +94,7 @@ public struct GATConfig: Sendable, Equatable {
         if let v = try read("seed", { UInt64($0) }) { seed = v }
         if let v = try read("positive_min", { Float($0) }) { positiveMin = v }
         if let v = try read("negative_max", { Float($0) }) { negativeMax = v }
+        if let v = try read("message_min", { Float($0) }) { messageMin = v }
         if let v = try read("id_init_std", { Float($0) }) { idInitStd = v }
         if let v = try read("disjoint_edges", { Bool($0) }) { disjointEdges = v }
         if let v = try read("final_layer_norm", { Bool($0) }) { finalLayerNorm = v }

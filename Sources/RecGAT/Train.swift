@@ -27,20 +27,26 @@ struct TrainingGraph {
     /// Positive items per user (training + validation), in history order.
     let positives: [[Int32]]
     let dislikes: [[Int32]]
+    /// Message-only items per user: rated at or above messageMin but below positiveMin.
+    let neutral: [[Int32]]
     /// Every item each user rated in the training data.
     let seen: [[Int32]]
 
-    init(_ d: Dataset, positiveMin: Float, negativeMax: Float) {
+    init(_ d: Dataset, positiveMin: Float, negativeMax: Float, messageMin: Float? = nil) {
+        let messageMin = min(messageMin ?? positiveMin, positiveMin)
         users = d.users.count
         items = d.items.count
         let h = d.userHistories()
-        var pos: [[Int32]] = [], neg: [[Int32]] = [], seen: [[Int32]] = []
+        var pos: [[Int32]] = [], neg: [[Int32]] = [], seen: [[Int32]] = [], neutral: [[Int32]] = []
         for u in 0..<users {
             let r = h.range(of: Int32(u))
             pos.append(r.filter { h.ratings[$0] >= positiveMin }.map { h.items[$0] })
             neg.append(r.filter { h.ratings[$0] > 0 && h.ratings[$0] <= negativeMax }.map { h.items[$0] })
             seen.append(r.map { h.items[$0] })
+            neutral.append(r.filter { h.ratings[$0] >= messageMin && h.ratings[$0] < positiveMin && h.ratings[$0] > negativeMax }
+                .map { h.items[$0] })
         }
+        self.neutral = neutral
         positives = pos
         dislikes = neg
         self.seen = seen
@@ -69,7 +75,7 @@ extension GATEngine {
         let started = ContinuousClock.now
         let catalog = Catalog(ids: d.items, meta: d.itemMeta)
         let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
-        let g = TrainingGraph(d, positiveMin: c.positiveMin, negativeMax: c.negativeMax)
+        let g = TrainingGraph(d, positiveMin: c.positiveMin, negativeMax: c.negativeMax, messageMin: c.messageMin)
         let nU = g.users, nI = g.items, h = c.hidden
 
         // Node text features: MiniLM embeddings of the user and item profiles (users first).
@@ -100,12 +106,15 @@ extension GATEngine {
         let trainPairs = pairs.indices.filter { !isVal[$0] }.map { pairs[$0] }
         var valItems: [Int32: Set<Int32>] = [:]
         for p in pairs.indices where isVal[p] { valItems[pairs[p].0, default: []].insert(pairs[p].1) }
-        let trainEdges = g.edges(trainPairs), fullEdges = g.edges(pairs)
+        var neutralPairs: [(Int32, Int32)] = []
+        for u in 0..<nU { for i in g.neutral[u] { neutralPairs.append((Int32(u), i)) } }
+        let messagePairs = trainPairs + neutralPairs
+        let trainEdges = g.edges(messagePairs), fullEdges = g.edges(pairs + neutralPairs)
 
         // Items a user's sampled negative must avoid: positives (any) and explicit negatives.
         var forbidden = [UInt64](repeating: 0, count: (nU * nI + 63) / 64)
         for u in 0..<nU {
-            for i in g.positives[u] + g.dislikes[u] { let b = u * nI + Int(i); forbidden[b >> 6] |= 1 << UInt64(b & 63) }
+            for i in g.positives[u] + g.dislikes[u] + g.neutral[u] { let b = u * nI + Int(i); forbidden[b >> 6] |= 1 << UInt64(b & 63) }
         }
         func allowed(_ u: Int, _ i: Int) -> Bool { let b = u * nI + i; return forbidden[b >> 6] & (1 << UInt64(b & 63)) == 0 }
 
@@ -138,7 +147,7 @@ extension GATEngine {
                 // the user's state already contains the positive item's message and BPR learns
                 // to recognise edges instead of predicting them.
                 let stepEdges = c.disjointEdges
-                    ? g.edges(trainPairs, excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
+                    ? g.edges(messagePairs, excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
                     : trainEdges
                 let z = params.forward(t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng).last!
                 var us: [Int32] = [], ps: [Int32] = [], ns: [Int32] = []

@@ -57,6 +57,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "GAT: AdamW learning rate (default 0.005).") var gatLr: Float?
     @Option(help: "GAT: random seed (default 42).") var gatSeed: UInt64?
     @Option(help: "GAT: dropout on each layer's input (default 0).") var gatDropout: Float?
+    @Option(help: "GAT: ratings at or above carry messages (default 4 = positives only; 3 adds neutral edges).") var gatMessageMin: Float?
 
     func apply(_ p: inout SVDEngine.Params) {
         if let factors { p.factors = factors }
@@ -101,6 +102,7 @@ struct EngineOptions: ParsableArguments {
         if let v = gatLr { c.lr = v }
         if let v = gatSeed { c.seed = v }
         if let v = gatDropout { c.dropout = v }
+        if let v = gatMessageMin { c.messageMin = v }
         try c.validate()
         return c
     }

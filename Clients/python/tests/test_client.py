@@ -35,7 +35,7 @@ def test_retrieve_top10_with_titles(server, transport):
     scores = [it.score for it in top.items]
     assert scores == sorted(scores, reverse=True)
     assert all(it.title for it in top.items)
-    assert top.meta.engine == "cooccurrence" and not top.meta.degraded
+    assert top.meta.engine == "gat" and not top.meta.degraded
     assert top.meta.bundle_version
     assert len({it.item_id for it in top.items}) == 10
 
@@ -188,13 +188,10 @@ def test_expired_deadline(server):
     assert not reply.payload
 
 
-def test_rerank_and_explain_are_unimplemented_for_now(client):
+def test_rerank_is_unimplemented_for_now(client):
     with pytest.raises(recfuse.RpcError) as e:
         client.rerank(user_id="196", candidates=["1", "2"])
     assert e.value.code == Code.UNIMPLEMENTED and e.value.message
-    with pytest.raises(recfuse.RpcError) as e:
-        client.explain(user_id="196", item_id="1")
-    assert e.value.code == Code.UNIMPLEMENTED
 
 
 def test_message_over_the_size_limit(server):
