@@ -51,6 +51,8 @@ public final class GATEngine: Engine, Explaining {
     /// Mean text projection and mean id embedding of stored users: a new user's stand-ins.
     let meanUserID: [Float]
     let meanUserText: [Float]
+    /// Mean final state of the stored users (the prior new users are shrunk towards).
+    let meanUserZ: [Float]
 
     public var itemCount: Int { catalog.count }
     var userCount: Int { users.ids.count }
@@ -109,6 +111,9 @@ public final class GATEngine: Engine, Explaining {
             for u in 0..<nU { for k in 0..<weights.textDim { mt[k] += userText.data[u * weights.textDim + k] / Float(nU) } }
         }
         meanUserText = mt
+        var mz = [Float](repeating: 0, count: h)
+        for u in 0..<nU { for k in 0..<h { mz[k] += last.data[u * h + k] / Float(nU) } }
+        meanUserZ = mz
     }
 
     /// Whether a rating makes a message edge (as in training).
@@ -308,7 +313,14 @@ public final class GATEngine: Engine, Explaining {
             } else {
                 h0 = inputState(text: text, id: id)
             }
-            let p = pass(h0: h0, neighbours: nbrs)
+            var p = pass(h0: h0, neighbours: nbrs)
+            if known == nil, config.coldShrinkage > 0 {
+                // A stated preference counts as one edge's worth of evidence; demographics do not.
+                let hasPreference = !query.preference.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                let evidence = Float(nbrs.count) + (hasPreference ? 1 : 0)
+                let lambda = config.coldShrinkage / (config.coldShrinkage + evidence)
+                for k in 0..<h { p.z[k] = lambda * meanUserZ[k] + (1 - lambda) * p.z[k] }
+            }
             return (p.z, p)
         }
     }

@@ -57,6 +57,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "GAT: AdamW learning rate (default 0.005).") var gatLr: Float?
     @Option(help: "GAT: random seed (default 42).") var gatSeed: UInt64?
     @Option(help: "GAT: dropout on each layer's input (default 0).") var gatDropout: Float?
+    @Option(help: "GAT: new users shrink towards the mean user by k / (k + edges) (default 3; 0 = off).") var gatColdShrinkage: Float?
     @Option(help: "GAT: ratings at or above carry messages (default 4 = positives only; 3 adds neutral edges).") var gatMessageMin: Float?
 
     func apply(_ p: inout SVDEngine.Params) {
@@ -103,6 +104,7 @@ struct EngineOptions: ParsableArguments {
         if let v = gatSeed { c.seed = v }
         if let v = gatDropout { c.dropout = v }
         if let v = gatMessageMin { c.messageMin = v }
+        if let v = gatColdShrinkage { c.coldShrinkage = v }
         try c.validate()
         return c
     }

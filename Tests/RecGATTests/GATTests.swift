@@ -158,6 +158,21 @@ enum Planted {
         #expect(try e.userVector(known) != before)
     }
 
+    /// New users are shrunk towards the mean stored user by k / (k + edges).
+    @Test func newUsersShrinkTowardsTheMeanUser() throws {
+        let e = Planted.engine
+        let k = e.config.coldShrinkage
+        #expect(k > 0)
+        let q = UserQuery(history: [HistoryEntry(item: 4, rating: 5, timestamp: 0)])
+        let raw = e.pass(h0: e.inputState(text: nil, id: e.meanUserID), neighbours: [60 + 4]).z
+        let lambda = k / (k + 1)
+        let want = (0..<raw.count).map { lambda * e.meanUserZ[$0] + (1 - lambda) * raw[$0] }
+        #expect(zip(try e.userVector(q), want).allSatisfy { abs($0 - $1) < 1e-5 })
+        // Stored users are not shrunk.
+        let u = UserQuery(userIndex: 2, history: e.users.histories.entries(of: 2))
+        #expect(try e.userVector(u) == Array(e.states.last!.data[(2 * e.config.hidden)..<(3 * e.config.hidden)]))
+    }
+
     @Test func unscorableUsersSayWhy() throws {
         let e = Planted.engine
         #expect(e.unscorableReason(UserQuery()) != nil)
