@@ -58,8 +58,8 @@ def test_health_and_info(client):
     h = client.health()
     assert h.status == pb.HealthResponse.SERVING and h.uptime_seconds >= 0
     info = client.info()
-    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text"}
-    assert info.default_engine == "cooccurrence"
+    assert {e.name for e in info.engines} == {"popularity", "genre-popularity", "cooccurrence", "ease", "svd", "svdpp", "text", "gat"}
+    assert info.default_engine == "gat"
     assert info.dataset.name == "ml-100k" and info.dataset.users == 943 and info.dataset.items == 1682
     assert info.dataset.interactions == 100000 and len(info.dataset.fingerprint) == 64
     assert info.limits.max_message_bytes == 65536 and info.limits.max_k == 5000
@@ -77,7 +77,7 @@ def test_rank_orders_candidates_and_reports_unknown(client):
     # Rank and Retrieve agree on the order of the same items.
     top = client.rank(user_id="196", item_ids=cands[:100], k=5)
     assert [it.item_id for it in top.items] == [it.item_id for it in r.items[:5]]
-    assert all(it.components["cooccurrence"] == it.score for it in top.items)
+    assert all(it.components["gat"] == it.score for it in top.items)
 
 
 def test_engines_and_filters(client):
@@ -168,8 +168,8 @@ def test_k_zero_means_default_and_huge_k_is_refused(client):
 
 def test_unknown_user_falls_back_to_popularity(client):
     r = client.retrieve(user_id="no-such-user", k=5)
-    assert r.meta.degraded and r.meta.engine == "popularity" and r.meta.requested_engine == "cooccurrence"
-    assert "no history" in r.meta.degraded_reason
+    assert r.meta.degraded and r.meta.engine == "popularity" and r.meta.requested_engine == "gat"
+    assert "no positively rated history" in r.meta.degraded_reason
     assert any("unknown user id 'no-such-user'" in w for w in r.meta.warnings)
     assert [it.item_id for it in r.items] == ["50", "258", "100", "181", "294"]  # most-rated films of ml-100k
 
