@@ -23,8 +23,9 @@ public struct Evidence: Sendable, Equatable {
 
 /// An engine that can say which parts of a user's history drove a score.
 public protocol Explaining: Engine {
-    /// Engine-specific evidence for score(query, item), strongest first, at most `limit` history items.
-    func evidence(_ query: UserQuery, item: Int32, limit: Int) throws -> [Evidence]
+    /// score(query, item) (the same value `score` gives) and engine-specific evidence for it,
+    /// strongest first, at most `limit` history items; one pass over the user for both.
+    func explain(_ query: UserQuery, item: Int32, limit: Int) throws -> (score: Float, evidence: [Evidence])
 }
 
 public struct ExplainQuery: Sendable {
@@ -74,39 +75,28 @@ extension Recommender {
         let limit = q.maxEvidence == 0 ? Self.defaultMaxEvidence : q.maxEvidence
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
-        let requested = q.engine.isEmpty ? defaultEngine : q.engine
-        guard var engine = engine(named: requested) else {
-            throw RecError.invalidArgument("unknown engine '\(q.engine)'; this bundle serves: \(engines.map(\.name).joined(separator: ", "))")
-        }
-        var degraded = false, reason = ""
-        if let why = engine.unscorableReason(user), let fb = self.engine(named: fallbackEngine), fb !== engine {
-            degraded = true
-            reason = "\(engine.name): \(why); scored by \(fb.name)"
-            engine = fb
-        }
+        let (engine, requested, fellBack) = try chooseEngine(q.engine, user)
+        var reasons = fellBack.map { [$0] } ?? []
         try deadline.check("scoring")
-        let scores = try engine.score(user, items: [item])
-        guard scores.count == 1, scores[0].isFinite else { throw RecError.internal("engine '\(engine.name)' gave no finite score") }
-        var evidence: [Evidence] = []
+        var score: Float, evidence: [Evidence] = []
         if let ex = engine as? any Explaining {
-            evidence = try ex.evidence(user, item: item, limit: limit)
+            (score, evidence) = try ex.explain(user, item: item, limit: limit)
         } else {
+            let scores = try engine.score(user, items: [item])
+            guard scores.count == 1 else { throw RecError.internal("engine '\(engine.name)' returned \(scores.count) scores for 1 item") }
+            score = scores[0]
             warnings.append("engine '\(engine.name)' has no evidence of its own; the explanation uses shared genres only")
         }
+        guard score.isFinite else { throw RecError.internal("engine '\(engine.name)' gave no finite score") }
         evidence += sharedGenres(user, item: item)
-        if q.style == .llm {
-            degraded = true
-            reason = (reason.isEmpty ? "" : reason + "; ") + "no LLM is configured for explanations; the template text is returned"
-        }
-        var out = Explanation(item: item, score: scores[0], text: templateText(item: item, evidence: evidence), evidence: evidence,
+        if q.style == .llm { reasons.append("no LLM is configured for explanations; the template text is returned") }
+        var out = Explanation(item: item, score: score, text: templateText(item: item, evidence: evidence), evidence: evidence,
                               style: .template, engine: engine.name, requestedEngine: requested)
-        out.degraded = degraded
-        out.degradedReason = reason
+        out.degraded = !reasons.isEmpty
+        out.degradedReason = reasons.joined(separator: "; ")
         out.warnings = warnings
         return out
     }
-
-    func engine(named name: String) -> (any Engine)? { engines.first { $0.name == name } }
 
     /// Genres of `item` among those of the items the user rated highly (≥ 4, or unrated),
     /// weighted by how many of those items have the genre.

@@ -153,21 +153,28 @@ public final class Recommender: Sendable {
         return q
     }
 
-    private func withEngine(_ requested: String, _ user: UserQuery, warnings: [String],
-                            _ body: (any Engine) throws -> [ScoredItem]) throws -> Recommendation {
+    /// The engine a request names ("" = the default) and, when that engine cannot score
+    /// `user`, the fallback engine with the reason (prefixed by the requested engine's name).
+    func chooseEngine(_ requested: String, _ user: UserQuery) throws -> (engine: any Engine, name: String, degraded: String?) {
         let name = requested.isEmpty ? defaultEngine : requested
         guard let engine = byName[name] else {
             let known = engines.map(\.name).joined(separator: ", ")
             throw RecError.invalidArgument("unknown engine '\(requested)'; this bundle serves: \(known)")
         }
         if let reason = engine.unscorableReason(user), let fallback = byName[fallbackEngine], fallback !== engine {
-            var r = Recommendation(items: try body(fallback), engine: fallback.name, requestedEngine: name)
-            r.degraded = true
-            r.degradedReason = "\(engine.name): \(reason); scored by \(fallback.name)"
-            r.warnings = warnings
-            return r
+            return (fallback, name, "\(engine.name): \(reason); scored by \(fallback.name)")
         }
+        return (engine, name, nil)
+    }
+
+    private func withEngine(_ requested: String, _ user: UserQuery, warnings: [String],
+                            _ body: (any Engine) throws -> [ScoredItem]) throws -> Recommendation {
+        let (engine, name, degraded) = try chooseEngine(requested, user)
         var r = Recommendation(items: try body(engine), engine: engine.name, requestedEngine: name)
+        if let degraded {
+            r.degraded = true
+            r.degradedReason = degraded
+        }
         r.warnings = warnings
         return r
     }

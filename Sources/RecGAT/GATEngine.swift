@@ -101,19 +101,18 @@ public final class GATEngine: Engine, Explaining {
         positives = (0..<nU).map { u in
             hist.range(of: Int32(u)).filter { Self.isMessageEdge(hist.ratings[$0], config) }.map { hist.items[$0] }
         }
-        var mid = [Float](repeating: 0, count: h)
-        if !weights.idEmbedding.isEmpty, nU > 0 {
-            for u in 0..<nU { for k in 0..<h { mid[k] += weights.idEmbedding[u * h + k] / Float(nU) } }
-        }
-        meanUserID = mid
-        var mt = [Float](repeating: 0, count: weights.textDim)
-        if config.usesText, nU > 0 {
-            for u in 0..<nU { for k in 0..<weights.textDim { mt[k] += userText.data[u * weights.textDim + k] / Float(nU) } }
-        }
-        meanUserText = mt
-        var mz = [Float](repeating: 0, count: h)
-        for u in 0..<nU { for k in 0..<h { mz[k] += last.data[u * h + k] / Float(nU) } }
-        meanUserZ = mz
+        meanUserID = Self.meanRow(weights.idEmbedding, rows: 0..<nU, cols: h)
+        meanUserText = Self.meanRow(userText.data, rows: 0..<nU, cols: weights.textDim)
+        meanUserZ = Self.meanRow(last.data, rows: 0..<nU, cols: h)
+    }
+
+    /// The mean of rows `rows` of a row-major matrix with `cols` columns (zeros when the
+    /// matrix is empty, as for a model without that input).
+    static func meanRow(_ data: [Float], rows: Range<Int>, cols: Int) -> [Float] {
+        var m = [Float](repeating: 0, count: cols)
+        guard !rows.isEmpty, data.count >= rows.upperBound * cols else { return m }
+        for r in rows { for k in 0..<cols { m[k] += data[r * cols + k] } }
+        return m.map { $0 / Float(rows.count) }
     }
 
     /// Whether a rating makes a message edge (as in training).
@@ -209,26 +208,18 @@ public final class GATEngine: Engine, Explaining {
         return result
     }
 
-    /// LayerNorm as the tape computes it (Double sums, biased variance, eps 1e-5); also returns σ.
+    /// LayerNorm as the tape computes it (the same kernel, eps 1e-5); also returns σ.
     static func layerNorm(_ x: [Float], gain: [Float], bias: [Float]) -> ([Float], Float) {
-        let c = x.count
-        var s = 0.0
-        for v in x { s += Double(v) }
-        let mu = s / Double(c)
-        var q = 0.0
-        for v in x { let d = Double(v) - mu; q += d * d }
-        let k = Float(1 / (q / Double(c) + 1e-5).squareRoot())
-        return ((0..<c).map { (x[$0] - Float(mu)) * k * gain[$0] + bias[$0] }, 1 / k)
+        var y = x, inv: Float = 1
+        y.withUnsafeMutableBufferPointer { yp in
+            Kernels.layerNorm(yp.baseAddress!, rows: 1, cols: x.count, gamma: gain, beta: bias, eps: 1e-5, invStd: &inv)
+        }
+        return (y, 1 / inv)
     }
 
-    /// x (1 × rows) times a rows × cols matrix.
+    /// xᵀ M for a row-major rows × cols weight matrix M (x has rows entries).
     func matvec(_ x: [Float], _ m: [Float], rows: Int, cols: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: cols)
-        for r in 0..<rows where x[r] != 0 {
-            let v = x[r]
-            for c in 0..<cols { y[c] += v * m[r * cols + c] }
-        }
-        return y
+        BLAS.gemv(Matrix(rows: rows, cols: cols, data: m), x, transpose: true)
     }
 
     /// Input state from a text vector (raw encoder space) and an id vector.
@@ -342,10 +333,7 @@ public final class GATEngine: Engine, Explaining {
             text = encoder.embed(Profiles.item(0, catalog: c).text)
         }
         let h = config.hidden, nU = userCount
-        var id = [Float](repeating: 0, count: h)
-        if config.usesID, catalog.count > 0 {
-            for i in 0..<catalog.count { for k in 0..<h { id[k] += weights.idEmbedding[(nU + i) * h + k] / Float(catalog.count) } }
-        }
+        let id = Self.meanRow(weights.idEmbedding, rows: nU..<(nU + catalog.count), cols: h)
         let nbrs = Array(Set(positiveUsers.filter { $0 >= 0 && Int($0) < nU })).sorted()
         return pass(h0: inputState(text: text, id: id), neighbours: nbrs).z
     }
@@ -356,9 +344,11 @@ public final class GATEngine: Engine, Explaining {
     /// layer: share_j = m_j · z_i, where m_j is neighbour j's attention-weighted message (with a
     /// final LayerNorm: Σ_c g_c (m_jc − mean(m_j)) z_ic / σ, g its gain, σ its input's deviation).
     /// Plus the cosine between the user's and the item's profile embeddings, when known.
-    public func evidence(_ query: UserQuery, item: Int32, limit: Int) throws -> [Evidence] {
+    public func explain(_ query: UserQuery, item: Int32, limit: Int) throws -> (score: Float, evidence: [Evidence]) {
         let h = config.hidden, nU = userCount
-        var (_, pass) = try userPass(query)
+        let (z, firstPass) = try userPass(query)
+        var pass = firstPass
+        let score = gather(BLAS.gemv(itemEmbeddings, z), [item])[0]  // bit-identical to `score`
         if pass == nil, let u = query.userIndex {  // stored user: rerun the pass to see the attention
             pass = self.pass(h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
                              neighbours: positives[Int(u)].map { Int32(nU) + $0 })
@@ -390,7 +380,7 @@ public final class GATEngine: Engine, Explaining {
             out.append(Evidence(kind: "profile_similarity", item: item, weight: s,
                                 detail: String(format: "cosine %.2f between your profile and the item's profile (%@)", s, modelName)))
         }
-        return out
+        return (score, out)
     }
 
     // MARK: - bundle

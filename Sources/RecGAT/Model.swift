@@ -120,8 +120,8 @@ public struct GATConfig: Sendable, Equatable {
         }
     }
 
-    var usesText: Bool { features != .id }
-    var usesID: Bool { features != .text }
+    public var usesText: Bool { features != .id }
+    public var usesID: Bool { features != .text }
 }
 
 /// The GAT's weights as plain arrays (what the bundle stores and serving uses). Names are the

@@ -361,28 +361,17 @@ public final class Tape {
     public func layerNorm(_ a: Tensor, gain: Tensor, bias: Tensor, eps: Float = 1e-5) -> Tensor {
         let n = a.rows, c = a.cols
         precondition(gain.count == c && bias.count == c, "layerNorm: gain/bias must have \(c) entries")
-        var xhat = [Float](repeating: 0, count: n * c), out = xhat
+        var xhat = [Float](repeating: 0, count: n * c), out = a.value
         var inv = [Float](repeating: 0, count: n)
         xhat.withUnsafeMutableBufferPointer { xhb in
             out.withUnsafeMutableBufferPointer { ob in
                 inv.withUnsafeMutableBufferPointer { ivb in
-                    a.value.withUnsafeBufferPointer { xb in
-                        nonisolated(unsafe) let (xh, o, iv, x) = (xhb.baseAddress!, ob.baseAddress!, ivb.baseAddress!, xb.baseAddress!)
-                        let (gv, bv) = (gain.value, bias.value)
-                        Tape.parallelRows(n) { range in
-                            for r in range {
-                                var s = 0.0
-                                for j in 0..<c { s += Double(x[r * c + j]) }
-                                let mu = s / Double(c)
-                                var q = 0.0
-                                for j in 0..<c { let d = Double(x[r * c + j]) - mu; q += d * d }
-                                let k = Float(1 / (q / Double(c) + Double(eps)).squareRoot())
-                                iv[r] = k
-                                for j in 0..<c {
-                                    let h = (x[r * c + j] - Float(mu)) * k
-                                    xh[r * c + j] = h
-                                    o[r * c + j] = h * gv[j] + bv[j]
-                                }
+                    gain.value.withUnsafeBufferPointer { gb in
+                        bias.value.withUnsafeBufferPointer { bb in
+                            nonisolated(unsafe) let (xh, o, iv, g, b) = (xhb.baseAddress!, ob.baseAddress!, ivb.baseAddress!, gb.baseAddress!, bb.baseAddress!)
+                            Kernels.parallelRows(n) { range in
+                                Kernels.layerNorm(o + range.lowerBound * c, rows: range.count, cols: c, gamma: g, beta: b, eps: eps,
+                                                  normalized: xh + range.lowerBound * c, invStd: iv + range.lowerBound)
                             }
                         }
                     }
@@ -407,7 +396,7 @@ public final class Tape {
                 t.grad.withUnsafeBufferPointer { gb in
                     nonisolated(unsafe) let (ag, g) = (agb.baseAddress!, gb.baseAddress!)
                     let gv = gain.value
-                    Tape.parallelRows(n) { range in
+                    Kernels.parallelRows(n) { range in
                         for r in range {
                             var s1: Float = 0, s2: Float = 0
                             for j in 0..<c {
@@ -436,7 +425,7 @@ public final class Tape {
         out.withUnsafeMutableBufferPointer { o in
             a.value.withUnsafeBufferPointer { x in
                 nonisolated(unsafe) let (op, xp) = (o.baseAddress!, x.baseAddress!)
-                Tape.parallelRows(n) { range in
+                Kernels.parallelRows(n) { range in
                     for r in range {
                         let src = Int(index[r])
                         precondition(src >= 0 && src < a.rows, "gather: row \(src) of \(a.rows)")
@@ -466,7 +455,7 @@ public final class Tape {
         out.withUnsafeMutableBufferPointer { o in
             a.value.withUnsafeBufferPointer { x in
                 nonisolated(unsafe) let (op, xp) = (o.baseAddress!, x.baseAddress!)
-                Tape.parallelRows(n) { range in
+                Kernels.parallelRows(n) { range in
                     for d in range {
                         let row = op + d * c
                         for e in off[d]..<off[d + 1] { for j in 0..<c { row[j] += xp[e * c + j] } }
@@ -479,7 +468,7 @@ public final class Tape {
             a.grad.withUnsafeMutableBufferPointer { g in
                 t.grad.withUnsafeBufferPointer { tg in
                     nonisolated(unsafe) let (gp, tp) = (g.baseAddress!, tg.baseAddress!)
-                    Tape.parallelRows(n) { range in
+                    Kernels.parallelRows(n) { range in
                         for d in range {
                             for e in off[d]..<off[d + 1] { for j in 0..<c { gp[e * c + j] += tp[d * c + j] } }
                         }
@@ -498,7 +487,7 @@ public final class Tape {
         out.withUnsafeMutableBufferPointer { o in
             a.value.withUnsafeBufferPointer { x in
                 nonisolated(unsafe) let (op, xp) = (o.baseAddress!, x.baseAddress!)
-                Tape.parallelRows(seg.count) { range in
+                Kernels.parallelRows(seg.count) { range in
                     for d in range where off[d + 1] > off[d] {
                         for k in 0..<h {
                             var m = -Float.infinity
@@ -534,7 +523,7 @@ public final class Tape {
             x.value.withUnsafeBufferPointer { xv in
                 nonisolated(unsafe) let (op, xp) = (o.baseAddress!, xv.baseAddress!)
                 let av = att.value
-                Tape.parallelRows(n) { range in
+                Kernels.parallelRows(n) { range in
                     for r in range {
                         for k in 0..<heads {
                             var s: Float = 0
@@ -603,22 +592,6 @@ public final class Tape {
         a.grad.withUnsafeMutableBufferPointer { ag in
             g.withUnsafeBufferPointer { gp in for i in ag.indices { ag[i] += gp[i] } }
         }
-    }
-
-    /// Runs `body` over row ranges on all cores (inline when small). `grain`: rows worth one task.
-    static func parallelRows(_ n: Int, grain: Int = 1024, _ body: @Sendable (Range<Int>) -> Void) {
-        let chunks = chunkCount(n, grain: grain)
-        guard chunks > 1 else { body(0..<n); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            body((n * c / chunks)..<(n * (c + 1) / chunks))
-        }
-    }
-
-    /// Tasks `parallelRows` splits n rows into.
-    static func chunkCount(_ n: Int, grain: Int) -> Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard cores > 1, n >= 2 * grain else { return 1 }
-        return min(cores * 4, n / grain)
     }
 }
 
@@ -733,7 +706,7 @@ extension Tape {
                             nonisolated(unsafe) let l = UnsafeRawPointer(lb.baseAddress!).assumingMemoryBound(to: V.self)
                             nonisolated(unsafe) let r = UnsafeRawPointer(rb.baseAddress!).assumingMemoryBound(to: V.self)
                             nonisolated(unsafe) let av = UnsafeRawPointer(atb.baseAddress!).assumingMemoryBound(to: V.self)
-                            Tape.parallelRows(n, grain: 64) { range in
+                            Kernels.parallelRows(n, grain: 64) { range in
                                 for d in range where off[d + 1] > off[d] {
                                     let xd = r + d * vw
                                     for e in off[d]..<off[d + 1] {
@@ -777,7 +750,7 @@ extension Tape {
             // dxl[s] += α dout[d] + dv;  dxr[d] += dv;  datt += dlogit · LeakyReLU(v).
             var dlogit = [Float](repeating: 0, count: g.edgeCount * heads)
             var dxr = [Float](repeating: 0, count: n * w)
-            let chunks = Tape.chunkCount(n, grain: 64)
+            let chunks = Kernels.chunkCount(n, grain: 64)
             var dattParts = [Float](repeating: 0, count: chunks * w)
             var dxl = [Float](repeating: 0, count: n * w)
             dlogit.withUnsafeMutableBufferPointer { dlb in
@@ -832,7 +805,7 @@ extension Tape {
                                                 }
                                                 // Pass 2, by source: dxl.
                                                 let so = g.sourceOffsets, se = g.sourceEdges, dstA = g.dst
-                                                Tape.parallelRows(n, grain: 64) { range in
+                                                Kernels.parallelRows(n, grain: 64) { range in
                                                     for s in range {
                                                         let xs = l + s * vw, ds = dx + s * vw
                                                         for q in so[s]..<so[s + 1] {

@@ -28,15 +28,16 @@ public struct Matrix: Sendable, Equatable {
 /// Thin, checked wrappers over OpenBLAS (cblas). Thread-safe: OpenBLAS routines are
 /// re-entrant; the library's own thread pool is shared by all callers.
 public enum BLAS {
-    /// y = A x (A is rows x cols, x has cols entries).
-    public static func gemv(_ a: Matrix, _ x: [Float]) -> [Float] {
-        precondition(x.count == a.cols, "gemv: x has \(x.count) entries, matrix has \(a.cols) columns")
-        var y = [Float](repeating: 0, count: a.rows)
+    /// y = A x (A is rows × cols, x has cols entries), or y = Aᵀ x when `transpose` (x has rows entries).
+    public static func gemv(_ a: Matrix, _ x: [Float], transpose: Bool = false) -> [Float] {
+        let (inputs, outputs) = transpose ? (a.rows, a.cols) : (a.cols, a.rows)
+        precondition(x.count == inputs, "gemv: x has \(x.count) entries, the \(transpose ? "transposed " : "")matrix takes \(inputs)")
+        var y = [Float](repeating: 0, count: outputs)
         guard a.rows > 0, a.cols > 0 else { return y }
         a.data.withUnsafeBufferPointer { ap in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(a.rows), Int32(a.cols), 1,
+                    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(a.rows), Int32(a.cols), 1,
                                 ap.baseAddress, Int32(a.cols), xp.baseAddress, 1, 0, yp.baseAddress, 1)
                 }
             }

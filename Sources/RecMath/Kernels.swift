@@ -1,8 +1,26 @@
+import Dispatch
 import Foundation
 
 /// Row-wise neural-network kernels on raw row-major buffers, shared by the sentence
 /// encoder and the GAT. Single-threaded; callers parallelise over row blocks.
 public enum Kernels {
+    /// Runs `body` over row ranges covering 0..<n, on all cores when there are at least two
+    /// tasks' worth (`grain` rows each) of rows; inline otherwise.
+    public static func parallelRows(_ n: Int, grain: Int = 1024, _ body: @Sendable (Range<Int>) -> Void) {
+        let chunks = chunkCount(n, grain: grain)
+        guard chunks > 1 else { body(0..<n); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            body((n * c / chunks)..<(n * (c + 1) / chunks))
+        }
+    }
+
+    /// Tasks `parallelRows` splits n rows into.
+    public static func chunkCount(_ n: Int, grain: Int) -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard cores > 1, n >= 2 * grain else { return 1 }
+        return min(cores * 4, n / grain)
+    }
+
     /// x[r, :] += bias for each of `rows` rows of width `cols` (row stride `ld`).
     @inline(__always)
     public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, bias: UnsafePointer<Float>) {
@@ -13,9 +31,12 @@ public enum Kernels {
     }
 
     /// In-place LayerNorm over each row: (x - mean) / sqrt(var + eps) * gamma + beta, with
-    /// the biased variance (as PyTorch). Accumulates in Double for stability.
+    /// the biased variance (as PyTorch). Accumulates in Double for stability. When given,
+    /// `normalized` receives x̂ = (x - mean) / sqrt(var + eps) (rows × cols) and `invStd` each
+    /// row's 1 / sqrt(var + eps), which a backward pass needs.
     public static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float) {
+                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+                                 normalized: UnsafeMutablePointer<Float>? = nil, invStd: UnsafeMutablePointer<Float>? = nil) {
         for r in 0..<rows {
             let row = x + r * cols
             var sum = 0.0
@@ -25,7 +46,12 @@ public enum Kernels {
             for c in 0..<cols { let d = Double(row[c]) - mean; sq += d * d }
             let inv = Float(1 / (sq / Double(cols) + Double(eps)).squareRoot())
             let m = Float(mean)
-            for c in 0..<cols { row[c] = (row[c] - m) * inv * gamma[c] + beta[c] }
+            invStd?[r] = inv
+            if let xh = normalized.map({ $0 + r * cols }) {
+                for c in 0..<cols { let h = (row[c] - m) * inv; xh[c] = h; row[c] = h * gamma[c] + beta[c] }
+            } else {
+                for c in 0..<cols { row[c] = (row[c] - m) * inv * gamma[c] + beta[c] }
+            }
         }
     }
 

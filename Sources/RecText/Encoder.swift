@@ -278,14 +278,14 @@ public final class SentenceEncoder: Sendable {
                 for c in 0..<h { row[c] = we[c] + pe[c] + type0[c] }
             }
         }
-        rowBlocks(total) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: self.w.lng.pointer, beta: self.w.lnb.pointer, eps: eps) }
+        Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: self.w.lng.pointer, beta: self.w.lnb.pointer, eps: eps) }
 
         let maxLen = seqs.map(\.count).max()!
         let scale = 1 / Float(dh).squareRoot()
         let pairs = seqs.count * nh
         for L in w.layers {
             // Q, K, V side by side in one total × 3h buffer: bias rows, then x·Wᵀ on top.
-            rowBlocks(total) { r in
+            Kernels.parallelRows(total, grain: 32) { r in
                 for t in r {
                     let row = qkvs + t * 3 * h
                     row.update(from: L.qb.pointer, count: h)
@@ -316,25 +316,25 @@ public final class SentenceEncoder: Sendable {
                 }
             }
             // a = LN(x + ctx·Woᵀ + bo)
-            rowBlocks(total) { r in
+            Kernels.parallelRows(total, grain: 32) { r in
                 (as_ + r.lowerBound * h).update(from: xs + r.lowerBound * h, count: r.count * h)
                 Kernels.addBias(as_ + r.lowerBound * h, rows: r.count, cols: h, ld: h, bias: L.aob.pointer)
             }
             BLAS.sgemm(.none, .transpose, m: total, n: h, k: h, a: ctx, lda: h, b: L.ao.pointer, ldb: h, beta: 1, c: a, ldc: h)
-            rowBlocks(total) { r in Kernels.layerNorm(as_ + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln1g.pointer, beta: L.ln1b.pointer, eps: eps) }
+            Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(as_ + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln1g.pointer, beta: L.ln1b.pointer, eps: eps) }
             // mid = GELU(a·Wᵢᵀ + bᵢ)
-            rowBlocks(total) { r in
+            Kernels.parallelRows(total, grain: 32) { r in
                 for t in r { (mids + t * inter).update(from: L.ib.pointer, count: inter) }
             }
             BLAS.sgemm(.none, .transpose, m: total, n: inter, k: h, a: a, lda: h, b: L.i.pointer, ldb: h, beta: 1, c: mid, ldc: inter)
-            rowBlocks(total) { r in Kernels.gelu(mids + r.lowerBound * inter, count: r.count * inter) }
+            Kernels.parallelRows(total, grain: 32) { r in Kernels.gelu(mids + r.lowerBound * inter, count: r.count * inter) }
             // x = LN(a + mid·W₂ᵀ + b₂)
-            rowBlocks(total) { r in
+            Kernels.parallelRows(total, grain: 32) { r in
                 (xs + r.lowerBound * h).update(from: as_ + r.lowerBound * h, count: r.count * h)
                 Kernels.addBias(xs + r.lowerBound * h, rows: r.count, cols: h, ld: h, bias: L.ob.pointer)
             }
             BLAS.sgemm(.none, .transpose, m: total, n: h, k: inter, a: mid, lda: inter, b: L.o.pointer, ldb: inter, beta: 1, c: x, ldc: h)
-            rowBlocks(total) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln2g.pointer, beta: L.ln2b.pointer, eps: eps) }
+            Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln2g.pointer, beta: L.ln2b.pointer, eps: eps) }
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalisation.
@@ -352,15 +352,5 @@ public final class SentenceEncoder: Sendable {
             for c in 0..<h { pooled[s * h + c] = Float(acc[c] * inv) }
         }
         return pooled
-    }
-
-    /// Runs `body` over row ranges covering 0..<rows, on all cores when there is enough work.
-    private func rowBlocks(_ rows: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let cores = Parallel.activeCores
-        guard rows >= 64, cores > 1 else { body(0..<rows); return }
-        let chunks = min(cores * 2, rows / 32)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            body((rows * c / chunks)..<(rows * (c + 1) / chunks))
-        }
     }
 }

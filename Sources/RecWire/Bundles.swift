@@ -83,7 +83,7 @@ public enum Bundles {
             (e, t, p) = (m, m.tensors(), m.params)
         case "gat":
             let c = options.gat
-            let encoder = c.features == .id ? nil : try SentenceEncoder.shared(options.textModel)
+            let encoder = c.usesText ? try SentenceEncoder.shared(options.textModel) : nil
             let m = try GATEngine.fit(dataset, config: c, encoder: encoder) { g in
                 progress(Progress(engine: kind, epoch: g.epoch, epochs: g.maxEpochs, loss: g.loss, lossName: "loss",
                                   validation: ("val NDCG@10", g.validationNDCG), final: g.final))
@@ -155,7 +155,7 @@ public enum Bundles {
                 engines.append(try TextEngine.load(file, entry: entry, catalog: reader.catalog, users: reader.users,
                                                    encoder: encoder, encoderProblem: problem))
             case "gat":
-                let usesText = (entry.params["features"] ?? "both") != "id"
+                let usesText = try GATConfig(entry.params).usesText
                 let (encoder, problem) = usesText ? textEncoder(for: entry, modelsDir: modelsDir) : (nil, nil)
                 if let problem { log("engine \(entry.name): \(problem); new users are scored from their history only") }
                 engines.append(try GATEngine.load(file, entry: entry, catalog: reader.catalog, users: reader.users,

@@ -194,7 +194,8 @@ enum Planted {
         let e = Planted.engine
         let u: Int32 = 3
         let q = UserQuery(userIndex: u, history: e.users.histories.entries(of: u))
-        let ev = try e.evidence(q, item: 5, limit: 3)
+        let (score, ev) = try e.explain(q, item: 5, limit: 3)
+        #expect(score == (try e.score(q, items: [5]))[0])
         let history = ev.filter { $0.kind == "history_item" }
         #expect(!history.isEmpty && history.count <= 3)
         #expect(history.allSatisfy { e.positives[Int(u)].contains($0.item!) && $0.weight > 0 })
