@@ -274,7 +274,7 @@ final class GATParameters {
         for (l, layer) in layers.enumerated() {
             let input = t.dropout(x, p: dropout, rng: &rng)
             let xl = t.matmul(input, t.param(layer.wSrc)), xr = t.matmul(input, t.param(layer.wDst))
-            var out = t.gatv2(xl, xr, att: t.param(layer.att), heads: layer.heads, edges: edges).out
+            var out = t.gatv2(xl, xr, att: t.param(layer.att), heads: layer.heads, edges: edges)
             if layer.averages { out = t.headMean(out, heads: layer.heads) }
             out = t.add(out, t.param(layer.bias))
             if l < layers.count - 1 { out = t.elu(out) }

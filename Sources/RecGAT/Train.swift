@@ -133,69 +133,69 @@ extension GATEngine {
 
         // The products are small (nodes × 64): OpenBLAS's own threads would spin-wait between
         // them; the tape's kernels use the cores instead.
-        try BLAS.withThreads(1) {
-        for epoch in 1...c.maxEpochs {
-            rng.shuffle(&batchOrder)
-            var lossSum = 0.0, steps = 0
-            var start = 0
-            while start < batchOrder.count {
-                let batch = batchOrder[start..<min(start + c.batchSize, batchOrder.count)]
-                start += c.batchSize
-                let t = Tape()
-                let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
-                // The pairs being scored are not message edges in their own step: otherwise
-                // the user's state already contains the positive item's message and BPR learns
-                // to recognise edges instead of predicting them.
-                let stepEdges = c.disjointEdges
-                    ? g.edges(messagePairs, excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
-                    : trainEdges
-                let z = params.forward(t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng).last!
-                var us: [Int32] = [], ps: [Int32] = [], ns: [Int32] = []
-                us.reserveCapacity(batch.count)
-                for p in batch {
-                    let (u, i) = trainPairs[p]
-                    var j = -1
-                    if c.negatives == .uniform {
-                        repeat { j = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), j)
-                    } else {
-                        var bestScore = -Float.infinity
-                        for _ in 0..<c.hardCandidates {
-                            var k: Int
-                            repeat { k = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), k)
-                            var s: Float = 0
-                            let zu = Int(u) * h, zk = (nU + k) * h
-                            for x in 0..<h { s += z.value[zu + x] * z.value[zk + x] }
-                            if s > bestScore { bestScore = s; j = k }
+        BLAS.withThreads(1) {
+            for epoch in 1...c.maxEpochs {
+                rng.shuffle(&batchOrder)
+                var lossSum = 0.0, steps = 0
+                var start = 0
+                while start < batchOrder.count {
+                    let batch = batchOrder[start..<min(start + c.batchSize, batchOrder.count)]
+                    start += c.batchSize
+                    let t = Tape()
+                    let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
+                    // The pairs being scored are not message edges in their own step: otherwise
+                    // the user's state already contains the positive item's message and BPR learns
+                    // to recognise edges instead of predicting them.
+                    let stepEdges = c.disjointEdges
+                        ? g.edges(messagePairs, excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
+                        : trainEdges
+                    let z = params.forward(t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng).last!
+                    var us: [Int32] = [], ps: [Int32] = [], ns: [Int32] = []
+                    us.reserveCapacity(batch.count)
+                    for p in batch {
+                        let (u, i) = trainPairs[p]
+                        var j = -1
+                        if c.negatives == .uniform {
+                            repeat { j = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), j)
+                        } else {
+                            var bestScore = -Float.infinity
+                            for _ in 0..<c.hardCandidates {
+                                var k: Int
+                                repeat { k = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), k)
+                                var s: Float = 0
+                                let zu = Int(u) * h, zk = (nU + k) * h
+                                for x in 0..<h { s += z.value[zu + x] * z.value[zk + x] }
+                                if s > bestScore { bestScore = s; j = k }
+                            }
                         }
+                        us.append(u); ps.append(Int32(nU) + i); ns.append(Int32(nU + j))
                     }
-                    us.append(u); ps.append(Int32(nU) + i); ns.append(Int32(nU + j))
+                    let zu = t.gather(z, us), zp = t.gather(z, ps), zn = t.gather(z, ns)
+                    let bpr = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zu, zp), t.rowDot(zu, zn)))), -1)
+                    var loss = bpr
+                    if c.alpha != 0 {
+                        loss = t.add(loss, t.scale(t.mean(t.shift(t.scale(t.rowCosine(zu, zp), -1), 1)), c.alpha))
+                    }
+                    t.backward(loss)
+                    adam.step(params.all)
+                    lossSum += Double(loss.scalar)
+                    steps += 1
                 }
-                let zu = t.gather(z, us), zp = t.gather(z, ps), zn = t.gather(z, ns)
-                let bpr = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zu, zp), t.rowDot(zu, zn)))), -1)
-                var loss = bpr
-                if c.alpha != 0 {
-                    loss = t.add(loss, t.scale(t.mean(t.shift(t.scale(t.rowCosine(zu, zp), -1), 1)), c.alpha))
+                let ndcg = valItems.isEmpty ? 0 : validate()
+                if ndcg > best {
+                    best = ndcg
+                    bestWeights = params.weights
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                    if sinceBest % c.plateauPatience == 0 { adam.lr *= c.lrFactor }
                 }
-                t.backward(loss)
-                adam.step(params.all)
-                lossSum += Double(loss.scalar)
-                steps += 1
+                let stopping = sinceBest >= c.stopPatience || epoch == c.maxEpochs
+                progress(GATProgress(epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(max(1, steps)),
+                                     validationNDCG: ndcg, learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds,
+                                     final: stopping))
+                if stopping { break }
             }
-            let ndcg = valItems.isEmpty ? 0 : validate()
-            if ndcg > best {
-                best = ndcg
-                bestWeights = params.weights
-                sinceBest = 0
-            } else {
-                sinceBest += 1
-                if sinceBest % c.plateauPatience == 0 { adam.lr *= c.lrFactor }
-            }
-            let stopping = sinceBest >= c.stopPatience || epoch == c.maxEpochs
-            progress(GATProgress(epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(max(1, steps)),
-                                 validationNDCG: ndcg, learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds,
-                                 final: stopping))
-            if stopping { break }
-        }
         }
 
         // The best weights, run once more over every positive edge (validation pairs included).

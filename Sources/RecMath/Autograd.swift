@@ -679,16 +679,15 @@ extension Tape {
     /// segmentSum (tested), but keeps only the attention weights (edges × heads) instead of
     /// five edges × heads·c intermediates, runs 8-wide SIMD, and runs forward and backward on
     /// all cores. Per-head widths that are not a multiple of 8 use that composition instead.
-    /// Returns the output and the attention weights (edges × heads, for explanations).
     public func gatv2(_ xl: Tensor, _ xr: Tensor, att: Tensor, heads: Int, edges g: EdgeIndex,
-                      slope: Float = 0.2) -> (out: Tensor, attention: [Float]) {
+                      slope: Float = 0.2) -> Tensor {
         let n = g.nodeCount, w = xl.cols, hc = w / heads
         precondition(xl.rows == n && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
                      "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, \(n) nodes")
         guard hc % 8 == 0 else {
             let el = gather(xl, g.src)
             let alpha = segmentSoftmax(headDot(leakyReLU(add(el, gather(xr, g.dst)), slope: slope), att, heads: heads), g.byDestination)
-            return (segmentSum(headScale(el, alpha), g.byDestination), alpha.value)
+            return segmentSum(headScale(el, alpha), g.byDestination)
         }
         typealias V = SIMD8<Float>
         let chunksPerHead = hc / 8, vw = w / 8
@@ -837,6 +836,6 @@ extension Tape {
                 for c in 0..<chunks { for j in 0..<w { att.grad[j] += dattParts[c * w + j] } }
             }
         }
-        return (result, alpha)
+        return result
     }
 }

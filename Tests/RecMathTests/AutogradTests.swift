@@ -152,10 +152,10 @@ import Testing
     @Test func fusedGATv2() {
         let g = Self.smallGraph
         // 8-wide SIMD kernels (per-head width a multiple of 8) ...
-        Self.check([(5, 16), (5, 16), (1, 16)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g).out }
-        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 1, edges: g).out }
+        Self.check([(5, 16), (5, 16), (1, 16)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g) }
+        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 1, edges: g) }
         // ... and the composed fallback for other widths.
-        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g).out }
+        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g) }
     }
 
     /// The fused op equals the composition of the primitive ops, values and gradients, on a
@@ -173,7 +173,7 @@ import Testing
             let (xl, xr, att) = (t.param(ps[0]), t.param(ps[1]), t.param(ps[2]))
             let out: Tensor
             if fused {
-                out = t.gatv2(xl, xr, att: att, heads: heads, edges: g).out
+                out = t.gatv2(xl, xr, att: att, heads: heads, edges: g)
             } else {
                 let el = t.gather(xl, g.src)
                 let logits = t.headDot(t.leakyReLU(t.add(el, t.gather(xr, g.dst))), att, heads: heads)
