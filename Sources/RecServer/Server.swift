@@ -18,6 +18,9 @@ public struct ServerConfig: Sendable {
     public var maxMessageBytes = 4 << 20
     /// How long a graceful shutdown waits for requests in flight.
     public var drainTimeout: Duration = .seconds(10)
+    /// How long closing the NNG socket may take before the server gives up on it (see
+    /// `Server.closeSocket`).
+    public var closeTimeout: Duration = .seconds(3)
 
     public init(listen: [String]) { self.listen = listen }
 }
@@ -131,10 +134,31 @@ public final class Server: @unchecked Sendable {
         pool?.stop()
         for l in listeners { nng_listener_close(l) }
         listeners.removeAll()
-        if open { nng_close(socket); open = false }
+        if open {
+            open = false
+            guard closeSocket() else { return }
+        }
         for s in slots where s.aio != nil { nng_aio_stop(s.aio) }
         for s in slots where s.aio != nil { nng_aio_free(s.aio); s.aio = nil }
         slots.removeAll()
+    }
+
+    /// `nng_close` with a watchdog. libnng 1.5.2 (Debian's) can deadlock in close when a
+    /// connection is torn down while a message is in flight on it (nanomsg/nng#1813, fixed
+    /// in 1.8.0): the reaper waits forever on a pipe's aio. Every reply has gone out by now,
+    /// so rather than hang the process the server logs the stall and abandons the socket:
+    /// the slots and the server stay retained (nng may still call back into them) and the
+    /// process exit reclaims the rest. Returns whether the close finished.
+    private func closeSocket() -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        let sock = socket
+        let closer = Thread { nng_close(sock); done.signal() }
+        closer.name = "recfuse-close"
+        closer.start()
+        if done.wait(timeout: .now() + config.closeTimeout.seconds) == .success { return true }
+        logger.warning("nng_close did not return within \(config.closeTimeout): libnng 1.5.2 can deadlock closing a socket whose connection is torn down mid-message (nanomsg/nng#1813, fixed in nng 1.8); every reply was sent, the socket is left to process exit")
+        _ = Unmanaged.passRetained(self)  // callbacks may still reach the slots: never free them
+        return false
     }
 
     // MARK: - per-slot state machine (callbacks on nng threads)
@@ -248,23 +272,37 @@ public final class Server: @unchecked Sendable {
         return String(url[..<colon]) + ":\(port)"
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-    public func runUntilSignalled() {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully. Create `signals` before
+    /// `start()` so that a signal arriving during start-up is not lost.
+    public func runUntilSignalled(_ signals: ShutdownSignals) {
+        signals.wait()
+        shutdown()
+    }
+}
+
+/// Catches SIGINT and SIGTERM from the moment it is created (their default actions are
+/// replaced), so a signal that arrives while a server is still starting is kept for `wait`.
+public final class ShutdownSignals: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var sources: [DispatchSourceSignal] = []
+
+    public init(logger: Logger) {
         signal(SIGPIPE, SIG_IGN)
-        let done = DispatchSemaphore(value: 0)
-        let sources = [SIGINT, SIGTERM].map { sig in
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { [logger] in
+            s.setEventHandler { [done] in
                 logger.info("signal \(sig == SIGINT ? "SIGINT" : "SIGTERM"): shutting down")
                 done.signal()
             }
             s.resume()
-            return s
+            sources.append(s)
         }
+    }
+
+    /// Blocks until the first SIGINT or SIGTERM.
+    public func wait() {
         done.wait()
         sources.forEach { $0.cancel() }
-        shutdown()
     }
 }

@@ -44,8 +44,9 @@ struct Serve: ParsableCommand {
             config.contexts = contexts
             config.maxMessageBytes = maxMessageBytes
             let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
+            let signals = ShutdownSignals(logger: log)
             try server.start()
-            server.runUntilSignalled()
+            server.runUntilSignalled(signals)
         } catch { fail(error) }
     }
 }

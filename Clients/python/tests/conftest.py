@@ -83,6 +83,7 @@ class ServerProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.final_logs = self.logs()  # kept for assertion messages after the directory is gone
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode

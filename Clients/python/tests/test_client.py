@@ -245,7 +245,8 @@ def test_graceful_shutdown_finishes_in_flight_requests(bundle_dir):
     code = s.stop(signal.SIGINT)
     stop.set()
     [t.join() for t in ts]
-    assert code == 0
+    assert code == 0, s.final_logs[-3000:]
+    assert "shutting down" in s.final_logs and "stopped" in s.final_logs
     assert results and all(n == 1682 for n in results)
     # After shutdown the clients see timeouts/unavailability, never a corrupt reply.
     assert all(isinstance(e, recfuse.RpcError) for e in errors)
