@@ -49,8 +49,12 @@ let package = Package(
         .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
         .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
         .target(name: "RecGAT", dependencies: ["RecCore", "RecData", "RecMath", "RecText"], swiftSettings: optimisedInDebug),
+        .target(name: "RecLLM", dependencies: [
+            "RecCore", "RecData", "RecHTTP", "RecText", "RecMath",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText", "RecGAT",
+            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText", "RecGAT", "RecLLM",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
@@ -58,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText",
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText", "RecLLM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

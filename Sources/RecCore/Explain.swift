@@ -65,7 +65,8 @@ extension Recommender {
 
     /// Explain: the engine's score for (user, item), its evidence (attention over the user's
     /// history for engines that have it), the genres the item shares with the items the user
-    /// rated highly, and a sentence built from them by a template.
+    /// rated highly, and a sentence built from them by a template. `style = .llm` is handled
+    /// a layer up (RecLLM's `Explainer`, which starts from this template answer).
     public func explain(_ q: ExplainQuery, deadline: Deadline = .none) throws -> Explanation {
         guard !q.itemID.isEmpty else { throw RecError.invalidArgument("item_id is required") }
         guard let item = catalog.ids.index(of: q.itemID) else { throw RecError.notFound("unknown item id '\(q.itemID)'") }
@@ -76,7 +77,7 @@ extension Recommender {
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
         let (engine, requested, fellBack) = try chooseEngine(q.engine, user)
-        var reasons = fellBack.map { [$0] } ?? []
+        let reasons = fellBack.map { [$0] } ?? []
         try deadline.check("scoring")
         var score: Float, evidence: [Evidence] = []
         if let ex = engine as? any Explaining {
@@ -89,7 +90,6 @@ extension Recommender {
         }
         guard score.isFinite else { throw RecError.internal("engine '\(engine.name)' gave no finite score") }
         evidence += sharedGenres(user, item: item)
-        if q.style == .llm { reasons.append("no LLM is configured for explanations; the template text is returned") }
         var out = Explanation(item: item, score: score, text: templateText(item: item, evidence: evidence), evidence: evidence,
                               style: .template, engine: engine.name, requestedEngine: requested)
         out.degraded = !reasons.isEmpty

@@ -11,6 +11,9 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(url): \(message)" }
 
+    /// True when the transfer ran out of time (connect or total timeout).
+    public var isTimeout: Bool { curlCode == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
+
     /// True for failures that happened before any HTTP status: DNS, refused, TLS, timeouts.
     public var isConnectionError: Bool {
         [Int(CURLE_COULDNT_RESOLVE_HOST.rawValue), Int(CURLE_COULDNT_RESOLVE_PROXY.rawValue),
@@ -61,62 +64,60 @@ public struct HTTPClient: Sendable {
 
     /// Runs `request`. Throws `HTTPError` for transport failures; any HTTP status is a response.
     public func send(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        guard let h = curl_easy_init() else {
-            throw HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_easy_init failed", url: request.url)
-        }
-        defer { curl_easy_cleanup(h) }
-        let sink = Sink(limit: request.maxBodyBytes)
-        let sinkPtr = Unmanaged.passUnretained(sink).toOpaque()
-        var errbuf = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        var headerList: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(headerList) }
-        for (k, v) in request.headers { headerList = curl_slist_append(headerList, "\(k): \(v)") }
+        try sendAll([request])[0].get()
+    }
 
-        func check(_ code: CURLcode, _ what: String) throws(HTTPError) {
-            guard code == CURLE_OK else {
-                throw HTTPError(curlCode: Int(code.rawValue), message: "\(what): \(String(cString: curl_easy_strerror(code)))", url: request.url)
+    /// Runs `requests` concurrently on the calling thread (libcurl's multi interface: one
+    /// poll loop, no extra threads) and returns their outcomes in the same order. Each
+    /// transfer keeps its own timeouts; one failing does not affect the others.
+    public func sendAll(_ requests: [HTTPRequest]) -> [Result<HTTPResponse, HTTPError>] {
+        var results = [Result<HTTPResponse, HTTPError>?](repeating: nil, count: requests.count)
+        guard !requests.isEmpty else { return [] }
+        guard let multi = curl_multi_init() else {
+            return requests.map { .failure(HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_multi_init failed", url: $0.url)) }
+        }
+        defer { curl_multi_cleanup(multi) }
+        var transfers: [Transfer] = []
+        for (n, r) in requests.enumerated() {
+            do throws(HTTPError) {
+                let t = try Transfer(r, index: n)
+                let mc = curl_multi_add_handle(multi, t.handle)
+                guard mc == CURLM_OK else {
+                    throw HTTPError(curlCode: 0, message: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(mc)))", url: r.url)
+                }
+                transfers.append(t)
+            } catch {
+                results[n] = .failure(error)
             }
         }
-        let body = request.body ?? Data()
-        let code: CURLcode = errbuf.withUnsafeMutableBufferPointer { eb in
-            body.withUnsafeBytes { bodyPtr in
-                var c = rec_curl_setopt_str(h, CURLOPT_URL, request.url)
-                if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, eb.baseAddress) }
-                if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) }
-                if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000)) }
-                if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000)) }
-                if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1) }
-                if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_MAXREDIRS, 5) }
-                if c == CURLE_OK { c = rec_curl_setopt_str(h, CURLOPT_USERAGENT, "recfuse/0.1") }
-                if c == CURLE_OK { c = rec_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList) }
-                if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_WRITEFUNCTION, Sink.write) }
-                if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_WRITEDATA, sinkPtr) }
-                if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_HEADERFUNCTION, Sink.header) }
-                if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_HEADERDATA, sinkPtr) }
-                if c == CURLE_OK, request.method != "GET" {
-                    c = rec_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method)
+        defer { for t in transfers { curl_multi_remove_handle(multi, t.handle) } }
+        let byHandle = Dictionary(uniqueKeysWithValues: transfers.map { (UnsafeRawPointer($0.handle), $0) })
+        var running: Int32 = Int32(transfers.count)
+        while true {
+            var mc = curl_multi_perform(multi, &running)
+            if mc == CURLM_OK {
+                var left: Int32 = 0
+                while let msg = curl_multi_info_read(multi, &left) {
+                    guard msg.pointee.msg == CURLMSG_DONE, let h = msg.pointee.easy_handle,
+                          let t = byHandle[UnsafeRawPointer(h)] else { continue }
+                    results[t.index] = t.finish(msg.pointee.data.result)
                 }
-                if c == CURLE_OK, request.body != nil {
-                    c = rec_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-                    if c == CURLE_OK {
-                        c = rec_curl_setopt_ptr(h, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyPtr.baseAddress ?? UnsafeRawPointer(eb.baseAddress!)))
+            }
+            if running == 0 || mc != CURLM_OK {
+                if mc != CURLM_OK {
+                    let why = String(cString: curl_multi_strerror(mc))
+                    for t in transfers where results[t.index] == nil {
+                        results[t.index] = .failure(HTTPError(curlCode: 0, message: "curl_multi_perform: \(why)", url: t.url))
                     }
                 }
-                if c != CURLE_OK { return c }
-                return curl_easy_perform(h)
+                break
             }
+            mc = curl_multi_poll(multi, nil, 0, 100, nil)
+            if mc != CURLM_OK { continue }
         }
-        if sink.overflow {
-            throw HTTPError(curlCode: Int(code.rawValue), message: "response body exceeds \(request.maxBodyBytes) bytes", url: request.url)
+        return results.enumerated().map { n, r in
+            r ?? .failure(HTTPError(curlCode: 0, message: "transfer did not complete", url: requests[n].url))
         }
-        if code != CURLE_OK {
-            let detail = String(cString: errbuf)
-            let text = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            throw HTTPError(curlCode: Int(code.rawValue), message: text, url: request.url)
-        }
-        var status = 0
-        try check(rec_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status), "reading the status")
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.data)
     }
 
     /// GET `url` and return the body; non-2xx statuses are errors.
@@ -130,7 +131,88 @@ public struct HTTPClient: Sendable {
     }
 }
 
-/// Collects a transfer's body and headers; lives for one `send` call.
+/// One configured easy handle with everything libcurl points into (error buffer, header
+/// list, request body, response sink), kept alive until the transfer is finished.
+private final class Transfer {
+    let handle: UnsafeMutableRawPointer
+    let index: Int
+    let url: String
+    private let sink: Sink
+    private let errbuf: UnsafeMutablePointer<CChar>
+    private var headerList: UnsafeMutablePointer<curl_slist>? = nil
+
+    init(_ request: HTTPRequest, index: Int) throws(HTTPError) {
+        guard let h = curl_easy_init() else {
+            throw HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_easy_init failed", url: request.url)
+        }
+        handle = h
+        self.index = index
+        url = request.url
+        sink = Sink(limit: request.maxBodyBytes)
+        errbuf = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errbuf.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        for (k, v) in request.headers { headerList = curl_slist_append(headerList, "\(k): \(v)") }
+        let sinkPtr = Unmanaged.passUnretained(sink).toOpaque()
+        var c = rec_curl_setopt_str(h, CURLOPT_URL, request.url)
+        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, errbuf) }
+        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) }
+        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout * 1000))) }
+        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000))) }
+        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1) }
+        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_MAXREDIRS, 5) }
+        if c == CURLE_OK { c = rec_curl_setopt_str(h, CURLOPT_USERAGENT, "recfuse/0.1") }
+        if c == CURLE_OK { c = rec_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList) }
+        if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_WRITEFUNCTION, Sink.write) }
+        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_WRITEDATA, sinkPtr) }
+        if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_HEADERFUNCTION, Sink.header) }
+        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_HEADERDATA, sinkPtr) }
+        if c == CURLE_OK, request.method != "GET" { c = rec_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method) }
+        if c == CURLE_OK, let body = request.body {
+            // COPYPOSTFIELDS: libcurl keeps its own copy, so the Data need not outlive this call.
+            c = rec_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            if c == CURLE_OK {
+                c = body.withUnsafeBytes { b in
+                    rec_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafeRawPointer(errbuf)))
+                }
+            }
+        }
+        guard c == CURLE_OK else {
+            let message = "configuring the transfer: \(String(cString: curl_easy_strerror(c)))"
+            cleanup()
+            throw HTTPError(curlCode: Int(c.rawValue), message: message, url: request.url)
+        }
+    }
+
+    private var cleaned = false
+    private func cleanup() {
+        guard !cleaned else { return }
+        cleaned = true
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(headerList)
+        errbuf.deallocate()
+    }
+
+    deinit { cleanup() }
+
+    /// The outcome once libcurl reports the transfer done with `code`.
+    func finish(_ code: CURLcode) -> Result<HTTPResponse, HTTPError> {
+        if sink.overflow {
+            return .failure(HTTPError(curlCode: Int(code.rawValue), message: "response body exceeds \(sink.limit) bytes", url: url))
+        }
+        if code != CURLE_OK {
+            let detail = String(cString: errbuf)
+            return .failure(HTTPError(curlCode: Int(code.rawValue), message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail, url: url))
+        }
+        var status = 0
+        let c = rec_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        guard c == CURLE_OK else {
+            return .failure(HTTPError(curlCode: Int(c.rawValue), message: "reading the status: \(String(cString: curl_easy_strerror(c)))", url: url))
+        }
+        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.data))
+    }
+}
+
+/// Collects a transfer's body and headers; lives for one transfer.
 private final class Sink {
     var data = Data()
     var headers: [String: String] = [:]

@@ -1,4 +1,5 @@
 import RecCore
+import RecLLM
 
 /// Wire <-> domain conversions. Raw ids stay strings on both sides; the pipeline maps them.
 extension UserSpec {
@@ -74,5 +75,44 @@ extension RFExplainResponse {
         meta.degraded = e.degraded
         meta.degradedReason = e.degradedReason
         meta.warnings = e.warnings
+    }
+}
+
+extension RerankQuery {
+    init(_ r: RFRerankRequest) throws {
+        self.init(user: UserSpec(r.user))
+        candidates = r.candidates.map { c in
+            if case .baseScore(let b)? = c.base { return Candidate(id: c.itemID, base: b) }
+            return Candidate(id: c.itemID)
+        }
+        baseEngine = r.baseEngine
+        poolSize = Int(r.poolSize)
+        switch r.judge {
+        case .default: judge = nil
+        case .local: judge = .local
+        case .llmRelevancy: judge = .llmRelevancy
+        case .llmPointwise: judge = .llmPointwise
+        case .UNRECOGNIZED(let n): throw RecError.invalidArgument("unknown judge \(n)")
+        }
+        if case .alpha(let a)? = r.alphaPolicy { alpha = a }
+        switch r.normalization {
+        case .default, .minmax: normalization = .minMax
+        case .rank: normalization = .rank
+        case .UNRECOGNIZED(let n): throw RecError.invalidArgument("unknown normalization \(n)")
+        }
+        positionWeights = r.positionWeights
+        diversity = r.diversity
+        k = Int(r.k)
+        filters = FilterSpec(r.filters)
+    }
+}
+
+extension RFJudge {
+    init(_ j: JudgeKind) {
+        switch j {
+        case .local: self = .local
+        case .llmRelevancy: self = .llmRelevancy
+        case .llmPointwise: self = .llmPointwise
+        }
     }
 }

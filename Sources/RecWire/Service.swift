@@ -1,5 +1,6 @@
 import Foundation
 import RecCore
+import RecLLM
 import SwiftProtobuf
 import Synchronization
 
@@ -15,9 +16,14 @@ public final class Service: Sendable {
 
     private let state: Mutex<Recommender>
     private let started = ContinuousClock.now
+    /// The fusion stage (Rerank) and LLM explanations; both share one LLM client, if any.
+    public let reranker: Reranker
+    public let explainer: Explainer
 
-    public init(_ recommender: Recommender) {
+    public init(_ recommender: Recommender, llm: LLMClient? = nil, defaultJudge: JudgeKind = .local) {
         state = Mutex(recommender)
+        reranker = Reranker(llm: llm, defaultJudge: defaultJudge)
+        explainer = Explainer(llm: llm)
     }
 
     /// The recommender new calls are served by.
@@ -102,13 +108,19 @@ public final class Service: Sendable {
             out.unknownItems = r.unknownItems
             return try out.serializedData()
         case Methods.rerank:
-            let _: RFRerankRequest = try decode(payload, method)
-            throw RecError.unimplemented("Rerank is not available yet: it arrives with the LLM-fusion stage")
+            let req: RFRerankRequest = try decode(payload, method)
+            let r = try reranker.rerank(rec, try RerankQuery(req), deadline: deadline)
+            var out = RFRerankResponse()
+            out.items = scoredItems(r.recommendation.items, catalog: rec.catalog)
+            out.meta = RFResponseMeta(r.recommendation, bundleVersion: rec.bundleVersion)
+            out.unknownItems = r.recommendation.unknownItems
+            out.judge = r.judge.map(RFJudge.init) ?? .default
+            return try out.serializedData()
         case Methods.explain:
             let req: RFExplainRequest = try decode(payload, method)
             let q = ExplainQuery(user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
                                  style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
-            let e = try rec.explain(q, deadline: deadline)
+            let e = try explainer.explain(rec, q, deadline: deadline)
             return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
             let _: RFHealthRequest = try decode(payload, method)
@@ -151,7 +163,7 @@ public final class Service: Sendable {
             var i = RFEngineInfo()
             i.name = e.name
             i.description_p = e.summary
-            i.methods = ["Retrieve", "Rank"]
+            i.methods = ["Retrieve", "Rank", "Rerank", "Explain"]
             return i
         }
         out.defaultEngine = rec.defaultEngine

@@ -4,6 +4,7 @@ import Logging
 import RecCore
 import RecData
 import RecEval
+import RecLLM
 import RecServer
 import RecSVD
 import RecWire
@@ -22,6 +23,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
     @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
     @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
+    @Option(help: "Rerank's judge when a request leaves it unset: local, llm_relevancy, llm_pointwise.")
+    var defaultJudge: String = "local"
+    @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -37,7 +41,12 @@ struct Serve: ParsableCommand {
             let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: bundle), limits: limits,
                                                    modelsDir: URL(fileURLWithPath: modelsDir), log: { log.warning("\($0)") })
             log.info("loaded bundle \(manifest.version) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
-            let service = Service(rec)
+            guard let judge = JudgeKind(rawValue: defaultJudge) else {
+                throw RecError.invalidArgument("--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let client = try llm.client()
+            if let client { log.info("LLM endpoint: \(client.config)") }
+            let service = Service(rec, llm: client, defaultJudge: judge)
             service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
             var config = ServerConfig(listen: listen)
             config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
