@@ -68,7 +68,7 @@ let package = Package(
         ]),
 
         // ---- tests (one target per library target) and their shared helpers
-        .target(name: "RecTestSupport", dependencies: ["RecCore"], path: "Tests/RecTestSupport"),
+        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP"], path: "Tests/RecTestSupport", exclude: ["fake_openai.py"]),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RecGATTests", dependencies: ["RecGAT", "RecText", "RecMath", "RecData", "RecCore", "RecTestSupport"]),
+        .testTarget(name: "RecLLMTests", dependencies: ["RecLLM", "RecBaselines", "RecText", "RecMath", "RecCore", "RecTestSupport"]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
         .testTarget(name: "RecEASETests", dependencies: ["RecEASE", "RecMath", "RecEval", "RecCore"]),
         .testTarget(name: "RecSVDTests", dependencies: ["RecSVD", "RecEval", "RecData", "RecCore"]),

@@ -57,8 +57,9 @@ public enum Fusion {
 
     /// Maximal marginal relevance (Carbonell & Goldstein 1998): repeatedly take the item
     /// maximising `(1 − lambda) · relevance − lambda · max cos(item, already taken)`.
-    /// `vectors[i]` are unit vectors. Returns the order and each pick's MMR value, which never
-    /// increases along the list (an item's value can only fall as the taken set grows).
+    /// `vectors[i]` are unit vectors. The similarity penalty is floored at 0 (an item unlike
+    /// everything taken is not rewarded beyond its relevance), so each pick's MMR value never
+    /// increases along the list: an item's value can only fall as the taken set grows.
     public static func mmr(relevance: [Float], vectors: [[Float]], lambda: Float, k: Int) -> [(index: Int, value: Float)] {
         let n = relevance.count
         var maxSim = [Float](repeating: -.infinity, count: n)
@@ -68,7 +69,7 @@ public enum Fusion {
             var best = -1
             var bestValue = -Float.infinity
             for i in 0..<n where !taken[i] {
-                let penalty = out.isEmpty ? 0 : maxSim[i]
+                let penalty = out.isEmpty ? 0 : max(0, maxSim[i])
                 let v = (1 - lambda) * relevance[i] - lambda * penalty
                 if v > bestValue || (v == bestValue && best >= 0 && relevance[i] > relevance[best]) { best = i; bestValue = v }
             }

@@ -433,3 +433,8 @@ final class ResponseCache: Sendable {
         } catch { try? fm.removeItem(at: tmp) }
     }
 }
+
+/// Internals exposed for tests.
+public enum LLMClientInternals {
+    public static func retryAfter(_ v: String?) -> Double? { LLMClient.retryAfter(v) }
+}

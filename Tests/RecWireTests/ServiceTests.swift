@@ -80,7 +80,17 @@ import Testing
         var huge = RFRetrieveRequest()
         huge.k = 1 << 30
         #expect(try call(Methods.retrieve, huge).status.code == .invalidArgument)
-        #expect(try call(Methods.rerank, RFRerankRequest()).status.code == .unimplemented)
+        // Like Retrieve, an anonymous user with nothing to go on gets the fallback's list; the
+        // judge has nothing to read either, and the reply says so.
+        let emptyRerank = try call(Methods.rerank, RFRerankRequest())
+        #expect(emptyRerank.status.code == .ok, "\(emptyRerank.status)")
+        let er = try RFRerankResponse(serializedBytes: emptyRerank.payload)
+        #expect(er.meta.degraded && er.meta.degradedReason.contains("base score alone"), "\(er.meta)")
+        var nanAlpha = RFRerankRequest()
+        nanAlpha.user.id = "u1"
+        nanAlpha.alpha = .nan
+        let na = try call(Methods.rerank, nanAlpha).status
+        #expect(na.code == .invalidArgument && na.message.contains("alpha"), "\(na)")
         let noItem = try call(Methods.explain, RFExplainRequest())
         #expect(noItem.status.code == .invalidArgument && noItem.status.message.contains("item_id"))
     }
