@@ -19,6 +19,8 @@ public struct EvalRunner {
         public var threshold: Float = 4
         public var maxK = 50
         public var splitFile: URL?
+        /// With a re-ranking stage: how many of each engine's top items it re-orders.
+        public var rerankDepth = 20
         public init() {}
     }
 
@@ -43,13 +45,19 @@ public struct EvalRunner {
 
     public typealias Fit = (_ kind: String, _ train: Dataset) throws -> (engine: any Engine, seconds: Double)
 
+    /// Builds a re-ranking stage from a split's training data (a judge needs the split's
+    /// own user profiles). `name` labels its rows: engine "gat+local".
+    public typealias RerankFactory = (name: String, make: (_ train: Dataset) throws -> Evaluator.Rerank)
+
     public let options: Options
     public let fit: Fit
+    public let rerank: RerankFactory?
     public let log: (String) -> Void
 
-    public init(options: Options, fit: @escaping Fit, log: @escaping (String) -> Void = { _ in }) {
+    public init(options: Options, fit: @escaping Fit, rerank: RerankFactory? = nil, log: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.fit = fit
+        self.rerank = rerank
         self.log = log
     }
 
@@ -71,20 +79,32 @@ public struct EvalRunner {
         for (split, reveal) in try splits(d) {
             log("\(split.protocolName): \(split.train.interactions.count) train, \(split.test.count) test interactions")
             let fallback = try fit("popularity", split.train).engine
+            let stage = try rerank.map { r in (r.name, try r.make(split.train)) }
             for kind in engines {
                 let (engine, secs) = try fit(kind, split.train)
-                var r: Evaluator.Result
-                if options.protocolKind == .loo {
-                    r = Evaluator.sampled(engine, on: split, fallback: fallback)
-                } else {
-                    r = Evaluator.ranking(engine, on: split, threshold: options.threshold, maxK: options.maxK, fallback: fallback)
-                    if let rp = engine as? any RatingPredictor, !split.test.isEmpty {
+                func evaluate(_ rr: Evaluator.Rerank?) -> Evaluator.Result {
+                    if options.protocolKind == .loo {
+                        return Evaluator.sampled(engine, on: split, fallback: fallback, rerank: rr, rerankDepth: options.rerankDepth)
+                    }
+                    var r = Evaluator.ranking(engine, on: split, threshold: options.threshold, maxK: options.maxK, fallback: fallback,
+                                              rerank: rr, rerankDepth: options.rerankDepth)
+                    if rr == nil, let rp = engine as? any RatingPredictor, !split.test.isEmpty {
                         r.metrics.merge(Evaluator.rating(rp, on: split).metrics) { a, _ in a }
                     }
+                    return r
                 }
+                let r = evaluate(nil)
                 log("\(kind) on \(split.protocolName): fit \(String(format: "%.2f", secs)) s, \(r.usersEvaluated) users")
                 reports.append(Report(engine: kind, protocolName: split.protocolName, metrics: r.metrics, curves: r.curves,
                                       fitSeconds: secs, usersEvaluated: r.usersEvaluated, revealed: reveal))
+                if let (name, rr) = stage {
+                    let t0 = ContinuousClock.now
+                    let f = evaluate(rr)
+                    let s = (ContinuousClock.now - t0)
+                    log("\(kind)+\(name) (top \(options.rerankDepth) re-ranked) on \(split.protocolName): \(s)")
+                    reports.append(Report(engine: "\(kind)+\(name)", protocolName: split.protocolName, metrics: f.metrics, curves: f.curves,
+                                          fitSeconds: secs, usersEvaluated: f.usersEvaluated, revealed: reveal))
+                }
             }
         }
         return reports

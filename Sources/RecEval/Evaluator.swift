@@ -26,8 +26,23 @@ public enum Evaluator {
         return UserQuery(userIndex: u, history: histories.entries(of: u))
     }
 
+    /// A second stage for evaluation: given the user's query, the engine's top items (best
+    /// first) and their scores, returns new scores for those items (higher is better), or nil
+    /// when it cannot judge this user (the base order then stands).
+    public typealias Rerank = @Sendable (_ user: UserQuery, _ items: [Int32], _ base: [Float]) -> [Float]?
+
+    /// Re-orders the first `depth` entries of `top` by `rerank` (stable on ties); the rest stay.
+    static func reranked(_ top: [TopK.Entry], _ q: UserQuery, depth: Int, _ rerank: Rerank) -> [Int32] {
+        let head = Array(top.prefix(depth))
+        guard let s = rerank(q, head.map(\.index), head.map(\.score)), s.count == head.count else {
+            return top.map(\.index)
+        }
+        let order = head.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }
+        return order.map { head[$0].index } + top.dropFirst(depth).map(\.index)
+    }
+
     public static func ranking(_ engine: any Engine, on split: Split, threshold: Float = 4, maxK: Int = 50,
-                               fallback: (any Engine)? = nil) -> Result {
+                               fallback: (any Engine)? = nil, rerank: Rerank? = nil, rerankDepth: Int = 20) -> Result {
         let histories = split.train.userHistories()
         var relevant: [Int32: Set<Int32>] = [:]
         for x in split.test where x.rating >= threshold { relevant[x.user, default: []].insert(x.item) }
@@ -40,7 +55,8 @@ public enum Evaluator {
             let e: any Engine = engine.unscorableReason(q) == nil ? engine : (fallback ?? engine)
             guard let scores = try? e.score(q, items: nil), scores.count == nItems else { return nil }
             let seen = Set(q.history.map(\.item))
-            let top = TopK.select(scores, k: maxK) { !seen.contains(Int32($0)) }.map(\.index)
+            let entries = TopK.select(scores, k: rerank == nil ? maxK : max(maxK, rerankDepth)) { !seen.contains(Int32($0)) }
+            let top = Array((rerank.map { reranked(entries, q, depth: rerankDepth, $0) } ?? entries.map(\.index)).prefix(maxK))
             let rel = relevantC[u]!
             let curve = (1...maxK).map { Metrics.ranking(top, relevant: rel, k: $0) }
             return (curve[min(10, maxK) - 1], curve, Array(top.prefix(10)))
@@ -66,7 +82,8 @@ public enum Evaluator {
     }
 
     /// Leave-one-out with sampled negatives: HR@10 and NDCG@10 of the held-out item among its candidates.
-    public static func sampled(_ engine: any Engine, on split: Split, k: Int = 10, fallback: (any Engine)? = nil) -> Result {
+    public static func sampled(_ engine: any Engine, on split: Split, k: Int = 10, fallback: (any Engine)? = nil,
+                               rerank: Rerank? = nil, rerankDepth: Int = 20) -> Result {
         let histories = split.train.userHistories()
         let users = split.candidates.keys.sorted()
         let per: [Metrics.Ranking?] = Parallel.map(users.count) { n in
@@ -76,7 +93,8 @@ public enum Evaluator {
             let e: any Engine = engine.unscorableReason(q) == nil ? engine : (fallback ?? engine)
             guard let scores = try? e.score(q, items: cands) else { return nil }
             // Rank of the held-out item (index 0); ties count against it.
-            let ranked = TopK.sorted(zip(cands, scores).map { TopK.Entry(index: $0, score: $1) }).map(\.index)
+            let sorted = TopK.sorted(zip(cands, scores).map { TopK.Entry(index: $0, score: $1) })
+            let ranked = rerank.map { reranked(sorted, q, depth: rerankDepth, $0) } ?? sorted.map(\.index)
             return Metrics.ranking(ranked, relevant: [cands[0]], k: k)
         }
         let ok = per.compactMap { $0 }

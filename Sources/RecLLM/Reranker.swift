@@ -112,33 +112,9 @@ public final class Reranker: Sendable {
         var warn: [String] = []
         let user = try rec.resolve(q.user, warnings: &warn)
         let text = rec.engines.lazy.compactMap { $0 as? TextEngine }.first
-        let input = Self.input(user, items: items, baseScores: baseScores, catalog: rec.catalog)
-        var judged: (kind: JudgeKind, out: JudgeOutput)? = nil
-        let wanted = q.judge ?? defaultJudge
-        if !items.isEmpty {
-            if wanted.usesLLM {
-                if let llm {
-                    let judge: any Judge = wanted == .llmRelevancy ? LLMRelevancyJudge(llm: llm) : LLMPointwiseJudge(llm: llm)
-                    let llmDeadline = deadline.instant.map { Deadline(instant: $0.advanced(by: .zero - fallbackReserve)) } ?? .none
-                    do {
-                        judged = (wanted, try judge.judge(input, deadline: llmDeadline))
-                    } catch {
-                        reasons.append("\(error); fell back to the local judge")
-                    }
-                } else {
-                    reasons.append("\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell back to the local judge")
-                }
-            }
-            if judged == nil {
-                if let text {
-                    do { judged = (.local, try LocalJudge(text: text).judge(input, deadline: deadline)) } catch {
-                        reasons.append("\(error); ordered by the base score alone")
-                    }
-                } else {
-                    reasons.append("the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base score alone")
-                }
-            }
-        }
+        let (judged, why) = judge(user, items: items, baseScores: baseScores, catalog: rec.catalog, text: text,
+                                  kind: q.judge ?? defaultJudge, deadline: deadline)
+        reasons += why
         warnings += judged?.out.warnings ?? []
 
         // 3. Fusion and ordering.
@@ -173,6 +149,40 @@ public final class Reranker: Sendable {
         out.degraded = !reasons.isEmpty
         out.degradedReason = reasons.joined(separator: "; ")
         return RerankResult(recommendation: out, judge: judged?.kind)
+    }
+
+    /// The judging step of `rerank` on its own: scores `items` (in base order, with their
+    /// base scores) for `user` with judge `kind`, falling back from an LLM judge to the local
+    /// one, and from the local judge to none. Returns the judge that scored (nil: none could)
+    /// and the reasons for every fallback. Offline evaluation calls this directly.
+    public func judge(_ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: TextEngine?,
+                      kind wanted: JudgeKind, deadline: Deadline = .none) -> ((kind: JudgeKind, out: JudgeOutput)?, [String]) {
+        guard !items.isEmpty else { return (nil, []) }
+        var reasons: [String] = []
+        let input = Self.input(user, items: items, baseScores: baseScores, catalog: catalog)
+        if wanted.usesLLM {
+            if let llm {
+                let judge: any Judge = wanted == .llmRelevancy ? LLMRelevancyJudge(llm: llm) : LLMPointwiseJudge(llm: llm)
+                let llmDeadline = deadline.instant.map { Deadline(instant: $0.advanced(by: .zero - fallbackReserve)) } ?? .none
+                do {
+                    return ((wanted, try judge.judge(input, deadline: llmDeadline)), [])
+                } catch {
+                    reasons.append("\(error); fell back to the local judge")
+                }
+            } else {
+                reasons.append("\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell back to the local judge")
+            }
+        }
+        guard let text else {
+            reasons.append("the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base score alone")
+            return (nil, reasons)
+        }
+        do {
+            return ((.local, try LocalJudge(text: text).judge(input, deadline: deadline)), reasons)
+        } catch {
+            reasons.append("\(error); ordered by the base score alone")
+            return (nil, reasons)
+        }
     }
 
     /// The judge's view of the request: profile, preference (the request's, or one written

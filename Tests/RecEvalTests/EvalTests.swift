@@ -117,3 +117,59 @@ import Testing
         #expect(html.components(separatedBy: "stroke-width='3'/>").count - 1 == 7)  // a legend entry per series per chart
     }
 }
+
+/// Scores item i as −i for everyone: the base order is 0, 1, 2, …
+private final class DescendingEngine: Engine {
+    let name = "descending"
+    let summary = "test"
+    let itemCount: Int
+    init(itemCount: Int) { self.itemCount = itemCount }
+    func unscorableReason(_ query: UserQuery) -> String? { nil }
+    func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] { gather((0..<itemCount).map { -Float($0) }, items) }
+}
+
+@Suite struct RerankEvaluationTests {
+    /// One user, relevant test item 7; the base puts it 8th.
+    func split() -> Split {
+        let items = 30
+        let d = Dataset(name: "t", users: try! IDMap(ids: ["u0"]), items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
+                        interactions: [Interaction(user: 0, item: 29, rating: 5, timestamp: 1)],
+                        itemMeta: Array(repeating: ItemMeta(title: ""), count: items), userMeta: [UserMeta()])
+        return Split(protocolName: "t", train: d, test: [Interaction(user: 0, item: 7, rating: 5, timestamp: 2)])
+    }
+
+    @Test func theStageReordersOnlyTheTopDepth() {
+        let s = split()
+        let base = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10)
+        #expect(abs(base.metrics["ndcg@10"]! - 1 / log2(9.0)) < 1e-9)
+        // A stage that prefers item 7 lifts it to first when it is within the depth…
+        let lift: Evaluator.Rerank = { _, items, _ in items.map { $0 == 7 ? 1 : 0 } }
+        let lifted = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: lift, rerankDepth: 10)
+        #expect(lifted.metrics["ndcg@10"] == 1 && lifted.metrics["hr@1"] == nil && lifted.curves["ndcg"]![0] == 1)
+        // …and cannot reach it beyond the depth; a stage that gives up leaves the base order.
+        let shallow = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: lift, rerankDepth: 5)
+        #expect(shallow.metrics["ndcg@10"] == base.metrics["ndcg@10"])
+        let giveUp: Evaluator.Rerank = { _, _, _ in nil }
+        #expect(Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: giveUp).metrics == base.metrics)
+        // The stage sees the base order and scores, seen items removed.
+        let seenByStage = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: { _, items, base in
+            (items == (0..<20).map(Int32.init) && base == (0..<20).map { -Float($0) }) ? items.map { $0 == 7 ? 1 : 0 } : nil
+        }, rerankDepth: 20)
+        #expect(seenByStage.metrics["ndcg@10"] == 1)
+    }
+
+    @Test func theRunnerAddsOneRowPerEngineWithTheStage() throws {
+        let s = split()
+        var o = EvalRunner.Options()
+        o.protocolKind = .splitFile
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rf-eval-\(UUID().uuidString).tsv")
+        try Splits.write(s, to: dir)
+        o.splitFile = dir
+        o.rerankDepth = 10
+        let runner = EvalRunner(options: o, fit: { _, d in (DescendingEngine(itemCount: d.items.count), 0) },
+                                rerank: ("lift", { _ in { _, items, _ in items.map { $0 == 7 ? 1 : 0 } } }))
+        let reports = try runner.run(engines: ["a"], on: s.train)
+        #expect(reports.map(\.engine) == ["a", "a+lift"])
+        #expect(reports[1].metrics["ndcg@10"] == 1 && reports[0].metrics["ndcg@10"]! < 0.5)
+    }
+}
