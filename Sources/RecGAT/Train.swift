@@ -69,8 +69,9 @@ struct TrainingGraph {
 extension GATEngine {
     /// Trains on every interaction of `d` (see `GATEngine` for the model). `encoder` embeds the
     /// profiles when the configuration uses text features (it may be nil for id-only).
+    /// `profiles` lays LLM-enriched profiles over the template ones for the text features.
     public static func fit(_ d: Dataset, config c: GATConfig = GATConfig(), encoder: SentenceEncoder?, name: String = "gat",
-                           progress: (GATProgress) -> Void = { _ in }) throws -> GATEngine {
+                           profiles: ProfileOverrides? = nil, progress: (GATProgress) -> Void = { _ in }) throws -> GATEngine {
         try c.validate()
         let started = ContinuousClock.now
         let catalog = Catalog(ids: d.items, meta: d.itemMeta)
@@ -83,8 +84,9 @@ extension GATEngine {
         var textDim = 0
         if c.usesText {
             guard let encoder else { throw RecError.failedPrecondition("gat: features '\(c.features.rawValue)' need the sentence encoder") }
-            itemText = encoder.embedMemoised(Profiles.items(catalog).map(\.text))
-            userText = encoder.embedMemoised(Profiles.users(store, catalog: catalog).map(\.text))
+            let o = profiles ?? ProfileOverrides()
+            itemText = encoder.embedMemoised(o.itemTexts(catalog))
+            userText = encoder.embedMemoised(o.userTexts(store, catalog: catalog))
             textDim = encoder.dimension
         }
         let textAll = userText.data + itemText.data

@@ -1,3 +1,4 @@
+import Foundation
 import RecCore
 
 /// An item's profile, after the structured schema of arXiv 2508.01514: the catalogue facts
@@ -138,3 +139,67 @@ public enum Profiles {
 }
 
 import Foundation
+
+/// Profiles enriched offline (`recfuse profiles --llm`), read back from its JSON lines and
+/// laid over the template ones when engines are trained (`recfuse train --profiles FILE`).
+/// Items take the file's overview, attributes and description; users take its summary, while
+/// their liked/disliked lists are always rebuilt from the training data (so an evaluation
+/// split never sees held-out titles through them).
+public struct ProfileOverrides: Sendable {
+    public var items: [String: ItemProfile] = [:]
+    public var users: [String: UserProfile] = [:]
+    /// Preference sentences (arXiv 2507.07251) by user id.
+    public var preferences: [String: String] = [:]
+
+    public init() {}
+
+    /// Reads `recfuse profiles` output: one JSON object per line with "kind" item | user.
+    /// Names the line of anything it cannot read.
+    public static func load(_ url: URL) throws -> ProfileOverrides {
+        var o = ProfileOverrides()
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let dec = JSONDecoder()
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let data = Data(line.utf8)
+            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = obj["kind"] as? String else {
+                throw RecError.invalidArgument("\(url.path):\(n + 1): not a JSON object with a \"kind\"")
+            }
+            do {
+                switch kind {
+                case "item":
+                    let p = try dec.decode(ItemProfile.self, from: data)
+                    o.items[p.id] = p
+                case "user":
+                    let p = try dec.decode(UserProfile.self, from: data)
+                    o.users[p.id] = p
+                    if let s = obj["preference"] as? String, !s.isEmpty { o.preferences[p.id] = s }
+                default: throw RecError.invalidArgument("unknown kind '\(kind)'")
+                }
+            } catch {
+                throw RecError.invalidArgument("\(url.path):\(n + 1): \(error)")
+            }
+        }
+        return o
+    }
+
+    /// The item profile texts the encoder embeds, in catalogue order.
+    public func itemTexts(_ catalog: Catalog) -> [String] {
+        Profiles.items(catalog).map { p in
+            guard let e = items[p.id] else { return p.text }
+            var q = p
+            q.overview = e.overview
+            q.attributes = e.attributes
+            q.description = e.description
+            return q.text
+        }
+    }
+
+    /// The user profile texts, in store order.
+    public func userTexts(_ store: UserStore, catalog: Catalog) -> [String] {
+        Profiles.users(store, catalog: catalog).map { p in
+            var q = p
+            q.summary = users[p.id]?.summary
+            return q.text
+        }
+    }
+}

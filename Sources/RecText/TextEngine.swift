@@ -53,11 +53,14 @@ public final class TextEngine: Engine {
     }
 
     /// Embeds every item profile and every stored user's profile with `encoder`.
-    public static func fit(_ dataset: Dataset, encoder: SentenceEncoder, name: String = "text") throws -> TextEngine {
+    /// `profiles` lays LLM-enriched profiles over the template ones.
+    public static func fit(_ dataset: Dataset, encoder: SentenceEncoder, name: String = "text",
+                           profiles: ProfileOverrides? = nil) throws -> TextEngine {
         let catalog = Catalog(ids: dataset.items, meta: dataset.itemMeta)
         let users = UserStore(ids: dataset.users, meta: dataset.userMeta, histories: dataset.userHistories())
-        let items = encoder.embedMemoised(Profiles.items(catalog).map(\.text))
-        let userVecs = encoder.embedMemoised(Profiles.users(users, catalog: catalog).map(\.text))
+        let o = profiles ?? ProfileOverrides()
+        let items = encoder.embedMemoised(o.itemTexts(catalog))
+        let userVecs = encoder.embedMemoised(o.userTexts(users, catalog: catalog))
         return TextEngine(name: name, catalog: catalog, users: users, itemEmbeddings: items, userEmbeddings: userVecs,
                           encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
     }

@@ -30,6 +30,8 @@ public enum Bundles {
         /// The sentence-encoder folder the text engine embeds profiles with.
         public var textModel = URL(fileURLWithPath: "models/all-MiniLM-L6-v2")
         public var gat = GATConfig()
+        /// LLM-enriched profiles for the text and GAT engines (`recfuse profiles --llm`).
+        public var profiles: ProfileOverrides?
         public init() {}
     }
 
@@ -79,12 +81,12 @@ public enum Bundles {
             }
             (e, t, p) = (m, m.tensors(), params.asStrings)
         case "text":
-            let m = try TextEngine.fit(dataset, encoder: SentenceEncoder.shared(options.textModel))
+            let m = try TextEngine.fit(dataset, encoder: SentenceEncoder.shared(options.textModel), profiles: options.profiles)
             (e, t, p) = (m, m.tensors(), m.params)
         case "gat":
             let c = options.gat
             let encoder = c.usesText ? try SentenceEncoder.shared(options.textModel) : nil
-            let m = try GATEngine.fit(dataset, config: c, encoder: encoder) { g in
+            let m = try GATEngine.fit(dataset, config: c, encoder: encoder, profiles: options.profiles) { g in
                 progress(Progress(engine: kind, epoch: g.epoch, epochs: g.maxEpochs, loss: g.loss, lossName: "loss",
                                   validation: ("val NDCG@10", g.validationNDCG), final: g.final))
             }

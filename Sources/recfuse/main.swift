@@ -7,6 +7,7 @@ import RecEval
 import RecServer
 import RecGAT
 import RecSVD
+import RecText
 import RecWire
 
 /// `recfuse`: the command line. No logic lives here: each subcommand parses its flags and
@@ -49,6 +50,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "EASE: L2 weight lambda (default 500).") var lambda: Double?
     @Option(help: "Text: folder holding sentence-encoder models (recfuse models fetch).") var modelsDir: String = "models"
     @Option(help: "Text: model the text engine embeds profiles with.") var textModel: String = "all-MiniLM-L6-v2"
+    @Option(help: "Text/GAT: JSON lines from `recfuse profiles --llm` laid over the template profiles.") var profiles: String?
     @Option(help: "GAT: node features, text | id | both (default both).") var gatFeatures: String?
     @Option(help: "GAT: weight of the cosine term in BPR + alpha·(1 − cos) (default 1; 0 = BPR only).") var gatAlpha: Float?
     @Option(help: "GAT: negative sampling, uniform | hard (default uniform).") var gatNegatives: String?
@@ -72,6 +74,7 @@ struct EngineOptions: ParsableArguments {
     func trainOptions() throws -> Bundles.TrainOptions {
         var o = Bundles.TrainOptions()
         o.gat = try gatConfig()
+        o.profiles = try profiles.map { try ProfileOverrides.load(URL(fileURLWithPath: $0)) }
         o.popularityHalfLifeDays = halfLifeDays
         o.cooccurrenceNeighbours = neighbours
         o.minRating = minRating

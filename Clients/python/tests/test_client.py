@@ -188,12 +188,6 @@ def test_expired_deadline(server):
     assert not reply.payload
 
 
-def test_rerank_is_unimplemented_for_now(client):
-    with pytest.raises(recfuse.RpcError) as e:
-        client.rerank(user_id="196", candidates=["1", "2"])
-    assert e.value.code == Code.UNIMPLEMENTED and e.value.message
-
-
 def test_message_over_the_size_limit(server):
     """NNG drops a message over NNG_OPT_RECVMAXSZ and its connection: the client gets its
     timeout, the server logs it and keeps serving."""
