@@ -172,6 +172,9 @@ def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     if len(sys.argv) > 2:
         SLOW = float(sys.argv[2])
+    # socketserver's default listen backlog is 5: a client opening more connections at once
+    # gets SYNs dropped and retried a second later, which looks like a slow client.
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)

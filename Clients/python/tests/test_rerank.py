@@ -3,6 +3,7 @@ with the real libcurl client talking to a scripted OpenAI-compatible server on l
 (Tests/RecTestSupport/fake_openai.py: a candidate whose profile mentions Comedy is a good
 match, anything else is not)."""
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -177,3 +178,30 @@ def test_hallucinated_explanation_is_replaced_by_the_template(bundle_dir, fake_l
         s.stop()
     assert out.style == pb.EXPLAIN_STYLE_TEMPLATE and out.meta.degraded
     assert "Citizen Kane" in out.meta.degraded_reason and "Citizen Kane" not in out.text, out.meta
+
+
+def test_profiles_llm_is_resumable(fake_llm, tmp_path):
+    """`recfuse profiles --llm` on ml-100k's items: a killed run's torn last line is dropped
+    and only the missing profiles are asked for again."""
+    import json
+    from conftest import recfuse_bin
+    data = os.environ.get("RECFUSE_DATA_DIR", str(ROOT / "data"))
+    out = tmp_path / "profiles.jsonl"
+    cmd = [recfuse_bin(), "profiles", "--llm", "--kind", "items", "--dataset", "ml-100k", "--data-dir", data,
+           "--out", str(out), "--llm-base-url", fake_llm, "--llm-model", "normal", "--chunk-size", "64"]
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1682
+    first = json.loads(lines[0])
+    assert first["kind"] == "item" and first["overview"] == "A scripted overview." and "Overview:" in first["text"]
+    # Keep 1,000 lines and half of the next one, as if the run had been killed mid-write.
+    out.write_text("\n".join(lines[:1000]) + "\n" + lines[1000][:40])
+    r = subprocess.run(cmd, check=True, timeout=300, capture_output=True, text=True)
+    assert "1000 items and 0 users already done" in r.stderr and "682 written" in r.stderr, r.stderr
+    again = out.read_text().splitlines()
+    assert len(again) == 1682 and len({json.loads(l)["id"] for l in again}) == 1682
+    # A broken endpoint: nothing is written, the exit status and message say so.
+    bad = subprocess.run(cmd[:-2] + ["--llm-model", "wrong-schema", "--out", str(tmp_path / "bad.jsonl")],
+                         timeout=300, capture_output=True, text=True)
+    assert bad.returncode != 0 and "1682 profiles failed" in bad.stderr, bad.stderr
+    assert (tmp_path / "bad.jsonl").read_text() == ""
