@@ -290,7 +290,7 @@ public final class GATEngine: Engine, Explaining {
             case .mean: text = meanUserText
             case .stored(let u): text = Array(userText.data[(Int(u) * d)..<(Int(u) * d + d)])
             case .encode(let texts):
-                let m = encoder!.embed(texts, batchSize: texts.count)
+                let m = encoder!.embedQuery(texts)
                 var v = [Float](repeating: 0, count: d)
                 for r in 0..<m.rows { for c in 0..<d { v[c] += m.data[r * d + c] } }
                 if let known { for c in 0..<d { v[c] += userText.data[Int(known) * d + c] } }

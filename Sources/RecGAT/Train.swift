@@ -205,7 +205,11 @@ extension GATEngine {
         let t = Tape()
         var r = rng
         let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
-        let states = final.forward(t, edges: fullEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r)
+        // Under the same single-threaded BLAS as training: OpenBLAS's thread count (which a
+        // concurrent caller may be holding at 1) can change the last bits of a product.
+        let states = BLAS.withThreads(1) {
+            final.forward(t, edges: fullEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r)
+        }
         return try GATEngine(name: name, config: c, weights: bestWeights, catalog: catalog, users: store,
                              states: states.map { Matrix(rows: nU + nI, cols: h, data: $0.value) },
                              userText: userText, itemText: itemText, encoder: encoder, encoderProblem: nil,

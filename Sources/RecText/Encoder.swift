@@ -203,6 +203,34 @@ public final class SentenceEncoder: Sendable {
     public static let memoLimit = 200_000
     private let memo = Mutex<[String: [Float]]>([:])
 
+    /// Request-time embeddings (preference sentences, inline profiles), remembered for the
+    /// next `queryMemoLimit` distinct texts: a sentence sent to Retrieve and then to Rerank,
+    /// or read by both the GAT and the local judge within one Rerank, is encoded once.
+    public func embedQuery(_ texts: [String]) -> Matrix {
+        let h = config.hidden
+        var out = Matrix(rows: texts.count, cols: h)
+        var missing: [Int] = []
+        queryMemo.withLock { m in
+            for (r, t) in texts.enumerated() {
+                if let v = m[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) } else { missing.append(r) }
+            }
+        }
+        guard !missing.isEmpty else { return out }
+        let fresh = embed(missing.map { texts[$0] }, batchSize: missing.count)
+        queryMemo.withLock { m in
+            if m.count + missing.count > Self.queryMemoLimit { m.removeAll() }
+            for (k, r) in missing.enumerated() {
+                let v = fresh.data[k * h..<(k + 1) * h]
+                out.data.replaceSubrange(r * h..<(r + 1) * h, with: v)
+                m[texts[r]] = Array(v)
+            }
+        }
+        return out
+    }
+
+    public static let queryMemoLimit = 4096
+    private let queryMemo = Mutex<[String: [Float]]>([:])
+
     /// One embedding for one text.
     public func embed(_ text: String) -> [Float] { embed([text], batchSize: 1).data }
 

@@ -99,16 +99,22 @@ public final class TextEngine: Engine {
 
     // MARK: - Engine
 
-    private enum Plan { case stored(Int32), encode(preference: String, profile: String?), unscorable(String) }
+    /// `encode`: the texts to embed, plus a stored user whose bundle profile embedding stands in
+    /// for re-encoding the same profile text.
+    private enum Plan { case stored(Int32), encode(preference: String, profile: String?, storedProfile: Int32?), unscorable(String) }
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
         let stored = q.userIndex.flatMap { u in inlineHistoryMatchesStore(q, u) ? u : nil }
         if pref.isEmpty, let stored { return .stored(stored) }
+        if let stored {
+            guard encoder != nil else { return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))") }
+            return .encode(preference: pref, profile: nil, storedProfile: stored)
+        }
         let profile = Profiles.user(id: q.rawID, history: q.history, meta: q.meta, catalog: catalog)
         if pref.isEmpty && profile.isEmpty { return .unscorable("no preference text, history or demographics to build a profile from") }
         guard encoder != nil else { return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))") }
-        return .encode(preference: pref, profile: profile.isEmpty ? nil : profile.text)
+        return .encode(preference: pref, profile: profile.isEmpty ? nil : profile.text, storedProfile: nil)
     }
 
     /// True when the query's history is exactly the stored one (no inline additions).
@@ -130,11 +136,15 @@ public final class TextEngine: Engine {
         case .stored(let u):
             let d = userEmbeddings.cols
             return Array(userEmbeddings.data[Int(u) * d..<(Int(u) + 1) * d])
-        case .encode(let pref, let profile):
+        case .encode(let pref, let profile, let storedProfile):
             let texts = [pref.isEmpty ? nil : pref, profile].compactMap { $0 }
-            let m = encoder!.embed(texts, batchSize: texts.count)
+            let m = encoder!.embedQuery(texts)
             var v = [Float](repeating: 0, count: m.cols)
             for r in 0..<m.rows { for c in 0..<m.cols { v[c] += m.data[r * m.cols + c] } }
+            if let u = storedProfile {
+                let d = userEmbeddings.cols
+                for c in 0..<d { v[c] += userEmbeddings.data[Int(u) * d + c] }
+            }
             let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
             return norm > 0 ? v.map { $0 / norm } : v
         }

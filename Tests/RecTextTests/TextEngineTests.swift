@@ -108,6 +108,14 @@ struct TextEngineTests {
         let prof = e.encoder!.embed(Profiles.user(id: "fan", history: q.history, meta: q.meta, catalog: e.catalog).text)
         let c1: Double = cosine(v[...], pref[...]), c2: Double = cosine(v[...], prof[...])
         #expect(c1 > 0.5 && c2 > 0.5 && Swift.abs(c1 - c2) < 1e-4, "the blend sits halfway: \(c1) \(c2)")
+        // The query memo gives what a fresh encode gives, on the first call and the next.
+        let once = e.encoder!.embedQuery(["romantic comedy", "a second text"])
+        let twice = e.encoder!.embedQuery(["a second text", "romantic comedy"])
+        let direct = e.encoder!.embed(["romantic comedy", "a second text"])
+        // (Batch composition moves the last bits, so compare within float noise.)
+        func close(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Bool { zip(a, b).allSatisfy { Swift.abs($0 - $1) < 1e-5 } }
+        #expect(close(once.data[0..<768], direct.data[0..<768]))
+        #expect(twice.data[0..<384] == once.data[384..<768] && twice.data[384..<768] == once.data[0..<384], "the second call is served from the memo")
     }
 
     @Test func nothingToGoOnIsUnscorableAndAMissingEncoderLimitsToStoredUsers() throws {
