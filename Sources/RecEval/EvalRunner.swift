@@ -114,10 +114,10 @@ public struct EvalRunner {
     public static func table(_ reports: [Report]) -> String {
         let cols = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "hr@10", "coverage@10"]
         let present = cols.filter { c in reports.contains { $0.metrics[c] != nil } }
-        var out = "engine".padding(toLength: 18, withPad: " ", startingAt: 0) + "protocol".padding(toLength: 16, withPad: " ", startingAt: 0)
+        var out = "engine".padding(toLength: 26, withPad: " ", startingAt: 0) + "protocol".padding(toLength: 16, withPad: " ", startingAt: 0)
         out += present.map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined() + "fit s   users\n"
         for r in reports {
-            out += r.engine.padding(toLength: 18, withPad: " ", startingAt: 0) + r.protocolName.padding(toLength: 16, withPad: " ", startingAt: 0)
+            out += r.engine.padding(toLength: 26, withPad: " ", startingAt: 0) + r.protocolName.padding(toLength: 16, withPad: " ", startingAt: 0)
             out += present.map { c in (r.metrics[c].map { String(format: "%.4f", $0) } ?? "-").padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
             out += String(format: "%-7.2f %d\n", r.fitSeconds, r.usersEvaluated)
         }
