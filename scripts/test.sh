@@ -18,7 +18,12 @@ echo "== data and model weights for the tests" >&2
 
 echo "== Swift tests" >&2
 # The encoder tests need the real weights: with RECFUSE_REQUIRE_MODELS=1 a missing model fails.
-RECFUSE_MODELS_DIR="$root/models" RECFUSE_REQUIRE_MODELS=1 swift test --skip-build
+# OpenBLAS runs single-threaded here: trainers switch its process-wide thread count to 1
+# while they run (BLAS.withThreads), and a product computed by another test at that moment
+# can differ in its last bits from the same product on two threads, which breaks the
+# bit-for-bit comparisons (save/load, determinism) of suites running in parallel. A server
+# never trains, so it never switches.
+OPENBLAS_NUM_THREADS=1 RECFUSE_MODELS_DIR="$root/models" RECFUSE_REQUIRE_MODELS=1 swift test --skip-build
 
 echo "== C and Python tests against a live server; the encoder against its references" >&2
 RECFUSE_BIN="$bin" RECFUSE_MODELS_DIR="$root/models" RECFUSE_DATA_DIR="$root/data" \
