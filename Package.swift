@@ -15,6 +15,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "recfuse", targets: ["recfuse"]),
+        // librecfuse.so: the engines in-process behind a C ABI (Bindings/include/recfuse.h).
+        // SwiftPM names the file after the product; Bindings/Makefile installs it as librecfuse.so,
+        // the name its SONAME already carries.
+        .library(name: "recfuse-c", type: .dynamic, targets: ["RecShim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -61,6 +65,10 @@ let package = Package(
             "RecWire", "RecCore", "CNNG",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The C ABI: the public header and the C-only parts (status strings), then the Swift exports.
+        .target(name: "CRecFuse", path: "Bindings", sources: ["src"], publicHeadersPath: "include"),
+        .target(name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecCore", "RecLLM"],
+                linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
         .executableTarget(name: "recfuse", dependencies: [
             "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText", "RecLLM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
