@@ -199,6 +199,16 @@ worker(void *p)
 	return NULL;
 }
 
+/* Starts `t` workers making `calls` Rank calls each, checked against `expect_first`. */
+static void
+start_workers(recfuse_engine *e, int t, int calls, const char *expect_first, pthread_t *th, worker_arg *args)
+{
+	for (int i = 0; i < t; i++) {
+		args[i] = (worker_arg){e, calls, expect_first, 0, 0, 0};
+		pthread_create(&th[i], NULL, worker, &args[i]);
+	}
+}
+
 static void *
 error_thread(void *p)
 {
@@ -220,10 +230,7 @@ test_threads(recfuse_engine *e)
 	enum { T = 8 };
 	pthread_t  th[T];
 	worker_arg args[T];
-	for (int t = 0; t < T; t++) {
-		args[t] = (worker_arg){e, 200, ref[0].item_id, 0, 0, 0};
-		pthread_create(&th[t], NULL, worker, &args[t]);
-	}
+	start_workers(e, T, 200, ref[0].item_id, th, args);
 	for (int t = 0; t < T; t++) {
 		pthread_join(th[t], NULL);
 		CHECK(args[t].failures == 0 && args[t].closed_seen == 0 && args[t].other_errors == 0, "thread %d: %d wrong, %d errors", t,
@@ -254,10 +261,7 @@ test_close_races(const char *bundle, const char *opts)
 	enum { T = 4 };
 	pthread_t  th[T];
 	worker_arg args[T];
-	for (int t = 0; t < T; t++) {
-		args[t] = (worker_arg){e, 300, ref[0].item_id, 0, 0, 0};
-		pthread_create(&th[t], NULL, worker, &args[t]);
-	}
+	start_workers(e, T, 300, ref[0].item_id, th, args);
 	usleep(20000);
 	recfuse_close(e); /* while the workers call */
 	int closed = 0;
