@@ -306,3 +306,18 @@ public final class ShutdownSignals: @unchecked Sendable {
         sources.forEach { $0.cancel() }
     }
 }
+
+/// SIGHUP → `action` (hot reload), on a background queue; further SIGHUPs while one runs are
+/// handled after it. Created before `start()`, like `ShutdownSignals`.
+public final class HangupSignal: @unchecked Sendable {
+    private let source: DispatchSourceSignal
+
+    public init(queue: DispatchQueue = DispatchQueue(label: "recfuse.sighup"), action: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        source.setEventHandler(handler: action)
+        source.resume()
+    }
+
+    deinit { source.cancel() }
+}

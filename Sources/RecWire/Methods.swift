@@ -9,4 +9,7 @@ public enum Methods {
     public static let info = "/recfuse.v1.Recommender/Info"
 
     public static let all = [retrieve, rank, rerank, explain, health, info]
+
+    /// `recfuse.v1.Admin` (admin.proto): needs the server's admin token.
+    public static let adminReload = "/recfuse.v1.Admin/Reload"
 }

@@ -26,6 +26,67 @@ public final class Service: Sendable {
         explainer = Explainer(llm: llm)
     }
 
+    /// Loads a bundle folder for hot reload (the composition root knows how), and the folder
+    /// served now. Unset: Reload answers UNIMPLEMENTED.
+    public struct Reloader: Sendable {
+        public var load: @Sendable (_ dir: String) throws -> (Recommender, BundleFacts)
+        public var bundleDir: String
+        public init(bundleDir: String, load: @escaping @Sendable (_ dir: String) throws -> (Recommender, BundleFacts)) {
+            self.bundleDir = bundleDir
+            self.load = load
+        }
+    }
+
+    private let reloader = Mutex<Reloader?>(nil)
+    private let adminToken = Mutex<String?>(nil)
+    /// One reload at a time (a second waits; serving never does).
+    private let reloading = NSLock()
+
+    /// Enables hot reload and, with a token, the Admin RPCs.
+    public func configureAdmin(reloader r: Reloader?, token: String?) {
+        reloader.withLock { $0 = r }
+        adminToken.withLock { $0 = token.flatMap { $0.isEmpty ? nil : $0 } }
+    }
+
+    /// Loads and validates `dir` (nil = the folder served now), then swaps it in. Calls in
+    /// flight finish on the old bundle; if loading fails, the old one keeps serving and the
+    /// error says why. Used by SIGHUP and by the Reload RPC.
+    @discardableResult
+    public func reload(_ dir: String? = nil) throws -> RFReloadResponse {
+        guard let r = reloader.withLock({ $0 }) else { throw RecError.unimplemented("this server was started without hot reload") }
+        reloading.lock()
+        defer { reloading.unlock() }
+        let target = (dir?.isEmpty ?? true) ? r.bundleDir : dir!
+        let t0 = ContinuousClock.now
+        let (rec, facts): (Recommender, BundleFacts)
+        do { (rec, facts) = try r.load(target) } catch let e as RecError {
+            throw RecError(e.code, "reload of \(target) failed, still serving \(current.bundleVersion): \(e.message)")
+        } catch {
+            throw RecError.internal("reload of \(target) failed, still serving \(current.bundleVersion): \(error)")
+        }
+        var out = RFReloadResponse()
+        out.previousVersion = current.bundleVersion
+        setFacts(facts)
+        swap(rec)
+        reloader.withLock { $0?.bundleDir = target }
+        out.bundleVersion = rec.bundleVersion
+        out.loadSeconds = (ContinuousClock.now - t0).seconds
+        return out
+    }
+
+    /// The Admin RPCs' gate: the envelope must carry "authorization: Bearer <token>".
+    private func authorise(_ env: RFEnvelope) throws {
+        guard let token = adminToken.withLock({ $0 }) else {
+            throw RecError(.permissionDenied, "admin calls are disabled: start the server with --admin-token-file")
+        }
+        let given = env.metadata["authorization"] ?? ""
+        // Compare without an early exit, so timing says nothing about the token.
+        let a = Array(given.utf8), b = Array("Bearer \(token)".utf8)
+        var diff = a.count ^ b.count
+        for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
+        guard diff == 0 else { throw RecError(.permissionDenied, "admin call without the right \"authorization: Bearer <token>\" metadata") }
+    }
+
     /// The recommender new calls are served by.
     public var current: Recommender { state.withLock { $0 } }
 
@@ -64,7 +125,15 @@ public final class Service: Sendable {
             guard !env.method.isEmpty else { throw RecError.invalidArgument("envelope has no method") }
             let deadline = Self.deadline(env, received: received)
             try deadline.check("dispatch")
-            reply.payload = try call(env.method, payload: env.payload, deadline: deadline, recommender: rec)
+            if env.method == Methods.adminReload {
+                try authorise(env)
+                let req: RFReloadRequest = try decode(env.payload, env.method)
+                let out = try reload(req.bundleDir)
+                reply.bundleVersion = out.bundleVersion
+                reply.payload = try out.serializedData()
+            } else {
+                reply.payload = try call(env.method, payload: env.payload, deadline: deadline, recommender: rec)
+            }
             reply.status.code = .ok
         } catch let e as RecError {
             reply.status = Self.status(e)

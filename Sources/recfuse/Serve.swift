@@ -25,6 +25,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
     @Option(help: "Rerank's judge when a request leaves it unset: local, llm_relevancy, llm_pointwise.")
     var defaultJudge: String = "local"
+    @Option(help: "File holding the admin token: enables the Admin RPCs (Reload) for envelopes with metadata \"authorization: Bearer <token>\".")
+    var adminTokenFile: String?
     @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
 
@@ -48,6 +50,27 @@ struct Serve: ParsableCommand {
             if let client { log.info("LLM endpoint: \(client.config)") }
             let service = Service(rec, llm: client, defaultJudge: judge)
             service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
+            // Hot reload (SIGHUP, Admin/Reload): the same loader, the same limits.
+            let (modelsDir, maxMessageBytes, fixedLimits) = (modelsDir, maxMessageBytes, limits)
+            let reloader = Service.Reloader(bundleDir: bundle) { dir in
+                let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir))
+                return (r, Bundles.facts(m, maxMessageBytes: maxMessageBytes))
+            }
+            let token = try adminTokenFile.map { f in
+                let t = try String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard t.count >= 16 else { throw RecError.invalidArgument("the admin token in \(f) is shorter than 16 characters") }
+                return t
+            }
+            service.configureAdmin(reloader: reloader, token: token)
+            let hangup = HangupSignal {
+                log.info("SIGHUP: reloading the bundle")
+                do {
+                    let r = try service.reload()
+                    log.info("reloaded: now serving \(r.bundleVersion) (was \(r.previousVersion)) after \(String(format: "%.2f", r.loadSeconds)) s")
+                } catch {
+                    log.error("\(error)")
+                }
+            }
             var config = ServerConfig(listen: listen)
             config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
             config.contexts = contexts
@@ -56,6 +79,7 @@ struct Serve: ParsableCommand {
             let signals = ShutdownSignals(logger: log)
             try server.start()
             server.runUntilSignalled(signals)
+            withExtendedLifetime(hangup) {}
         } catch { fail(error) }
     }
 }

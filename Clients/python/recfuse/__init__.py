@@ -6,7 +6,7 @@
     ...         print(it.item_id, it.score, it.title)
 """
 from .client import Client, Code, DeadlineExceeded, RpcError, METHODS
-from .v1 import envelope_pb2, recommender_pb2
+from .v1 import admin_pb2, envelope_pb2, recommender_pb2
 
-__all__ = ["Client", "Code", "RpcError", "DeadlineExceeded", "METHODS", "envelope_pb2", "recommender_pb2"]
+__all__ = ["Client", "Code", "RpcError", "DeadlineExceeded", "METHODS", "admin_pb2", "envelope_pb2", "recommender_pb2"]
 __version__ = "0.1.0"

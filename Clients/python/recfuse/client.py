@@ -7,11 +7,13 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import pynng
 
+from .v1 import admin_pb2
 from .v1 import envelope_pb2 as env_pb
 from .v1 import recommender_pb2 as pb
 
 SERVICE = "recfuse.v1.Recommender"
 METHODS = {name: f"/{SERVICE}/{name}" for name in ("Retrieve", "Rank", "Rerank", "Explain", "Health", "Info")}
+METHODS["Reload"] = "/recfuse.v1.Admin/Reload"
 
 
 class Code(enum.IntEnum):
@@ -197,6 +199,13 @@ class Client:
             else:
                 req.candidates.add(item_id=str(c[0]), base_score=float(c[1]))
         return self.call("Rerank", req, pb.RerankResponse, **kw)
+
+    def reload(self, token: str, bundle_dir: str = "", **kw) -> admin_pb2.ReloadResponse:
+        """Admin: loads `bundle_dir` (default: the one served) and swaps it in; needs the server's admin token."""
+        meta = dict(kw.pop("metadata", None) or {})
+        meta["authorization"] = f"Bearer {token}"
+        return self.call("Reload", admin_pb2.ReloadRequest(bundle_dir=bundle_dir), admin_pb2.ReloadResponse,
+                         metadata=meta, **kw)
 
     def explain(self, user_id: Optional[str] = None, item_id: str = "", engine: str = "", *,
                 history: Optional[HistoryLike] = None, preference: str = "",
