@@ -36,7 +36,9 @@ typedef struct rfc_client rfc_client;
 #define RFC_METHOD_INFO "/recfuse.v1.Recommender/Info"
 
 /* Opens a REQ socket dialing every URL in urls[0..nurls). timeout_ms bounds each call and is
- * sent as the call's deadline. */
+ * sent as the call's deadline. With several URLs (replicas), NNG spreads requests across them
+ * and re-sends a request that got no reply within timeout_ms / 4 (at least 100 ms) to another
+ * replica, so a replica that dies costs its in-flight requests that delay, not an error. */
 int rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms);
 void rfc_close(rfc_client *c);
 

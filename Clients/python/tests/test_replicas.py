@@ -1,0 +1,69 @@
+"""Scale-out: three replicas behind one client socket. NNG spreads requests over them; when
+one is killed mid-load, every request still gets an answer (re-sent to a live replica)."""
+import signal
+import subprocess
+import threading
+import time
+
+import recfuse
+
+from conftest import ServerProc
+
+
+def test_a_replica_dies_under_load_and_no_request_fails(bundle_dir):
+    replicas = [ServerProc(bundle_dir) for _ in range(3)]
+    try:
+        stop = threading.Event()
+        failures, counts = [], []
+        client = recfuse.Client([r.ipc for r in replicas], timeout=10, resend_time=0.3)
+
+        def load():
+            n = 0
+            while not stop.is_set() and n < 5000:  # bounded in count, and in time below
+                try:
+                    r = client.rank(user_id="196", item_ids=["1", "50", "100", "181"], engine="popularity")
+                    if len(r.items) != 4:
+                        failures.append(f"{len(r.items)} items")
+                except Exception as e:  # noqa: BLE001
+                    failures.append(repr(e))
+                n += 1
+            counts.append(n)
+
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        replicas[0].proc.send_signal(signal.SIGKILL)  # no goodbye: in-flight requests are lost
+        replicas[0].proc.wait(10)
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        client.close()
+        assert not failures, failures[:5]
+        assert sum(counts) > 200, counts
+        # The survivors still answer on their own.
+        for r in replicas[1:]:
+            with recfuse.Client(r.ipc, timeout=5) as c:
+                assert c.health().status == recfuse.recommender_pb2.HealthResponse.SERVING
+    finally:
+        for r in replicas:
+            r.stop()
+
+
+def test_c_client_dials_several_replicas(bundle_dir):
+    from conftest import ROOT
+    replicas = [ServerProc(bundle_dir) for _ in range(2)]
+    try:
+        rank = str(ROOT / "Clients" / "c" / "build" / "rank")
+        out = subprocess.run([rank, "-u", replicas[0].ipc, "-u", replicas[1].tcp, "-U", "196"], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and "top-10 of 1682 candidates" in out.stdout and " 10. " in out.stdout, out.stdout + out.stderr
+        replicas[0].proc.send_signal(signal.SIGKILL)
+        replicas[0].proc.wait(10)
+        out = subprocess.run([rank, "-u", replicas[0].ipc, "-u", replicas[1].tcp, "-U", "196"], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and "top-10 of 1682 candidates" in out.stdout and " 10. " in out.stdout, out.stdout + out.stderr
+    finally:
+        for r in replicas:
+            r.stop()
