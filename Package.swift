@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // ---- system libraries (each imported by exactly one Swift target)
@@ -70,9 +71,10 @@ let package = Package(
         .target(name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecCore", "RecLLM"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText", "RecLLM",
+            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText", "RecLLM", "RecMath",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
 
         // ---- tests (one target per library target) and their shared helpers

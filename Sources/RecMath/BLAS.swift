@@ -135,6 +135,13 @@ extension BLAS {
     /// OpenBLAS's own thread count (it parallelises large products by itself).
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// Sets OpenBLAS's process-wide thread count (the server sets it once at start-up).
+    public static func setThreads(_ n: Int) {
+        threadLock.lock()
+        defer { threadLock.unlock() }
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+
     /// Runs `body` with OpenBLAS limited to `n` threads, for callers that parallelise over
     /// independent products themselves. The setting is process-wide, so concurrent callers
     /// are serialised by a lock and the previous count is restored afterwards.

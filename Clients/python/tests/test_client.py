@@ -15,7 +15,7 @@ import recfuse
 from recfuse import Code, recommender_pb2 as pb
 from recfuse.v1 import envelope_pb2 as env_pb
 
-from conftest import ROOT, ServerProc
+from conftest import ROOT, ServerProc, recfuse_bin
 
 
 def still_serving(server):
@@ -302,3 +302,18 @@ def test_c_client_test_program(server):
     p = subprocess.run([str(exe), server.tcp], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert " 0 failed" in p.stdout
+
+
+def test_bench_command_reports_both_targets(server):
+    """`recfuse bench` (bounded: 400 requests over 4 clients): JSON rows for the server and
+    the echo, every request answered OK."""
+    import json as _json
+    out = subprocess.run([recfuse_bin(), "bench", "--url", server.ipc, "--method", "rank", "--clients", "4",
+                          "--count", "400", "--duration", "60", "--warmup", "5", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [_json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["target"] for r in rows] == ["recfuse", "nng echo"]
+    for r in rows:
+        assert r["requests"] == 400 and r["errors"] == 0 and r["clients"] == 4
+        assert 0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]
