@@ -77,6 +77,10 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
 
+        // The libFuzzer target over envelope decode + dispatch (scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer; a plain build links but has no main and is not a product).
+        .executableTarget(name: "recfuse-fuzz", dependencies: ["RecWire", "RecBaselines", "RecCore"], path: "Sources/recfuse-fuzz"),
+
         // ---- tests (one target per library target) and their shared helpers
         .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP"], path: "Tests/RecTestSupport", exclude: ["fake_openai.py"]),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
