@@ -3,5 +3,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/http/http.h>
 #include <nng/supplemental/util/platform.h>
 #endif

@@ -37,6 +37,8 @@ public struct ServerConfig: Sendable {
 public final class Server: @unchecked Sendable {
     public let service: Service
     public let config: ServerConfig
+    /// Requests by method and status, latencies, in-flight (served by `MetricsEndpoint`).
+    public let metrics = ServerMetrics()
     let logger: Logger
     private var socket = nng_socket()
     private var open = false
@@ -212,7 +214,9 @@ public final class Server: @unchecked Sendable {
         private func work(_ msg: OpaquePointer?, _ received: ContinuousClock.Instant) {
             let len = nng_msg_len(msg)
             let request = len == 0 ? Data() : Data(bytes: nng_msg_body(msg), count: len)
+            server.metrics.begin()
             let out = server.service.handleDetailed(request, received: received)
+            server.metrics.end(method: out.method, code: out.code, seconds: (ContinuousClock.now - received).seconds)
             if out.code != .ok {
                 let level: Logger.Level = out.code == .internal ? .error : .debug
                 server.logger.log(level: level, "request failed", metadata: [
@@ -233,7 +237,7 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
+    public var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
 
     /// Counts a request in; false once teardown has begun.
     private func begin() -> Bool {

@@ -1,0 +1,55 @@
+"""Prometheus /metrics, /healthz and /readyz on libnng's HTTP server (serve --metrics-listen)."""
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+import recfuse
+from recfuse import Code
+
+from conftest import ServerProc, free_port
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def sample(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    m = re.search(rf"^{re.escape(name)}{{{re.escape(want)}}} (\S+)$", text, re.M) if labels else \
+        re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_metrics_health_and_readiness(bundle_dir):
+    base = f"http://127.0.0.1:{free_port()}"
+    s = ServerProc(bundle_dir, extra=["--metrics-listen", base])
+    try:
+        with recfuse.Client(s.ipc, timeout=10) as c:
+            version = c.health().bundle_version
+            for _ in range(5):
+                c.rank(user_id="196", item_ids=["1", "50"])
+            with pytest.raises(recfuse.RpcError) as e:
+                c.rank(user_id="196", item_ids=["1"], engine="no-such-engine")
+            assert e.value.code == Code.INVALID_ARGUMENT
+        status, ctype, text = get(base + "/metrics")
+        assert status == 200 and "version=0.0.4" in ctype
+        assert sample(text, "recfuse_requests_total", method="Rank", code="OK") == 5, text[:2000]
+        assert sample(text, "recfuse_requests_total", method="Rank", code="INVALID_ARGUMENT") == 1, text[:2000]
+        assert sample(text, "recfuse_request_duration_seconds_count", method="Rank") == 6
+        assert sample(text, "recfuse_request_duration_seconds_bucket", method="Rank", le="+Inf") == 6
+        assert sample(text, "recfuse_requests_in_flight") == 0
+        assert sample(text, "recfuse_bundle_info", version=version) == 1
+        # Every sample line parses as name{labels} value.
+        for line in text.splitlines():
+            assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [-+0-9.eE]+$", line), line
+        assert get(base + "/healthz")[0] == 200
+        assert get(base + "/readyz")[:1] == (200,)
+        assert get(base + "/nope")[0] == 404
+    finally:
+        s.stop()

@@ -1,0 +1,141 @@
+import CNNG
+import Foundation
+import RecCore
+import Synchronization
+
+/// Request counters and latency histograms of one server, rendered in the Prometheus text
+/// exposition format (version 0.0.4). Recording is a lock and a few additions per request.
+public final class ServerMetrics: Sendable {
+    /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
+    public static let buckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+    private struct Series {
+        var counts = [UInt64](repeating: 0, count: ServerMetrics.buckets.count)
+        var sum = 0.0
+        var total: UInt64 = 0
+    }
+
+    private struct State {
+        var byStatus: [String: [String: UInt64]] = [:]  // method → code → count
+        var latency: [String: Series] = [:]             // method → histogram
+    }
+
+    private let state = Mutex(State())
+    private let inFlight = Atomic<Int>(0)
+
+    public init() {}
+
+    public func begin() { inFlight.add(1, ordering: .relaxed) }
+
+    /// One finished request: `method` as the envelope named it (shortened; "" and unknown
+    /// names are grouped so a client cannot grow the series without bound).
+    public func end(method: String, code: StatusCode, seconds: Double) {
+        inFlight.subtract(1, ordering: .relaxed)
+        let m = Self.label(method)
+        let c = "\(code)"
+        state.withLock { s in
+            s.byStatus[m, default: [:]][c, default: 0] += 1
+            var series = s.latency[m] ?? Series()
+            if let i = Self.buckets.firstIndex(where: { seconds <= $0 }) { series.counts[i] += 1 }
+            series.sum += seconds
+            series.total += 1
+            s.latency[m] = series
+        }
+    }
+
+    static let known: Set<String> = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload"]
+
+    static func label(_ method: String) -> String {
+        let short = method.split(separator: "/").last.map(String.init) ?? ""
+        return known.contains(short) ? short : (method.isEmpty ? "none" : "unknown")
+    }
+
+    /// The exposition text; `extra` lines (gauges from the rest of the process) are appended.
+    public func render(extra: [String] = []) -> String {
+        let s = state.withLock { $0 }
+        var out = "# HELP recfuse_requests_total Requests answered, by method and status code.\n# TYPE recfuse_requests_total counter\n"
+        for (m, codes) in s.byStatus.sorted(by: { $0.key < $1.key }) {
+            for (c, n) in codes.sorted(by: { $0.key < $1.key }) { out += "recfuse_requests_total{method=\"\(m)\",code=\"\(c)\"} \(n)\n" }
+        }
+        out += "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE recfuse_request_duration_seconds histogram\n"
+        for (m, series) in s.latency.sorted(by: { $0.key < $1.key }) {
+            var cumulative: UInt64 = 0
+            for (i, le) in Self.buckets.enumerated() {
+                cumulative += series.counts[i]
+                out += "recfuse_request_duration_seconds_bucket{method=\"\(m)\",le=\"\(le)\"} \(cumulative)\n"
+            }
+            out += "recfuse_request_duration_seconds_bucket{method=\"\(m)\",le=\"+Inf\"} \(series.total)\n"
+            out += "recfuse_request_duration_seconds_sum{method=\"\(m)\"} \(series.sum)\n"
+            out += "recfuse_request_duration_seconds_count{method=\"\(m)\"} \(series.total)\n"
+        }
+        out += "# HELP recfuse_requests_in_flight Requests being worked on.\n# TYPE recfuse_requests_in_flight gauge\n"
+        out += "recfuse_requests_in_flight \(inFlight.load(ordering: .relaxed))\n"
+        for line in extra { out += line + "\n" }
+        return out
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz` on libnng's built-in HTTP server (off unless
+/// `serve --metrics-listen` is given). The handlers are C callbacks, so they reach the
+/// process's one metrics endpoint through a global.
+public final class MetricsEndpoint: @unchecked Sendable {
+    public struct Source: Sendable {
+        public var metrics: @Sendable () -> String
+        /// nil = ready; otherwise why not (503 with the reason).
+        public var notReady: @Sendable () -> String?
+        public init(metrics: @escaping @Sendable () -> String, notReady: @escaping @Sendable () -> String?) {
+            self.metrics = metrics
+            self.notReady = notReady
+        }
+    }
+
+    nonisolated(unsafe) static var source: Source?
+    private var server: OpaquePointer?
+
+    /// `url`: "http://127.0.0.1:9464".
+    public init(url: String, source: Source) throws {
+        Self.source = source
+        var parsed: UnsafeMutablePointer<nng_url>?
+        try nngCheck(nng_url_parse(&parsed, url), "parsing \(url)")
+        defer { nng_url_free(parsed) }
+        try nngCheck(nng_http_server_hold(&server, parsed), "creating the HTTP server on \(url)")
+        for (path, handler) in [("/metrics", Self.metricsHandler), ("/healthz", Self.healthHandler), ("/readyz", Self.readyHandler)] {
+            var h: OpaquePointer?
+            try nngCheck(nng_http_handler_alloc(&h, path, handler), "adding \(path)")
+            try nngCheck(nng_http_handler_set_method(h, "GET"), "GET for \(path)")
+            try nngCheck(nng_http_server_add_handler(server, h), "adding \(path)")
+        }
+        let rv = nng_http_server_start(server)
+        if rv != 0 {
+            nng_http_server_release(server)
+            throw nngError(rv, "starting the HTTP server on \(url)")
+        }
+    }
+
+    public func stop() {
+        if let server {
+            nng_http_server_stop(server)
+            nng_http_server_release(server)
+            self.server = nil
+        }
+    }
+
+    static func reply(_ aio: OpaquePointer?, status: UInt16, _ body: String, type: String = "text/plain; charset=utf-8") {
+        var res: OpaquePointer?
+        guard nng_http_res_alloc(&res) == 0 else { nng_aio_finish(aio, Int32(NNG_ENOMEM.rawValue)); return }
+        nng_http_res_set_status(res, status)
+        nng_http_res_set_header(res, "Content-Type", type)
+        var bytes = Array(body.utf8)
+        nng_http_res_copy_data(res, &bytes, bytes.count)
+        nng_aio_set_output(aio, 0, UnsafeMutableRawPointer(res))
+        nng_aio_finish(aio, 0)
+    }
+
+    static let metricsHandler: @convention(c) (OpaquePointer?) -> Void = { aio in
+        reply(aio, status: 200, source?.metrics() ?? "", type: "text/plain; version=0.0.4; charset=utf-8")
+    }
+    static let healthHandler: @convention(c) (OpaquePointer?) -> Void = { aio in reply(aio, status: 200, "ok\n") }
+    static let readyHandler: @convention(c) (OpaquePointer?) -> Void = { aio in
+        if let why = source?.notReady() { reply(aio, status: 503, "not ready: \(why)\n") } else { reply(aio, status: 200, "ready\n") }
+    }
+}
