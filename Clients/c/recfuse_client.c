@@ -2,6 +2,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,35 @@ nng_fail(rfc_client *c, int rv, const char *what)
 int
 rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms)
 {
+	return rfc_open_tls(out, urls, nurls, timeout_ms, NULL);
+}
+
+/* A client TLS configuration from PEM files; NULL (and a message on stderr) on failure. */
+static nng_tls_config *
+tls_client_config(const rfc_tls *t)
+{
+	nng_tls_config *cfg;
+	int             rv;
+	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) goto fail0;
+	if (t->server_name != NULL && (rv = nng_tls_config_server_name(cfg, t->server_name)) != 0) goto fail;
+	if (t->ca_file != NULL) {
+		if ((rv = nng_tls_config_ca_file(cfg, t->ca_file)) != 0) goto fail;
+		if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) goto fail;
+	} else if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE)) != 0) {
+		goto fail;
+	}
+	if (t->cert_key_file != NULL && (rv = nng_tls_config_cert_key_file(cfg, t->cert_key_file, NULL)) != 0) goto fail;
+	return cfg;
+fail:
+	nng_tls_config_free(cfg);
+fail0:
+	fprintf(stderr, "recfuse: TLS configuration: %s\n", nng_strerror(rv));
+	return NULL;
+}
+
+int
+rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms, const rfc_tls *tls)
+{
 	int rv;
 	if (out == NULL || urls == NULL || nurls == 0) {
 		return RECFUSE__V1__CODE__INVALID_ARGUMENT;
@@ -56,15 +86,32 @@ rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms
 		int resend = c->timeout_ms / 4 > 100 ? c->timeout_ms / 4 : 100;
 		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, resend);
 	}
+	nng_tls_config *cfg = NULL;
+	if (tls != NULL && (cfg = tls_client_config(tls)) == NULL) {
+		nng_close(c->sock);
+		free(c);
+		return RECFUSE__V1__CODE__INVALID_ARGUMENT;
+	}
 	for (size_t i = 0; i < nurls; i++) {
 		/* Non-blocking: NNG keeps (re)connecting in the background. */
-		if ((rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		if (strncmp(urls[i], "tls+", 4) == 0 && cfg != NULL) {
+			nng_dialer d;
+			if ((rv = nng_dialer_create(&d, c->sock, urls[i])) == 0 &&
+			    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) == 0) {
+				rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+			}
+		} else {
+			rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
+		}
+		if (rv != 0) {
+			if (cfg != NULL) nng_tls_config_free(cfg);
 			fprintf(stderr, "recfuse: cannot dial %s: %s\n", urls[i], nng_strerror(rv));
 			nng_close(c->sock);
 			free(c);
 			return RECFUSE__V1__CODE__INVALID_ARGUMENT;
 		}
 	}
+	if (cfg != NULL) nng_tls_config_free(cfg); /* each dialer holds its own reference */
 	*out = c;
 	return 0;
 }

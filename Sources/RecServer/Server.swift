@@ -16,6 +16,20 @@ public struct ServerConfig: Sendable {
     /// NNG_OPT_RECVMAXSZ: a larger message makes NNG drop it and close that connection
     /// (the client sees its own timeout). Default 4 MiB.
     public var maxMessageBytes = 4 << 20
+    /// Certificates for `tls+tcp://` listeners (PEM text).
+    public struct TLS: Sendable {
+        public var certificate: String
+        public var key: String
+        /// CA chain that client certificates must verify against: set = mutual TLS (a client
+        /// without a valid certificate is refused during the handshake).
+        public var clientCA: String?
+        public init(certificate: String, key: String, clientCA: String? = nil) {
+            self.certificate = certificate
+            self.key = key
+            self.clientCA = clientCA
+        }
+    }
+    public var tls: TLS?
     /// How long a graceful shutdown waits for requests in flight.
     public var drainTimeout: Duration = .seconds(10)
     /// How long closing the NNG socket may take before the server gives up on it (see
@@ -77,7 +91,16 @@ public final class Server: @unchecked Sendable {
             }, me), "installing the pipe notifier")
             for url in config.listen {
                 var l = nng_listener()
-                try nngCheck(nng_listen(socket, url, &l, 0), "listening on \(url)")
+                if url.hasPrefix("tls+tcp://") {
+                    guard let tls = config.tls else { throw RecError.invalidArgument("\(url) needs --tls-cert and --tls-key") }
+                    try nngCheck(nng_listener_create(&l, socket, url), "creating a listener on \(url)")
+                    let cfg = try Self.tlsConfig(tls)
+                    defer { nng_tls_config_free(cfg) }  // the listener holds its own reference
+                    try nngCheck(nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(cfg)), "setting TLS on \(url)")
+                    try nngCheck(nng_listener_start(l, 0), "listening on \(url)")
+                } else {
+                    try nngCheck(nng_listen(socket, url, &l, 0), "listening on \(url)")
+                }
                 listeners.append(l)
                 boundURLs.append(Self.boundURL(url, l))
             }
@@ -265,8 +288,28 @@ public final class Server: @unchecked Sendable {
                     metadata: ["pipe": .stringConvertible(nng_pipe_id(p))])
     }
 
+    /// A server-side TLS configuration: our certificate and key, and for mutual TLS the CA
+    /// that client certificates must chain to.
+    static func tlsConfig(_ t: ServerConfig.TLS) throws -> OpaquePointer? {
+        var cfg: OpaquePointer?
+        try nngCheck(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER), "allocating a TLS configuration")
+        do {
+            try nngCheck(nng_tls_config_own_cert(cfg, t.certificate, t.key, nil), "loading the TLS certificate and key")
+            if let ca = t.clientCA {
+                try nngCheck(nng_tls_config_ca_chain(cfg, ca, nil), "loading the client CA")
+                try nngCheck(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), "requiring client certificates")
+            } else {
+                try nngCheck(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE), "TLS without client certificates")
+            }
+        } catch {
+            nng_tls_config_free(cfg)
+            throw error
+        }
+        return cfg
+    }
+
     private static func boundURL(_ url: String, _ l: nng_listener) -> String {
-        guard url.hasPrefix("tcp://") else { return url }
+        guard url.hasPrefix("tcp://") || url.hasPrefix("tls+tcp://") else { return url }
         var port: Int32 = 0
         var sa = nng_sockaddr()
         if nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0, sa.s_family == UInt16(NNG_AF_INET.rawValue) {

@@ -30,6 +30,9 @@ struct Serve: ParsableCommand {
     var blasThreads: Int = 1
     @Option(help: "Serve Prometheus /metrics, /healthz and /readyz on this URL (libnng's HTTP server), e.g. http://127.0.0.1:9464. Off by default.")
     var metricsListen: String?
+    @Option(help: "PEM certificate for tls+tcp:// listeners.") var tlsCert: String?
+    @Option(help: "PEM private key for tls+tcp:// listeners.") var tlsKey: String?
+    @Option(help: "PEM CA chain: require client certificates signed by it (mutual TLS).") var tlsClientCa: String?
     @Option(help: "File holding the admin token: enables the Admin RPCs (Reload) for envelopes with metadata \"authorization: Bearer <token>\".")
     var adminTokenFile: String?
     @OptionGroup var llm: LLMOptions
@@ -81,6 +84,13 @@ struct Serve: ParsableCommand {
             config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
             config.contexts = contexts
             config.maxMessageBytes = maxMessageBytes
+            if tlsCert != nil || tlsKey != nil || tlsClientCa != nil {
+                guard let tlsCert, let tlsKey else { throw RecError.invalidArgument("--tls-cert and --tls-key go together") }
+                func read(_ f: String) throws -> String {
+                    do { return try String(contentsOfFile: f, encoding: .utf8) } catch { throw RecError.invalidArgument("cannot read \(f): \(error.localizedDescription)") }
+                }
+                config.tls = .init(certificate: try read(tlsCert), key: try read(tlsKey), clientCA: try tlsClientCa.map(read))
+            }
             let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
             let signals = ShutdownSignals(logger: log)
             let loadedAt = Date()

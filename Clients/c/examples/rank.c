@@ -21,8 +21,9 @@ main(int argc, char **argv)
 	size_t      nurls = 0;
 	const char *user = "196", *engine = "";
 	int         k = 10, n = 1682, opt;
+	rfc_tls     tls = {NULL, NULL, NULL};
 
-	while ((opt = getopt(argc, argv, "u:U:k:n:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "u:U:k:n:e:C:S:K:")) != -1) {
 		switch (opt) {
 		case 'u':
 			if (nurls < 16) urls[nurls++] = optarg;
@@ -31,8 +32,12 @@ main(int argc, char **argv)
 		case 'k': k = atoi(optarg); break;
 		case 'n': n = atoi(optarg); break;
 		case 'e': engine = optarg; break;
+		case 'C': tls.ca_file = optarg; break;       /* tls+tcp: CA of the server certificate */
+		case 'S': tls.server_name = optarg; break;   /* tls+tcp: name to verify */
+		case 'K': tls.cert_key_file = optarg; break; /* tls+tcp: client cert + key (mutual TLS) */
 		default:
-			fprintf(stderr, "usage: %s [-u URL]... [-U user] [-k k] [-n candidates] [-e engine]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-u URL]... [-U user] [-k k] [-n candidates] [-e engine] [-C ca.pem -S name [-K cert+key.pem]]\n",
+			        argv[0]);
 			return 2;
 		}
 	}
@@ -43,7 +48,7 @@ main(int argc, char **argv)
 	}
 
 	rfc_client *c;
-	int         rv = rfc_open(&c, urls, nurls, 5000);
+	int         rv = rfc_open_tls(&c, urls, nurls, 5000, &tls);
 	if (rv != 0) {
 		fprintf(stderr, "cannot open a client (status %d)\n", rv);
 		return 1;

@@ -40,6 +40,18 @@ typedef struct rfc_client rfc_client;
  * and re-sends a request that got no reply within timeout_ms / 4 (at least 100 ms) to another
  * replica, so a replica that dies costs its in-flight requests that delay, not an error. */
 int rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms);
+
+/* TLS for tls+tcp:// URLs: the CA that must have signed the server's certificate (NULL = do
+ * not verify), the name to verify it against, and for mutual TLS this client's certificate
+ * and private key in one PEM file. */
+typedef struct rfc_tls {
+	const char *ca_file;
+	const char *server_name;
+	const char *cert_key_file;
+} rfc_tls;
+
+/* rfc_open with TLS settings applied to every tls+tcp:// URL (tls may be NULL). */
+int rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms, const rfc_tls *tls);
 void rfc_close(rfc_client *c);
 
 /* The last failure's message ("" if none). Valid until the next call on c. */

@@ -94,7 +94,11 @@ class Client:
     """
 
     def __init__(self, url: Union[str, Sequence[str]], timeout: float = 5.0,
-                 resend_time: Optional[float] = None, recv_max_size: int = 0):
+                 resend_time: Optional[float] = None, recv_max_size: int = 0,
+                 tls_ca_file: Optional[str] = None, tls_cert_file: Optional[str] = None,
+                 tls_key_file: Optional[str] = None, tls_server_name: Optional[str] = None):
+        """`tls_*` configure `tls+tcp://` URLs: the CA that signed the server's certificate
+        (verified), and for mutual TLS this client's certificate and key (PEM files)."""
         self.urls = [url] if isinstance(url, str) else list(url)
         if not self.urls:
             raise ValueError("at least one URL is needed")
@@ -104,6 +108,16 @@ class Client:
             self._sock.resend_time = int(resend_time * 1000)
         if recv_max_size:
             self._sock.recv_max_size = recv_max_size
+        if tls_ca_file or tls_cert_file:
+            def read(path):
+                with open(path) as f:
+                    return f.read()
+            self._sock.tls_config = pynng.TLSConfig(
+                pynng.TLSConfig.MODE_CLIENT, server_name=tls_server_name,
+                ca_string=read(tls_ca_file) if tls_ca_file else None,
+                own_cert_string=read(tls_cert_file) if tls_cert_file else None,
+                own_key_string=read(tls_key_file) if tls_key_file else None,
+                auth_mode=pynng.TLSConfig.AUTH_MODE_REQUIRED if tls_ca_file else pynng.TLSConfig.AUTH_MODE_NONE)
         for u in self.urls:
             self._sock.dial(u, block=False)
         self._lock = threading.Lock()
