@@ -36,6 +36,8 @@ def test_c_test_program_under_asan(bundle_dir, built):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "header matches the exported symbols" in r.stdout
     assert re.search(r"test_shim: \d+ checks passed", r.stdout), r.stdout + r.stderr
+    # The outside example built with ASan/UBSan ranks for user 196 cleanly too.
+    assert "top-10 for user 196" in r.stdout and len(top10_ids(r.stdout)) == 10, r.stdout
     assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr
 
 
