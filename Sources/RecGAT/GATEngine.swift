@@ -290,12 +290,7 @@ public final class GATEngine: Engine, Explaining {
             case .mean: text = meanUserText
             case .stored(let u): text = Array(userText.data[(Int(u) * d)..<(Int(u) * d + d)])
             case .encode(let texts):
-                let m = encoder!.embedQuery(texts)
-                var v = [Float](repeating: 0, count: d)
-                for r in 0..<m.rows { for c in 0..<d { v[c] += m.data[r * d + c] } }
-                if let known { for c in 0..<d { v[c] += userText.data[Int(known) * d + c] } }
-                let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-                text = norm > 0 ? v.map { $0 / norm } : v
+                text = encoder!.embedQuery(texts).normalisedRowSum(plus: known.map { userText.data[(Int($0) * d)..<(Int($0) * d + d)] })
             }
             let id = known.map { u in weights.idEmbedding.isEmpty ? [] : Array(weights.idEmbedding[(Int(u) * h)..<(Int(u) * h + h)]) } ?? meanUserID
             let h0: [Float]

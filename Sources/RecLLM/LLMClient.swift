@@ -433,8 +433,3 @@ final class ResponseCache: Sendable {
         } catch { try? fm.removeItem(at: tmp) }
     }
 }
-
-/// Internals exposed for tests.
-public enum LLMClientInternals {
-    public static func retryAfter(_ v: String?) -> Double? { LLMClient.retryAfter(v) }
-}

@@ -89,10 +89,7 @@ public struct ProfileWriter {
             }
             // Turns: liked titles best first, then disliked worst first, 5 per turn.
             let turns: [[(liked: [String], disliked: [String])]] = history.map { h in
-                let liked = h.filter { $0.rating >= Profiles.likedMin }
-                    .sorted { ($0.rating, $0.timestamp, -$0.item) > ($1.rating, $1.timestamp, -$1.item) }.map(title)
-                let disliked = h.filter { $0.rating > 0 && $0.rating <= Profiles.dislikedMax }
-                    .sorted { ($0.rating, -$0.timestamp, $0.item) < ($1.rating, -$1.timestamp, $1.item) }.map(title)
+                let liked = Profiles.liked(h).map(title), disliked = Profiles.disliked(h).map(title)
                 var t: [(liked: [String], disliked: [String])] = []
                 for s in stride(from: 0, to: liked.count, by: Self.turnSize) { t.append((Array(liked[s..<min(liked.count, s + Self.turnSize)]), [])) }
                 for s in stride(from: 0, to: disliked.count, by: Self.turnSize) { t.append(([], Array(disliked[s..<min(disliked.count, s + Self.turnSize)]))) }

@@ -23,6 +23,17 @@ public struct Matrix: Sendable, Equatable {
         get { data[r * cols + c] }
         set { data[r * cols + c] = newValue }
     }
+
+    /// The unit-length direction of the sum of every row plus `extra` (another row-sized
+    /// vector, e.g. a stored profile embedding): how several text embeddings are blended into
+    /// one query. All zeros stay zeros.
+    public func normalisedRowSum(plus extra: ArraySlice<Float>? = nil) -> [Float] {
+        var v = [Float](repeating: 0, count: cols)
+        for r in 0..<rows { for c in 0..<cols { v[c] += data[r * cols + c] } }
+        if let extra { for (c, x) in zip(0..<cols, extra) { v[c] += x } }
+        let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? v.map { $0 / norm } : v
+    }
 }
 
 /// Thin, checked wrappers over OpenBLAS (cblas). Thread-safe: OpenBLAS routines are

@@ -178,6 +178,26 @@ public final class SentenceEncoder: Sendable {
     /// training several engines (or several evaluation splits) on the same profiles encodes each
     /// distinct text once. The memo holds at most `memoLimit` texts (then it starts over).
     public func embedMemoised(_ texts: [String]) -> Matrix {
+        memoised(texts, in: memo, limit: Self.memoLimit) { embed($0) }
+    }
+
+    public static let memoLimit = 200_000
+    private let memo = Mutex<[String: [Float]]>([:])
+
+    /// Request-time embeddings (preference sentences, inline profiles), remembered for the
+    /// next `queryMemoLimit` distinct texts: a sentence sent to Retrieve and then to Rerank,
+    /// or read by both the GAT and the local judge within one Rerank, is encoded once.
+    public func embedQuery(_ texts: [String]) -> Matrix {
+        memoised(texts, in: queryMemo, limit: Self.queryMemoLimit) { embed($0, batchSize: $0.count) }
+    }
+
+    public static let queryMemoLimit = 4096
+    private let queryMemo = Mutex<[String: [Float]]>([:])
+
+    /// Rows for `texts` from `memo`, encoding (with `encode`) each distinct text it lacks once
+    /// and remembering it; the memo starts over when it would exceed `limit`.
+    private func memoised(_ texts: [String], in memo: borrowing Mutex<[String: [Float]]>, limit: Int,
+                          encode: ([String]) -> Matrix) -> Matrix {
         let h = config.hidden
         var out = Matrix(rows: texts.count, cols: h)
         var missing: [String] = []
@@ -189,47 +209,16 @@ public final class SentenceEncoder: Sendable {
             }
         }
         guard !missing.isEmpty else { return out }
-        let fresh = embed(missing)
+        let fresh = encode(missing)
         var byText: [String: ArraySlice<Float>] = [:]
         for (r, t) in missing.enumerated() { byText[t] = fresh.data[r * h..<(r + 1) * h] }
         for (r, t) in texts.enumerated() { if let v = byText[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) } }
         memo.withLock { m in
-            if m.count + missing.count > Self.memoLimit { m.removeAll() }
+            if m.count + missing.count > limit { m.removeAll() }
             for (t, v) in byText { m[t] = Array(v) }
         }
         return out
     }
-
-    public static let memoLimit = 200_000
-    private let memo = Mutex<[String: [Float]]>([:])
-
-    /// Request-time embeddings (preference sentences, inline profiles), remembered for the
-    /// next `queryMemoLimit` distinct texts: a sentence sent to Retrieve and then to Rerank,
-    /// or read by both the GAT and the local judge within one Rerank, is encoded once.
-    public func embedQuery(_ texts: [String]) -> Matrix {
-        let h = config.hidden
-        var out = Matrix(rows: texts.count, cols: h)
-        var missing: [Int] = []
-        queryMemo.withLock { m in
-            for (r, t) in texts.enumerated() {
-                if let v = m[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) } else { missing.append(r) }
-            }
-        }
-        guard !missing.isEmpty else { return out }
-        let fresh = embed(missing.map { texts[$0] }, batchSize: missing.count)
-        queryMemo.withLock { m in
-            if m.count + missing.count > Self.queryMemoLimit { m.removeAll() }
-            for (k, r) in missing.enumerated() {
-                let v = fresh.data[k * h..<(k + 1) * h]
-                out.data.replaceSubrange(r * h..<(r + 1) * h, with: v)
-                m[texts[r]] = Array(v)
-            }
-        }
-        return out
-    }
-
-    public static let queryMemoLimit = 4096
-    private let queryMemo = Mutex<[String: [Float]]>([:])
 
     /// One embedding for one text.
     public func embed(_ text: String) -> [Float] { embed([text], batchSize: 1).data }

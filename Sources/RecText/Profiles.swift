@@ -95,10 +95,7 @@ public enum Profiles {
     /// rated first, then the most recent; disliked the lowest first. Dominant genres are
     /// counted over liked items (all rated items when nothing is liked), ties by name.
     public static func user(id: String, history: [HistoryEntry], meta: UserMeta, catalog: Catalog) -> UserProfile {
-        let liked = history.filter { $0.rating >= likedMin }
-            .sorted { ($0.rating, $0.timestamp, -$0.item) > ($1.rating, $1.timestamp, -$1.item) }
-        let disliked = history.filter { $0.rating > 0 && $0.rating <= dislikedMax }
-            .sorted { ($0.rating, -$0.timestamp, $0.item) < ($1.rating, -$1.timestamp, $1.item) }
+        let liked = liked(history), disliked = disliked(history)
         var counts: [String: Int] = [:]
         for e in (liked.isEmpty ? history : liked) {
             for g in catalog.meta[Int(e.item)].genres where g.lowercased() != "unknown" { counts[g, default: 0] += 1 }
@@ -111,6 +108,18 @@ public enum Profiles {
         return UserProfile(id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
                            liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
                            dominantGenres: genres, summary: nil)
+    }
+
+    /// Entries rated at least `likedMin`: highest rated first, then the most recent.
+    public static func liked(_ history: [HistoryEntry]) -> [HistoryEntry] {
+        history.filter { $0.rating >= likedMin }
+            .sorted { ($0.rating, $0.timestamp, -$0.item) > ($1.rating, $1.timestamp, -$1.item) }
+    }
+
+    /// Entries rated at most `dislikedMax` (0 = unrated is not a dislike): lowest first.
+    public static func disliked(_ history: [HistoryEntry]) -> [HistoryEntry] {
+        history.filter { $0.rating > 0 && $0.rating <= dislikedMax }
+            .sorted { ($0.rating, -$0.timestamp, $0.item) < ($1.rating, -$1.timestamp, $1.item) }
     }
 
     public static func users(_ users: UserStore, catalog: Catalog) -> [UserProfile] {

@@ -138,15 +138,8 @@ public final class TextEngine: Engine {
             return Array(userEmbeddings.data[Int(u) * d..<(Int(u) + 1) * d])
         case .encode(let pref, let profile, let storedProfile):
             let texts = [pref.isEmpty ? nil : pref, profile].compactMap { $0 }
-            let m = encoder!.embedQuery(texts)
-            var v = [Float](repeating: 0, count: m.cols)
-            for r in 0..<m.rows { for c in 0..<m.cols { v[c] += m.data[r * m.cols + c] } }
-            if let u = storedProfile {
-                let d = userEmbeddings.cols
-                for c in 0..<d { v[c] += userEmbeddings.data[Int(u) * d + c] }
-            }
-            let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-            return norm > 0 ? v.map { $0 / norm } : v
+            let d = userEmbeddings.cols
+            return encoder!.embedQuery(texts).normalisedRowSum(plus: storedProfile.map { userEmbeddings.data[(Int($0) * d)..<(Int($0) * d + d)] })
         }
     }
 

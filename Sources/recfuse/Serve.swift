@@ -48,23 +48,24 @@ struct Serve: ParsableCommand {
             limits.maxHistory = maxHistory
             limits.maxTextBytes = maxTextBytes
             BLAS.setThreads(blasThreads)
+            // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
+            let (modelsDir, maxMessageBytes, fixedLimits) = (modelsDir, maxMessageBytes, limits)
+            let load: @Sendable (String) throws -> (Recommender, Service.BundleFacts) = { dir in
+                let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
+                                              log: { log.warning("\($0)") })
+                return (r, Bundles.facts(m, maxMessageBytes: maxMessageBytes))
+            }
             let t0 = ContinuousClock.now
-            let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: bundle), limits: limits,
-                                                   modelsDir: URL(fileURLWithPath: modelsDir), log: { log.warning("\($0)") })
-            log.info("loaded bundle \(manifest.version) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
+            let (rec, facts) = try load(bundle)
+            log.info("loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
             guard let judge = JudgeKind(rawValue: defaultJudge) else {
                 throw RecError.invalidArgument("--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let client = try llm.client()
             if let client { log.info("LLM endpoint: \(client.config)") }
             let service = Service(rec, llm: client, defaultJudge: judge)
-            service.setFacts(Bundles.facts(manifest, maxMessageBytes: maxMessageBytes))
-            // Hot reload (SIGHUP, Admin/Reload): the same loader, the same limits.
-            let (modelsDir, maxMessageBytes, fixedLimits) = (modelsDir, maxMessageBytes, limits)
-            let reloader = Service.Reloader(bundleDir: bundle) { dir in
-                let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir))
-                return (r, Bundles.facts(m, maxMessageBytes: maxMessageBytes))
-            }
+            service.setFacts(facts)
+            let reloader = Service.Reloader(bundleDir: bundle, load: load)
             let token = try adminTokenFile.map { f in
                 let t = try String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
                 guard t.count >= 16 else { throw RecError.invalidArgument("the admin token in \(f) is shorter than 16 characters") }

@@ -1,6 +1,6 @@
 import Foundation
 import RecCore
-import RecLLM
+@testable import RecLLM
 import RecTestSupport
 import Testing
 
@@ -132,14 +132,14 @@ import Testing
     }
 
     @Test func retryAfterAndConfig() throws {
-        #expect(LLMClientInternals.retryAfter("2") == 2)
-        #expect(LLMClientInternals.retryAfter("garbage") == nil)
+        #expect(LLMClient.retryAfter("2") == 2)
+        #expect(LLMClient.retryAfter("garbage") == nil)
         let future = Date().addingTimeInterval(30)
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        let d = LLMClientInternals.retryAfter(f.string(from: future)) ?? -1
+        let d = LLMClient.retryAfter(f.string(from: future)) ?? -1
         #expect(d > 20 && d <= 31)
 
         #expect(LLMConfig.apiKeyFromEnvironment(["OPENAI_API_KEY": "b", "RECFUSE_LLM_API_KEY": "a"]) == "a")

@@ -101,3 +101,36 @@ def server(bundle_dir):
 def client(server):
     with recfuse.Client(server.ipc, timeout=5.0) as c:
         yield c
+
+
+class Load:
+    """`threads` threads calling `call()` in a loop until `stop()` (at most `max_calls` each):
+    a call that raises or whose `check(result)` returns a message counts as a failure."""
+
+    def __init__(self, call, check=lambda r: None, threads=4, max_calls=20000):
+        import threading
+        self._stop = threading.Event()
+        self.failures, self.counts, self.results = [], [], []
+        self._call, self._check, self._max = call, check, max_calls
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self):
+        n = 0
+        while not self._stop.is_set() and n < self._max:
+            try:
+                r = self._call()
+                self.results.append(r)
+                problem = self._check(r)
+                if problem:
+                    self.failures.append(problem)
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                self.failures.append(repr(e))
+            n += 1
+        self.counts.append(n)
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)

@@ -2,7 +2,6 @@
 be a valid recfuse.v1.Reply with a status, the server must keep serving, and its resident
 memory must stay bounded."""
 import random
-import time
 
 import recfuse
 from recfuse import Code
@@ -59,7 +58,6 @@ def test_ten_thousand_random_and_mutated_messages(server):
     with recfuse.Client(server.ipc, timeout=10) as c:
         c.health()
         before = rss_kb(server.proc.pid)
-        t0 = time.time()
         for n in range(10_000):
             if n % 4 == 0:
                 data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 512)))
@@ -72,7 +70,6 @@ def test_ten_thousand_random_and_mutated_messages(server):
             assert reply.status.code == Code.OK or reply.status.message, (data, reply)
             assert reply.status.code != Code.INTERNAL, (data, reply.status.message)
             codes[reply.status.code] = codes.get(reply.status.code, 0) + 1
-            assert time.time() - t0 < 600, "bounded in time"
         after = rss_kb(server.proc.pid)
         assert c.health().status == pb.HealthResponse.SERVING
     print(f"status codes over 10,000 messages: {codes}; RSS {before} kB -> {after} kB")

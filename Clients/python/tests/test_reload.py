@@ -7,7 +7,6 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 import recfuse
 from recfuse import Code
 
-from conftest import ServerProc, recfuse_bin
+from conftest import Load, ServerProc, recfuse_bin
 
 TOKEN = "test-admin-token-0123456789"
 
@@ -61,26 +60,9 @@ def test_admin_calls_need_the_token(admin_server, server):
 def test_reload_under_load_drops_nothing(admin_server, bundle_dir, small_bundle, tmp_path):
     v1, v2 = version(bundle_dir), version(small_bundle)
     assert v1 != v2
-    stop = threading.Event()
-    failures, seen, counts = [], set(), []
-
-    def load():
-        n = 0
-        with recfuse.Client(admin_server.ipc, timeout=10) as c:
-            while not stop.is_set() and n < 20000:  # bounded in count and (below) in time
-                try:
-                    r = c.retrieve(user_id="196", k=10, engine="popularity")
-                    seen.add(r.meta.bundle_version)
-                    if len(r.items) != 10:
-                        failures.append(f"{len(r.items)} items")
-                except Exception as e:  # noqa: BLE001 - any failure counts
-                    failures.append(repr(e))
-                n += 1
-        counts.append(n)
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for t in threads:
-        t.start()
+    client = recfuse.Client(admin_server.ipc, timeout=10)  # thread-safe: one context per call
+    load = Load(lambda: client.retrieve(user_id="196", k=10, engine="popularity"),
+                check=lambda r: None if len(r.items) == 10 else f"{len(r.items)} items", threads=4, max_calls=20000)
     try:
         time.sleep(0.5)
         with recfuse.Client(admin_server.ipc, timeout=30) as admin:
@@ -105,11 +87,11 @@ def test_reload_under_load_drops_nothing(admin_server, bundle_dir, small_bundle,
             assert r.bundle_version == v1 and r.previous_version == v2
             time.sleep(0.5)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(60)
-    assert not failures, failures[:5]
-    assert {v1, v2} <= seen and sum(counts) > 100, (seen, counts)
+        load.stop()
+        client.close()
+    seen = {r.meta.bundle_version for r in load.results}
+    assert not load.failures, load.failures[:5]
+    assert {v1, v2} <= seen and sum(load.counts) > 100, (seen, load.counts)
     assert admin_server.proc.poll() is None
 
 

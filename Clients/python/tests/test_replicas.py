@@ -2,46 +2,27 @@
 one is killed mid-load, every request still gets an answer (re-sent to a live replica)."""
 import signal
 import subprocess
-import threading
 import time
 
 import recfuse
 
-from conftest import ServerProc
+from conftest import Load, ServerProc
 
 
 def test_a_replica_dies_under_load_and_no_request_fails(bundle_dir):
     replicas = [ServerProc(bundle_dir) for _ in range(3)]
     try:
-        stop = threading.Event()
-        failures, counts = [], []
         client = recfuse.Client([r.ipc for r in replicas], timeout=10, resend_time=0.3)
-
-        def load():
-            n = 0
-            while not stop.is_set() and n < 5000:  # bounded in count, and in time below
-                try:
-                    r = client.rank(user_id="196", item_ids=["1", "50", "100", "181"], engine="popularity")
-                    if len(r.items) != 4:
-                        failures.append(f"{len(r.items)} items")
-                except Exception as e:  # noqa: BLE001
-                    failures.append(repr(e))
-                n += 1
-            counts.append(n)
-
-        threads = [threading.Thread(target=load) for _ in range(6)]
-        for t in threads:
-            t.start()
+        load = Load(lambda: client.rank(user_id="196", item_ids=["1", "50", "100", "181"], engine="popularity"),
+                    check=lambda r: None if len(r.items) == 4 else f"{len(r.items)} items", threads=6, max_calls=5000)
         time.sleep(1.5)
         replicas[0].proc.send_signal(signal.SIGKILL)  # no goodbye: in-flight requests are lost
         replicas[0].proc.wait(10)
         time.sleep(2.0)
-        stop.set()
-        for t in threads:
-            t.join(60)
+        load.stop()
         client.close()
-        assert not failures, failures[:5]
-        assert sum(counts) > 200, counts
+        assert not load.failures, load.failures[:5]
+        assert sum(load.counts) > 200, load.counts
         # The survivors still answer on their own.
         for r in replicas[1:]:
             with recfuse.Client(r.ipc, timeout=5) as c:
