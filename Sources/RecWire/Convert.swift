@@ -32,22 +32,6 @@ extension RFResponseMeta {
     }
 }
 
-func scoredItems(_ items: [ScoredItem], catalog: Catalog) -> [RFScoredItem] {
-    items.enumerated().map { n, s in
-        var out = RFScoredItem()
-        let i = Int(s.item)
-        let m = catalog.meta[i]
-        out.itemID = catalog.ids.ids[i]
-        out.score = s.score
-        out.rank = UInt32(n + 1)
-        out.title = m.title
-        out.year = UInt32(m.year ?? 0)
-        out.genres = m.genres
-        for (name, v) in s.components { out.components[name] = v }
-        return out
-    }
-}
-
 extension RFExplainResponse {
     init(_ e: Explanation, catalog: Catalog, bundleVersion: String) {
         self.init()

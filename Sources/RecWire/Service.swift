@@ -14,14 +14,23 @@ import Synchronization
 public final class Service: Sendable {
     public static let version = "0.1.0"
 
-    private let state: Mutex<Recommender>
+    /// What new calls are served by: the recommender, and the response encoder of its catalogue.
+    private struct Served: Sendable {
+        let recommender: Recommender
+        let items: ItemListEncoder
+        init(_ r: Recommender) {
+            recommender = r
+            items = ItemListEncoder(catalog: r.catalog)
+        }
+    }
+    private let state: Mutex<Served>
     private let started = ContinuousClock.now
     /// The fusion stage (Rerank) and LLM explanations; both share one LLM client, if any.
     public let reranker: Reranker
     public let explainer: Explainer
 
     public init(_ recommender: Recommender, llm: LLMClient? = nil, defaultJudge: JudgeKind = .local) {
-        state = Mutex(recommender)
+        state = Mutex(Served(recommender))
         reranker = Reranker(llm: llm, defaultJudge: defaultJudge)
         explainer = Explainer(llm: llm)
     }
@@ -88,10 +97,13 @@ public final class Service: Sendable {
     }
 
     /// The recommender new calls are served by.
-    public var current: Recommender { state.withLock { $0 } }
+    public var current: Recommender { state.withLock { $0.recommender } }
 
     /// Replaces the served recommender; calls in flight finish on the old one.
-    public func swap(_ r: Recommender) { state.withLock { $0 = r } }
+    public func swap(_ r: Recommender) {
+        let next = Served(r)  // the encoder's tables are built before the swap, not by a call
+        state.withLock { $0 = next }
+    }
 
     /// What one call came to: the serialized `Reply` plus its status, for logs and metrics.
     public struct Outcome: Sendable {
@@ -109,7 +121,8 @@ public final class Service: Sendable {
 
     /// `handle`, also reporting the status and method.
     public func handleDetailed(_ bytes: Data, received: ContinuousClock.Instant = .now) -> Outcome {
-        let rec = current
+        let served = state.withLock { $0 }
+        let rec = served.recommender
         var reply = RFReply()
         reply.bundleVersion = rec.bundleVersion
         var method = ""
@@ -132,7 +145,7 @@ public final class Service: Sendable {
                 reply.bundleVersion = out.bundleVersion
                 reply.payload = try out.serializedData()
             } else {
-                reply.payload = try call(env.method, payload: env.payload, deadline: deadline, recommender: rec)
+                reply.payload = try call(env.method, payload: env.payload, deadline: deadline, served: served)
             }
             reply.status.code = .ok
         } catch let e as RecError {
@@ -151,40 +164,30 @@ public final class Service: Sendable {
     /// Calls one method with its serialized request; returns the serialized response.
     /// Throws `RecError` (its code is the reply status).
     public func call(_ method: String, payload: Data, deadline: Deadline = .none) throws -> Data {
-        try call(method, payload: payload, deadline: deadline, recommender: current)
+        try call(method, payload: payload, deadline: deadline, served: state.withLock { $0 })
     }
 
-    private func call(_ method: String, payload: Data, deadline: Deadline, recommender rec: Recommender) throws -> Data {
+    private func call(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
+        let rec = served.recommender
         switch method {
         case Methods.retrieve:
             let req: RFRetrieveRequest = try decode(payload, method)
             var q = RetrieveQuery(user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.retrieve(q, deadline: deadline)
-            var out = RFRetrieveResponse()
-            out.items = scoredItems(r.items, catalog: rec.catalog)
-            out.meta = RFResponseMeta(r, bundleVersion: rec.bundleVersion)
-            return try out.serializedData()
+            return try served.items.retrieve(r, bundleVersion: rec.bundleVersion)
         case Methods.rank:
             let req: RFRankRequest = try decode(payload, method)
             var q = RankQuery(user: UserSpec(req.user), engine: req.engine, candidates: req.itemIds, k: Int(req.k),
                               filters: FilterSpec(req.filters))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.rank(q, deadline: deadline)
-            var out = RFRankResponse()
-            out.items = scoredItems(r.items, catalog: rec.catalog)
-            out.meta = RFResponseMeta(r, bundleVersion: rec.bundleVersion)
-            out.unknownItems = r.unknownItems
-            return try out.serializedData()
+            return try served.items.rank(r, bundleVersion: rec.bundleVersion)
         case Methods.rerank:
             let req: RFRerankRequest = try decode(payload, method)
             let r = try reranker.rerank(rec, try RerankQuery(req), deadline: deadline)
-            var out = RFRerankResponse()
-            out.items = scoredItems(r.recommendation.items, catalog: rec.catalog)
-            out.meta = RFResponseMeta(r.recommendation, bundleVersion: rec.bundleVersion)
-            out.unknownItems = r.recommendation.unknownItems
-            out.judge = r.judge.map(RFJudge.init) ?? .default
-            return try out.serializedData()
+            return try served.items.rerank(r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
+                                           bundleVersion: rec.bundleVersion)
         case Methods.explain:
             let req: RFExplainRequest = try decode(payload, method)
             let q = ExplainQuery(user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
