@@ -9,9 +9,7 @@ import RecWire
 public struct ServerConfig: Sendable {
     /// NNG URLs to listen on: ipc://path, tcp://host:port (several at once).
     public var listen: [String]
-    /// Threads that run requests. Default: one per core.
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
-    /// NNG contexts receiving concurrently (requests in flight at most). Default 64.
+    /// NNG contexts, each served by its own thread: requests in flight at most. Default 64.
     public var contexts = 64
     /// NNG_OPT_RECVMAXSZ: a larger message makes NNG drop it and close that connection
     /// (the client sees its own timeout). Default 4 MiB.
@@ -39,15 +37,18 @@ public struct ServerConfig: Sendable {
     public init(listen: [String]) { self.listen = listen }
 }
 
-/// The NNG transport: a REP socket with a pool of contexts, each owning one aio.
+/// The NNG transport: a REP socket with a pool of contexts, each served by its own thread.
 ///
-/// Shape of nng's demo/async/server.c: every context loops recv → work → send. The aio
-/// callback runs on an nng thread and does no work: on receive it stamps the time and
-/// hands the message to the worker pool; the worker calls `Service.handle` and starts the
-/// send; on send completion the callback re-arms the receive.
+/// Every context thread loops: receive (blocking on its aio) → `Service.handle` → send the
+/// reply (blocking until NNG has queued it) → receive again. NNG's own threads never run
+/// request work, so a slow call (an LLM judge waiting on the network, a reload) holds one
+/// context and nothing else; and a request crosses as few threads as a bare NNG echo does:
+/// the aio completes straight into the waiting thread. (An earlier design handed each
+/// message from the aio callback to a worker pool; that extra thread hand-off cost 1-client
+/// p50 about 12 µs and 16-client throughput a quarter — docs/operations.md.)
 ///
-/// Thread-safety: `start` and `shutdown` are called by one controlling thread; everything
-/// else runs on nng and worker threads and is synchronised by `lock`.
+/// Thread-safety: `start` and `shutdown` are called by one controlling thread; the context
+/// threads share only `lock`-protected counters and the thread-safe `Service`.
 public final class Server: @unchecked Sendable {
     public let service: Service
     public let config: ServerConfig
@@ -58,12 +59,10 @@ public final class Server: @unchecked Sendable {
     private var open = false
     private var listeners: [nng_listener] = []
     private var slots: [Slot] = []
-    /// Set once in `start` (before any receive is armed) and never reset, so callbacks can
-    /// read it without a lock.
-    private var pool: WorkerPool?
     private let lock = NSCondition()
-    private var busy = 0          // slots between receive completion and send completion
-    private var draining = false  // no new receives are armed
+    private var busy = 0          // requests between receive and reply sent
+    private var running = 0       // context threads not yet exited
+    private var draining = false  // no new receives are started
     private var closing = false   // teardown began: a receive that completes now is dropped
     /// The URLs actually bound (tcp port 0 resolved).
     public private(set) var boundURLs: [String] = []
@@ -104,23 +103,28 @@ public final class Server: @unchecked Sendable {
                 listeners.append(l)
                 boundURLs.append(Self.boundURL(url, l))
             }
-            pool = WorkerPool(count: config.workers, name: "recfuse-worker")
             for _ in 0..<max(1, config.contexts) {
                 let slot = Slot(server: self)
                 try nngCheck(nng_ctx_open(&slot.ctx, socket), "opening a context")
-                try nngCheck(nng_aio_alloc(&slot.aio, { arg in
-                    Unmanaged<Slot>.fromOpaque(arg!).takeUnretainedValue().completed()
-                }, Unmanaged.passUnretained(slot).toOpaque()), "allocating an aio")
+                try nngCheck(nng_aio_alloc(&slot.aio, nil, nil), "allocating an aio")
                 slots.append(slot)
             }
         } catch {
             teardown()
             throw error
         }
-        for s in slots { s.receive() }
+        lock.lock()
+        running = slots.count
+        lock.unlock()
+        for (n, s) in slots.enumerated() {
+            let t = Thread { [s] in s.serve() }
+            t.name = "recfuse-ctx-\(n)"
+            t.stackSize = 4 << 20
+            t.start()
+        }
         logger.info("serving", metadata: [
             "listen": .array(boundURLs.map { .string($0) }), "bundle": .string(service.current.bundleVersion),
-            "workers": .stringConvertible(config.workers), "contexts": .stringConvertible(slots.count),
+            "contexts": .stringConvertible(slots.count),
             "max_message_bytes": .stringConvertible(config.maxMessageBytes),
         ])
     }
@@ -132,12 +136,15 @@ public final class Server: @unchecked Sendable {
         lock.lock()
         draining = true
         lock.unlock()
-        // Receives still waiting are cancelled; a slot that completes a receive anyway still
-        // serves that request (it was accepted) and then goes idle.
-        for s in slots { nng_aio_cancel(s.aio) }
+        // Receives still waiting are cancelled (again every 50 ms: a thread that was between
+        // requests may have started a new receive after the first cancel). A context that
+        // completes a receive anyway still serves that request (it was accepted), then exits.
         let deadline = ContinuousClock.now.advanced(by: config.drainTimeout)
         lock.lock()
-        while busy > 0 && ContinuousClock.now < deadline {
+        while (busy > 0 || running > 0) && ContinuousClock.now < deadline {
+            lock.unlock()
+            for s in slots { nng_aio_cancel(s.aio) }
+            lock.lock()
             _ = lock.wait(until: Date().addingTimeInterval(0.05))
         }
         let left = busy
@@ -147,23 +154,32 @@ public final class Server: @unchecked Sendable {
         logger.info("stopped")
     }
 
-    /// Order matters: after `closing` is set no new work is accepted (checked under the same
-    /// lock as `busy`); the worker pool is stopped while the socket is still open, so work
-    /// in flight can still start its send; only then is the socket closed, which aborts the
-    /// pending receives and sends, and the aios are stopped (waiting out their callbacks).
+    /// Order matters: after `closing` is set no new request is accepted (checked under the
+    /// same lock as `busy`); closing the socket aborts whatever the context threads still wait
+    /// on, so they exit; only when every one has exited are the aios freed.
     private func teardown() {
         lock.lock()
         closing = true
         draining = true
         lock.unlock()
-        pool?.stop()
         for l in listeners { nng_listener_close(l) }
         listeners.removeAll()
         if open {
             open = false
             guard closeSocket() else { return }
         }
-        for s in slots where s.aio != nil { nng_aio_stop(s.aio) }
+        let deadline = ContinuousClock.now.advanced(by: config.closeTimeout)
+        lock.lock()
+        while running > 0 && ContinuousClock.now < deadline { _ = lock.wait(until: Date().addingTimeInterval(0.05)) }
+        let stuck = running
+        lock.unlock()
+        guard stuck == 0 else {
+            // A request still running past both timeouts (a hung LLM call, say): its thread
+            // may touch its aio later, so nothing is freed; process exit reclaims it.
+            logger.warning("\(stuck) context thread(s) still busy after shutdown; left to process exit")
+            _ = Unmanaged.passRetained(self)
+            return
+        }
         for s in slots where s.aio != nil { nng_aio_free(s.aio); s.aio = nil }
         slots.removeAll()
     }
@@ -186,32 +202,27 @@ public final class Server: @unchecked Sendable {
         return false
     }
 
-    // MARK: - per-slot state machine (callbacks on nng threads)
+    // MARK: - context threads
 
     final class Slot: @unchecked Sendable {
-        enum State { case receiving, sending }
         unowned let server: Server
         var ctx = nng_ctx()
         var aio: OpaquePointer? = nil
-        var state = State.receiving
 
         init(server: Server) { self.server = server }
 
-        func receive() {
-            state = .receiving
-            nng_ctx_recv(ctx, aio)
-        }
-
-        /// The aio callback: never does request work.
-        func completed() {
-            let rv = nng_aio_result(aio)
-            switch state {
-            case .receiving:
+        /// The thread's loop: one request at a time until the socket closes or the server drains.
+        func serve() {
+            defer { server.exited() }
+            while !server.isDraining {
+                nng_ctx_recv(ctx, aio)
+                nng_aio_wait(aio)
+                let rv = nng_aio_result(aio)
                 guard rv == 0 else {
-                    if rv == Int32(NNG_ECLOSED.rawValue) || rv == Int32(NNG_ECANCELED.rawValue) { return }
+                    if rv == Int32(NNG_ECLOSED.rawValue) { return }
+                    if rv == Int32(NNG_ECANCELED.rawValue) { continue }  // shutdown: the loop checks
                     server.logger.warning("receive failed: \(String(cString: nng_strerror(rv)))")
-                    if !server.isDraining { receive() }
-                    return
+                    continue
                 }
                 let received = ContinuousClock.now
                 let msg = nng_aio_get_msg(aio)
@@ -220,20 +231,12 @@ public final class Server: @unchecked Sendable {
                     nng_msg_free(msg)
                     return
                 }
-                server.pool?.submit { [self] in work(msg, received) }
-            case .sending:
-                if rv != 0 {
-                    nng_msg_free(nng_aio_get_msg(aio))  // not consumed on failure
-                    if rv != Int32(NNG_ECLOSED.rawValue) {
-                        server.logger.debug("reply not delivered: \(String(cString: nng_strerror(rv)))")
-                    }
-                }
-                let again = server.end()
-                if again { receive() }
+                work(msg, received)
+                guard server.end() else { return }
             }
         }
 
-        /// On a worker thread: run the request and start sending the reply.
+        /// Runs one request and sends its reply in the received message's buffer.
         private func work(_ msg: OpaquePointer?, _ received: ContinuousClock.Instant) {
             let len = nng_msg_len(msg)
             let request = len == 0 ? Data() : Data(bytes: nng_msg_body(msg), count: len)
@@ -248,15 +251,22 @@ public final class Server: @unchecked Sendable {
             }
             nng_msg_clear(msg)
             let rv = out.reply.withUnsafeBytes { nng_msg_append(msg, $0.baseAddress, $0.count) }
-            if rv != 0 {
+            guard rv == 0 else {
                 server.logger.error("cannot build the reply: \(String(cString: nng_strerror(rv)))")
                 nng_msg_free(msg)
-                if server.end() { receive() }
                 return
             }
-            state = .sending
             nng_aio_set_msg(aio, msg)
             nng_ctx_send(ctx, aio)
+            nng_aio_wait(aio)
+            let sent = nng_aio_result(aio)
+            if sent != 0 {
+                nng_msg_free(nng_aio_get_msg(aio))  // not consumed on failure
+                nng_aio_set_msg(aio, nil)
+                if sent != Int32(NNG_ECLOSED.rawValue) {
+                    server.logger.debug("reply not delivered: \(String(cString: nng_strerror(sent)))")
+                }
+            }
         }
     }
 
@@ -271,7 +281,7 @@ public final class Server: @unchecked Sendable {
         return true
     }
 
-    /// Marks a request done; returns whether the slot should receive again.
+    /// Marks a request done; returns whether the context should receive again.
     private func end() -> Bool {
         lock.lock()
         busy -= 1
@@ -279,6 +289,14 @@ public final class Server: @unchecked Sendable {
         lock.broadcast()
         lock.unlock()
         return again
+    }
+
+    /// A context thread has left its loop.
+    private func exited() {
+        lock.lock()
+        running -= 1
+        lock.broadcast()
+        lock.unlock()
     }
 
     private func pipeClosed(_ p: nng_pipe) {

@@ -15,8 +15,7 @@ struct Serve: ParsableCommand {
         abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
     @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
     @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
-    @Option(help: "Worker threads (default: one per core).") var workers: Int?
-    @Option(help: "NNG contexts, i.e. requests in flight at most.") var contexts: Int = 64
+    @Option(help: "NNG contexts, each served by its own thread: requests in flight at most.") var contexts: Int = 64
     @Option(help: "Largest request accepted (NNG_OPT_RECVMAXSZ); NNG drops larger ones and their connection.")
     var maxMessageBytes: Int = 4 << 20
     @Option(help: "Largest k a request may ask for.") var maxK: Int = 10_000
@@ -82,7 +81,6 @@ struct Serve: ParsableCommand {
                 }
             }
             var config = ServerConfig(listen: listen)
-            config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
             config.contexts = contexts
             config.maxMessageBytes = maxMessageBytes
             if tlsCert != nil || tlsKey != nil || tlsClientCa != nil {

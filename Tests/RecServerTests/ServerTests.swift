@@ -53,11 +53,10 @@ final class ReqClient {
         return try Bundles.load(root.appendingPathComponent("b"))
     }
 
-    func start(_ urls: [String], maxMessageBytes: Int = 4096, workers: Int = 2) throws -> Server {
+    func start(_ urls: [String], maxMessageBytes: Int = 4096, contexts: Int = 8) throws -> Server {
         var c = ServerConfig(listen: urls)
         c.maxMessageBytes = maxMessageBytes
-        c.workers = workers
-        c.contexts = 8
+        c.contexts = contexts
         let server = Server(service: Service(try Self.bundle.get().0), config: c)
         try server.start()
         return server
@@ -102,7 +101,7 @@ final class ReqClient {
     }
 
     @Test func concurrentClients() throws {
-        let server = try start(["tcp://127.0.0.1:0"], workers: 2)
+        let server = try start(["tcp://127.0.0.1:0"], contexts: 2)
         defer { server.shutdown() }
         let url = server.boundURLs[0]
         let failures = Mutex(0)

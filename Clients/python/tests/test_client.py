@@ -221,7 +221,7 @@ def test_no_server_is_a_timeout_not_a_hang(tmp_path):
 # ------------------------------------------------------------------ lifecycle
 
 def test_graceful_shutdown_finishes_in_flight_requests(bundle_dir):
-    s = ServerProc(bundle_dir, extra=["--workers", "1"])
+    s = ServerProc(bundle_dir, extra=["--contexts", "1"])
     results, errors = [], []
     stop = threading.Event()
 
