@@ -82,14 +82,15 @@ public final class Recommender: Sendable {
         let user = try resolve(q.user, warnings: &warnings)
         let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
         var unknown: [String] = []
-        var seenCandidate = Set<Int32>()
+        var seenCandidate = ItemBits(count: catalog.count)
         var candidates: [Int32] = []
         candidates.reserveCapacity(q.candidates.count)
-        let history = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        var history = ItemBits(count: q.excludeSeen ? catalog.count : 0)
+        for h in user.history where q.excludeSeen { history.insert(h.item) }
         var duplicates = 0, filtered = 0
         for id in q.candidates {
             guard let i = catalog.ids.index(of: id) else { unknown.append(id); continue }
-            guard seenCandidate.insert(i).inserted else { duplicates += 1; continue }
+            guard seenCandidate.insert(i) else { duplicates += 1; continue }
             guard !history.contains(i), filter.admits(i) else { filtered += 1; continue }
             candidates.append(i)
         }
@@ -193,5 +194,27 @@ public final class Recommender: Sendable {
         guard scores.count == count else {
             throw RecError.internal("engine '\(engine.name)' returned \(scores.count) scores for \(count) items")
         }
+    }
+}
+
+/// A set of item indices as one bit per catalogue item: what Rank's per-request duplicate and
+/// seen checks need, without hashing (a `Set<Int32>` of 100 candidates cost more than scoring them).
+struct ItemBits {
+    private var words: [UInt64]
+
+    init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+
+    /// Adds `i`; returns whether it was new.
+    @discardableResult
+    mutating func insert(_ i: Int32) -> Bool {
+        let (w, b) = (Int(i) >> 6, UInt64(1) << UInt64(i & 63))
+        let new = words[w] & b == 0
+        words[w] |= b
+        return new
+    }
+
+    func contains(_ i: Int32) -> Bool {
+        let w = Int(i) >> 6
+        return w < words.count && words[w] & (UInt64(1) << UInt64(i & 63)) != 0
     }
 }

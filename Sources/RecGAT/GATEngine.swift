@@ -246,11 +246,15 @@ public final class GATEngine: Engine, Explaining {
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
-        let nbrs = Array(Set(q.history.filter { isMessageEdge($0.rating) || $0.rating == 0 }
-            .map { Int32(userCount) + $0.item })).sorted()
+        // Sorted and deduplicated without a Set: this runs twice per request (unscorableReason, then scoring).
+        var nbrs = q.history.compactMap { isMessageEdge($0.rating) || $0.rating == 0 ? Int32(userCount) + $0.item : nil }
+        nbrs.sort()
+        nbrs = nbrs.enumerated().compactMap { n, x in n > 0 && nbrs[n - 1] == x ? nil : x }
         if let u = q.userIndex, Int(u) < userCount {
             let storedItems = positives[Int(u)]
-            let same = nbrs.count == storedItems.count && Set(storedItems.map { Int32(userCount) + $0 }) == Set(nbrs)
+            // The same set: equal counts, and the stored items (duplicate-free then) sorted are nbrs.
+            let same = nbrs.count == storedItems.count
+                && zip(storedItems.sorted(), nbrs).allSatisfy { Int32(userCount) + $0 == $1 }
             if same && pref.isEmpty { return .stored(u) }
             if !config.usesText || pref.isEmpty { return .inductive(known: u, neighbours: nbrs, text: .stored(u)) }
             guard encoder != nil else { return .inductive(known: u, neighbours: nbrs, text: .stored(u)) }
