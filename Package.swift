@@ -103,7 +103,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .testTarget(name: "RecServerTests", dependencies: [
-            "RecServer", "RecWire", "RecBaselines", "RecData", "RecCore", "CNNG",
+            "RecServer", "RecWire", "RecBaselines", "RecData", "RecCore", "RecLLM", "RecTestSupport", "CNNG",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
     ]

@@ -44,8 +44,8 @@ public struct ServerConfig: Sendable {
 /// request work, so a slow call (an LLM judge waiting on the network, a reload) holds one
 /// context and nothing else; and a request crosses as few threads as a bare NNG echo does:
 /// the aio completes straight into the waiting thread. (An earlier design handed each
-/// message from the aio callback to a worker pool; that extra thread hand-off cost 1-client
-/// p50 about 12 µs and 16-client throughput a quarter — docs/operations.md.)
+/// message from the aio callback to a worker pool; that extra thread hand-off cost 13 µs of
+/// 1-client p50 and 15% of 16-client throughput, docs/operations.md.)
 ///
 /// Thread-safety: `start` and `shutdown` are called by one controlling thread; the context
 /// threads share only `lock`-protected counters and the thread-safe `Service`.

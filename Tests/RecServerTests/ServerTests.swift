@@ -2,7 +2,9 @@ import CNNG
 import Foundation
 import RecCore
 import RecData
+import RecLLM
 @testable import RecServer
+import RecTestSupport
 import RecWire
 import SwiftProtobuf
 import Testing
@@ -117,6 +119,44 @@ final class ReqClient {
             }
         }
         #expect(failures.withLock { $0 } == 0)
+    }
+
+    /// Each context has its own thread: two calls stuck on a slow LLM (3 s) hold two of three
+    /// contexts, and the third keeps answering Health meanwhile.
+    @Test func slowCallsHoldOnlyTheirOwnContexts() throws {
+        let llm = try ScriptedLLMServer(slowSeconds: 3)
+        defer { llm.stop() }
+        var c = ServerConfig(listen: [ipcURL()])
+        c.contexts = 3
+        let service = Service(try Self.bundle.get().0, llm: try LLMClient(config: LLMConfig(baseURL: llm.baseURL, model: "slow")))
+        let server = Server(service: service, config: c)
+        try server.start()
+        defer { server.shutdown() }
+        let url = server.boundURLs[0]
+        let slowDone = Mutex(0)
+        let slowStyles = Mutex<[RFExplainStyle]>([])
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                var req = RFExplainRequest()
+                req.user.id = "a"
+                req.itemID = "z"
+                req.engine = "popularity"
+                req.style = .llm
+                let out = try? ReqClient(url, timeoutMs: 20_000).call(Methods.explain, req, as: RFExplainResponse.self).1
+                slowStyles.withLock { $0.append(out?.style ?? .default) }
+                slowDone.withLock { $0 += 1 }
+            }
+        }
+        // Both slow calls are in the LLM before the health checks start.
+        while try llm.requests("slow") < 2 { Thread.sleep(forTimeInterval: 0.02) }
+        let health = try ReqClient(url)
+        for _ in 0..<20 {
+            #expect(try health.call(Methods.health, RFHealthRequest(), as: RFHealthResponse.self).0.code == .ok)
+        }
+        #expect(slowDone.withLock { $0 } == 0, "the health checks waited for the slow calls")
+        group.wait()
+        #expect(slowStyles.withLock { $0 } == [.llm, .llm])
     }
 
     @Test func badListenURLFailsStartCleanly() throws {
