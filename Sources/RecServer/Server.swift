@@ -59,7 +59,7 @@ public final class Server: @unchecked Sendable {
     private var open = false
     private var listeners: [nng_listener] = []
     private var slots: [Slot] = []
-    private let lock = NSCondition()
+    fileprivate let lock = NSCondition()
     private var busy = 0          // requests between receive and reply sent
     private var running = 0       // context threads not yet exited
     private var draining = false  // no new receives are started
@@ -136,15 +136,14 @@ public final class Server: @unchecked Sendable {
         lock.lock()
         draining = true
         lock.unlock()
-        // Receives still waiting are cancelled (again every 50 ms: a thread that was between
-        // requests may have started a new receive after the first cancel). A context that
-        // completes a receive anyway still serves that request (it was accepted), then exits.
+        // Receives still waiting are cancelled, again every 50 ms: a thread that was between
+        // requests may have started a new receive after the first cancel. Only receives: an
+        // aio in its send is never cancelled, so every accepted request gets its reply. A
+        // context that completes a receive anyway still serves that request, then exits.
         let deadline = ContinuousClock.now.advanced(by: config.drainTimeout)
         lock.lock()
         while (busy > 0 || running > 0) && ContinuousClock.now < deadline {
-            lock.unlock()
-            for s in slots { nng_aio_cancel(s.aio) }
-            lock.lock()
+            for s in slots where s.receiving { nng_aio_cancel(s.aio) }
             _ = lock.wait(until: Date().addingTimeInterval(0.05))
         }
         let left = busy
@@ -208,15 +207,21 @@ public final class Server: @unchecked Sendable {
         unowned let server: Server
         var ctx = nng_ctx()
         var aio: OpaquePointer? = nil
+        /// Between starting a receive and its completion (guarded by `server.lock`): the only
+        /// time shutdown may cancel this aio.
+        var receiving = false
 
         init(server: Server) { self.server = server }
 
         /// The thread's loop: one request at a time until the socket closes or the server drains.
         func serve() {
             defer { server.exited() }
-            while !server.isDraining {
+            while server.startReceiving(self) {
                 nng_ctx_recv(ctx, aio)
                 nng_aio_wait(aio)
+                server.lock.lock()
+                receiving = false
+                server.lock.unlock()
                 let rv = nng_aio_result(aio)
                 guard rv == 0 else {
                     if rv == Int32(NNG_ECLOSED.rawValue) { return }
@@ -289,6 +294,14 @@ public final class Server: @unchecked Sendable {
         lock.broadcast()
         lock.unlock()
         return again
+    }
+
+    /// Marks `slot` as receiving, unless the server is draining (then the thread exits).
+    fileprivate func startReceiving(_ slot: Slot) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        slot.receiving = !draining
+        return !draining
     }
 
     /// A context thread has left its loop.
