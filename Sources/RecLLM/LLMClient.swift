@@ -95,6 +95,38 @@ public struct LLMStats: Sendable, Equatable {
     public var promptTokens = 0
     public var completionTokens = 0
     public var errorsByKind: [String: Int] = [:]
+    /// How long calls not answered from the cache took, retries and back-off included.
+    public var latency = LatencyHistogram()
+}
+
+/// Call durations in fixed buckets (Prometheus histogram semantics: `counts[i]` holds the
+/// calls with duration ≤ `bounds[i]` and > the bound before; `total` includes the overflow).
+public struct LatencyHistogram: Sendable, Equatable {
+    /// Upper bounds in seconds, for calls to a remote LLM.
+    public static let bounds: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    public var counts = [UInt64](repeating: 0, count: LatencyHistogram.bounds.count)
+    public var sum = 0.0
+    public var total: UInt64 = 0
+
+    public init() {}
+
+    public mutating func record(_ seconds: Double) {
+        if let i = Self.bounds.firstIndex(where: { seconds <= $0 }) { counts[i] += 1 }
+        sum += seconds
+        total += 1
+    }
+
+    /// Prometheus exposition lines for a histogram called `name`.
+    public func lines(_ name: String, help: String) -> [String] {
+        var out = ["# HELP \(name) \(help)", "# TYPE \(name) histogram"]
+        var cumulative: UInt64 = 0
+        for (i, le) in Self.bounds.enumerated() {
+            cumulative += counts[i]
+            out.append("\(name)_bucket{le=\"\(le)\"} \(cumulative)")
+        }
+        out += ["\(name)_bucket{le=\"+Inf\"} \(total)", "\(name)_sum \(sum)", "\(name)_count \(total)"]
+        return out
+    }
 }
 
 /// An OpenAI-compatible client over libcurl: `/chat/completions` and `/embeddings`.
@@ -198,12 +230,24 @@ public final class LLMClient: Sendable {
     private func run<T: CachedValue>(_ bodies: [(path: String, body: Data)], deadline: Deadline,
                                      parse: @escaping (Data) throws(LLMError) -> T) -> [Result<T, LLMError>] {
         var results = [Result<T, LLMError>?](repeating: nil, count: bodies.count)
+        // Latency per call not answered from the cache: from here to the end of the wave that
+        // settled it (retries and back-off included); calls never attempted wait the whole run.
+        let started = ContinuousClock.now
+        var took = [Double?](repeating: nil, count: bodies.count)
+        var cached = [Bool](repeating: false, count: bodies.count)
+        defer {
+            let whole = (ContinuousClock.now - started).seconds
+            counters.withLock { c in
+                for n in bodies.indices where !cached[n] { c.latency.record(took[n] ?? whole) }
+            }
+        }
         let base = config.baseURL.hasSuffix("/") ? String(config.baseURL.dropLast()) : config.baseURL
         let keys = bodies.map { ResponseCache.key(url: base + "/" + $0.path, body: $0.body) }
         var pending: [Pending] = []
         for n in bodies.indices {
             if let cache, let data = cache.get(keys[n]), let v = try? parse(data) {
                 results[n] = .success(v.markedCached())
+                cached[n] = true
             } else {
                 pending.append(Pending(index: n, attempt: 0))
             }
@@ -234,7 +278,9 @@ public final class LLMClient: Sendable {
             counters.withLock { $0.httpAttempts += wave.count }
 
             var retry: [(Pending, Double)] = []
+            let waveEnd = (ContinuousClock.now - started).seconds
             for (p, r) in zip(wave, responses) {
+                took[p.index] = waveEnd
                 switch classify(r, parse: parse) {
                 case .success(let v):
                     results[p.index] = .success(v.withAttempts(p.attempt + 1))

@@ -112,6 +112,8 @@ struct Serve: ParsableCommand {
                                   "# TYPE recfuse_llm_tokens_total counter",
                                   "recfuse_llm_tokens_total{kind=\"prompt\"} \(s.promptTokens)",
                                   "recfuse_llm_tokens_total{kind=\"completion\"} \(s.completionTokens)"]
+                        extra += s.latency.lines("recfuse_llm_call_duration_seconds",
+                                                 help: "LLM calls not answered from the cache, retries included.")
                     }
                     return server.metrics.render(extra: extra)
                 }, notReady: { [server] in server.isDraining ? "shutting down" : nil }))

@@ -112,6 +112,10 @@ import Testing
         #expect(!a.cached && b.cached && a.content == b.content)
         #expect(try server.requests("normal") - before == 1)
         #expect(llm.stats.cacheHits == 1)
+        // Only the call that went out is in the latency histogram; its buckets add up.
+        let h = llm.stats.latency
+        #expect(h.total == 1 && h.counts.reduce(0, +) <= h.total && h.sum > 0)
+        #expect(h.lines("x", help: "h").last == "x_count 1")
         // A second client on the same folder (a restarted server) hits the cache too.
         #expect(try client("normal") { $0.cacheDir = dir.path }.chat(req).get().cached)
     }
