@@ -67,15 +67,20 @@ public final class Service: Sendable {
         defer { reloading.unlock() }
         let target = (dir?.isEmpty ?? true) ? r.bundleDir : dir!
         let t0 = ContinuousClock.now
-        let (rec, facts): (Recommender, BundleFacts)
+        var (rec, facts): (Recommender, BundleFacts)
         do { (rec, facts) = try r.load(target) } catch let e as RecError {
+            reloadCounts.withLock { $0.failed += 1 }
             throw RecError(e.code, "reload of \(target) failed, still serving \(current.bundleVersion): \(e.message)")
         } catch {
+            reloadCounts.withLock { $0.failed += 1 }
             throw RecError.internal("reload of \(target) failed, still serving \(current.bundleVersion): \(error)")
         }
         var out = RFReloadResponse()
         out.previousVersion = current.bundleVersion
+        facts.loadedAt = Date()
+        facts.loadSeconds = (ContinuousClock.now - t0).seconds
         setFacts(facts)
+        reloadCounts.withLock { $0.ok += 1 }
         swap(rec)
         reloader.withLock { $0?.bundleDir = target }
         out.bundleVersion = rec.bundleVersion
@@ -214,11 +219,19 @@ public final class Service: Sendable {
         public var datasetName = "", fingerprint = "", created = ""
         public var interactions: UInt64 = 0
         public var maxMessageBytes: UInt64 = 0
+        /// When the served bundle was loaded, and how long loading it took (for metrics).
+        public var loadedAt = Date()
+        public var loadSeconds = 0.0
         public init() {}
     }
 
     private let facts = Mutex(BundleFacts())
     public func setFacts(_ f: BundleFacts) { facts.withLock { $0 = f } }
+    public var bundleFacts: BundleFacts { facts.withLock { $0 } }
+
+    /// Reloads since start: succeeded, failed (the old bundle kept serving).
+    public var reloads: (ok: Int, failed: Int) { reloadCounts.withLock { $0 } }
+    private let reloadCounts = Mutex((ok: 0, failed: 0))
 
     private func info(_ rec: Recommender) -> RFInfoResponse {
         let f = facts.withLock { $0 }

@@ -55,8 +55,9 @@ struct Serve: ParsableCommand {
                 return (r, Bundles.facts(m, maxMessageBytes: maxMessageBytes))
             }
             let t0 = ContinuousClock.now
-            let (rec, facts) = try load(bundle)
-            log.info("loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
+            var (rec, facts) = try load(bundle)
+            facts.loadSeconds = (ContinuousClock.now - t0).seconds
+            log.info("loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", facts.loadSeconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
             guard let judge = JudgeKind(rawValue: defaultJudge) else {
                 throw RecError.invalidArgument("--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -92,13 +93,22 @@ struct Serve: ParsableCommand {
             }
             let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
             let signals = ShutdownSignals(logger: log)
-            let loadedAt = Date()
+            let loadedAt = facts.loadedAt  // the first bundle's
             let endpoint = try metricsListen.map { url in
                 try MetricsEndpoint(url: url, source: .init(metrics: { [service, server] in
                     let rec = service.current
+                    let facts = service.bundleFacts
+                    let reloads = service.reloads
                     var extra = [
                         "# HELP recfuse_bundle_info The bundle served (value 1).", "# TYPE recfuse_bundle_info gauge",
                         "recfuse_bundle_info{version=\"\(rec.bundleVersion)\"} 1",
+                        "# HELP recfuse_bundle_loaded_time_seconds When the served bundle was loaded (Unix time).",
+                        "# TYPE recfuse_bundle_loaded_time_seconds gauge", "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
+                        "# HELP recfuse_bundle_load_duration_seconds How long loading the served bundle took.",
+                        "# TYPE recfuse_bundle_load_duration_seconds gauge", "recfuse_bundle_load_duration_seconds \(facts.loadSeconds)",
+                        "# HELP recfuse_reloads_total Hot reloads (SIGHUP or Admin/Reload), by result; a failed one kept the old bundle.",
+                        "# TYPE recfuse_reloads_total counter",
+                        "recfuse_reloads_total{result=\"ok\"} \(reloads.ok)", "recfuse_reloads_total{result=\"failed\"} \(reloads.failed)",
                         "# HELP recfuse_start_time_seconds When the server loaded its first bundle (Unix time).", "# TYPE recfuse_start_time_seconds gauge",
                         "recfuse_start_time_seconds \(loadedAt.timeIntervalSince1970)",
                     ]

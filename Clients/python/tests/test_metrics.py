@@ -47,6 +47,10 @@ def test_metrics_health_and_readiness(bundle_dir):
         assert sample(text, "recfuse_request_duration_seconds_bucket", method="Rank", le="+Inf") == 6
         assert sample(text, "recfuse_requests_in_flight") == 0
         assert sample(text, "recfuse_bundle_info", version=version) == 1
+        assert sample(text, "recfuse_bundle_load_duration_seconds") > 0
+        assert sample(text, "recfuse_bundle_loaded_time_seconds") == sample(text, "recfuse_start_time_seconds")
+        assert sample(text, "recfuse_reloads_total", result="ok") == 0
+        assert sample(text, "recfuse_reloads_total", result="failed") == 0
         # Every sample line parses as name{labels} value.
         for line in text.splitlines():
             assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [-+0-9.eE]+$", line), line

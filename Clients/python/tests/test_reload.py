@@ -14,7 +14,8 @@ import pytest
 import recfuse
 from recfuse import Code
 
-from conftest import Load, ServerProc, recfuse_bin
+from conftest import Load, ServerProc, free_port, recfuse_bin
+from test_metrics import get, sample
 
 TOKEN = "test-admin-token-0123456789"
 
@@ -40,7 +41,8 @@ def admin_server(bundle_dir, tmp_path_factory):
     token_file.write_text(TOKEN + "\n")
     served = tmp / "served"
     shutil.copytree(bundle_dir, served)
-    s = ServerProc(served, extra=["--admin-token-file", str(token_file)])
+    s = ServerProc(served, extra=["--admin-token-file", str(token_file),
+                                  "--metrics-listen", f"http://127.0.0.1:{free_port()}"])
     yield s
     s.stop()
 
@@ -93,6 +95,18 @@ def test_reload_under_load_drops_nothing(admin_server, bundle_dir, small_bundle,
     assert not load.failures, load.failures[:5]
     assert {v1, v2} <= seen and sum(load.counts) > 100, (seen, load.counts)
     assert admin_server.proc.poll() is None
+    # The reloads are in the metrics: three swaps, one failure, and the bundle served now.
+    text = get(admin_server_metrics(admin_server) + "/metrics")[2]
+    assert sample(text, "recfuse_reloads_total", result="ok") == 3, text[-3000:]
+    assert sample(text, "recfuse_reloads_total", result="failed") == 1
+    assert sample(text, "recfuse_bundle_info", version=v1) == 1
+    assert sample(text, "recfuse_bundle_load_duration_seconds") > 0
+    assert sample(text, "recfuse_bundle_loaded_time_seconds") > sample(text, "recfuse_start_time_seconds")
+
+
+def admin_server_metrics(s):
+    args = s.proc.args
+    return args[args.index("--metrics-listen") + 1]
 
 
 def admin_server_dir(s):
