@@ -60,7 +60,7 @@ public final class Recommender: Sendable {
                 let item = Int32(i)
                 return !seen.contains(item) && filter.admits(item)
             }
-            return top.map { ScoredItem(item: $0.index, score: $0.score, components: [(engine.name, $0.score)]) }
+            return top.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
         if result.items.count < k && result.items.count < catalog.count && q.k != 0 {
             result.warnings.append("only \(result.items.count) item(s) pass the filters")
@@ -106,7 +106,7 @@ public final class Recommender: Sendable {
             for (c, s) in zip(candidates, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
             var ranked = TopK.sorted(entries)
             if q.k > 0 && ranked.count > q.k { ranked.removeLast(ranked.count - q.k) }
-            return ranked.map { ScoredItem(item: $0.index, score: $0.score, components: [(engine.name, $0.score)]) }
+            return ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
         result.unknownItems = unknown
         return result
@@ -123,8 +123,7 @@ public final class Recommender: Sendable {
             throw RecError.resourceExhausted("preference text of \(spec.preference.utf8.count) bytes exceeds the server's max_text_bytes (\(limits.maxTextBytes))")
         }
         var q = UserQuery(rawID: spec.id, preference: spec.preference, meta: spec.meta)
-        var order: [Int32] = []
-        var entries: [Int32: HistoryEntry] = [:]
+        var history = HistoryBuilder(catalogCount: catalog.count)
         if !spec.id.isEmpty {
             if let u = users.ids.index(of: spec.id) {
                 q.userIndex = u
@@ -132,9 +131,7 @@ public final class Recommender: Sendable {
                 q.meta.age = q.meta.age ?? stored.age
                 q.meta.gender = q.meta.gender ?? stored.gender
                 q.meta.occupation = q.meta.occupation ?? stored.occupation
-                for e in users.histories.entries(of: u) where entries.updateValue(e, forKey: e.item) == nil {
-                    order.append(e.item)
-                }
+                for e in users.histories.entries(of: u) { history.add(e) }
             } else {
                 warnings.append("unknown user id '\(spec.id)'")
             }
@@ -145,12 +142,10 @@ public final class Recommender: Sendable {
                 throw RecError.invalidArgument("user.history[\(n)].rating must be a finite number >= 0, got \(h.rating)")
             }
             guard let i = catalog.ids.index(of: h.itemID) else { unknownItems += 1; continue }
-            if entries.updateValue(HistoryEntry(item: i, rating: h.rating, timestamp: h.timestamp), forKey: i) == nil {
-                order.append(i)
-            }
+            history.add(HistoryEntry(item: i, rating: h.rating, timestamp: h.timestamp))
         }
         if unknownItems > 0 { warnings.append("\(unknownItems) unknown item id(s) in user.history ignored") }
-        q.history = order.map { entries[$0]! }
+        q.history = history.entries
         return q
     }
 
@@ -216,5 +211,28 @@ struct ItemBits {
     func contains(_ i: Int32) -> Bool {
         let w = Int(i) >> 6
         return w < words.count && words[w] & (UInt64(1) << UInt64(i & 63)) != 0
+    }
+}
+
+/// One entry per item, in first-seen order, a later entry for an item replacing the earlier
+/// one's value. Hashing only once an item repeats (rare: stored histories have one entry
+/// per item), so the common request pays for a bitset, not a dictionary of its history.
+struct HistoryBuilder {
+    private(set) var entries: [HistoryEntry] = []
+    private var seen: ItemBits
+    private var position: [Int32: Int]? = nil
+
+    init(catalogCount: Int) { seen = ItemBits(count: catalogCount) }
+
+    mutating func add(_ e: HistoryEntry) {
+        if seen.insert(e.item) {
+            position?[e.item] = entries.count
+            entries.append(e)
+            return
+        }
+        if position == nil {
+            position = Dictionary(entries.enumerated().map { ($1.item, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        entries[position![e.item]!] = e
     }
 }

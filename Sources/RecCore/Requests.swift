@@ -90,13 +90,36 @@ public struct RankQuery: Sendable {
 public struct ScoredItem: Sendable, Equatable {
     public var item: Int32
     public var score: Float
+    /// The usual case, one component (an engine's own score under its name), kept without an
+    /// array: Retrieve and Rank make one `ScoredItem` per result, and an array each was a
+    /// heap allocation and a free per item per request.
+    private var single: (name: String, value: Float)
+    private var many: [(String, Float)]?
+
     /// Per-component scores by name, in a stable order.
-    public var components: [(String, Float)]
+    public var components: [(String, Float)] {
+        get { many ?? [single] }
+        set { many = newValue }
+    }
 
     public init(item: Int32, score: Float, components: [(String, Float)]) {
         self.item = item
         self.score = score
-        self.components = components
+        single = ("", 0)
+        many = components
+    }
+
+    /// An item scored by one engine: its one component is `engine` with the score.
+    public init(item: Int32, score: Float, engine: String) {
+        self.item = item
+        self.score = score
+        single = (engine, score)
+        many = nil
+    }
+
+    /// The components in order, without building an array.
+    public func forEachComponent(_ body: (String, Float) throws -> Void) rethrows {
+        if let many { for (n, v) in many { try body(n, v) } } else { try body(single.name, single.value) }
     }
 
     public static func == (a: ScoredItem, b: ScoredItem) -> Bool {

@@ -13,7 +13,8 @@ import RecText
 /// - Node input: LayerNorm(W_t · text + b_t + id) (or one of the two: `GATConfig.Features`).
 /// - Layers (default 3, heads 4/4/1, 64 units): GATv2 attention (concatenated heads, the last
 ///   layer averages), bias, ELU (not on the last), residual connection and LayerNorm.
-/// - Score = dot product of the final user and item states: one gemv over the catalogue.
+/// - Score = dot product of the final user and item states (`Kernels.rowDots`: only the
+///   rows asked for, each with the same bits whichever rows are asked for).
 ///
 /// Inductive scoring: a user the bundle does not know is scored after one forward pass over
 /// their own edges (their positively rated items, whose per-layer states are stored), from a
@@ -41,7 +42,7 @@ public final class GATEngine: Engine, Explaining {
     /// Validation NDCG@10 of the kept weights (training only; nil when loaded).
     public let validationNDCG: Double?
 
-    /// Final item states, items × hidden (the gemv matrix).
+    /// Final item states, items × hidden.
     public let itemEmbeddings: Matrix
     /// Per layer, every node's state before the layer times the source projection: the
     /// messages a new node's neighbours send (nodes × width).
@@ -319,7 +320,7 @@ public final class GATEngine: Engine, Explaining {
     public func userVector(_ query: UserQuery) throws -> [Float] { try userPass(query).z }
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
-        gather(BLAS.gemv(itemEmbeddings, try userVector(query)), items)
+        Kernels.rowDots(itemEmbeddings, try userVector(query), rows: items)
     }
 
     /// A final embedding for an item the bundle does not know, from its metadata and the
@@ -347,7 +348,7 @@ public final class GATEngine: Engine, Explaining {
         let h = config.hidden, nU = userCount
         let (z, firstPass) = try userPass(query)
         var pass = firstPass
-        let score = gather(BLAS.gemv(itemEmbeddings, z), [item])[0]  // bit-identical to `score`
+        let score = Kernels.rowDots(itemEmbeddings, z, rows: [item])[0]  // bit-identical to `score`
         if pass == nil, let u = query.userIndex {  // stored user: rerun the pass to see the attention
             pass = self.pass(h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
                              neighbours: positives[Int(u)].map { Int32(nU) + $0 })

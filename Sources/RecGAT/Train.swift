@@ -224,7 +224,7 @@ extension GATEngine {
         let valUsers = valItems.keys.sorted()
         let per: [Double] = Parallel.map(valUsers.count) { n in
             let u = valUsers[n], rel = valItems[u]!
-            var s = BLAS.gemv(items, Array(z[(Int(u) * h)..<(Int(u) * h + h)]))
+            var s = Kernels.rowDots(items, Array(z[(Int(u) * h)..<(Int(u) * h + h)]))  // as serving scores
             for i in seen[Int(u)] where !rel.contains(i) { s[Int(i)] = -.infinity }
             let top = TopK.select(s, k: 10) { _ in true }
             var dcg = 0.0, idcg = 0.0

@@ -21,6 +21,45 @@ public enum Kernels {
         return min(cores * 4, n / grain)
     }
 
+    /// Dot products of `x` with the rows of `a` (all of them, or those listed in `rows`, in
+    /// that order). Each row is summed in one fixed order (two SIMD8 accumulators, then their
+    /// lanes, then the tail), so a row's result has the same bits whichever subset it is
+    /// computed in: Rank can score 100 candidates and agree exactly with Retrieve's scores of
+    /// the whole catalogue, without touching the other rows (`sgemv` gives no such promise).
+    public static func rowDots(_ a: Matrix, _ x: [Float], rows: [Int32]? = nil) -> [Float] {
+        precondition(x.count == a.cols, "rowDots: x has \(x.count) entries, the matrix \(a.cols) columns")
+        let n = rows?.count ?? a.rows
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            a.data.withUnsafeBufferPointer { ap in
+                x.withUnsafeBufferPointer { xp in
+                    for k in 0..<n {
+                        let r = rows.map { Int($0[k]) } ?? k
+                        precondition(r >= 0 && r < a.rows, "rowDots: row \(r) of \(a.rows)")
+                        out[k] = dot(ap.baseAddress! + r * a.cols, xp.baseAddress!, a.cols)
+                    }
+                }
+            }
+            count = n
+        }
+    }
+
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
+        var i = 0
+        while i + 16 <= n {
+            s0 += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            s1 += UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self)
+            i += 16
+        }
+        var total = (s0 + s1).sum()
+        while i < n {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
+    }
+
     /// x[r, :] += bias for each of `rows` rows of width `cols` (row stride `ld`).
     @inline(__always)
     public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, bias: UnsafePointer<Float>) {

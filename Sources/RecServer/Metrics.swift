@@ -4,10 +4,15 @@ import RecCore
 import Synchronization
 
 /// Request counters and latency histograms of one server, rendered in the Prometheus text
-/// exposition format (version 0.0.4). Recording is a lock and a few additions per request.
+/// exposition format (version 0.0.4). Recording a request is a lock and a few array
+/// increments: labels are indices into fixed tables, not strings hashed per request.
 public final class ServerMetrics: Sendable {
     /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
     public static let buckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    /// Method labels: the short RPC names, then "unknown" (a name no RPC has) and "none"
+    /// (no name), so a client cannot grow the label set.
+    static let methods = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload", "unknown", "none"]
+    static let codes = StatusCode.allCases
 
     private struct Series {
         var counts = [UInt64](repeating: 0, count: ServerMetrics.buckets.count)
@@ -16,8 +21,9 @@ public final class ServerMetrics: Sendable {
     }
 
     private struct State {
-        var byStatus: [String: [String: UInt64]] = [:]  // method → code → count
-        var latency: [String: Series] = [:]             // method → histogram
+        /// [method][code] → requests.
+        var byStatus = [[UInt64]](repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count), count: ServerMetrics.methods.count)
+        var latency = [Series](repeating: Series(), count: ServerMetrics.methods.count)
     }
 
     private let state = Mutex(State())
@@ -27,46 +33,49 @@ public final class ServerMetrics: Sendable {
 
     public func begin() { inFlight.add(1, ordering: .relaxed) }
 
-    /// One finished request: `method` as the envelope named it (shortened; "" and unknown
-    /// names are grouped so a client cannot grow the series without bound).
+    /// One finished request: `method` as the envelope named it.
     public func end(method: String, code: StatusCode, seconds: Double) {
         inFlight.subtract(1, ordering: .relaxed)
-        let m = Self.label(method)
-        let c = "\(code)"
+        let m = Self.index(method)
+        let c = Self.codes.firstIndex(of: code) ?? 0
+        let bucket = Self.buckets.firstIndex(where: { seconds <= $0 })
         state.withLock { s in
-            s.byStatus[m, default: [:]][c, default: 0] += 1
-            var series = s.latency[m] ?? Series()
-            if let i = Self.buckets.firstIndex(where: { seconds <= $0 }) { series.counts[i] += 1 }
-            series.sum += seconds
-            series.total += 1
-            s.latency[m] = series
+            s.byStatus[m][c] += 1
+            if let bucket { s.latency[m].counts[bucket] += 1 }
+            s.latency[m].sum += seconds
+            s.latency[m].total += 1
         }
     }
 
-    static let known: Set<String> = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload"]
-
-    static func label(_ method: String) -> String {
-        let short = method.split(separator: "/").last.map(String.init) ?? ""
-        return known.contains(short) ? short : (method.isEmpty ? "none" : "unknown")
+    /// The label index of a full method name ("/recfuse.v1.Recommender/Rank" → "Rank").
+    static func index(_ method: String) -> Int {
+        guard !method.isEmpty else { return methods.count - 1 }
+        let short = method.utf8.lastIndex(of: UInt8(ascii: "/")).map { method[method.index(after: $0)...] } ?? method[...]
+        return methods[..<(methods.count - 2)].firstIndex { $0 == short } ?? methods.count - 2
     }
 
     /// The exposition text; `extra` lines (gauges from the rest of the process) are appended.
+    /// Series that have never been recorded are left out.
     public func render(extra: [String] = []) -> String {
         let s = state.withLock { $0 }
         var out = "# HELP recfuse_requests_total Requests answered, by method and status code.\n# TYPE recfuse_requests_total counter\n"
-        for (m, codes) in s.byStatus.sorted(by: { $0.key < $1.key }) {
-            for (c, n) in codes.sorted(by: { $0.key < $1.key }) { out += "recfuse_requests_total{method=\"\(m)\",code=\"\(c)\"} \(n)\n" }
+        let order = Self.methods.indices.sorted { Self.methods[$0] < Self.methods[$1] }
+        for m in order {
+            for (c, n) in s.byStatus[m].enumerated() where n > 0 {
+                out += "recfuse_requests_total{method=\"\(Self.methods[m])\",code=\"\(Self.codes[c])\"} \(n)\n"
+            }
         }
         out += "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE recfuse_request_duration_seconds histogram\n"
-        for (m, series) in s.latency.sorted(by: { $0.key < $1.key }) {
+        for m in order where s.latency[m].total > 0 {
+            let series = s.latency[m], name = Self.methods[m]
             var cumulative: UInt64 = 0
             for (i, le) in Self.buckets.enumerated() {
                 cumulative += series.counts[i]
-                out += "recfuse_request_duration_seconds_bucket{method=\"\(m)\",le=\"\(le)\"} \(cumulative)\n"
+                out += "recfuse_request_duration_seconds_bucket{method=\"\(name)\",le=\"\(le)\"} \(cumulative)\n"
             }
-            out += "recfuse_request_duration_seconds_bucket{method=\"\(m)\",le=\"+Inf\"} \(series.total)\n"
-            out += "recfuse_request_duration_seconds_sum{method=\"\(m)\"} \(series.sum)\n"
-            out += "recfuse_request_duration_seconds_count{method=\"\(m)\"} \(series.total)\n"
+            out += "recfuse_request_duration_seconds_bucket{method=\"\(name)\",le=\"+Inf\"} \(series.total)\n"
+            out += "recfuse_request_duration_seconds_sum{method=\"\(name)\"} \(series.sum)\n"
+            out += "recfuse_request_duration_seconds_count{method=\"\(name)\"} \(series.total)\n"
         }
         out += "# HELP recfuse_requests_in_flight Requests being worked on.\n# TYPE recfuse_requests_in_flight gauge\n"
         out += "recfuse_requests_in_flight \(inFlight.load(ordering: .relaxed))\n"

@@ -29,7 +29,7 @@ public final class ItemListEncoder: Sendable {
 
     public init(catalog: Catalog) {
         self.catalog = catalog
-        var w = ProtoWriter()
+        let w = ProtoWriter(capacity: 64 * catalog.count)
         var offsets = [0]
         offsets.reserveCapacity(2 * catalog.count + 1)
         for i in 0..<catalog.count {
@@ -47,29 +47,29 @@ public final class ItemListEncoder: Sendable {
 
     /// A `RetrieveResponse`.
     public func retrieve(_ r: Recommendation, bundleVersion: String) throws -> Data {
-        var w = ProtoWriter(capacity: estimate(r.items))
-        items(r.items, into: &w)
+        let w = ProtoWriter(capacity: estimate(r.items))
+        items(r.items, into: w)
         try w.message(2, RFResponseMeta(r, bundleVersion: bundleVersion))
-        return w.data
+        return w.data()
     }
 
     /// A `RankResponse`.
     public func rank(_ r: Recommendation, bundleVersion: String) throws -> Data {
-        var w = ProtoWriter(capacity: estimate(r.items))
-        items(r.items, into: &w)
+        let w = ProtoWriter(capacity: estimate(r.items))
+        items(r.items, into: w)
         try w.message(2, RFResponseMeta(r, bundleVersion: bundleVersion))
         for u in r.unknownItems { w.string(3, u, always: true) }
-        return w.data
+        return w.data()
     }
 
     /// A `RerankResponse`.
     public func rerank(_ r: Recommendation, judge: RFJudge, bundleVersion: String) throws -> Data {
-        var w = ProtoWriter(capacity: estimate(r.items))
-        items(r.items, into: &w)
+        let w = ProtoWriter(capacity: estimate(r.items))
+        items(r.items, into: w)
         try w.message(2, RFResponseMeta(r, bundleVersion: bundleVersion))
         for u in r.unknownItems { w.string(3, u, always: true) }
         w.uint64(4, UInt64(judge.rawValue))
-        return w.data
+        return w.data()
     }
 
     private func estimate(_ items: [ScoredItem]) -> Int {
@@ -78,7 +78,7 @@ public final class ItemListEncoder: Sendable {
 
     /// Field 1, `repeated ScoredItem items`: one length-delimited entry per item, `rank` its
     /// 1-based position.
-    private func items(_ items: [ScoredItem], into w: inout ProtoWriter) {
+    private func items(_ items: [ScoredItem], into w: ProtoWriter) {
         bytes.withUnsafeBufferPointer { all in
             for (n, s) in items.enumerated() {
                 let i = Int(s.item)
@@ -88,7 +88,7 @@ public final class ItemListEncoder: Sendable {
                 let rank = UInt64(n + 1)
                 var size = id.count + rest.count + 1 + ProtoWriter.varintSize(rank)
                 if s.score.bitPattern != 0 { size += 5 }
-                for (name, _) in s.components {
+                s.forEachComponent { name, _ in
                     let entry = ProtoWriter.mapEntrySize(name)
                     size += 1 + ProtoWriter.varintSize(UInt64(entry)) + entry
                 }
@@ -98,22 +98,72 @@ public final class ItemListEncoder: Sendable {
                 w.float(2, s.score)
                 w.uint64(3, rank)
                 w.append(rest)
-                for (name, value) in s.components { w.mapEntry(7, name, value) }
+                s.forEachComponent { name, value in w.mapEntry(7, name, value) }
             }
         }
     }
 }
 
-/// Appends protobuf binary encoding to a byte array, with proto3's rules for scalar fields:
-/// a field at its default value is not written unless `always` is set (repeated elements).
-struct ProtoWriter {
+extension RFReply {
+    /// The same bytes as `serializedData()` (`ItemListEncoderTests` checks), written in one
+    /// pass: the generated code sizes the message first, then copies the payload in, and
+    /// the payload is every reply's bulk.
+    func encoded() -> Data {
+        let w = ProtoWriter(capacity: payload.count + requestID.utf8.count + bundleVersion.utf8.count + 64)
+        if let status = hasStatus ? status : nil {
+            let code = UInt64(status.code.rawValue)
+            let message = status.message.utf8.count
+            let size = (code == 0 ? 0 : 1 + ProtoWriter.varintSize(code))
+                + (message == 0 ? 0 : 1 + ProtoWriter.varintSize(UInt64(message)) + message)
+            w.key(1, .lengthDelimited)
+            w.varint(UInt64(size))
+            w.uint64(1, code)
+            w.string(2, status.message)
+        }
+        w.bytesField(2, payload)
+        w.string(3, requestID)
+        w.string(4, bundleVersion)
+        w.uint64(5, serverMicros)
+        return w.data()
+    }
+}
+
+/// Appends protobuf binary encoding to a growing malloc'd buffer, with proto3's rules for
+/// scalar fields: a field at its default value is not written unless `always` is set
+/// (repeated elements). `data()` hands the buffer to a `Data` without copying it.
+final class ProtoWriter {
     enum WireType: UInt64 { case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5 }
 
-    private(set) var bytes: [UInt8] = []
-    var count: Int { bytes.count }
-    var data: Data { Data(bytes) }
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
 
-    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 256) {
+        self.capacity = max(64, capacity)
+        base = malloc(self.capacity)!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    deinit { free(base) }
+
+    /// The bytes written, as a `Data` that owns the buffer; the writer is empty afterwards.
+    func data() -> Data {
+        let d = count == 0 ? Data() : Data(bytesNoCopy: base, count: count, deallocator: .free)
+        if count == 0 { free(base) }
+        capacity = 64
+        base = malloc(capacity)!.assumingMemoryBound(to: UInt8.self)
+        count = 0
+        return d
+    }
+
+    /// A copy of the bytes written.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    @inline(__always)
+    private func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        capacity = max(capacity * 2, count + n)
+        base = realloc(base, capacity)!.assumingMemoryBound(to: UInt8.self)
+    }
 
     static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
 
@@ -124,47 +174,64 @@ struct ProtoWriter {
         return 1 + varintSize(UInt64(n)) + n + 5
     }
 
-    mutating func varint(_ v: UInt64) {
+    func varint(_ v: UInt64) {
+        reserve(10)
         var v = v
         while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
+            count += 1
             v >>= 7
         }
-        bytes.append(UInt8(v))
+        base[count] = UInt8(v)
+        count += 1
     }
 
-    mutating func key(_ field: Int, _ type: WireType) { varint(UInt64(field) << 3 | type.rawValue) }
+    func key(_ field: Int, _ type: WireType) { varint(UInt64(field) << 3 | type.rawValue) }
 
-    mutating func append(_ b: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: b) }
+    func append(_ b: UnsafeBufferPointer<UInt8>) {
+        guard let src = b.baseAddress, b.count > 0 else { return }
+        reserve(b.count)
+        (base + count).update(from: src, count: b.count)
+        count += b.count
+    }
 
-    mutating func string(_ field: Int, _ s: String, always: Bool = false) {
+    func string(_ field: Int, _ s: String, always: Bool = false) {
         guard always || !s.isEmpty else { return }
         key(field, .lengthDelimited)
         var s = s
         s.withUTF8 { u in
             varint(UInt64(u.count))
-            bytes.append(contentsOf: u)
+            append(u)
         }
     }
 
-    mutating func uint32(_ field: Int, _ v: UInt32) { uint64(field, UInt64(v)) }
+    func bytesField(_ field: Int, _ d: Data) {
+        guard !d.isEmpty else { return }
+        key(field, .lengthDelimited)
+        varint(UInt64(d.count))
+        d.withUnsafeBytes { append($0.bindMemory(to: UInt8.self)) }
+    }
 
-    mutating func uint64(_ field: Int, _ v: UInt64) {
+    func uint32(_ field: Int, _ v: UInt32) { uint64(field, UInt64(v)) }
+
+    func uint64(_ field: Int, _ v: UInt64) {
         guard v != 0 else { return }
         key(field, .varint)
         varint(v)
     }
 
     /// proto3 leaves out a float whose bit pattern is zero (+0.0), like the generated code.
-    mutating func float(_ field: Int, _ f: Float, always: Bool = false) {
+    func float(_ field: Int, _ f: Float, always: Bool = false) {
         guard always || f.bitPattern != 0 else { return }
         key(field, .fixed32)
+        reserve(4)
         let b = f.bitPattern.littleEndian
-        withUnsafeBytes(of: b) { bytes.append(contentsOf: $0) }
+        for i in 0..<4 { base[count + i] = UInt8(truncatingIfNeeded: b >> (8 * UInt32(i))) }
+        count += 4
     }
 
     /// One entry of a `map<string, float>` field.
-    mutating func mapEntry(_ field: Int, _ name: String, _ value: Float) {
+    func mapEntry(_ field: Int, _ name: String, _ value: Float) {
         key(field, .lengthDelimited)
         varint(UInt64(Self.mapEntrySize(name)))
         string(1, name, always: true)
@@ -173,10 +240,10 @@ struct ProtoWriter {
 
     /// A singular message field, always written (the generated code writes a message field
     /// that was set, even when it is empty).
-    mutating func message(_ field: Int, _ m: some SwiftProtobuf.Message) throws {
+    func message(_ field: Int, _ m: some SwiftProtobuf.Message) throws {
         let encoded: [UInt8] = try m.serializedBytes()
         key(field, .lengthDelimited)
         varint(UInt64(encoded.count))
-        bytes.append(contentsOf: encoded)
+        encoded.withUnsafeBufferPointer { append($0) }
     }
 }

@@ -161,9 +161,7 @@ public final class Service: Sendable {
             code = .internal
         }
         reply.serverMicros = UInt64(max(0, (ContinuousClock.now - received).microseconds))
-        // Serializing a message we built cannot fail; fall back to an empty (valid) Reply.
-        return Outcome(reply: (try? reply.serializedData()) ?? Data(), code: code, method: method,
-                       message: reply.status.message)
+        return Outcome(reply: reply.encoded(), code: code, method: method, message: reply.status.message)
     }
 
     /// Calls one method with its serialized request; returns the serialized response.

@@ -131,9 +131,11 @@ struct Bench: ParsableCommand {
             let bytes = try request()
             var results = [try load("recfuse", urls: urls, bytes: bytes, checkReplies: true)]
             if echo {
+                // In its own process, as the server under test is: an echo inside the load
+                // generator shares its NNG threads with the clients and measured ~25 µs slower.
                 let url = "ipc:///tmp/rf-bench-echo-\(getpid()).sock"
-                let server = try NNGEchoServer(url: url, workers: max(2, clients))
-                defer { server.stop() }
+                let child = try EchoProcess(url: url, contexts: max(2, clients))
+                defer { child.stop() }
                 results.append(try load("nng echo", urls: [url], bytes: bytes, checkReplies: false))
             }
             if json {
@@ -160,4 +162,63 @@ struct Bench: ParsableCommand {
             if results[0].errors > 0 { throw ExitCode(3) }
         } catch let e as ExitCode { throw e } catch { fail(error) }
     }
+}
+
+/// `recfuse echo`: a bare NNG REP echo, the baseline `recfuse bench` measures the server
+/// against (started by bench in a child process; also useful on its own).
+struct Echo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A bare NNG REP echo: every message is sent back as it came (the bench baseline).")
+    @Option(help: "URL to listen on.") var url: String
+    @Option(help: "Contexts, each on its own thread (requests in flight at most).") var contexts: Int = 16
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        _ = global.bootstrap()
+        do {
+            let server = try NNGEchoServer(url: url, workers: contexts)
+            withExtendedLifetime(server) { while true { pause() } }
+        } catch { fail(error) }
+    }
+}
+
+/// `recfuse echo` in a child process, ready (its ipc socket exists) when `init` returns.
+final class EchoProcess {
+    private var pid: pid_t = 0
+    private let path: String
+
+    init(url: String, contexts: Int) throws {
+        path = url.hasPrefix("ipc://") ? String(url.dropFirst(6)) : ""
+        unlink(path)  // a stale socket file would look like a listening echo
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let args = [exe, "echo", "--url", url, "--contexts", String(contexts), "--log-level", "error"]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let rv = posix_spawn(&pid, exe, nil, nil, &argv, environ)
+        guard rv == 0 else { throw RecError.internal("cannot start \(exe) echo: \(String(cString: strerror(rv)))") }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while !FileManager.default.fileExists(atPath: path) {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                throw RecError.internal("the echo process exited (status \(status)) before listening on \(url)")
+            }
+            guard ContinuousClock.now < deadline else {
+                stop()
+                throw RecError.internal("the echo process did not listen on \(url) within 10 s")
+            }
+            usleep(10_000)
+        }
+    }
+
+    func stop() {
+        guard pid > 0 else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        pid = 0
+        unlink(path)
+    }
+
+    deinit { stop() }
 }

@@ -17,7 +17,7 @@ struct Recfuse: ParsableCommand {
         commandName: "recfuse",
         abstract: "A recommendation scoring server: protobuf over NNG, GAT / SVD++ / LLM-fusion engines.",
         version: Service.version,
-        subcommands: [Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Train.self, Eval.self, Serve.self, Bench.self])
+        subcommands: [Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Train.self, Eval.self, Serve.self, Bench.self, Echo.self])
 }
 
 struct GlobalOptions: ParsableArguments {

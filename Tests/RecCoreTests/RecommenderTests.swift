@@ -62,6 +62,22 @@ import Testing
         #expect(top1.items.map(\.item) == [2])
     }
 
+    /// Stored history plus inline items: one entry per item, in first-seen order, the last
+    /// value of an item winning (an inline re-rating replaces the stored one).
+    @Test func resolveMergesStoredAndInlineHistory() throws {
+        let r = try makeRecommender()
+        var warnings: [String] = []
+        let stored = try r.resolve(UserSpec(id: "u1"), warnings: &warnings).history
+        #expect(stored.map(\.item) == [0, 4])
+        let spec = UserSpec(id: "u1", history: [.init(itemID: "30", rating: 2), .init(itemID: "10", rating: 1, timestamp: 9),
+                                                .init(itemID: "30", rating: 5), .init(itemID: "20", rating: 3)])
+        let q = try r.resolve(spec, warnings: &warnings)
+        #expect(q.history.map(\.item) == [0, 4, 2, 1])
+        #expect(q.history.map(\.rating) == [1, stored[1].rating, 5, 3])
+        #expect(q.history[0].timestamp == 9)
+        #expect(warnings.isEmpty)
+    }
+
     @Test func badArgumentsAreRefused() throws {
         let r = try makeRecommender(limits: { var l = Limits(); l.maxK = 3; l.maxCandidates = 2; l.maxTextBytes = 4; return l }())
         #expect(throws: RecError(.invalidArgument, "k = 4 exceeds the server's max_k (3)")) {

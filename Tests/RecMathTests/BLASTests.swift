@@ -50,3 +50,26 @@ import RecMath
         #expect(abs(s[4] - 1 / (1 + expf(-1))) < 1e-6)
     }
 }
+
+@Suite struct RowDotsTests {
+    /// Against a Double-precision reference, and: any subset of rows gives the same bits as
+    /// the whole matrix (what lets Rank score only its candidates and agree with Retrieve).
+    @Test(arguments: [1, 5, 16, 64, 67])
+    func matchesTheReferenceAndSubsetsAreBitIdentical(cols: Int) {
+        var rng = SystemRandomNumberGenerator()
+        let rows = 50
+        let a = Matrix(rows: rows, cols: cols, data: (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) })
+        let x = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) }
+        let all = Kernels.rowDots(a, x)
+        #expect(all.count == rows)
+        for r in 0..<rows {
+            var ref = 0.0
+            for c in 0..<cols { ref += Double(a.data[r * cols + c]) * Double(x[c]) }
+            #expect(abs(Double(all[r]) - ref) <= 1e-5 * Double(cols), "row \(r)")
+        }
+        let subset: [Int32] = [7, 0, 49, 7, 23]
+        let some = Kernels.rowDots(a, x, rows: subset)
+        #expect(some.map(\.bitPattern) == subset.map { all[Int($0)].bitPattern })
+        #expect(Kernels.rowDots(a, x, rows: []).isEmpty)
+    }
+}

@@ -179,3 +179,34 @@ final class ReqClient {
 }
 
 import Synchronization
+
+@Suite struct ServerMetricsTests {
+    @Test func countsByMethodAndCodeWithABoundedLabelSet() {
+        let m = ServerMetrics()
+        m.begin(); m.end(method: Methods.rank, code: .ok, seconds: 0.0002)
+        m.begin(); m.end(method: Methods.rank, code: .ok, seconds: 0.003)
+        m.begin(); m.end(method: Methods.rank, code: .invalidArgument, seconds: 5)
+        m.begin(); m.end(method: "/recfuse.v1.Recommender/NoSuchThing", code: .unimplemented, seconds: 0.0001)
+        m.begin(); m.end(method: "Health", code: .ok, seconds: 0.0001)
+        m.begin(); m.end(method: "", code: .invalidArgument, seconds: 0.0001)
+        m.begin()
+        let lines = Set(m.render(extra: ["x 1"]).split(separator: "\n").map(String.init))
+        for want in [
+            "recfuse_requests_total{method=\"Rank\",code=\"OK\"} 2",
+            "recfuse_requests_total{method=\"Rank\",code=\"INVALID_ARGUMENT\"} 1",
+            "recfuse_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 1",
+            "recfuse_requests_total{method=\"Health\",code=\"OK\"} 1",
+            "recfuse_requests_total{method=\"none\",code=\"INVALID_ARGUMENT\"} 1",
+            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"0.00025\"} 1",
+            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"0.005\"} 2",
+            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"2.5\"} 2",
+            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"+Inf\"} 3",
+            "recfuse_request_duration_seconds_count{method=\"Rank\"} 3",
+            "recfuse_requests_in_flight 1",
+            "x 1",
+        ] {
+            #expect(lines.contains(want), "\(want)")
+        }
+        #expect(!lines.contains { $0.contains("Retrieve") }, "never-recorded methods are left out")
+    }
+}

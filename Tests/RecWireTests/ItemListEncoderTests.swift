@@ -48,7 +48,10 @@ import Testing
         let items = (0..<count).map { n -> ScoredItem in
             let score = n < scores.count ? scores[n] : Float(Int(rng.next() % 20_000) - 10_000) / 997
             let comps = (0..<components).map { c in (names[c], c == 0 ? score : Float(rng.next() % 100) / 7) }
-            return ScoredItem(item: Int32(rng.next() % UInt64(catalog.count)), score: score, components: comps)
+            let item = Int32(rng.next() % UInt64(catalog.count))
+            // One component: half the items the way engines make them (no array), half with an array.
+            if components == 1 && n % 2 == 0 { return ScoredItem(item: item, score: score, engine: names[0]) }
+            return ScoredItem(item: item, score: score, components: comps)
         }
         var r = Recommendation(items: items, engine: "gat", requestedEngine: "")
         r.degraded = seed % 2 == 0
@@ -111,6 +114,31 @@ import Testing
             order.append(String(decoding: key.bytes, as: UTF8.self))
         }
         #expect(order == r.items[0].components.map(\.0))
+    }
+
+    /// Replies, hand-encoded, against the generated code: OK with a payload (short, and long
+    /// enough for a three-byte length), errors with and without a message, empty fields.
+    @Test func repliesMatchTheGeneratedCode() throws {
+        var replies: [RFReply] = [RFReply()]
+        for payload in [Data(), Data([1, 2, 3]), Data(repeating: 0xAB, count: 20_000)] {
+            var r = RFReply()
+            r.status.code = .ok
+            r.payload = payload
+            r.requestID = payload.isEmpty ? "" : "req-7"
+            r.bundleVersion = "ml-100k@2026"
+            r.serverMicros = UInt64(payload.count) * 1000
+            replies.append(r)
+        }
+        var e = RFReply()
+        e.status.code = .invalidArgument
+        e.status.message = String(repeating: "bad input; ", count: 30)
+        replies.append(e)
+        e.status.message = ""
+        e.status.code = .unimplemented
+        replies.append(e)
+        for r in replies {
+            #expect(r.encoded() == (try r.serializedData()))
+        }
     }
 
     /// A new bundle's catalogue gets its own encoder, built at the swap.
