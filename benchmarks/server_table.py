@@ -6,7 +6,8 @@ with its bare NNG echo baseline) at 1 and 16 clients, several runs, medians.
 
 Each LABEL=BINARY is a recfuse binary to serve with (default: this tree's release build),
 so two builds can be compared in one session: runs interleave the binaries, and each run
-starts a fresh server. The load generator is always the first binary's `recfuse bench`.
+starts a fresh server. The load generator (and its echo, in its own process) is always
+`--loader`, this tree's release build by default, so every build meets the same baseline.
 Prints one row per (binary, clients) and its echo: medians of req/s, p50 and p99 over the
 runs, and the ratios to the echo measured in the same run.
 """
@@ -55,9 +56,10 @@ def main():
     ap.add_argument("--count", type=int, default=20000)
     ap.add_argument("--duration", type=float, default=15)
     ap.add_argument("--blas-threads", type=int, default=1)
+    ap.add_argument("--loader", default=str(ROOT / ".build" / "release" / "recfuse"), help="recfuse binary running bench")
     a = ap.parse_args()
     builds = [b.split("=", 1) for b in a.builds] or [["recfuse", str(ROOT / ".build" / "release" / "recfuse")]]
-    loader = builds[0][1]
+    loader = a.loader
     clients = [int(c) for c in a.clients.split(",")]
     results = {}  # (label, clients) -> list of {target: row}
     for run in range(a.runs):

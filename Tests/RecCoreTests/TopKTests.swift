@@ -41,6 +41,32 @@ import Testing
         #expect(m[1] == "a")
         #expect(throws: RecError.self) { try IDMap(ids: ["x", "y", "x"]) }
     }
+
+    /// Decimal ids take the table path, everything else the dictionary; both agree with a
+    /// plain dictionary on ids present and absent, before and after interning more.
+    @Test(arguments: [false, true])
+    func decimalIdsAndEverythingElseLookUpAlike(sparse: Bool) throws {
+        // Dense decimal ids get the table; one huge id makes them sparse (dictionary only).
+        let ids = ["1", "2", "10", "007", "x", "0", "12", "+3", "4.0"] + (sparse ? ["999999999"] : [])
+        var m = try IDMap(ids: ids)
+        var truth = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, Int32($0)) })
+        func check() {
+            for probe in ids + ["3", "7", "07", "11", "13", "40", "500", "2000", "1000000", "", "-1", "00", "1234567890", "y"] {
+                #expect(m.index(of: probe) == truth[probe], "\(probe)")
+            }
+        }
+        check()
+        for id in ["3", "11", "500", "z", "2000", "40"] {
+            truth[id] = m.intern(id)
+        }
+        check()
+        var built = IDMap()  // interned one by one, as bundle loading does
+        for id in ids { built.intern(id) }
+        #expect(built == (try IDMap(ids: ids)))
+        for probe in ["1", "2", "10", "3", "13", "0", "x", "999999999", "99"] {
+            #expect(built.index(of: probe) == (try IDMap(ids: built.ids)).index(of: probe), "\(probe)")
+        }
+    }
 }
 
 @Suite struct DeadlineTests {
