@@ -317,3 +317,14 @@ def test_bench_command_reports_both_targets(server):
     for r in rows:
         assert r["requests"] == 400 and r["errors"] == 0 and r["clients"] == 4
         assert 0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]
+    # The echo ran as a child process (`recfuse echo`); it is gone, and so is its socket file.
+    import glob
+
+    def cmdline(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:  # the process exited meanwhile
+            return b""
+    children = [p for p in glob.glob("/proc/[0-9]*/cmdline") if b"rf-bench-echo" in cmdline(p)]
+    assert children == [] and glob.glob("/tmp/rf-bench-echo-*.sock") == []
