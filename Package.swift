@@ -63,7 +63,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
-            "RecWire", "RecCore", "CNNG",
+            "RecWire", "RecCore", "RecLLM", "CNNG",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The C ABI: the public header and the C-only parts (status strings), then the Swift exports.

@@ -13,21 +13,7 @@
 
 #include "recfuse.h"
 #include "recfuse/v1/recommender.pb-c.h"
-
-static double
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
+#include "timing.h" /* Clients/c/bench */
 
 int
 main(int argc, char **argv)
@@ -84,9 +70,9 @@ main(int argc, char **argv)
 			}
 			if (i >= 0) t[i] = now_us() - t0;
 		}
-		qsort(t, n, sizeof(double), cmp);
-		printf("%-28s %8.1f %8.1f %8.1f %8.1f\n", kind == 0 ? "recfuse_call (protobuf)" : "recfuse_rank (typed)", t[n / 2],
-		       t[n * 9 / 10], t[n * 99 / 100], t[n - 1]);
+		percentiles p = summarize(t, n);
+		printf("%-28s %8.1f %8.1f %8.1f %8.1f\n", kind == 0 ? "recfuse_call (protobuf)" : "recfuse_rank (typed)", p.p50, p.p90,
+		       p.p99, p.max);
 	}
 	free(t);
 	free(q);

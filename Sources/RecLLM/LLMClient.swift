@@ -96,37 +96,9 @@ public struct LLMStats: Sendable, Equatable {
     public var completionTokens = 0
     public var errorsByKind: [String: Int] = [:]
     /// How long calls not answered from the cache took, retries and back-off included.
-    public var latency = LatencyHistogram()
-}
-
-/// Call durations in fixed buckets (Prometheus histogram semantics: `counts[i]` holds the
-/// calls with duration ≤ `bounds[i]` and > the bound before; `total` includes the overflow).
-public struct LatencyHistogram: Sendable, Equatable {
-    /// Upper bounds in seconds, for calls to a remote LLM.
-    public static let bounds: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-    public var counts = [UInt64](repeating: 0, count: LatencyHistogram.bounds.count)
-    public var sum = 0.0
-    public var total: UInt64 = 0
-
-    public init() {}
-
-    public mutating func record(_ seconds: Double) {
-        if let i = Self.bounds.firstIndex(where: { seconds <= $0 }) { counts[i] += 1 }
-        sum += seconds
-        total += 1
-    }
-
-    /// Prometheus exposition lines for a histogram called `name`.
-    public func lines(_ name: String, help: String) -> [String] {
-        var out = ["# HELP \(name) \(help)", "# TYPE \(name) histogram"]
-        var cumulative: UInt64 = 0
-        for (i, le) in Self.bounds.enumerated() {
-            cumulative += counts[i]
-            out.append("\(name)_bucket{le=\"\(le)\"} \(cumulative)")
-        }
-        out += ["\(name)_bucket{le=\"+Inf\"} \(total)", "\(name)_sum \(sum)", "\(name)_count \(total)"]
-        return out
-    }
+    public var latency = BucketHistogram(bounds: LLMStats.latencyBounds)
+    /// Upper bounds of `latency`'s buckets in seconds, for calls to a remote LLM.
+    public static let latencyBounds: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 }
 
 /// An OpenAI-compatible client over libcurl: `/chat/completions` and `/embeddings`.

@@ -1,6 +1,8 @@
 import CNNG
 import Foundation
 import RecCore
+import RecLLM
+import RecWire
 import Synchronization
 
 /// Request counters and latency histograms of one server, rendered in the Prometheus text
@@ -14,16 +16,10 @@ public final class ServerMetrics: Sendable {
     static let methods = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload", "unknown", "none"]
     static let codes = StatusCode.allCases
 
-    private struct Series {
-        var counts = [UInt64](repeating: 0, count: ServerMetrics.buckets.count)
-        var sum = 0.0
-        var total: UInt64 = 0
-    }
-
     private struct State {
         /// [method][code] → requests.
         var byStatus = [[UInt64]](repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count), count: ServerMetrics.methods.count)
-        var latency = [Series](repeating: Series(), count: ServerMetrics.methods.count)
+        var latency = [BucketHistogram](repeating: BucketHistogram(bounds: ServerMetrics.buckets), count: ServerMetrics.methods.count)
     }
 
     private let state = Mutex(State())
@@ -38,12 +34,9 @@ public final class ServerMetrics: Sendable {
         inFlight.subtract(1, ordering: .relaxed)
         let m = Self.index(method)
         let c = Self.codes.firstIndex(of: code) ?? 0
-        let bucket = Self.buckets.firstIndex(where: { seconds <= $0 })
         state.withLock { s in
             s.byStatus[m][c] += 1
-            if let bucket { s.latency[m].counts[bucket] += 1 }
-            s.latency[m].sum += seconds
-            s.latency[m].total += 1
+            s.latency[m].record(seconds)
         }
     }
 
@@ -67,19 +60,51 @@ public final class ServerMetrics: Sendable {
         }
         out += "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE recfuse_request_duration_seconds histogram\n"
         for m in order where s.latency[m].total > 0 {
-            let series = s.latency[m], name = Self.methods[m]
-            var cumulative: UInt64 = 0
-            for (i, le) in Self.buckets.enumerated() {
-                cumulative += series.counts[i]
-                out += "recfuse_request_duration_seconds_bucket{method=\"\(name)\",le=\"\(le)\"} \(cumulative)\n"
+            for line in s.latency[m].samples("recfuse_request_duration_seconds", labels: "method=\"\(Self.methods[m])\"") {
+                out += line + "\n"
             }
-            out += "recfuse_request_duration_seconds_bucket{method=\"\(name)\",le=\"+Inf\"} \(series.total)\n"
-            out += "recfuse_request_duration_seconds_sum{method=\"\(name)\"} \(series.sum)\n"
-            out += "recfuse_request_duration_seconds_count{method=\"\(name)\"} \(series.total)\n"
         }
         out += "# HELP recfuse_requests_in_flight Requests being worked on.\n# TYPE recfuse_requests_in_flight gauge\n"
         out += "recfuse_requests_in_flight \(inFlight.load(ordering: .relaxed))\n"
         for line in extra { out += line + "\n" }
+        return out
+    }
+}
+
+extension ServerMetrics {
+    /// The served bundle, hot reloads and, with an LLM endpoint, the LLM client's counters and
+    /// call durations, as exposition lines (appended to `render`'s).
+    public static func serviceLines(_ service: Service, firstLoadedAt: Date) -> [String] {
+        let version = service.current.bundleVersion
+        let facts = service.bundleFacts
+        let reloads = service.reloads
+        var out = [
+            "# HELP recfuse_bundle_info The bundle served (value 1).", "# TYPE recfuse_bundle_info gauge",
+            "recfuse_bundle_info{version=\"\(version)\"} 1",
+            "# HELP recfuse_bundle_loaded_time_seconds When the served bundle was loaded (Unix time).",
+            "# TYPE recfuse_bundle_loaded_time_seconds gauge", "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
+            "# HELP recfuse_bundle_load_duration_seconds How long loading the served bundle took.",
+            "# TYPE recfuse_bundle_load_duration_seconds gauge", "recfuse_bundle_load_duration_seconds \(facts.loadSeconds)",
+            "# HELP recfuse_reloads_total Hot reloads (SIGHUP or Admin/Reload), by result; a failed one kept the old bundle.",
+            "# TYPE recfuse_reloads_total counter",
+            "recfuse_reloads_total{result=\"ok\"} \(reloads.ok)", "recfuse_reloads_total{result=\"failed\"} \(reloads.failed)",
+            "# HELP recfuse_start_time_seconds When the server loaded its first bundle (Unix time).", "# TYPE recfuse_start_time_seconds gauge",
+            "recfuse_start_time_seconds \(firstLoadedAt.timeIntervalSince1970)",
+        ]
+        if let llm = service.reranker.llm {
+            let s = llm.stats
+            out += ["# HELP recfuse_llm_calls_total LLM calls (answered from the cache or not).", "# TYPE recfuse_llm_calls_total counter",
+                    "recfuse_llm_calls_total \(s.calls)",
+                    "# TYPE recfuse_llm_errors_total counter", "recfuse_llm_errors_total \(s.errors)",
+                    "# TYPE recfuse_llm_retries_total counter", "recfuse_llm_retries_total \(s.retries)",
+                    "# TYPE recfuse_llm_cache_hits_total counter", "recfuse_llm_cache_hits_total \(s.cacheHits)",
+                    "# TYPE recfuse_llm_tokens_total counter",
+                    "recfuse_llm_tokens_total{kind=\"prompt\"} \(s.promptTokens)",
+                    "recfuse_llm_tokens_total{kind=\"completion\"} \(s.completionTokens)",
+                    "# HELP recfuse_llm_call_duration_seconds LLM calls not answered from the cache, retries included.",
+                    "# TYPE recfuse_llm_call_duration_seconds histogram"]
+            out += s.latency.samples("recfuse_llm_call_duration_seconds")
+        }
         return out
     }
 }

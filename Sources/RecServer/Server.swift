@@ -59,7 +59,7 @@ public final class Server: @unchecked Sendable {
     private var open = false
     private var listeners: [nng_listener] = []
     private var slots: [Slot] = []
-    fileprivate let lock = NSCondition()
+    private let lock = NSCondition()
     private var busy = 0          // requests between receive and reply sent
     private var running = 0       // context threads not yet exited
     private var draining = false  // no new receives are started
@@ -214,30 +214,32 @@ public final class Server: @unchecked Sendable {
         init(server: Server) { self.server = server }
 
         /// The thread's loop: one request at a time until the socket closes or the server drains.
+        /// Two critical sections per request: `begin` (received) and `end` (replied, and
+        /// receiving again unless draining).
         func serve() {
             defer { server.exited() }
-            while server.startReceiving(self) {
+            var receive = server.startReceiving(self)
+            while receive {
                 nng_ctx_recv(ctx, aio)
                 nng_aio_wait(aio)
-                server.lock.lock()
-                receiving = false
-                server.lock.unlock()
                 let rv = nng_aio_result(aio)
                 guard rv == 0 else {
                     if rv == Int32(NNG_ECLOSED.rawValue) { return }
-                    if rv == Int32(NNG_ECANCELED.rawValue) { continue }  // shutdown: the loop checks
-                    server.logger.warning("receive failed: \(String(cString: nng_strerror(rv)))")
+                    if rv != Int32(NNG_ECANCELED.rawValue) {  // cancelled = shutdown: startReceiving says
+                        server.logger.warning("receive failed: \(String(cString: nng_strerror(rv)))")
+                    }
+                    receive = server.startReceiving(self)
                     continue
                 }
                 let received = ContinuousClock.now
                 let msg = nng_aio_get_msg(aio)
                 nng_aio_set_msg(aio, nil)
-                guard server.begin() else {  // shutting down: the socket is about to close
+                guard server.begin(self) else {  // shutting down: the socket is about to close
                     nng_msg_free(msg)
                     return
                 }
                 work(msg, received)
-                guard server.end() else { return }
+                receive = server.end(self)
             }
         }
 
@@ -277,23 +279,25 @@ public final class Server: @unchecked Sendable {
 
     public var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
 
-    /// Counts a request in; false once teardown has begun.
-    private func begin() -> Bool {
+    /// `slot` received a request: counts it in; false once teardown has begun.
+    fileprivate func begin(_ slot: Slot) -> Bool {
         lock.lock()
         defer { lock.unlock() }
+        slot.receiving = false
         if closing { return false }
         busy += 1
         return true
     }
 
-    /// Marks a request done; returns whether the context should receive again.
-    private func end() -> Bool {
+    /// `slot` sent its reply: counts the request out; returns whether to receive again (and
+    /// marks the slot receiving if so).
+    fileprivate func end(_ slot: Slot) -> Bool {
         lock.lock()
+        defer { lock.unlock() }
         busy -= 1
-        let again = !draining
         lock.broadcast()
-        lock.unlock()
-        return again
+        slot.receiving = !draining
+        return !draining
     }
 
     /// Marks `slot` as receiving, unless the server is draining (then the thread exits).

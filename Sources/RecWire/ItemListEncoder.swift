@@ -110,7 +110,7 @@ extension RFReply {
     /// the payload is every reply's bulk.
     func encoded() -> Data {
         let w = ProtoWriter(capacity: payload.count + requestID.utf8.count + bundleVersion.utf8.count + 64)
-        if let status = hasStatus ? status : nil {
+        if hasStatus {
             let code = UInt64(status.code.rawValue)
             let message = status.message.utf8.count
             let size = (code == 0 ? 0 : 1 + ProtoWriter.varintSize(code))
@@ -143,16 +143,14 @@ final class ProtoWriter {
         base = malloc(self.capacity)!.assumingMemoryBound(to: UInt8.self)
     }
 
-    deinit { free(base) }
+    deinit { if capacity > 0 { free(base) } }
 
-    /// The bytes written, as a `Data` that owns the buffer; the writer is empty afterwards.
+    /// The bytes written, as a `Data` that takes over the buffer. The writer is spent.
     func data() -> Data {
-        let d = count == 0 ? Data() : Data(bytesNoCopy: base, count: count, deallocator: .free)
-        if count == 0 { free(base) }
-        capacity = 64
-        base = malloc(capacity)!.assumingMemoryBound(to: UInt8.self)
-        count = 0
-        return d
+        precondition(capacity > 0, "ProtoWriter.data() called twice")
+        guard count > 0 else { return Data() }
+        capacity = 0  // the Data frees the buffer now
+        return Data(bytesNoCopy: base, count: count, deallocator: .free)
     }
 
     /// A copy of the bytes written.
@@ -161,6 +159,7 @@ final class ProtoWriter {
     @inline(__always)
     private func reserve(_ n: Int) {
         guard count + n > capacity else { return }
+        precondition(capacity > 0, "ProtoWriter written to after data()")
         capacity = max(capacity * 2, count + n)
         base = realloc(base, capacity)!.assumingMemoryBound(to: UInt8.self)
     }

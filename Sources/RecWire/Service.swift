@@ -66,25 +66,21 @@ public final class Service: Sendable {
         reloading.lock()
         defer { reloading.unlock() }
         let target = (dir?.isEmpty ?? true) ? r.bundleDir : dir!
-        let t0 = ContinuousClock.now
-        var (rec, facts): (Recommender, BundleFacts)
-        do { (rec, facts) = try r.load(target) } catch let e as RecError {
+        let (rec, facts): (Recommender, BundleFacts)
+        do { (rec, facts) = try r.load(target) } catch {
             reloadCounts.withLock { $0.failed += 1 }
-            throw RecError(e.code, "reload of \(target) failed, still serving \(current.bundleVersion): \(e.message)")
-        } catch {
-            reloadCounts.withLock { $0.failed += 1 }
-            throw RecError.internal("reload of \(target) failed, still serving \(current.bundleVersion): \(error)")
+            let why = "reload of \(target) failed, still serving \(current.bundleVersion): "
+            if let e = error as? RecError { throw RecError(e.code, why + e.message) }
+            throw RecError.internal(why + "\(error)")
         }
         var out = RFReloadResponse()
         out.previousVersion = current.bundleVersion
-        facts.loadedAt = Date()
-        facts.loadSeconds = (ContinuousClock.now - t0).seconds
         setFacts(facts)
         reloadCounts.withLock { $0.ok += 1 }
         swap(rec)
         reloader.withLock { $0?.bundleDir = target }
         out.bundleVersion = rec.bundleVersion
-        out.loadSeconds = (ContinuousClock.now - t0).seconds
+        out.loadSeconds = facts.loadSeconds
         return out
     }
 
@@ -102,7 +98,8 @@ public final class Service: Sendable {
     }
 
     /// The recommender new calls are served by.
-    public var current: Recommender { state.withLock { $0.recommender } }
+    public var current: Recommender { served.recommender }
+    private var served: Served { state.withLock { $0 } }
 
     /// Replaces the served recommender; calls in flight finish on the old one.
     public func swap(_ r: Recommender) {
@@ -126,7 +123,7 @@ public final class Service: Sendable {
 
     /// `handle`, also reporting the status and method.
     public func handleDetailed(_ bytes: Data, received: ContinuousClock.Instant = .now) -> Outcome {
-        let served = state.withLock { $0 }
+        let served = self.served
         let rec = served.recommender
         var reply = RFReply()
         reply.bundleVersion = rec.bundleVersion
@@ -167,7 +164,7 @@ public final class Service: Sendable {
     /// Calls one method with its serialized request; returns the serialized response.
     /// Throws `RecError` (its code is the reply status).
     public func call(_ method: String, payload: Data, deadline: Deadline = .none) throws -> Data {
-        try call(method, payload: payload, deadline: deadline, served: state.withLock { $0 })
+        try call(method, payload: payload, deadline: deadline, served: served)
     }
 
     private func call(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
@@ -217,7 +214,8 @@ public final class Service: Sendable {
         public var datasetName = "", fingerprint = "", created = ""
         public var interactions: UInt64 = 0
         public var maxMessageBytes: UInt64 = 0
-        /// When the served bundle was loaded, and how long loading it took (for metrics).
+        /// When the served bundle was loaded (these facts are made right after loading it), and
+        /// how long loading took (the loader measures it).
         public var loadedAt = Date()
         public var loadSeconds = 0.0
         public init() {}

@@ -50,13 +50,14 @@ struct Serve: ParsableCommand {
             // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
             let (modelsDir, maxMessageBytes, fixedLimits) = (modelsDir, maxMessageBytes, limits)
             let load: @Sendable (String) throws -> (Recommender, Service.BundleFacts) = { dir in
+                let t0 = ContinuousClock.now
                 let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
                                               log: { log.warning("\($0)") })
-                return (r, Bundles.facts(m, maxMessageBytes: maxMessageBytes))
+                var facts = Bundles.facts(m, maxMessageBytes: maxMessageBytes)
+                facts.loadSeconds = (ContinuousClock.now - t0).seconds
+                return (r, facts)
             }
-            let t0 = ContinuousClock.now
-            var (rec, facts) = try load(bundle)
-            facts.loadSeconds = (ContinuousClock.now - t0).seconds
+            let (rec, facts) = try load(bundle)
             log.info("loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", facts.loadSeconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
             guard let judge = JudgeKind(rawValue: defaultJudge) else {
                 throw RecError.invalidArgument("--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -93,39 +94,10 @@ struct Serve: ParsableCommand {
             }
             let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
             let signals = ShutdownSignals(logger: log)
-            let loadedAt = facts.loadedAt  // the first bundle's
+            let firstLoadedAt = facts.loadedAt
             let endpoint = try metricsListen.map { url in
                 try MetricsEndpoint(url: url, source: .init(metrics: { [service, server] in
-                    let rec = service.current
-                    let facts = service.bundleFacts
-                    let reloads = service.reloads
-                    var extra = [
-                        "# HELP recfuse_bundle_info The bundle served (value 1).", "# TYPE recfuse_bundle_info gauge",
-                        "recfuse_bundle_info{version=\"\(rec.bundleVersion)\"} 1",
-                        "# HELP recfuse_bundle_loaded_time_seconds When the served bundle was loaded (Unix time).",
-                        "# TYPE recfuse_bundle_loaded_time_seconds gauge", "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
-                        "# HELP recfuse_bundle_load_duration_seconds How long loading the served bundle took.",
-                        "# TYPE recfuse_bundle_load_duration_seconds gauge", "recfuse_bundle_load_duration_seconds \(facts.loadSeconds)",
-                        "# HELP recfuse_reloads_total Hot reloads (SIGHUP or Admin/Reload), by result; a failed one kept the old bundle.",
-                        "# TYPE recfuse_reloads_total counter",
-                        "recfuse_reloads_total{result=\"ok\"} \(reloads.ok)", "recfuse_reloads_total{result=\"failed\"} \(reloads.failed)",
-                        "# HELP recfuse_start_time_seconds When the server loaded its first bundle (Unix time).", "# TYPE recfuse_start_time_seconds gauge",
-                        "recfuse_start_time_seconds \(loadedAt.timeIntervalSince1970)",
-                    ]
-                    if let llm = service.reranker.llm {
-                        let s = llm.stats
-                        extra += ["# HELP recfuse_llm_calls_total LLM calls (answered from the cache or not).", "# TYPE recfuse_llm_calls_total counter",
-                                  "recfuse_llm_calls_total \(s.calls)",
-                                  "# TYPE recfuse_llm_errors_total counter", "recfuse_llm_errors_total \(s.errors)",
-                                  "# TYPE recfuse_llm_retries_total counter", "recfuse_llm_retries_total \(s.retries)",
-                                  "# TYPE recfuse_llm_cache_hits_total counter", "recfuse_llm_cache_hits_total \(s.cacheHits)",
-                                  "# TYPE recfuse_llm_tokens_total counter",
-                                  "recfuse_llm_tokens_total{kind=\"prompt\"} \(s.promptTokens)",
-                                  "recfuse_llm_tokens_total{kind=\"completion\"} \(s.completionTokens)"]
-                        extra += s.latency.lines("recfuse_llm_call_duration_seconds",
-                                                 help: "LLM calls not answered from the cache, retries included.")
-                    }
-                    return server.metrics.render(extra: extra)
+                    server.metrics.render(extra: ServerMetrics.serviceLines(service, firstLoadedAt: firstLoadedAt))
                 }, notReady: { [server] in server.isDraining ? "shutting down" : nil }))
             }
             if let metricsListen { log.info("metrics on \(metricsListen)/metrics, /healthz, /readyz") }

@@ -71,7 +71,7 @@ import Testing
         #expect(r.kind == .refused && r.message.contains("cannot help"))
         guard case .failure(let l) = try client("length").chat(Self.relevancy) else { Issue.record("cut-off passed"); return }
         #expect(l.kind == .truncated)
-        guard case .failure(let t) = try client("truncated") { $0.maxRetries = 0 }.chat(Self.relevancy) else {
+        guard case .failure(let t) = try client("truncated", { $0.maxRetries = 0 }).chat(Self.relevancy) else {
             Issue.record("truncated body passed"); return
         }
         #expect(t.kind == .unavailable)
@@ -115,7 +115,7 @@ import Testing
         // Only the call that went out is in the latency histogram; its buckets add up.
         let h = llm.stats.latency
         #expect(h.total == 1 && h.counts.reduce(0, +) <= h.total && h.sum > 0)
-        #expect(h.lines("x", help: "h").last == "x_count 1")
+        #expect(h.samples("x").last == "x_count 1")
         // A second client on the same folder (a restarted server) hits the cache too.
         #expect(try client("normal") { $0.cacheDir = dir.path }.chat(req).get().cached)
     }

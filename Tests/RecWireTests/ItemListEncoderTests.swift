@@ -105,7 +105,7 @@ import Testing
         // The map entries of the first item, in the order they were given.
         let r = Self.recommendation(count: 1, components: 4, seed: 1)
         var order: [String] = []
-        var d = try BinaryDecoding(Array(try Self.encoder.rank(r, bundleVersion: "v")))
+        var d = BinaryDecoding(Array(try Self.encoder.rank(r, bundleVersion: "v")))
         let item = try #require(d.fields().first { $0.field == 1 })
         var inner = BinaryDecoding(item.bytes)
         for f in try inner.fields() where f.field == 7 {

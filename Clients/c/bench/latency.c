@@ -22,21 +22,7 @@
 #include <unistd.h>
 
 #include "recfuse_client.h"
-
-static double
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *) a, y = *(const double *) b;
-	return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 static void
 echo_server(const char *url)
@@ -53,8 +39,8 @@ echo_server(const char *url)
 }
 
 typedef struct {
-	double p50, p90, p99, max;
-	int    errors;
+	percentiles p;
+	int         errors;
 } stats;
 
 /* n round trips of buf over sock; check_status decodes replies as recfuse Replies. */
@@ -81,11 +67,7 @@ measure(nng_socket sock, const uint8_t *buf, size_t len, int n, int warmup, int 
 		nng_msg_free(m);
 		if (i >= 0) t[i] = dt;
 	}
-	qsort(t, (size_t) n, sizeof(double), cmp);
-	st.p50 = t[n / 2];
-	st.p90 = t[(int) (n * 0.90)];
-	st.p99 = t[(int) (n * 0.99)];
-	st.max = t[n - 1];
+	st.p = summarize(t, n);
 	free(t);
 	return st;
 }
@@ -171,9 +153,9 @@ main(int argc, char **argv)
 	for (int k = 0; k < 2; k++) {
 		stats e = measure(echo, kinds[k].buf, kinds[k].len, n, warmup, 0);
 		stats s = measure(server, kinds[k].buf, kinds[k].len, n, warmup, 1);
-		printf("%-22s %-12s %6zu %8.1f %8.1f %8.1f %8.1f %8d\n", kinds[k].name, "nng echo", kinds[k].len, e.p50, e.p90, e.p99, e.max, e.errors);
-		printf("%-22s %-12s %6zu %8.1f %8.1f %8.1f %8.1f %8d\n", kinds[k].name, "recfuse", kinds[k].len, s.p50, s.p90, s.p99, s.max, s.errors);
-		printf("%-22s %-12s %6s %7.2fx %7.2fx %7.2fx\n", "", "ratio", "", s.p50 / e.p50, s.p90 / e.p90, s.p99 / e.p99);
+		printf("%-22s %-12s %6zu %8.1f %8.1f %8.1f %8.1f %8d\n", kinds[k].name, "nng echo", kinds[k].len, e.p.p50, e.p.p90, e.p.p99, e.p.max, e.errors);
+		printf("%-22s %-12s %6zu %8.1f %8.1f %8.1f %8.1f %8d\n", kinds[k].name, "recfuse", kinds[k].len, s.p.p50, s.p.p90, s.p.p99, s.p.max, s.errors);
+		printf("%-22s %-12s %6s %7.2fx %7.2fx %7.2fx\n", "", "ratio", "", s.p.p50 / e.p.p50, s.p.p90 / e.p.p90, s.p.p99 / e.p.p99);
 		errors += e.errors + s.errors;
 		free(kinds[k].buf);
 	}
