@@ -10,6 +10,20 @@ let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration
 /// touches per tape; Swift's dynamic exclusivity checks on them cost a quarter of a GAT step.
 let tapeSettings: [SwiftSetting] = optimisedInDebug + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
+/// The engines, one folder each: `Sources/<name>` declares the engine and its `EngineKind`,
+/// `Tests/<name>Tests` tests it, and `RecEngines.Registry` lists the kind. Adding an engine
+/// is one line here (docs/engines.md).
+let engines: [(name: String, settings: [SwiftSetting])] = [
+    ("RecBaselines", []),
+    ("RecEASE", []),
+    ("RecSVD", optimisedInDebug),
+    ("RecTextEngine", []),
+    ("RecGAT", tapeSettings),
+]
+/// What every engine may use, and what every engine's tests may use besides it.
+let engineDependencies: [Target.Dependency] = ["RecEngineKit", "RecCore", "RecData", "RecMath", "RecText"]
+let engineTestDependencies: [Target.Dependency] = engineDependencies + ["RecEval", "RecTestSupport"]
+
 let package = Package(
     name: "recfuse",
     platforms: [.macOS(.v15)],
@@ -38,10 +52,11 @@ let package = Package(
         // Typed wrappers for what Swift cannot call directly (variadic C functions).
         .target(name: "CRecShims", path: "Sources/CRecShims", linkerSettings: [.linkedLibrary("curl")]),
 
-        // ---- pure Swift core
+        // ---- pure Swift core, numerics, I/O
         .target(name: "RecCore"),
         .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
+        .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),
         .target(name: "RecData", dependencies: [
             "RecCore", "RecHTTP",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -49,32 +64,38 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
-        .target(name: "RecBaselines", dependencies: ["RecCore", "RecData"]),
-        .target(name: "RecEval", dependencies: ["RecCore"]),
-        .target(name: "RecSVD", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
-        .target(name: "RecEASE", dependencies: ["RecCore", "RecData", "RecMath"]),
-        .target(name: "RecGAT", dependencies: ["RecCore", "RecData", "RecMath", "RecText"], swiftSettings: optimisedInDebug),
+
+        // ---- engines: what they share, each engine, and the registry that lists them
+        .target(name: "RecEngineKit", dependencies: ["RecCore", "RecData", "RecText"]),
+    ] + engines.map { .target(name: $0.name, dependencies: engineDependencies, swiftSettings: $0.settings) } + [
+        .target(name: "RecEngines", dependencies: engines.map { .target(name: $0.name) } + ["RecEngineKit", "RecEval", "RecData", "RecCore"]),
+
+        // ---- fusion, evaluation, the service and its doors
         .target(name: "RecLLM", dependencies: [
             "RecCore", "RecData", "RecHTTP", "RecText", "RecMath",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "RecEval", dependencies: ["RecCore", "RecLLM"]),
         .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecBaselines", "RecSVD", "RecEASE", "RecText", "RecGAT", "RecLLM",
+            "RecCore", "RecData", "RecLLM",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "RecServer", dependencies: [
-            "RecWire", "RecCore", "RecLLM", "CNNG",
+            "RecWire", "RecCore", "RecLLM", "RecNNG",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "RecBench", dependencies: [
+            "RecNNG", "RecWire", "RecCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         // The C ABI: the public header and the C-only parts (status strings), then the Swift exports.
         .target(name: "CRecFuse", path: "Bindings", sources: ["src"], publicHeadersPath: "include"),
-        .target(name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecCore", "RecLLM"],
+        .target(name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecEngines", "RecCore", "RecLLM"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
         .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecWire", "RecData", "RecBaselines", "RecCore", "RecEval", "RecSVD", "RecText", "RecLLM", "RecMath",
+            "RecServer", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore", "RecEval", "RecText",
+            "RecLLM", "RecMath",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
 
         // The libFuzzer target over envelope decode + dispatch (scripts/fuzz.sh builds it with
@@ -82,29 +103,34 @@ let package = Package(
         .executableTarget(name: "recfuse-fuzz", dependencies: ["RecWire", "RecBaselines", "RecCore"], path: "Sources/recfuse-fuzz"),
 
         // ---- tests (one target per library target) and their shared helpers
-        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP"], path: "Tests/RecTestSupport", exclude: ["fake_openai.py"]),
+        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP", "RecNNG"], path: "Tests/RecTestSupport",
+                exclude: ["fake_openai.py"]),
+        .target(name: "RecFixtures", dependencies: ["RecEngines", "RecEngineKit", "RecData", "RecCore", "RecTestSupport"],
+                path: "Tests/RecFixtures"),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
+        .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecTestSupport"]),
         .testTarget(name: "RecDataTests", dependencies: [
             "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-        ],
-                    resources: [.copy("Fixtures")]),
+        ], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RecGATTests", dependencies: ["RecGAT", "RecText", "RecMath", "RecData", "RecCore", "RecTestSupport"]),
-        .testTarget(name: "RecLLMTests", dependencies: ["RecLLM", "RecBaselines", "RecText", "RecMath", "RecCore", "RecTestSupport"]),
+        .testTarget(name: "RecEngineKitTests", dependencies: ["RecEngineKit", "RecCore", "RecData", "RecTestSupport"]),
+    ] + engines.map { .testTarget(name: "\($0.name)Tests", dependencies: [.target(name: $0.name)] + engineTestDependencies) } + [
+        .testTarget(name: "RecEnginesTests", dependencies: ["RecEngines", "RecEngineKit", "RecEval", "RecData", "RecCore",
+                                                            "RecFixtures", "RecTestSupport"]),
+        .testTarget(name: "RecLLMTests", dependencies: ["RecLLM", "RecBaselines", "RecTextEngine", "RecText", "RecMath",
+                                                        "RecCore", "RecTestSupport"]),
         .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
-        .testTarget(name: "RecEASETests", dependencies: ["RecEASE", "RecMath", "RecEval", "RecCore"]),
-        .testTarget(name: "RecSVDTests", dependencies: ["RecSVD", "RecEval", "RecData", "RecCore"]),
-        .testTarget(name: "RecBaselinesTests", dependencies: ["RecBaselines", "RecData", "RecCore"]),
         .testTarget(name: "RecWireTests", dependencies: [
-            "RecWire", "RecTestSupport", "RecBaselines", "RecData", "RecCore",
+            "RecWire", "RecEngines", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .testTarget(name: "RecServerTests", dependencies: [
-            "RecServer", "RecWire", "RecBaselines", "RecData", "RecCore", "RecLLM", "RecTestSupport", "CNNG",
+            "RecServer", "RecWire", "RecEngines", "RecFixtures", "RecData", "RecCore", "RecLLM", "RecTestSupport", "RecNNG",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        .testTarget(name: "RecBenchTests", dependencies: ["RecBench", "RecNNG", "RecWire", "RecCore", "RecTestSupport"]),
     ]
 )

@@ -119,7 +119,7 @@ def recfuse_runs(binary, split, runs):
     out = {}
     for seed in range(1, runs + 1):
         p = subprocess.run([binary, "eval", "--dataset", "ml-100k", "--data-dir", os.path.join(ROOT, "data"),
-                            "--protocol", "split-file", "--split-file", split, "--svd-seed", str(seed), "--json",
+                            "--protocol", "split-file", "--split-file", split, "--svd-seed", str(seed), "--svdpp-seed", str(seed), "--json",
                             "--log-level", "warning"], capture_output=True, text=True, check=True)
         for line in p.stdout.splitlines():
             r = json.loads(line)

@@ -1,6 +1,7 @@
 import Foundation
 import RecCore
 import RecData
+import RecEngineKit
 
 /// Most-popular baseline, optionally time-decayed: the survey's simplest heuristic and the
 /// fallback for users no other engine can score.
@@ -44,20 +45,10 @@ public final class PopularityEngine: Engine {
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] { gather(scores, items) }
 
-    // MARK: bundle
-
-    public var params: [String: String] { ["half_life_days": "\(halfLifeDays)", "min_rating": "\(minRating)"] }
-
     public func tensors() -> SafetensorsWriter {
         var t = SafetensorsWriter()
         t.add("scores", scores)
         return t
-    }
-
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, itemCount: Int) throws -> PopularityEngine {
-        PopularityEngine(name: entry.name, scores: try file.floats("scores", shape: [itemCount]),
-                         halfLifeDays: Double(entry.params["half_life_days"] ?? "") ?? 0,
-                         minRating: Float(entry.params["min_rating"] ?? "") ?? 0)
     }
 }
 
@@ -103,5 +94,52 @@ public final class GenrePopularityEngine: Engine {
         }
         if let items { return items.map { s(Int($0)) } }
         return (0..<itemCount).map(s)
+    }
+}
+
+/// `popularity`: every bundle's fallback.
+public enum PopularityKind: EngineKind {
+    public static let name = "popularity"
+    public static let summary = "most popular items, optionally time-decayed; every bundle's fallback"
+    public static let parameters: [ParamSpec] = [
+        .double("half_life_days", 0, in: 0...(.greatestFiniteMagnitude), "half-life in days for time decay (0 = plain counts)"),
+        .float("min_rating", 0, "ignore interactions rated below this (0 = use all)"),
+    ]
+
+    static func fitPopularity(_ d: Dataset, _ params: EngineParams) throws -> PopularityEngine {
+        PopularityEngine.fit(d, halfLifeDays: try params.double("half_life_days"), minRating: try params.float("min_rating"))
+    }
+
+    static func loadScores(_ file: SafetensorsFile, _ context: LoadContext) throws -> [Float] {
+        try file.floats("scores", shape: [context.catalog.count])
+    }
+
+    public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let e = try fitPopularity(dataset, params)
+        return FittedEngine(engine: e, tensors: e.tensors(), params: params)
+    }
+
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+                            context: LoadContext) throws -> any Engine {
+        PopularityEngine(name: entry.name, scores: try loadScores(file, context), halfLifeDays: try params.double("half_life_days"),
+                         minRating: try params.float("min_rating"))
+    }
+}
+
+/// `genre-popularity`: popularity weighted by the user's genre mix (same parameters and tensor).
+public enum GenrePopularityKind: EngineKind {
+    public static let name = "genre-popularity"
+    public static let summary = "popularity weighted by the user's genre mix"
+    public static let parameters = PopularityKind.parameters
+
+    public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let pop = try PopularityKind.fitPopularity(dataset, params)
+        let e = GenrePopularityEngine(popularity: pop.scores, catalog: Catalog(ids: dataset.items, meta: dataset.itemMeta))
+        return FittedEngine(engine: e, tensors: pop.tensors(), params: params)
+    }
+
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+                            context: LoadContext) throws -> any Engine {
+        GenrePopularityEngine(name: entry.name, popularity: try PopularityKind.loadScores(file, context), catalog: context.catalog)
     }
 }

@@ -61,3 +61,15 @@ public protocol RatingPredictor: Engine {
     /// Predicted ratings for `items`, aligned with it.
     func predictRatings(_ query: UserQuery, items: [Int32]) -> [Float]
 }
+
+/// An engine that scores by the dot product of a query vector with per-item unit vectors in
+/// a sentence-embedding space (the text engine). The local judge and Rerank's diversity
+/// (MMR) work in that space, through this protocol, without knowing the engine.
+public protocol TextEmbeddingSpace: Engine {
+    /// Width of the vectors.
+    var dimension: Int { get }
+    /// The unit query vector for `query` (throws when `unscorableReason` would say why not).
+    func queryVector(_ query: UserQuery) throws -> [Float]
+    /// Item `item`'s unit vector.
+    func itemVector(_ item: Int32) -> ArraySlice<Float>
+}

@@ -42,15 +42,29 @@ public enum StatusCode: Int32, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 /// The one error type of recfuse. Its `code` maps 1:1 onto the wire status, so any
-/// error that reaches the dispatcher becomes a reply with that code and `message`.
+/// error that reaches the dispatcher becomes a reply with that code and `message`. An error
+/// that wraps another (a C library's code, a decoding failure) keeps it as `cause`, the way
+/// grpc-swift's `RPCError` does; two errors are equal when code and message are.
 public struct RecError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: StatusCode
     public var message: String
+    /// The underlying error, if this one wraps another.
+    public var cause: (any Error)?
 
-    public init(_ code: StatusCode, _ message: String) {
+    public init(_ code: StatusCode, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
+
+    /// `error` as a `RecError`: itself if it is one, else INTERNAL (or `code`) with `context`
+    /// prefixed to its description and the error kept as the cause.
+    public static func wrapping(_ error: any Error, _ context: String = "", code: StatusCode = .internal) -> RecError {
+        if let e = error as? RecError { return context.isEmpty ? e : RecError(e.code, context + e.message, cause: e.cause) }
+        return RecError(code, context + "\(error)", cause: error)
+    }
+
+    public static func == (a: RecError, b: RecError) -> Bool { a.code == b.code && a.message == b.message }
 
     public var description: String { "\(code): \(message)" }
 

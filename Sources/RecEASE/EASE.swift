@@ -1,5 +1,6 @@
 import RecCore
 import RecData
+import RecEngineKit
 import RecMath
 
 /// EASE (Steck, *Embarrassingly Shallow Autoencoders for Sparse Data*, WWW 2019): a
@@ -65,17 +66,31 @@ public final class EASEEngine: Engine {
         return gather(s, items)
     }
 
-    public var params: [String: String] { ["lambda": "\(lambda)", "min_rating": "\(minRating)"] }
-
     public func tensors() -> SafetensorsWriter {
         var t = SafetensorsWriter()
         t.add("b", b.data, shape: [b.rows, b.cols])
         return t
     }
+}
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, itemCount n: Int) throws -> EASEEngine {
-        EASEEngine(name: entry.name, lambda: Double(entry.params["lambda"] ?? "") ?? 500,
-                   minRating: Float(entry.params["min_rating"] ?? "") ?? 0,
-                   b: Matrix(rows: n, cols: n, data: try file.floats("b", shape: [n, n])))
+/// `ease`: closed-form item-item (dense; for catalogues up to a few thousand items).
+public enum EASEKind: EngineKind {
+    public static let name = "ease"
+    public static let summary = "EASE (Steck 2019): closed-form item-item weights, dense items x items"
+    public static let parameters: [ParamSpec] = [
+        .double("lambda", 500, in: Double.leastNonzeroMagnitude...(.greatestFiniteMagnitude), "L2 weight on the item-item matrix"),
+        .float("min_rating", 0, "interactions rated below this are not positives (0 = every interaction is)"),
+    ]
+
+    public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let e = try EASEEngine.fit(dataset, lambda: try params.double("lambda"), minRating: try params.float("min_rating"))
+        return FittedEngine(engine: e, tensors: e.tensors(), params: params)
+    }
+
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+                            context: LoadContext) throws -> any Engine {
+        let n = context.catalog.count
+        return EASEEngine(name: entry.name, lambda: try params.double("lambda"), minRating: try params.float("min_rating"),
+                          b: Matrix(rows: n, cols: n, data: try file.floats("b", shape: [n, n])))
     }
 }

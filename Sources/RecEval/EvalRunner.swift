@@ -47,7 +47,14 @@ public struct EvalRunner {
 
     /// Builds a re-ranking stage from a split's training data (a judge needs the split's
     /// own user profiles). `name` labels its rows: engine "gat+local".
-    public typealias RerankFactory = (name: String, make: (_ train: Dataset) throws -> Evaluator.Rerank)
+    public struct RerankFactory {
+        public var name: String
+        public var make: (_ train: Dataset) throws -> Evaluator.Rerank
+        public init(name: String, make: @escaping (_ train: Dataset) throws -> Evaluator.Rerank) {
+            self.name = name
+            self.make = make
+        }
+    }
 
     public let options: Options
     public let fit: Fit
@@ -108,6 +115,16 @@ public struct EvalRunner {
             }
         }
         return reports
+    }
+
+    /// The self-contained HTML report of `reports` with the cold-start protocol's curves (run
+    /// here for `engines`, unless `reports` already are cold-start ones).
+    public func htmlReport(_ reports: [Report], on d: Dataset, title: String, engines: [String]) throws -> String {
+        var coldOptions = options
+        coldOptions.protocolKind = .coldstart
+        let isCold = options.protocolKind == .coldstart
+        let cold = isCold ? reports : try EvalRunner(options: coldOptions, fit: fit, rerank: rerank, log: log).run(engines: engines, on: d)
+        return HTMLReport.render(title: title, main: isCold ? [] : reports, coldStart: cold)
     }
 
     /// A fixed-width table for terminals.

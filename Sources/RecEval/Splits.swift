@@ -19,6 +19,14 @@ public struct Split: Sendable {
 /// Deterministic splitters. Every random choice comes from a SplitMix64 stream seeded by `seed`,
 /// so the same dataset and seed always give the same split on every machine.
 public enum Splits {
+    /// What counts as relevant in `d` when nothing says otherwise: ratings at least 80 % of
+    /// the top of the scale (4 on MovieLens' 1-5 stars), or any interaction when the data has
+    /// no scale (every rating 0 or 1).
+    public static func relevanceThreshold(_ d: Dataset) -> Float {
+        let top = d.interactions.reduce(Float(0)) { max($0, $1.rating) }
+        return top > 1 ? 0.8 * top : 0
+    }
+
     /// Random hold-out of a fraction of all interactions (default 20 %).
     public static func random(_ d: Dataset, testFraction: Double = 0.2, seed: UInt64 = 42) -> Split {
         var rng = SplitMix64(seed: seed)

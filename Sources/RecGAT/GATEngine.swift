@@ -385,15 +385,6 @@ public final class GATEngine: Engine, Explaining {
 
     // MARK: - bundle
 
-    public var params: [String: String] {
-        var p = config.asStrings
-        p["model"] = modelName
-        p["model_sha256"] = modelSHA256
-        p["text_dim"] = String(weights.textDim)
-        if let v = validationNDCG { p["validation_ndcg10"] = String(format: "%.5f", v) }
-        return p
-    }
-
     public func tensors() -> SafetensorsWriter {
         var t = SafetensorsWriter()
         for (name, v, shape) in weights.named { t.add(name, v, shape: shape) }
@@ -403,26 +394,5 @@ public final class GATEngine: Engine, Explaining {
             t.add("item_text", itemText.data, shape: [itemText.rows, itemText.cols])
         }
         return t
-    }
-
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, catalog: Catalog, users: UserStore,
-                            encoder: SentenceEncoder?, encoderProblem: String?) throws -> GATEngine {
-        let c = try GATConfig(entry.params)
-        let nU = users.ids.count, nI = catalog.count, nodes = nU + nI
-        let textDim = c.usesText ? (Int(entry.params["text_dim"] ?? "") ?? 0) : 0
-        if c.usesText && textDim <= 0 { throw RecError.dataLoss("\(file.path): gat entry has no text_dim") }
-        if let encoder, c.usesText, encoder.dimension != textDim {
-            throw RecError.dataLoss("\(file.path): \(textDim)-d text features, the encoder makes \(encoder.dimension)-d")
-        }
-        let w = try GATWeights.load(c, textDim: textDim, nodeCount: nodes) { try file.floats($0, shape: $1) }
-        let states = try (0...c.heads.count).map { l in
-            Matrix(rows: nodes, cols: c.hidden, data: try file.floats("state\(l)", shape: [nodes, c.hidden]))
-        }
-        let ut = c.usesText ? Matrix(rows: nU, cols: textDim, data: try file.floats("user_text", shape: [nU, textDim])) : Matrix(rows: 0, cols: 0)
-        let it = c.usesText ? Matrix(rows: nI, cols: textDim, data: try file.floats("item_text", shape: [nI, textDim])) : Matrix(rows: 0, cols: 0)
-        return try GATEngine(name: entry.name, config: c, weights: w, catalog: catalog, users: users, states: states,
-                             userText: ut, itemText: it, encoder: c.usesText ? encoder : nil,
-                             encoderProblem: c.usesText ? encoderProblem : nil,
-                             modelName: entry.params["model"] ?? "", modelSHA256: entry.params["model_sha256"] ?? "")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RecCore
+import RecEngineKit
 import RecMath
 
 /// Hyper-parameters of the GAT engine (defaults follow arXiv 2508.01514 where it says, and
@@ -59,51 +60,40 @@ public struct GATConfig: Sendable, Equatable {
 
     public init() {}
 
-    public var asStrings: [String: String] {
-        ["hidden": "\(hidden)", "heads": heads.map(String.init).joined(separator: ","), "dropout": "\(dropout)",
-         "features": features.rawValue, "alpha": "\(alpha)", "negatives": negatives.rawValue,
-         "hard_candidates": "\(hardCandidates)", "lr": "\(lr)", "weight_decay": "\(weightDecay)",
-         "batch_size": "\(batchSize)", "max_epochs": "\(maxEpochs)", "plateau_patience": "\(plateauPatience)",
-         "lr_factor": "\(lrFactor)", "stop_patience": "\(stopPatience)", "validation_fraction": "\(validationFraction)",
-         "seed": "\(seed)", "positive_min": "\(positiveMin)", "negative_max": "\(negativeMax)", "message_min": "\(messageMin)", "id_init_std": "\(idInitStd)",
-         "disjoint_edges": "\(disjointEdges)", "final_layer_norm": "\(finalLayerNorm)", "cold_shrinkage": "\(coldShrinkage)"]
-    }
+    /// Every hyper-parameter by manifest key (the GAT kind's table; `recfuse train --gat-<key>`).
+    static let fields = ParamFields<GATConfig>([
+        .int("hidden", \.hidden, in: 1...Int.max, "units of every layer's output"),
+        .ints("heads", \.heads, in: 1...Int.max, "attention heads per layer; all but the last concatenate, the last averages"),
+        .float("dropout", \.dropout, in: 0...0.99, "dropout on each layer's input"),
+        .choice("features", \.features, "node inputs: MiniLM profile text, trainable id embeddings, or both"),
+        .float("alpha", \.alpha, in: 0...(.greatestFiniteMagnitude), "weight of the cosine term in BPR + alpha * (1 - cos) (0 = BPR only)"),
+        .choice("negatives", \.negatives, "negative sampling: uniform, or the best of hard_candidates uniform draws"),
+        .int("hard_candidates", \.hardCandidates, in: 1...Int.max, "uniform draws a hard negative is chosen from"),
+        .float("lr", \.lr, in: 0...1, "AdamW learning rate"),
+        .float("weight_decay", \.weightDecay, in: 0...1, "AdamW decoupled weight decay"),
+        .int("batch_size", \.batchSize, in: 1...Int.max, "positive pairs per step"),
+        .int("max_epochs", \.maxEpochs, in: 1...Int.max, "epochs at most (training stops earlier on validation NDCG@10)"),
+        .int("plateau_patience", \.plateauPatience, in: 1...Int.max, "epochs without a better validation NDCG@10 before the lr drops"),
+        .float("lr_factor", \.lrFactor, in: 0...1, "what the lr is multiplied by on a plateau"),
+        .int("stop_patience", \.stopPatience, in: 1...Int.max, "epochs without a better validation NDCG@10 before training stops"),
+        .double("validation_fraction", \.validationFraction, in: 0...0.49, "positive pairs held out for early stopping"),
+        .uint64("seed", \.seed, "random seed"),
+        .float("positive_min", \.positiveMin, "ratings at or above are positive edges"),
+        .float("negative_max", \.negativeMax, "ratings at or below (and > 0) are explicit negatives, never sampled"),
+        .float("message_min", \.messageMin, "ratings at or above carry messages (below positive_min: message-only edges)"),
+        .float("id_init_std", \.idInitStd, in: 0...(.greatestFiniteMagnitude), "std of the id embeddings' initialisation"),
+        .bool("disjoint_edges", \.disjointEdges, "leave each step's supervision pairs out of its message edges"),
+        .bool("final_layer_norm", \.finalLayerNorm, "LayerNorm after the last layer too"),
+        .float("cold_shrinkage", \.coldShrinkage, in: 0...(.greatestFiniteMagnitude),
+               "new users shrink towards the mean user by k / (k + edges) (0 = off)"),
+    ])
 
-    /// Reads `asStrings`' keys over `defaults`; malformed values are errors (a bundle that says
-    /// something this build cannot read must not load as something else).
-    public init(_ s: [String: String], defaults: GATConfig = GATConfig()) throws {
-        self = defaults
-        func read<T>(_ key: String, _ parse: (String) -> T?) throws -> T? {
-            guard let raw = s[key] else { return nil }
-            guard let v = parse(raw) else { throw RecError.dataLoss("gat parameter \(key) = '\(raw)' is malformed") }
-            return v
-        }
-        if let v = try read("hidden", { Int($0) }) { hidden = v }
-        if let v = try read("heads", { $0.split(separator: ",").map { Int($0) } as [Int?] }) {
-            guard !v.isEmpty, v.allSatisfy({ $0 != nil }) else { throw RecError.dataLoss("gat parameter heads is malformed") }
-            heads = v.map { $0! }
-        }
-        if let v = try read("dropout", { Float($0) }) { dropout = v }
-        if let v = try read("features", { Features(rawValue: $0) }) { features = v }
-        if let v = try read("alpha", { Float($0) }) { alpha = v }
-        if let v = try read("negatives", { Negatives(rawValue: $0) }) { negatives = v }
-        if let v = try read("hard_candidates", { Int($0) }) { hardCandidates = v }
-        if let v = try read("lr", { Float($0) }) { lr = v }
-        if let v = try read("weight_decay", { Float($0) }) { weightDecay = v }
-        if let v = try read("batch_size", { Int($0) }) { batchSize = v }
-        if let v = try read("max_epochs", { Int($0) }) { maxEpochs = v }
-        if let v = try read("plateau_patience", { Int($0) }) { plateauPatience = v }
-        if let v = try read("lr_factor", { Float($0) }) { lrFactor = v }
-        if let v = try read("stop_patience", { Int($0) }) { stopPatience = v }
-        if let v = try read("validation_fraction", { Double($0) }) { validationFraction = v }
-        if let v = try read("seed", { UInt64($0) }) { seed = v }
-        if let v = try read("positive_min", { Float($0) }) { positiveMin = v }
-        if let v = try read("negative_max", { Float($0) }) { negativeMax = v }
-        if let v = try read("message_min", { Float($0) }) { messageMin = v }
-        if let v = try read("id_init_std", { Float($0) }) { idInitStd = v }
-        if let v = try read("disjoint_edges", { Bool($0) }) { disjointEdges = v }
-        if let v = try read("final_layer_norm", { Bool($0) }) { finalLayerNorm = v }
-        if let v = try read("cold_shrinkage", { Float($0) }) { coldShrinkage = v }
+    /// The hyper-parameters as manifest text.
+    public var asStrings: [String: String] { Self.fields.strings(self) }
+
+    /// Reads the GAT kind's parameters over the defaults, then checks the combination.
+    public init(_ p: EngineParams) throws {
+        self = try Self.fields.read(p, over: GATConfig())
         try validate()
     }
 

@@ -49,20 +49,16 @@ public struct JudgeFailure: Error, Sendable, CustomStringConvertible {
 /// a few milliseconds: the default judge and the fallback for the LLM judges.
 public struct LocalJudge: Judge {
     public let name = "local"
-    public let text: TextEngine
+    public let text: any TextEmbeddingSpace
 
-    public init(text: TextEngine) { self.text = text }
+    public init(text: any TextEmbeddingSpace) { self.text = text }
 
     public func judge(_ input: JudgeInput, deadline: Deadline) throws -> JudgeOutput {
         if let why = text.unscorableReason(input.user) { throw JudgeFailure("local judge: \(why)") }
         let q = try text.queryVector(input.user)
-        let d = text.itemEmbeddings.cols
         let scores = input.items.map { i -> Float in
             var s: Float = 0
-            text.itemEmbeddings.data.withUnsafeBufferPointer { e in
-                let row = Int(i) * d
-                for c in 0..<d { s += e[row + c] * q[c] }
-            }
+            for (a, b) in zip(text.itemVector(i), q) { s += a * b }
             return s
         }
         return JudgeOutput(scores: scores)

@@ -111,7 +111,7 @@ public final class Reranker: Sendable {
         // 2. Judge.
         var warn: [String] = []
         let user = try rec.resolve(q.user, warnings: &warn)
-        let text = rec.engines.lazy.compactMap { $0 as? TextEngine }.first
+        let text = rec.engines.lazy.compactMap { $0 as? any TextEmbeddingSpace }.first
         let (judged, why) = judge(user, items: items, baseScores: baseScores, catalog: rec.catalog, text: text,
                                   kind: q.judge ?? defaultJudge, deadline: deadline)
         reasons += why
@@ -129,8 +129,7 @@ public final class Reranker: Sendable {
         }
         let k = q.k == 0 ? scored.count : min(q.k, scored.count)
         if q.diversity > 0, let text {
-            let d = text.itemEmbeddings.cols
-            let vectors = items.map { i in Array(text.itemEmbeddings.data[Int(i) * d..<(Int(i) + 1) * d]) }
+            let vectors = items.map { Array(text.itemVector($0)) }
             scored = Fusion.mmr(relevance: f.fused, vectors: vectors, lambda: q.diversity, k: k).map { pick in
                 var s = scored[pick.index]
                 s.score = pick.value
@@ -155,7 +154,7 @@ public final class Reranker: Sendable {
     /// base scores) for `user` with judge `kind`, falling back from an LLM judge to the local
     /// one, and from the local judge to none. Returns the judge that scored (nil: none could)
     /// and the reasons for every fallback. Offline evaluation calls this directly.
-    public func judge(_ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: TextEngine?,
+    public func judge(_ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: (any TextEmbeddingSpace)?,
                       kind wanted: JudgeKind, deadline: Deadline = .none) -> ((kind: JudgeKind, out: JudgeOutput)?, [String]) {
         guard !items.isEmpty else { return (nil, []) }
         var reasons: [String] = []

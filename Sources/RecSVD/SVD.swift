@@ -1,5 +1,6 @@
 import RecCore
 import RecData
+import RecEngineKit
 import RecMath
 
 /// Biased matrix factorisation (“SVD”) and SVD++ (Koren, *Factorization meets the
@@ -57,21 +58,15 @@ public final class SVDEngine: RatingPredictor {
             self.implicit = implicit
         }
 
-        public var asStrings: [String: String] {
-            ["factors": "\(factors)", "epochs": "\(epochs)", "lr": "\(lr)", "reg": "\(reg)", "init_std": "\(initStd)",
-             "seed": "\(seed)", "implicit": "\(implicit)"]
-        }
-
-        public init(_ s: [String: String], defaults: Params) {
-            self = defaults
-            if let v = s["factors"].flatMap(Int.init) { factors = v }
-            if let v = s["epochs"].flatMap(Int.init) { epochs = v }
-            if let v = s["lr"].flatMap(Float.init) { lr = v }
-            if let v = s["reg"].flatMap(Float.init) { reg = v }
-            if let v = s["init_std"].flatMap(Float.init) { initStd = v }
-            if let v = s["seed"].flatMap(UInt64.init) { seed = v }
-            if let v = s["implicit"].flatMap(Bool.init) { implicit = v }
-        }
+        /// The hyper-parameters, by manifest key.
+        static let fields = ParamFields<Params>([
+            .int("factors", \.factors, in: 1...Int.max, "latent factors"),
+            .int("epochs", \.epochs, in: 1...Int.max, "SGD epochs"),
+            .float("lr", \.lr, in: 0...1, "SGD learning rate"),
+            .float("reg", \.reg, in: 0...(.greatestFiniteMagnitude), "L2 regularisation"),
+            .float("init_std", \.initStd, in: 0...(.greatestFiniteMagnitude), "std of the N(0, s^2) factor initialisation"),
+            .uint64("seed", \.seed, "random seed"),
+        ])
     }
 
     public let name: String
@@ -250,16 +245,50 @@ public final class SVDEngine: RatingPredictor {
         if params.implicit { t.add("y", y.data, shape: [y.rows, y.cols]) }
         return t
     }
+}
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, users: Int, items: Int) throws -> SVDEngine {
-        let defaults: Params = entry.kind == "svdpp" ? .svdpp : .svd
-        let params = Params(entry.params, defaults: defaults)
-        let f = params.factors
-        let y = params.implicit ? try file.floats("y", shape: [items, f]) : []
-        return SVDEngine(name: entry.name, params: params, mu: try file.floats("mu", shape: [1])[0],
+/// `svd` and `svdpp`: the same model without and with the implicit term, each with
+/// Surprise's defaults.
+public protocol SVDFamilyKind: EngineKind {
+    static var defaults: SVDEngine.Params { get }
+}
+
+extension SVDFamilyKind {
+    public static var parameters: [ParamSpec] {
+        SVDEngine.Params.fields.specs(defaults: defaults)
+            + [.recorded("implicit", "whether the model has SVD++'s implicit term (set by the kind)")]
+    }
+
+    public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let p = try SVDEngine.Params.fields.read(params, over: defaults)
+        let m = SVDEngine.fit(dataset, name: name, params: p) { epoch, rmse in
+            context.progress(TrainingProgress(engine: name, epoch: epoch, epochs: p.epochs, loss: rmse, lossName: "train RMSE",
+                                              final: epoch == p.epochs))
+        }
+        return FittedEngine(engine: m, tensors: m.tensors(), params: try params.recording("implicit", String(p.implicit)))
+    }
+
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+                            context: LoadContext) throws -> any Engine {
+        let p = try SVDEngine.Params.fields.read(params, over: defaults)
+        let (f, users, items) = (p.factors, context.users.ids.count, context.catalog.count)
+        let y = p.implicit ? try file.floats("y", shape: [items, f]) : []
+        return SVDEngine(name: entry.name, params: p, mu: try file.floats("mu", shape: [1])[0],
                          bu: try file.floats("bu", shape: [users]), bi: try file.floats("bi", shape: [items]),
                          p: Matrix(rows: users, cols: f, data: try file.floats("p", shape: [users, f])),
                          q: Matrix(rows: items, cols: f, data: try file.floats("q", shape: [items, f])),
-                         y: Matrix(rows: params.implicit ? items : 0, cols: f, data: y))
+                         y: Matrix(rows: p.implicit ? items : 0, cols: f, data: y))
     }
+}
+
+public enum SVDKind: SVDFamilyKind {
+    public static let name = "svd"
+    public static let summary = "biased matrix factorisation (SVD, Surprise's SGD): predicted rating"
+    public static let defaults = SVDEngine.Params.svd
+}
+
+public enum SVDPPKind: SVDFamilyKind {
+    public static let name = "svdpp"
+    public static let summary = "SVD++ (Koren 2008): predicted rating with implicit feedback, fold-in for new users"
+    public static let defaults = SVDEngine.Params.svdpp
 }

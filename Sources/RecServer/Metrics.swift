@@ -1,7 +1,7 @@
-import CNNG
 import Foundation
 import RecCore
 import RecLLM
+import RecNNG
 import RecWire
 import Synchronization
 
@@ -80,7 +80,7 @@ extension ServerMetrics {
         let reloads = service.reloads
         var out = [
             "# HELP recfuse_bundle_info The bundle served (value 1).", "# TYPE recfuse_bundle_info gauge",
-            "recfuse_bundle_info{version=\"\(version)\"} 1",
+            "recfuse_bundle_info{version=\"\(escapeLabel(version))\"} 1",
             "# HELP recfuse_bundle_loaded_time_seconds When the served bundle was loaded (Unix time).",
             "# TYPE recfuse_bundle_loaded_time_seconds gauge", "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
             "# HELP recfuse_bundle_load_duration_seconds How long loading the served bundle took.",
@@ -109,10 +109,25 @@ extension ServerMetrics {
     }
 }
 
+/// A label value in the Prometheus text format: backslash, double quote and line feed
+/// escaped as `\\`, `\"` and `\n`, so no value can end its label or its line.
+public func escapeLabel(_ v: String) -> String {
+    var out = ""
+    out.reserveCapacity(v.utf8.count)
+    for c in v.unicodeScalars {
+        switch c {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        case "\n": out += "\\n"
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out
+}
+
 /// `/metrics`, `/healthz` and `/readyz` on libnng's built-in HTTP server (off unless
-/// `serve --metrics-listen` is given). The handlers are C callbacks, so they reach the
-/// process's one metrics endpoint through a global.
-public final class MetricsEndpoint: @unchecked Sendable {
+/// `serve --metrics-listen` is given).
+public final class MetricsEndpoint: Sendable {
     public struct Source: Sendable {
         public var metrics: @Sendable () -> String
         /// nil = ready; otherwise why not (503 with the reason).
@@ -123,53 +138,20 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
     }
 
-    nonisolated(unsafe) static var source: Source?
-    private var server: OpaquePointer?
+    private let server: NNGHTTPServer
 
     /// `url`: "http://127.0.0.1:9464".
     public init(url: String, source: Source) throws {
-        Self.source = source
-        var parsed: UnsafeMutablePointer<nng_url>?
-        try nngCheck(nng_url_parse(&parsed, url), "parsing \(url)")
-        defer { nng_url_free(parsed) }
-        try nngCheck(nng_http_server_hold(&server, parsed), "creating the HTTP server on \(url)")
-        for (path, handler) in [("/metrics", Self.metricsHandler), ("/healthz", Self.healthHandler), ("/readyz", Self.readyHandler)] {
-            var h: OpaquePointer?
-            try nngCheck(nng_http_handler_alloc(&h, path, handler), "adding \(path)")
-            try nngCheck(nng_http_handler_set_method(h, "GET"), "GET for \(path)")
-            try nngCheck(nng_http_server_add_handler(server, h), "adding \(path)")
+        server = try NNGHTTPServer(url: url)
+        try server.get("/metrics") {
+            .init(body: source.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        let rv = nng_http_server_start(server)
-        if rv != 0 {
-            nng_http_server_release(server)
-            throw nngError(rv, "starting the HTTP server on \(url)")
+        try server.get("/healthz") { .init(body: "ok\n") }
+        try server.get("/readyz") {
+            source.notReady().map { .init(status: 503, body: "not ready: \($0)\n") } ?? .init(body: "ready\n")
         }
+        try server.start()
     }
 
-    public func stop() {
-        if let server {
-            nng_http_server_stop(server)
-            nng_http_server_release(server)
-            self.server = nil
-        }
-    }
-
-    static func reply(_ aio: OpaquePointer?, status: UInt16, _ body: String, type: String = "text/plain; charset=utf-8") {
-        var res: OpaquePointer?
-        guard nng_http_res_alloc(&res) == 0 else { nng_aio_finish(aio, Int32(NNG_ENOMEM.rawValue)); return }
-        nng_http_res_set_status(res, status)
-        nng_http_res_set_header(res, "Content-Type", type)
-        var bytes = Array(body.utf8)
-        nng_http_res_copy_data(res, &bytes, bytes.count)
-        nng_aio_set_output(aio, 0, UnsafeMutableRawPointer(res))
-        nng_aio_finish(aio, 0)
-    }
-
-    static let metricsHandler: @convention(c) (OpaquePointer?) -> Void = { aio in
-        reply(aio, status: 200, source?.metrics() ?? "", type: "text/plain; version=0.0.4; charset=utf-8")
-    }
-    static let healthHandler: @convention(c) (OpaquePointer?) -> Void = { aio in reply(aio, status: 200, "ok\n") }
-    static let readyHandler: @convention(c) (OpaquePointer?) -> Void = { aio in
-        if let why = source?.notReady() { reply(aio, status: 503, "not ready: \(why)\n") } else { reply(aio, status: 200, "ready\n") }
-    }
+    public func stop() { server.stop() }
 }

@@ -1,8 +1,8 @@
-import CNNG
 import Dispatch
 import Foundation
 import Logging
 import RecCore
+import RecNNG
 import RecWire
 
 /// Configuration of one server.
@@ -55,9 +55,8 @@ public final class Server: @unchecked Sendable {
     /// Requests by method and status, latencies, in-flight (served by `MetricsEndpoint`).
     public let metrics = ServerMetrics()
     let logger: Logger
-    private var socket = nng_socket()
-    private var open = false
-    private var listeners: [nng_listener] = []
+    private var socket: NNGSocket?
+    private var listeners: [NNGListener] = []
     private var slots: [Slot] = []
     private let lock = NSCondition()
     private var busy = 0          // requests between receive and reply sent
@@ -73,42 +72,30 @@ public final class Server: @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit { if open { shutdown() } }
+    deinit { if socket != nil { shutdown() } }
 
     /// Opens the socket, binds every URL and starts receiving. Throws (and cleans up) if any
     /// URL cannot be bound.
     public func start() throws {
-        precondition(!open, "server already started")
+        precondition(socket == nil, "server already started")
         guard !config.listen.isEmpty else { throw RecError.invalidArgument("no --listen URL given") }
-        try nngCheck(nng_rep0_open(&socket), "opening the REP socket")
-        open = true
+        let sock = try NNGSocket(.rep)
+        socket = sock
         do {
-            try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, config.maxMessageBytes), "setting \(NNG_OPT_RECVMAXSZ)")
-            let me = Unmanaged.passUnretained(self).toOpaque()
-            try nngCheck(nng_pipe_notify(socket, NNG_PIPE_EV_REM_POST, { pipe, _, arg in
-                Unmanaged<Server>.fromOpaque(arg!).takeUnretainedValue().pipeClosed(pipe)
-            }, me), "installing the pipe notifier")
+            try sock.setMaxMessageBytes(config.maxMessageBytes)
+            let (log, limit) = (logger, config.maxMessageBytes)
+            try sock.onConnectionClosed { pipe in
+                log.info("connection closed (peer hung up, or sent a message over \(limit) bytes, which nng drops)",
+                         metadata: ["pipe": .stringConvertible(pipe)])
+            }
+            let tls = try config.tls.map { t throws(RecError) in try NNGTLSConfig(certificate: t.certificate, key: t.key, clientCA: t.clientCA) }
             for url in config.listen {
-                var l = nng_listener()
-                if url.hasPrefix("tls+tcp://") {
-                    guard let tls = config.tls else { throw RecError.invalidArgument("\(url) needs --tls-cert and --tls-key") }
-                    try nngCheck(nng_listener_create(&l, socket, url), "creating a listener on \(url)")
-                    let cfg = try Self.tlsConfig(tls)
-                    defer { nng_tls_config_free(cfg) }  // the listener holds its own reference
-                    try nngCheck(nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(cfg)), "setting TLS on \(url)")
-                    try nngCheck(nng_listener_start(l, 0), "listening on \(url)")
-                } else {
-                    try nngCheck(nng_listen(socket, url, &l, 0), "listening on \(url)")
-                }
+                if url.hasPrefix("tls+tcp://"), tls == nil { throw RecError.invalidArgument("\(url) needs --tls-cert and --tls-key") }
+                let l = try sock.listen(url, tls: tls)
                 listeners.append(l)
-                boundURLs.append(Self.boundURL(url, l))
+                boundURLs.append(l.boundURL)
             }
-            for _ in 0..<max(1, config.contexts) {
-                let slot = Slot(server: self)
-                try nngCheck(nng_ctx_open(&slot.ctx, socket), "opening a context")
-                try nngCheck(nng_aio_alloc(&slot.aio, nil, nil), "allocating an aio")
-                slots.append(slot)
-            }
+            for _ in 0..<max(1, config.contexts) { slots.append(Slot(server: self, context: try NNGContext(sock))) }
         } catch {
             teardown()
             throw error
@@ -132,7 +119,7 @@ public final class Server: @unchecked Sendable {
     /// Graceful shutdown: stop taking new requests, let the ones in flight finish and their
     /// replies go out (up to `drainTimeout`), then close the socket. Idempotent.
     public func shutdown() {
-        guard open else { return }
+        guard socket != nil else { return }
         lock.lock()
         draining = true
         lock.unlock()
@@ -143,7 +130,7 @@ public final class Server: @unchecked Sendable {
         let deadline = ContinuousClock.now.advanced(by: config.drainTimeout)
         lock.lock()
         while (busy > 0 || running > 0) && ContinuousClock.now < deadline {
-            for s in slots where s.receiving { nng_aio_cancel(s.aio) }
+            for s in slots where s.receiving { s.context.cancel() }
             _ = lock.wait(until: Date().addingTimeInterval(0.05))
         }
         let left = busy
@@ -161,11 +148,11 @@ public final class Server: @unchecked Sendable {
         closing = true
         draining = true
         lock.unlock()
-        for l in listeners { nng_listener_close(l) }
+        for l in listeners { l.close() }
         listeners.removeAll()
-        if open {
-            open = false
-            guard closeSocket() else { return }
+        if let socket {
+            self.socket = nil
+            guard closeSocket(socket) else { return }
         }
         let deadline = ContinuousClock.now.advanced(by: config.closeTimeout)
         lock.lock()
@@ -179,8 +166,7 @@ public final class Server: @unchecked Sendable {
             _ = Unmanaged.passRetained(self)
             return
         }
-        for s in slots where s.aio != nil { nng_aio_free(s.aio); s.aio = nil }
-        slots.removeAll()
+        slots.removeAll()  // frees each context's aio: no thread can wait on one now
     }
 
     /// `nng_close` with a watchdog. libnng 1.5.2 (Debian's) can deadlock in close when a
@@ -189,10 +175,9 @@ public final class Server: @unchecked Sendable {
     /// so rather than hang the process the server logs the stall and abandons the socket:
     /// the slots and the server stay retained (nng may still call back into them) and the
     /// process exit reclaims the rest. Returns whether the close finished.
-    private func closeSocket() -> Bool {
+    private func closeSocket(_ sock: NNGSocket) -> Bool {
         let done = DispatchSemaphore(value: 0)
-        let sock = socket
-        let closer = Thread { nng_close(sock); done.signal() }
+        let closer = Thread { sock.close(); done.signal() }
         closer.name = "recfuse-close"
         closer.start()
         if done.wait(timeout: .now() + config.closeTimeout.seconds) == .success { return true }
@@ -205,13 +190,15 @@ public final class Server: @unchecked Sendable {
 
     final class Slot: @unchecked Sendable {
         unowned let server: Server
-        var ctx = nng_ctx()
-        var aio: OpaquePointer? = nil
+        let context: NNGContext
         /// Between starting a receive and its completion (guarded by `server.lock`): the only
-        /// time shutdown may cancel this aio.
+        /// time shutdown may cancel this context.
         var receiving = false
 
-        init(server: Server) { self.server = server }
+        init(server: Server, context: NNGContext) {
+            self.server = server
+            self.context = context
+        }
 
         /// The thread's loop: one request at a time until the socket closes or the server drains.
         /// Two critical sections per request: `begin` (received) and `end` (replied, and
@@ -220,33 +207,23 @@ public final class Server: @unchecked Sendable {
             defer { server.exited() }
             var receive = server.startReceiving(self)
             while receive {
-                nng_ctx_recv(ctx, aio)
-                nng_aio_wait(aio)
-                let rv = nng_aio_result(aio)
-                guard rv == 0 else {
-                    if rv == Int32(NNG_ECLOSED.rawValue) { return }
-                    if rv != Int32(NNG_ECANCELED.rawValue) {  // cancelled = shutdown: startReceiving says
-                        server.logger.warning("receive failed: \(String(cString: nng_strerror(rv)))")
-                    }
+                switch context.receive() {
+                case .failure(let e):
+                    if e.isClosed { return }
+                    if !e.isCancelled { server.logger.warning("receive failed: \(e)") }  // cancelled = shutdown: startReceiving says
                     receive = server.startReceiving(self)
-                    continue
+                case .success(let msg):
+                    let received = ContinuousClock.now
+                    guard server.begin(self) else { return }  // shutting down: the socket is about to close (msg freed)
+                    work(msg, received)
+                    receive = server.end(self)
                 }
-                let received = ContinuousClock.now
-                let msg = nng_aio_get_msg(aio)
-                nng_aio_set_msg(aio, nil)
-                guard server.begin(self) else {  // shutting down: the socket is about to close
-                    nng_msg_free(msg)
-                    return
-                }
-                work(msg, received)
-                receive = server.end(self)
             }
         }
 
         /// Runs one request and sends its reply in the received message's buffer.
-        private func work(_ msg: OpaquePointer?, _ received: ContinuousClock.Instant) {
-            let len = nng_msg_len(msg)
-            let request = len == 0 ? Data() : Data(bytes: nng_msg_body(msg), count: len)
+        private func work(_ msg: consuming NNGMessage, _ received: ContinuousClock.Instant) {
+            let request = msg.data
             server.metrics.begin()
             let out = server.service.handleDetailed(request, received: received)
             server.metrics.end(method: out.method, code: out.code, seconds: (ContinuousClock.now - received).seconds)
@@ -256,24 +233,11 @@ public final class Server: @unchecked Sendable {
                     "method": .string(out.method), "code": .stringConvertible(out.code), "message": .string(out.message),
                 ])
             }
-            nng_msg_clear(msg)
-            let rv = out.reply.withUnsafeBytes { nng_msg_append(msg, $0.baseAddress, $0.count) }
-            guard rv == 0 else {
-                server.logger.error("cannot build the reply: \(String(cString: nng_strerror(rv)))")
-                nng_msg_free(msg)
+            do { try msg.replaceBody(out.reply) } catch {
+                server.logger.error("\(error)")
                 return
             }
-            nng_aio_set_msg(aio, msg)
-            nng_ctx_send(ctx, aio)
-            nng_aio_wait(aio)
-            let sent = nng_aio_result(aio)
-            if sent != 0 {
-                nng_msg_free(nng_aio_get_msg(aio))  // not consumed on failure
-                nng_aio_set_msg(aio, nil)
-                if sent != Int32(NNG_ECLOSED.rawValue) {
-                    server.logger.debug("reply not delivered: \(String(cString: nng_strerror(sent)))")
-                }
-            }
+            if let e = context.reply(msg), !e.isClosed { server.logger.debug("reply not delivered: \(e)") }
         }
     }
 
@@ -314,44 +278,6 @@ public final class Server: @unchecked Sendable {
         running -= 1
         lock.broadcast()
         lock.unlock()
-    }
-
-    private func pipeClosed(_ p: nng_pipe) {
-        // NNG closes a connection whose message exceeds NNG_OPT_RECVMAXSZ without telling the
-        // protocol; this is the only trace of it the server gets.
-        logger.info("connection closed (peer hung up, or sent a message over \(config.maxMessageBytes) bytes, which nng drops)",
-                    metadata: ["pipe": .stringConvertible(nng_pipe_id(p))])
-    }
-
-    /// A server-side TLS configuration: our certificate and key, and for mutual TLS the CA
-    /// that client certificates must chain to.
-    static func tlsConfig(_ t: ServerConfig.TLS) throws -> OpaquePointer? {
-        var cfg: OpaquePointer?
-        try nngCheck(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER), "allocating a TLS configuration")
-        do {
-            try nngCheck(nng_tls_config_own_cert(cfg, t.certificate, t.key, nil), "loading the TLS certificate and key")
-            if let ca = t.clientCA {
-                try nngCheck(nng_tls_config_ca_chain(cfg, ca, nil), "loading the client CA")
-                try nngCheck(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), "requiring client certificates")
-            } else {
-                try nngCheck(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE), "TLS without client certificates")
-            }
-        } catch {
-            nng_tls_config_free(cfg)
-            throw error
-        }
-        return cfg
-    }
-
-    private static func boundURL(_ url: String, _ l: nng_listener) -> String {
-        guard url.hasPrefix("tcp://") || url.hasPrefix("tls+tcp://") else { return url }
-        var port: Int32 = 0
-        var sa = nng_sockaddr()
-        if nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0, sa.s_family == UInt16(NNG_AF_INET.rawValue) {
-            port = Int32(UInt16(bigEndian: sa.s_in.sa_port))
-        }
-        guard port > 0, let colon = url.lastIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":\(port)"
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully. Create `signals` before

@@ -1,6 +1,7 @@
 import CRecFuse
 import Foundation
 import RecCore
+import RecEngines
 import RecLLM
 import RecWire
 import Synchronization
@@ -126,7 +127,7 @@ struct OpenOptions {
             client = try LLMClient(config: c)
         }
         let s = Service(rec, llm: client, defaultJudge: o.defaultJudge)
-        s.setFacts(Bundles.facts(manifest, maxMessageBytes: 0))
+        s.setFacts(Service.BundleFacts(manifest, maxMessageBytes: 0))
         // Handle values step by 16 so they look like (aligned) pointers and are never 0.
         let key = nextHandle.add(1, ordering: .relaxed).oldValue << 4
         engines.withLock { $0[key] = s }

@@ -1,5 +1,6 @@
 import Foundation
 import RecCore
+import RecData
 import RecLLM
 import SwiftProtobuf
 import Synchronization
@@ -219,6 +220,15 @@ public final class Service: Sendable {
         public var loadedAt = Date()
         public var loadSeconds = 0.0
         public init() {}
+
+        /// The facts a bundle's manifest gives (the loader adds `loadSeconds`).
+        public init(_ m: BundleManifest, maxMessageBytes: Int) {
+            datasetName = m.dataset.name
+            fingerprint = m.dataset.fingerprint
+            created = m.created
+            interactions = UInt64(m.dataset.interactions)
+            self.maxMessageBytes = UInt64(maxMessageBytes)
+        }
     }
 
     private let facts = Mutex(BundleFacts())

@@ -3,10 +3,6 @@ import Foundation
 import Logging
 import RecCore
 import RecData
-import RecEval
-import RecServer
-import RecSVD
-import RecWire
 
 struct Data_: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "data", abstract: "Datasets.", subcommands: [Fetch.self])

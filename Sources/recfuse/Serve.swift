@@ -3,11 +3,10 @@ import Foundation
 import Logging
 import RecCore
 import RecData
-import RecEval
+import RecEngines
 import RecLLM
 import RecMath
 import RecServer
-import RecSVD
 import RecWire
 
 struct Serve: ParsableCommand {
@@ -23,6 +22,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
     @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
     @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
+    @Option(help: "The engine requests without one are served by (default: the bundle's).") var defaultEngine: String?
     @Option(help: "Rerank's judge when a request leaves it unset: local, llm_relevancy, llm_pointwise.")
     var defaultJudge: String = "local"
     @Option(help: "OpenBLAS threads per product. 1 (default) lets concurrent requests use the cores; more helps a lone request a little (Rank 100 candidates, one client: p50 194 vs 235 µs) but halves throughput under concurrency (16 clients: 4.9k vs 10.0k req/s).")
@@ -48,12 +48,12 @@ struct Serve: ParsableCommand {
             limits.maxTextBytes = maxTextBytes
             BLAS.setThreads(blasThreads)
             // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
-            let (modelsDir, maxMessageBytes, fixedLimits) = (modelsDir, maxMessageBytes, limits)
+            let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine) = (modelsDir, maxMessageBytes, limits, defaultEngine)
             let load: @Sendable (String) throws -> (Recommender, Service.BundleFacts) = { dir in
                 let t0 = ContinuousClock.now
                 let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
-                                              log: { log.warning("\($0)") })
-                var facts = Bundles.facts(m, maxMessageBytes: maxMessageBytes)
+                                              defaultEngine: defaultEngine, log: { log.warning("\($0)") })
+                var facts = Service.BundleFacts(m, maxMessageBytes: maxMessageBytes)
                 facts.loadSeconds = (ContinuousClock.now - t0).seconds
                 return (r, facts)
             }

@@ -148,71 +148,24 @@ struct Profiles_: ParsableCommand {
             let catalog = Catalog(ids: d.items, meta: d.itemMeta)
             let users = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
             if llm { return try enrich(catalog, users, log: log) }
-            var out = Data()
-            if kind != "users" { for p in RecText.Profiles.items(catalog) { out.append(try Self.line("item", p, p.text)) } }
-            if kind != "items" { for p in RecText.Profiles.users(users, catalog: catalog) { out.append(try Self.line("user", p, p.text)) } }
-            try emit(out, to: self.out)
+            try emit(try ProfileFile.templates(catalog, users, kind: kind), to: self.out)
         } catch { fail(error) }
-    }
-
-    static func line<P: Encodable>(_ kind: String, _ p: P, _ text: String, extra: [String: String] = [:]) throws -> Data {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var obj = try JSONSerialization.jsonObject(with: enc.encode(p)) as! [String: Any]
-        obj["kind"] = kind
-        obj["text"] = text
-        for (k, v) in extra { obj[k] = v }
-        var data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-        data.append(0x0A)
-        return data
     }
 
     func enrich(_ catalog: Catalog, _ users: UserStore, log: Logger) throws {
         guard let out else { throw RecError.invalidArgument("--llm needs --out FILE (the run appends to it and resumes from it)") }
         guard let client = try llmOptions.client() else { throw RecError.invalidArgument("--llm needs --llm-base-url or --llm-config") }
         log.info("LLM endpoint: \(client.config)")
-        let url = URL(fileURLWithPath: out)
-        var done: [String: Set<String>] = ["item": [], "user": []]
-        if FileManager.default.fileExists(atPath: out) {
-            // Whatever the file already holds counts as done; a torn last line (a killed run) is dropped.
-            let text = try String(contentsOf: url, encoding: .utf8)
-            var kept = ""
-            for line in text.split(separator: "\n") {
-                guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let k = obj["kind"] as? String, let id = obj["id"] as? String else { continue }
-                done[k, default: []].insert(id)
-                kept += line + "\n"
-            }
-            if kept.utf8.count != text.utf8.count { try kept.write(to: url, atomically: true, encoding: .utf8) }
-            log.info("resuming \(out): \(done["item"]!.count) items and \(done["user"]!.count) users already done")
-        } else {
-            FileManager.default.createFile(atPath: out, contents: nil)
-        }
-        let fh = try FileHandle(forWritingTo: url)
-        defer { try? fh.close() }
-        try fh.seekToEnd()
         let writer = ProfileWriter(llm: client, maxTurns: maxTurns, chunkSize: chunkSize)
-        var failed = 0
-        if kind != "users" {
-            let s = try writer.items(catalog, done: done["item"]!, emit: { ps in
-                try fh.write(contentsOf: ps.reduce(into: Data()) { $0.append(try Self.line("item", $1, $1.text)) })
-            }, progress: { n, total in log.info("items: \(n)/\(total)") })
-            log.info("items: \(s.written) written, \(s.skipped) already done, \(s.failed) failed\(s.firstError.map { " (first: \($0))" } ?? "")")
-            failed += s.failed
-        }
-        if kind != "items" {
-            let s = try writer.users(users, catalog: catalog, done: done["user"]!, emit: { rs in
-                try fh.write(contentsOf: rs.reduce(into: Data()) {
-                    $0.append(try Self.line("user", $1.profile, $1.profile.text, extra: $1.preference.isEmpty ? [:] : ["preference": $1.preference]))
-                })
-            }, progress: { n, total in log.info("users: \(n)/\(total)") })
-            log.info("users: \(s.written) written, \(s.skipped) already done, \(s.failed) failed\(s.firstError.map { " (first: \($0))" } ?? "")")
-            failed += s.failed
+        let s = try ProfileFile.enrich(URL(fileURLWithPath: out), catalog: catalog, users: users, kind: kind, writer: writer,
+                                       log: { log.info("\($0)") })
+        for (name, st) in [("items", s.items), ("users", s.users)] where st.written + st.skipped + st.failed > 0 {
+            log.info("\(name): \(st.written) written, \(st.skipped) already done, \(st.failed) failed\(st.firstError.map { " (first: \($0))" } ?? "")")
         }
         let st = client.stats
         log.info("LLM: \(st.calls) calls, \(st.cacheHits) cache hits, \(st.retries) retries, \(st.promptTokens) prompt + \(st.completionTokens) completion tokens")
-        if failed > 0 {
-            throw RecError.unavailable("\(failed) profiles failed and were left out of \(out); run the same command again to retry them")
+        if s.failed > 0 {
+            throw RecError.unavailable("\(s.failed) profiles failed and were left out of \(out); run the same command again to retry them")
         }
     }
 }

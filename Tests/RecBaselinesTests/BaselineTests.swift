@@ -47,25 +47,26 @@ func tinyDataset() throws -> Dataset {
         let e = CooccurrenceEngine.fit(try tinyDataset(), neighbours: 10)
         // c(10,20) = c(10,30) = 1 (one shared user each); |U(10)| = 2, |U(20)| = |U(30)| = 1.
         let s = Float(1 / 2.0.squareRoot())
-        #expect(e.offsets == [0, 2, 3, 4, 4])
-        #expect(e.neighbours == [1, 2, 0, 0])
-        for (a, b) in zip(e.similarities, [s, s, s, s]) { #expect(abs(a - b) < 1e-6) }
+        #expect(e.matrix.offsets == [0, 2, 3, 4, 4])
+        #expect(e.matrix.neighbours == [1, 2, 0, 0])
+        for (a, b) in zip(e.matrix.weights, [s, s, s, s]) { #expect(abs(a - b) < 1e-6) }
         let scores = try e.score(UserQuery(history: [HistoryEntry(item: 1), HistoryEntry(item: 2)]), items: nil)
         #expect(abs(scores[0] - 2 * s) < 1e-6 && scores[1] == 0 && scores[2] == 0 && scores[3] == 0)
-        #expect(e.evidence(UserQuery(history: [HistoryEntry(item: 1)]), item: 0).map(\.item) == [1])
+        let (score, evidence) = try e.explain(UserQuery(history: [HistoryEntry(item: 1), HistoryEntry(item: 2)]), item: 0, limit: 5)
+        #expect(score == scores[0] && evidence.map(\.item) == [1, 2] && evidence.allSatisfy { $0.kind == "history_item" })
         #expect(e.unscorableReason(UserQuery()) != nil)
     }
 
     @Test func neighbourCapAndMinRating() throws {
         let d = try tinyDataset()
-        #expect(CooccurrenceEngine.fit(d, neighbours: 1).offsets == [0, 1, 2, 3, 3])
+        #expect(CooccurrenceEngine.fit(d, neighbours: 1).matrix.offsets == [0, 1, 2, 3, 3])
         // Only 10 keeps ratings >= 4, from two users: no pair co-occurs.
-        #expect(CooccurrenceEngine.fit(d, minRating: 4).neighbours.isEmpty)
+        #expect(CooccurrenceEngine.fit(d, minRating: 4).matrix.neighbours.isEmpty)
     }
 
     @Test func fitIsDeterministic() throws {
         let d = try tinyDataset()
         let a = CooccurrenceEngine.fit(d), b = CooccurrenceEngine.fit(d)
-        #expect(a.neighbours == b.neighbours && a.similarities == b.similarities)
+        #expect(a.matrix.neighbours == b.matrix.neighbours && a.matrix.weights == b.matrix.weights)
     }
 }

@@ -167,7 +167,7 @@ private final class DescendingEngine: Engine {
         o.splitFile = dir
         o.rerankDepth = 10
         let runner = EvalRunner(options: o, fit: { _, d in (DescendingEngine(itemCount: d.items.count), 0) },
-                                rerank: ("lift", { _ in { _, items, _ in items.map { $0 == 7 ? 1 : 0 } } }))
+                                rerank: .init(name: "lift", make: { _ in { _, items, _ in items.map { $0 == 7 ? 1 : 0 } } }))
         let reports = try runner.run(engines: ["a"], on: s.train)
         #expect(reports.map(\.engine) == ["a", "a+lift"])
         #expect(reports[1].metrics["ndcg@10"] == 1 && reports[0].metrics["ndcg@10"]! < 0.5)

@@ -1,6 +1,7 @@
 import Foundation
 import RecCore
 import RecData
+import RecEngineKit
 import RecMath
 import RecTestSupport
 import RecText
@@ -82,10 +83,11 @@ enum Planted {
         c.heads = [2, 1]
         c.alpha = 0.5
         c.negatives = .hard
-        #expect(try GATConfig(c.asStrings) == c)
-        #expect(throws: RecError.self) { try GATConfig(["heads": "4,x"]) }
-        #expect(throws: RecError.self) { try GATConfig(["features": "pixels"]) }
-        #expect(throws: RecError.self) { try GATConfig(["hidden": "63", "heads": "4,1"]) }
+        #expect(try GATConfig(GATKind.params(c.asStrings)) == c)
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["heads": "4,x"])) }
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["features": "pixels"])) }
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["hidden": "63", "heads": "4,1"])) }
+        #expect(throws: RecError.self) { try GATKind.params(["epochs": "3"]) }  // no such parameter
     }
 }
 
@@ -205,11 +207,9 @@ enum Planted {
 
 @Suite struct GATBundleTests {
     func roundTrip(_ e: GATEngine, edit: (inout [String: String]) -> Void = { _ in }) throws -> GATEngine {
-        var params = e.params
-        edit(&params)
-        let file = try SafetensorsFile(data: e.tensors().serialized())
-        return try GATEngine.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: params),
-                                  catalog: e.catalog, users: e.users, encoder: nil, encoderProblem: nil)
+        var given = try GATKind.params(of: e).values
+        edit(&given)
+        return try load(e, given)
     }
 
     @Test func savesAndLoadsTheSameScores() throws {
@@ -253,10 +253,20 @@ enum Planted {
         let p = e.pass(h0: Array(e.states[0].data[0..<h]), neighbours: e.positives[0].map { 60 + $0 })
         #expect(zip(p.z, e.states.last!.data[0..<h]).allSatisfy { abs($0 - $1) < 1e-3 })
         // Without the encoder a text model still scores users with a positive history.
-        let file = try SafetensorsFile(data: e.tensors().serialized())
-        let loaded = try GATEngine.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: e.params),
-                                        catalog: e.catalog, users: e.users, encoder: nil, encoderProblem: "model missing")
+        var given = try GATKind.params(of: e).values
+        given["model"] = "not-there"  // the loader finds no such model: no encoder
+        let loaded = try load(e, given)
         #expect(loaded.unscorableReason(byText) != nil)
         #expect(loaded.unscorableReason(UserQuery(history: [HistoryEntry(item: 1, rating: 5, timestamp: 0)])) == nil)
     }
+}
+
+/// `e` through its tensors and the given manifest params, as a bundle loads it (models from
+/// the test models folder).
+func load(_ e: GATEngine, _ given: [String: String]) throws -> GATEngine {
+    let file = try SafetensorsFile(data: e.tensors().serialized())
+    let params = try GATKind.params(given, code: .dataLoss)
+    let context = LoadContext(catalog: e.catalog, users: e.users, modelsDir: TestModels.modelsDir)
+    return try #require(try GATKind.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: given), params: params,
+                                         context: context) as? GATEngine)
 }

@@ -5,6 +5,7 @@ import RecLLM
 import RecMath
 import RecTestSupport
 import RecText
+import RecTextEngine
 import Testing
 
 /// A tiny catalogue where the collaborative base and the judges disagree on purpose:

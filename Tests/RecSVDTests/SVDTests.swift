@@ -1,6 +1,7 @@
 import Foundation
 import RecCore
 import RecData
+import RecEngineKit
 import RecEval
 @testable import RecSVD
 import Testing
@@ -95,12 +96,19 @@ func lowRankDataset(users: Int = 120, items: Int = 80, perUser: Int = 30, seed: 
     @Test func bundleRoundTrip() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rf-svd-\(UUID())")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let m = SVDEngine.fit(Self.split.train, params: .svdpp)
+        let f = try SVDPPKind.fit(Self.split.train, params: SVDPPKind.params(["factors": "8"]), context: FitContext())
+        let m = try #require(f.engine as? SVDEngine)
+        #expect(m.params.factors == 8 && m.params.implicit)
         let w = try BundleWriter(destination: dir, dataset: Self.split.train)
-        try w.addEngine(.init(name: "svdpp", kind: "svdpp", file: "engines/svdpp.safetensors", params: m.params.asStrings), tensors: m.tensors())
+        try w.addEngine(.init(name: "svdpp", kind: "svdpp", file: "engines/svdpp.safetensors", params: f.params.values), tensors: f.tensors)
         try w.commit(name: "t", defaultEngine: "svdpp", fallbackEngine: "svdpp")
         let r = try BundleReader(dir)
-        let back = try SVDEngine.load(r.tensors(for: r.manifest.engines[0]), entry: r.manifest.engines[0], users: 120, items: 80)
+        let entry = r.manifest.engines[0]
+        #expect(entry.params["implicit"] == "true" && entry.params["factors"] == "8" && entry.params["lr"] == "0.007")
+        let back = try #require(try SVDPPKind.load(r.tensors(for: entry), entry: entry, params: SVDPPKind.params(entry.params),
+                                                   context: LoadContext(catalog: r.catalog, users: r.users, modelsDir: URL(fileURLWithPath: "/nonexistent"))) as? SVDEngine)
         #expect(back.params == m.params && back.q == m.q && back.y == m.y && back.mu == m.mu)
+        #expect(throws: RecError.self) { try SVDPPKind.params(["factors": "0"]) }
+        #expect(throws: RecError.self) { try SVDPPKind.params(["factor": "8"]) }
     }
 }

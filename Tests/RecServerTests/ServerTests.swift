@@ -1,7 +1,8 @@
-import CNNG
 import Foundation
 import RecCore
 import RecData
+import RecEngines
+import RecNNG
 import RecLLM
 @testable import RecServer
 import RecTestSupport
@@ -11,26 +12,16 @@ import Testing
 
 /// A minimal blocking NNG REQ client for the tests (the real clients are in Clients/).
 final class ReqClient {
-    var sock = nng_socket()
+    let socket: NNGSocket
 
     init(_ url: String, timeoutMs: Int32 = 5000) throws {
-        try nngCheck(nng_req0_open(&sock), "req open")
-        nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeoutMs)
-        nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeoutMs)
-        try nngCheck(nng_dial(sock, url, nil, 0), "dial \(url)")
+        socket = try NNGSocket(.req)
+        try socket.setTimeouts(milliseconds: timeoutMs)
+        try socket.dial(url)
     }
-
-    deinit { nng_close(sock) }
 
     /// Sends raw bytes; returns the raw reply, or throws (timeout -> DEADLINE_EXCEEDED).
-    func roundTrip(_ data: Data) throws -> Data {
-        try data.withUnsafeBytes { try nngCheck(nng_send(sock, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count, 0), "send") }
-        var buf: UnsafeMutableRawPointer? = nil
-        var size = 0
-        try nngCheck(nng_recv(sock, &buf, &size, Int32(NNG_FLAG_ALLOC)), "recv")
-        defer { nng_free(buf, size) }
-        return Data(bytes: buf!, count: size)
-    }
+    func roundTrip(_ data: Data) throws -> Data { try socket.call(data) }
 
     func call<Resp: SwiftProtobuf.Message>(_ method: String, _ req: some SwiftProtobuf.Message, as: Resp.Type) throws -> (RFStatus, Resp?) {
         var env = RFEnvelope()
@@ -51,7 +42,8 @@ final class ReqClient {
                                        Interaction(user: 1, item: 1, rating: 3, timestamp: 3)],
                         itemMeta: [ItemMeta(title: "X"), ItemMeta(title: "Y"), ItemMeta(title: "Z")],
                         userMeta: [UserMeta(), UserMeta()])
-        try Bundles.train(d, kinds: Bundles.kinds.filter { !Bundles.textKinds.contains($0) }, out: root.appendingPathComponent("b"), name: "mini")
+        let kinds = Registry.names.filter { !Registry.encoderKinds.contains($0) }
+        try Bundles.train(d, plan: Bundles.Plan(kinds: kinds, defaultEngine: "cooccurrence"), out: root.appendingPathComponent("b"), name: "mini")
         return try Bundles.load(root.appendingPathComponent("b"))
     }
 

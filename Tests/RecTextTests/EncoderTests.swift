@@ -10,11 +10,6 @@ enum SharedEncoder {
     static let encoder: SentenceEncoder? = TestModels.miniLM.flatMap { try? SentenceEncoder(modelDirectory: $0) }
 }
 
-func cosine(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
-    var d = 0.0, na = 0.0, nb = 0.0
-    for (x, y) in zip(a, b) { d += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
-    return d / (na.squareRoot() * nb.squareRoot())
-}
 
 @Suite(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (recfuse models fetch)"))
 struct EncoderTests {

@@ -1,5 +1,6 @@
 import Foundation
 import RecCore
+import RecFixtures
 @testable import RecWire
 import SwiftProtobuf
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import RecCore
+import RecFixtures
 @testable import RecWire
 import SwiftProtobuf
 import RecTestSupport
@@ -10,7 +11,7 @@ import Testing
     static let service = Result { () -> Service in
         let (_, rec, m) = try trainedBundle()
         let s = Service(rec)
-        s.setFacts(Bundles.facts(m, maxMessageBytes: 1234))
+        s.setFacts(Service.BundleFacts(m, maxMessageBytes: 1234))
         return s
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import RecCore
 import RecData
-import RecWire
+import RecEngines
+import RecFixtures
 import RecTestSupport
 import Testing
 

@@ -1,7 +1,9 @@
 import Foundation
+import RecEngineKit
 import RecCore
 import RecData
 import RecMath
+import RecText
 
 /// Zero-shot content engine: items are scored by the cosine between a query embedding and
 /// each item's profile embedding (all-MiniLM-L6-v2, unit vectors, so cosine = dot product).
@@ -17,7 +19,7 @@ import RecMath
 /// Cold start: works for a user with no history at all as long as there is a preference
 /// or demographics; with neither, `unscorableReason` says so and the pipeline falls back.
 /// Item embeddings: `items.count × 384`, one sgemv per request.
-public final class TextEngine: Engine {
+public final class TextEngine: TextEmbeddingSpace {
     public let name: String
     public let catalog: Catalog
     public let users: UserStore
@@ -65,36 +67,11 @@ public final class TextEngine: Engine {
                           encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
     }
 
-    public var params: [String: String] {
-        ["model": modelName, "model_sha256": modelSHA256, "dimension": String(itemEmbeddings.cols),
-         "max_seq_length": encoder.map { String($0.maxSeqLength) } ?? ""]
-    }
-
     public func tensors() -> SafetensorsWriter {
         var w = SafetensorsWriter()
         w.add("item_embeddings", itemEmbeddings.data, shape: [itemEmbeddings.rows, itemEmbeddings.cols])
         w.add("user_embeddings", userEmbeddings.data, shape: [userEmbeddings.rows, userEmbeddings.cols])
         return w
-    }
-
-    /// Loads the stored embeddings; `encoder` must be the model they were made with (the
-    /// caller checks the SHA-256 recorded in `entry.params`), or nil.
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, catalog: Catalog, users: UserStore,
-                            encoder: SentenceEncoder?, encoderProblem: String?) throws -> TextEngine {
-        let items = try file.info("item_embeddings")
-        guard items.shape.count == 2, items.shape[0] == catalog.count, items.shape[1] > 0 else {
-            throw RecError.dataLoss("\(file.path): item_embeddings has shape \(items.shape), expected [\(catalog.count), d]")
-        }
-        let d = items.shape[1]
-        if let encoder, encoder.dimension != d {
-            throw RecError.dataLoss("\(file.path): \(d)-d embeddings, the encoder makes \(encoder.dimension)-d")
-        }
-        let iv = try file.floats("item_embeddings", shape: [catalog.count, d])
-        let uv = try file.floats("user_embeddings", shape: [users.ids.count, d])
-        return TextEngine(name: entry.name, catalog: catalog, users: users, itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
-                          userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
-                          encoderProblem: encoderProblem, modelName: entry.params["model"] ?? "?",
-                          modelSHA256: entry.params["model_sha256"] ?? "")
     }
 
     // MARK: - Engine
@@ -143,9 +120,62 @@ public final class TextEngine: Engine {
         }
     }
 
+    public var dimension: Int { itemEmbeddings.cols }
+
+    public func itemVector(_ item: Int32) -> ArraySlice<Float> {
+        let d = itemEmbeddings.cols
+        return itemEmbeddings.data[(Int(item) * d)..<(Int(item) * d + d)]
+    }
+
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         let u = try queryVector(query)
         // Always the full product (~50 µs for 1,682 × 384), so Rank and Retrieve agree to the bit.
         return gather(BLAS.gemv(itemEmbeddings, u), items)
+    }
+}
+
+/// `text`: the zero-shot MiniLM engine.
+public enum TextKind: EngineKind {
+    public static let name = "text"
+    public static let summary = "zero-shot text: cosine between a preference or user profile and item profiles (MiniLM)"
+    public static let parameters: [ParamSpec] = [
+        ParamSpec("model", .string, default: "all-MiniLM-L6-v2", help: "sentence-encoder folder under --models-dir"),
+        .recorded("model_sha256", "SHA-256 of the encoder weights the embeddings were made with"),
+        .recorded("dimension", "embedding width"),
+        .recorded("max_seq_length", "the encoder's token limit"),
+    ]
+
+    public static func needsEncoder(_ params: EngineParams) throws -> Bool { true }
+
+    public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let encoder = try context.encoder(try params.string("model"))
+        let m = try TextEngine.fit(dataset, encoder: encoder, profiles: context.profiles)
+        let p = try params.recording("model_sha256", m.modelSHA256).recording("dimension", String(m.dimension))
+            .recording("max_seq_length", String(encoder.maxSeqLength))
+        return FittedEngine(engine: m, tensors: m.tensors(), params: p)
+    }
+
+    /// The stored embeddings; with the encoder they were made with (checked by SHA-256), or
+    /// none, when the engine serves stored users only and says why.
+    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+                            context: LoadContext) throws -> any Engine {
+        let (catalog, users) = (context.catalog, context.users)
+        let (encoder, problem) = context.encoder(for: params)
+        if let problem { context.log("engine \(entry.name): \(problem); serving stored users only") }
+        let items = try file.info("item_embeddings")
+        guard items.shape.count == 2, items.shape[0] == catalog.count, items.shape[1] > 0 else {
+            throw RecError.dataLoss("\(file.path): item_embeddings has shape \(items.shape), expected [\(catalog.count), d]")
+        }
+        let d = items.shape[1]
+        if let encoder, encoder.dimension != d {
+            throw RecError.dataLoss("\(file.path): \(d)-d embeddings, the encoder makes \(encoder.dimension)-d")
+        }
+        let iv = try file.floats("item_embeddings", shape: [catalog.count, d])
+        let uv = try file.floats("user_embeddings", shape: [users.ids.count, d])
+        return TextEngine(name: entry.name, catalog: catalog, users: users,
+                          itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
+                          userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
+                          encoderProblem: problem, modelName: try params.string("model"),
+                          modelSHA256: try params.string("model_sha256"))
     }
 }

@@ -1,77 +1,16 @@
 import Foundation
 import RecCore
 import RecData
-@testable import RecText
+import RecEngineKit
+import RecText
+@testable import RecTextEngine
 import RecTestSupport
 import Testing
-
-/// A tiny catalogue with distinctive titles, and three users.
-func movieDataset() throws -> Dataset {
-    let titles: [(String, Int, [String])] = [
-        ("Toy Story", 1995, ["Animation", "Children's", "Comedy"]),
-        ("Scream", 1996, ["Horror", "Thriller"]),
-        ("Star Wars", 1977, ["Action", "Adventure", "Sci-Fi", "War"]),
-        ("Sleepless in Seattle", 1993, ["Comedy", "Romance"]),
-        ("Shawshank Redemption, The", 1994, ["Drama"]),
-        ("Lion King, The", 1994, ["Animation", "Children's", "Musical"]),
-        ("Alien", 1979, ["Action", "Horror", "Sci-Fi", "Thriller"]),
-        ("When Harry Met Sally...", 1989, ["Comedy", "Romance"]),
-    ]
-    var items = IDMap(), users = IDMap()
-    for i in 0..<titles.count { items.intern("m\(i)") }
-    for u in ["kid", "fan", "blank"] { users.intern(u) }
-    let x = { (u: Int32, i: Int32, r: Float, t: Int64) in Interaction(user: u, item: i, rating: r, timestamp: t) }
-    return Dataset(name: "movies", users: users, items: items,
-                   interactions: [x(0, 0, 5, 1), x(0, 1, 1, 2), x(1, 2, 5, 3), x(1, 6, 4, 4), x(1, 3, 2, 5), x(2, 4, 3, 6)],
-                   itemMeta: titles.map { ItemMeta(title: $0.0, year: $0.1, genres: $0.2) },
-                   userMeta: [UserMeta(age: 9, gender: "F", occupation: "student"), UserMeta(age: 31, gender: "M", occupation: "engineer"),
-                              UserMeta()])
-}
-
-@Suite struct ProfileTests {
-    @Test func itemProfileTextFollowsTheTemplateAndPutsArticlesFirst() throws {
-        let d = try movieDataset()
-        let catalog = Catalog(ids: d.items, meta: d.itemMeta)
-        #expect(Profiles.item(0, catalog: catalog).text == "Toy Story (1995). Genres: Animation, Children's, Comedy.")
-        #expect(Profiles.item(4, catalog: catalog).text == "The Shawshank Redemption (1994). Genres: Drama.")
-        var enriched = Profiles.item(1, catalog: catalog)
-        enriched.overview = "A killer stalks teenagers"
-        enriched.attributes = ["slasher", "self-aware"]
-        enriched.description = "Witty and scary!"
-        #expect(enriched.text == "Scream (1996). Genres: Horror, Thriller. Overview: A killer stalks teenagers. Attributes: slasher; self-aware. Witty and scary!")
-        #expect(ItemProfile(id: "x", title: "Untitled", year: nil, genres: []).text == "Untitled.")
-    }
-
-    @Test func userProfileListsLikesDislikesAndDominantGenres() throws {
-        let d = try movieDataset()
-        let catalog = Catalog(ids: d.items, meta: d.itemMeta)
-        let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
-        let p = Profiles.users(store, catalog: catalog)
-        #expect(p[1].liked == ["Star Wars (1977)", "Alien (1979)"])
-        #expect(p[1].disliked == ["Sleepless in Seattle (1993)"])
-        #expect(p[1].dominantGenres == ["Action", "Sci-Fi", "Adventure"])
-        #expect(p[1].text == "User: 31-year-old male engineer. Liked: Star Wars (1977); Alien (1979). "
-            + "Disliked: Sleepless in Seattle (1993). Dominant genres: Action, Sci-Fi, Adventure.")
-        // Neither liked nor disliked (rated 3), no demographics: only the genres remain.
-        #expect(p[2].text == "Dominant genres: Drama.")
-        #expect(Profiles.user(id: "n", history: [], meta: UserMeta(), catalog: catalog).isEmpty)
-    }
-
-    @Test func profilesRoundTripThroughJSON() throws {
-        let d = try movieDataset()
-        let catalog = Catalog(ids: d.items, meta: d.itemMeta)
-        let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
-        let u = Profiles.users(store, catalog: catalog)[0]
-        let data = try JSONEncoder().encode(u)
-        #expect(String(decoding: data, as: UTF8.self).contains("\"dominant_genres\""))
-        #expect(try JSONDecoder().decode(UserProfile.self, from: data) == u)
-    }
-}
 
 @Suite(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (recfuse models fetch)"))
 struct TextEngineTests {
     func engine() throws -> TextEngine {
-        try TextEngine.fit(movieDataset(), encoder: try #require(SharedEncoder.encoder))
+        try TextEngine.fit(movieDataset(), encoder: SentenceEncoder.shared(try #require(TestModels.miniLM)))
     }
 
     func top(_ e: TextEngine, _ q: UserQuery, _ n: Int = 2) throws -> [String] {
@@ -135,12 +74,15 @@ struct TextEngineTests {
     @Test func tensorsRoundTripAndScoresStayUnitCosines() throws {
         let e = try engine()
         let file = try SafetensorsFile(data: e.tensors().serialized())
-        let entry = BundleManifest.EngineEntry(name: "text", kind: "text", file: "", params: e.params)
-        let again = try TextEngine.load(file, entry: entry, catalog: e.catalog, users: e.users, encoder: e.encoder, encoderProblem: nil)
+        let params = try TextKind.params(["model": "all-MiniLM-L6-v2", "model_sha256": e.modelSHA256])
+        let entry = BundleManifest.EngineEntry(name: "text", kind: "text", file: "", params: params.values)
+        let context = LoadContext(catalog: e.catalog, users: e.users, modelsDir: TestModels.modelsDir)
+        let again = try #require(try TextKind.load(file, entry: entry, params: params, context: context) as? TextEngine)
+        #expect(again.encoder != nil, "the bundle's model is found and matches")
         let q = UserQuery(preference: "space battles")
         #expect(try again.score(q, items: nil) == e.score(q, items: nil))
         #expect(try e.score(q, items: [3, 1]) == [e.score(q, items: nil)[3], e.score(q, items: nil)[1]])
         #expect(try e.score(q, items: nil).allSatisfy { $0 >= -1.0001 && $0 <= 1.0001 })
-        #expect(e.params["model_sha256"] == e.encoder!.weightsSHA256)
+        #expect(e.modelSHA256 == e.encoder!.weightsSHA256)
     }
 }
