@@ -103,14 +103,14 @@ let package = Package(
         .executableTarget(name: "recfuse-fuzz", dependencies: ["RecWire", "RecBaselines", "RecCore"], path: "Sources/recfuse-fuzz"),
 
         // ---- tests (one target per library target) and their shared helpers
-        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP", "RecNNG"], path: "Tests/RecTestSupport",
+        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP", "RecMath"], path: "Tests/RecTestSupport",
                 exclude: ["fake_openai.py"]),
         .target(name: "RecFixtures", dependencies: ["RecEngines", "RecEngineKit", "RecData", "RecCore", "RecTestSupport"],
                 path: "Tests/RecFixtures"),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
-        .testTarget(name: "RecMathTests", dependencies: ["RecMath"]),
+        .testTarget(name: "RecMathTests", dependencies: ["RecMath", "RecTestSupport"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
-        .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecTestSupport"]),
+        .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecHTTP"]),
         .testTarget(name: "RecDataTests", dependencies: [
             "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], resources: [.copy("Fixtures")]),

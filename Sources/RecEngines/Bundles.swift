@@ -106,9 +106,10 @@ public enum Bundles {
         let fallback = try fit(Registry.fallback, split.train, given: plan.params[Registry.fallback] ?? [:], context: quiet).fitted.engine
         var out: [String: Double] = [:]
         for kind in kinds {
-            let engine = try fit(kind, split.train, given: plan.params[kind] ?? [:], context: quiet).fitted.engine
-            let r = Evaluator.ranking(engine, on: split, threshold: threshold, maxK: 10, fallback: fallback)
+            let (f, secs) = try fit(kind, split.train, given: plan.params[kind] ?? [:], context: quiet)
+            let r = Evaluator.ranking(f.engine, on: split, threshold: threshold, maxK: 10, fallback: fallback)
             out[kind] = r.metrics["ndcg@10"] ?? 0
+            context.log("validation: \(kind) fitted in \(String(format: "%.2f", secs)) s, NDCG@10 \(String(format: "%.4f", out[kind]!))")
         }
         let line = kinds.map { "\($0) \(String(format: "%.4f", out[$0] ?? 0))" }.joined(separator: ", ")
         context.log("validation NDCG@10 (\(Int(plan.validationFraction * 100))% of the interactions held out): \(line)")

@@ -140,69 +140,56 @@ public final class GATEngine: Engine, Explaining {
     }
 
     /// Runs the layers for one node from its input state `h0`, with edges from `neighbours`
-    /// (stored nodes) and a self loop: exactly the training forward pass restricted to it.
+    /// (stored nodes) and a self loop: the training forward pass restricted to it, through the
+    /// same attention kernel (`GATv2.attend`).
     func pass(h0: [Float], neighbours: [Int32]) -> NodePass {
         let h = config.hidden
         var x = h0
         var result = NodePass(z: [], neighbours: neighbours, lastMessages: [], lastAttention: [], lastSigma: 1)
+        let edges = neighbours.count + 1
         for (l, layer) in weights.layers.enumerated() {
             let w = layer.width, heads = layer.heads, hc = w / heads
             let selfMsg = matvec(x, layer.wSrc, rows: h, cols: w), xr = matvec(x, layer.wDst, rows: h, cols: w)
-            let m = messages[l]
-            func msg(_ e: Int) -> ArraySlice<Float> {
-                e == 0 ? selfMsg[0..<w] : m.data[(Int(neighbours[e - 1]) * w)..<(Int(neighbours[e - 1]) * w + w)]
-            }
-            let edges = neighbours.count + 1
             var alpha = [Float](repeating: 0, count: edges * heads)
-            for e in 0..<edges {
-                let xs = msg(e), base = xs.startIndex
-                for k in 0..<heads {
-                    var s: Float = 0
-                    for j in (k * hc)..<((k + 1) * hc) {
-                        let v = xs[base + j] + xr[j]
-                        s += layer.att[j] * (v > 0 ? v : 0.2 * v)
+            var att = [Float](repeating: 0, count: w)
+            selfMsg.withUnsafeBufferPointer { sp in
+                messages[l].data.withUnsafeBufferPointer { mp in
+                    xr.withUnsafeBufferPointer { rp in
+                        layer.att.withUnsafeBufferPointer { ap in
+                            GATv2.attend(edges: edges, heads: heads, width: w, slope: 0.2,
+                                         source: { $0 == 0 ? sp.baseAddress! : mp.baseAddress! + Int(neighbours[$0 - 1]) * w },
+                                         target: rp.baseAddress!, att: ap.baseAddress!, alpha: &alpha, out: &att)
+                        }
                     }
-                    alpha[e * heads + k] = s
                 }
             }
-            for k in 0..<heads {
-                var mx = -Float.infinity
-                for e in 0..<edges { mx = max(mx, alpha[e * heads + k]) }
-                var zsum: Float = 0
-                for e in 0..<edges { let v = Foundation.exp(alpha[e * heads + k] - mx); alpha[e * heads + k] = v; zsum += v }
-                for e in 0..<edges { alpha[e * heads + k] /= zsum }
-            }
-            // Per-edge messages, heads combined to hidden width (concatenated or averaged).
+            // Heads concatenated (width = hidden) or averaged (the last layer).
+            var out = layer.averages ? [Float](repeating: 0, count: h) : att
+            if layer.averages { GATv2.headMean(att, heads: heads, d: h, into: &out) }
             let isLast = l == weights.layers.count - 1
-            var out = [Float](repeating: 0, count: h)
-            var perEdge: [[Float]] = []
-            for e in 0..<edges {
-                let xs = msg(e), base = xs.startIndex
-                var me = [Float](repeating: 0, count: h)
-                for k in 0..<heads {
-                    let a = alpha[e * heads + k]
-                    for j in 0..<hc {
-                        let v = a * xs[base + k * hc + j]
-                        if layer.averages { me[j] += v / Float(heads) } else { me[k * hc + j] += v }
-                    }
+            if isLast {
+                // Each neighbour's share of `out`: its attention-weighted message, heads combined the same way.
+                result.lastMessages = (1..<edges).map { e in
+                    let row = Int(neighbours[e - 1]) * w
+                    var m = [Float](repeating: 0, count: w)
+                    for k in 0..<heads { for j in (k * hc)..<((k + 1) * hc) { m[j] = alpha[e * heads + k] * messages[l].data[row + j] } }
+                    guard layer.averages else { return m }
+                    var avg = [Float](repeating: 0, count: h)
+                    GATv2.headMean(m, heads: heads, d: h, into: &avg)
+                    return avg
                 }
-                for j in 0..<h { out[j] += me[j] }
-                if isLast && e > 0 { perEdge.append(me) }
+                result.lastAttention = (1..<edges).map { e in (0..<heads).reduce(Float(0)) { $0 + alpha[e * heads + $1] } / Float(heads) }
             }
             for j in 0..<h { out[j] += layer.bias[j] }
             if !isLast { out = out.map { $0 > 0 ? $0 : Foundation.expm1($0) } }
             var pre = [Float](repeating: 0, count: h)
             for j in 0..<h { pre[j] = x[j] + out[j] }
-            var sigma: Float = 1
             if !isLast || config.finalLayerNorm {
-                (x, sigma) = Self.layerNorm(pre, gain: layer.lnGain, bias: layer.lnBias)
+                let (y, sigma) = Self.layerNorm(pre, gain: layer.lnGain, bias: layer.lnBias)
+                x = y
+                if isLast { result.lastSigma = sigma }
             } else {
                 x = pre
-            }
-            if isLast {
-                result.lastMessages = perEdge
-                result.lastAttention = (1..<edges).map { e in (0..<heads).reduce(Float(0)) { $0 + alpha[e * heads + $1] } / Float(heads) }
-                result.lastSigma = sigma
             }
         }
         result.z = x

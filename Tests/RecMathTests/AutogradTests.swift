@@ -1,60 +1,17 @@
 import Foundation
 import RecMath
+import RecTestSupport
 import Testing
 
 /// Every tape operation's gradient against central finite differences: for an operation f
 /// and a fixed random projection R, loss = Σ f(inputs) ⊙ R; the analytic gradient of each
 /// input entry must match (loss(x + ε) − loss(x − ε)) / 2ε.
 @Suite struct AutogradTests {
-    struct LCG: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state
-        }
-    }
+    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] { GradientCheck.random(n, seed: seed, scale: scale) }
 
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-        var g = LCG(state: seed)
-        return (0..<n).map { _ in (Float(Double(g.next() >> 11) * 0x1.0p-53) * 2 - 1) * scale }
-    }
-
-    /// Checks d loss / d input for every input entry. `build` maps the inputs' tensors to an output.
     static func check(_ shapes: [(Int, Int)], scale: Float = 1, eps: Float = 1e-2, tolerance: Float = 2e-2,
-                      sourceLocation: SourceLocation = #_sourceLocation,
-                      _ build: @escaping (Tape, [Tensor]) -> Tensor) {
-        let params = shapes.enumerated().map { n, s in
-            Parameter("p\(n)", rows: s.0, cols: s.1, value: random(s.0 * s.1, seed: UInt64(n + 1) * 7919, scale: scale))
-        }
-        func loss(_ backward: Bool) -> Float {
-            let tape = Tape()
-            let out = build(tape, params.map { tape.param($0) })
-            let r = tape.constant(random(out.count, seed: 99), rows: out.rows, cols: out.cols)
-            let l = tape.sum(tape.mul(out, r))
-            if backward { tape.backward(l) }
-            return l.scalar
-        }
-        _ = loss(true)
-        var worst: Float = 0
-        for p in params {
-            let analytic = p.grad
-            for i in p.value.indices {
-                let x = p.value[i]
-                p.value[i] = x + eps
-                let up = loss(false)
-                p.value[i] = x - eps
-                let down = loss(false)
-                p.value[i] = x
-                let numeric = (up - down) / (2 * eps)
-                let err = abs(numeric - analytic[i]) / max(1, abs(numeric))
-                worst = max(worst, err)
-                if err > tolerance {
-                    Issue.record("\(p.name)[\(i)]: analytic \(analytic[i]), numeric \(numeric)", sourceLocation: sourceLocation)
-                    return
-                }
-            }
-        }
-        #expect(worst <= tolerance, sourceLocation: sourceLocation)
+                      sourceLocation: SourceLocation = #_sourceLocation, _ build: @escaping (Tape, [Tensor]) -> Tensor) {
+        GradientCheck.check(shapes, scale: scale, eps: eps, tolerance: tolerance, sourceLocation: sourceLocation, build)
     }
 
     @Test func matmul() {
@@ -76,11 +33,11 @@ import Testing
     @Test func dropoutUsesItsMask() {
         // Same seed in every evaluation: the mask is fixed, so the gradient is mask / keep.
         Self.check([(6, 7)]) { t, x in
-            var rng = LCG(state: 5)
+            var rng = GradientCheck.LCG(state: 5)
             return t.dropout(x[0], p: 0.3, rng: &rng)
         }
         let tape = Tape()
-        var rng = LCG(state: 1)
+        var rng = GradientCheck.LCG(state: 1)
         let x = tape.constant([Float](repeating: 1, count: 10_000), rows: 100, cols: 100)
         let y = tape.dropout(x, p: 0.25, rng: &rng)
         let kept = y.value.filter { $0 != 0 }
@@ -121,7 +78,6 @@ import Testing
         Self.check([(6, 2)], scale: 3) { t, x in t.segmentSoftmax(x[0], seg) }
         Self.check([(6, 8), (1, 8)]) { t, x in t.headDot(x[0], x[1], heads: 2) }
         Self.check([(6, 8), (6, 2)]) { t, x in t.headScale(x[0], x[1]) }
-        Self.check([(6, 8)]) { t, x in t.headMean(x[0], heads: 4) }
         // Softmax values sum to one over each non-empty segment, per head.
         let tape = Tape()
         let a = tape.segmentSoftmax(tape.constant(Self.random(12, seed: 4, scale: 4), rows: 6, cols: 2), seg)
@@ -145,46 +101,6 @@ import Testing
             let ln0 = t.constant([Float](repeating: 0, count: 6), rows: 1, cols: 6)
             return t.layerNorm(t.add(x[0], t.elu(t.matmul(h, x[5]))), gain: ln1, bias: ln0)
         }
-    }
-
-    static let smallGraph = EdgeIndex(neighbours: [[0, 1, 2], [1, 3], [2, 0], [3, 1], []])
-
-    @Test func fusedGATv2() {
-        let g = Self.smallGraph
-        // 8-wide SIMD kernels (per-head width a multiple of 8) ...
-        Self.check([(5, 16), (5, 16), (1, 16)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g) }
-        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 1, edges: g) }
-        // ... and the composed fallback for other widths.
-        Self.check([(5, 8), (5, 8), (1, 8)]) { t, x in t.gatv2(x[0], x[1], att: x[2], heads: 2, edges: g) }
-    }
-
-    /// The fused op equals the composition of the primitive ops, values and gradients, on a
-    /// graph big enough for the parallel paths.
-    @Test func fusedGATv2MatchesComposition() {
-        let n = 3000, w = 32, heads = 4
-        var nbrs: [[Int32]] = []
-        for d in 0..<n { nbrs.append([Int32(d)] + (0..<(d % 5)).map { Int32((d * 31 + $0 * 17 + 1) % n) }) }
-        let g = EdgeIndex(neighbours: nbrs)
-        func run(_ fused: Bool) -> ([Float], [[Float]]) {
-            let ps = [(n, w), (n, w), (1, w)].enumerated().map { i, s in
-                Parameter("p\(i)", rows: s.0, cols: s.1, value: Self.random(s.0 * s.1, seed: UInt64(i + 5)))
-            }
-            let t = Tape()
-            let (xl, xr, att) = (t.param(ps[0]), t.param(ps[1]), t.param(ps[2]))
-            let out: Tensor
-            if fused {
-                out = t.gatv2(xl, xr, att: att, heads: heads, edges: g)
-            } else {
-                let el = t.gather(xl, g.src)
-                let logits = t.headDot(t.leakyReLU(t.add(el, t.gather(xr, g.dst))), att, heads: heads)
-                out = t.segmentSum(t.headScale(el, t.segmentSoftmax(logits, g.byDestination)), g.byDestination)
-            }
-            t.backward(t.sum(t.mul(out, t.constant(Self.random(out.count, seed: 9), rows: out.rows, cols: out.cols))))
-            return (out.value, ps.map(\.grad))
-        }
-        let (a, ga) = run(true), (b, gb) = run(false)
-        #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-4 })
-        for (x, y) in zip(ga, gb) { #expect(zip(x, y).allSatisfy { abs($0 - $1) < 1e-3 }) }
     }
 
     /// Large inputs take the multi-threaded paths; they must give the same values and gradients

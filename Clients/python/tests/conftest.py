@@ -1,5 +1,6 @@
 """Fixtures: a real `recfuse serve` process on ipc:// and tcp://127.0.0.1, serving a bundle
 trained on ml-100k (the test script fetches the data first)."""
+import json
 import os
 import pathlib
 import shutil
@@ -42,9 +43,17 @@ def free_port() -> int:
 def bundle_dir(tmp_path_factory) -> pathlib.Path:
     data = pathlib.Path(os.environ.get("RECFUSE_DATA_DIR", ROOT / "data"))
     out = tmp_path_factory.mktemp("bundle") / "test"
+    # The default engine is named, so the bundle trains once (choosing it by validation trains
+    # every engine twice; test_cli.py covers that path on a smaller bundle).
     subprocess.run([recfuse_bin(), "train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(out),
-                    "--models-dir", str(MODELS), "--log-level", "warning"], check=True, timeout=600)
+                    "--models-dir", str(MODELS), "--default-engine", "gat", "--log-level", "warning"], check=True, timeout=600)
     return out
+
+
+def engine_kinds() -> set:
+    """Every kind `recfuse engines --json` lists (what a bundle trained with --engine all holds)."""
+    out = subprocess.run([recfuse_bin(), "engines", "--json"], check=True, capture_output=True, text=True, timeout=60).stdout
+    return {json.loads(line)["kind"] for line in out.splitlines() if line.strip()}
 
 
 class ServerProc:
