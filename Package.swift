@@ -45,10 +45,12 @@ let package = Package(
     targets: [
         // ---- system libraries (each imported by exactly one Swift target)
         .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         // Typed wrappers for what Swift cannot call directly (variadic C functions).
         .target(name: "CRecShims", path: "Sources/CRecShims", linkerSettings: [.linkedLibrary("curl")]),
 
@@ -57,80 +59,119 @@ let package = Package(
         .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
         .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),
-        .target(name: "RecData", dependencies: [
-            "RecCore", "RecHTTP",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "RecData",
+            dependencies: [
+                "RecCore", "RecHTTP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
 
         // ---- engines: what they share, each engine, and the registry that lists them
         .target(name: "RecEngineKit", dependencies: ["RecCore", "RecData", "RecText"]),
     ] + engines.map { .target(name: $0.name, dependencies: engineDependencies, swiftSettings: $0.settings) } + [
-        .target(name: "RecEngines", dependencies: engines.map { .target(name: $0.name) } + ["RecEngineKit", "RecEval", "RecData", "RecCore"]),
+        .target(
+            name: "RecEngines",
+            dependencies: engines.map { .target(name: $0.name) } + ["RecEngineKit", "RecEval", "RecData", "RecCore"]),
 
         // ---- fusion, evaluation, the service and its doors
-        .target(name: "RecLLM", dependencies: [
-            "RecCore", "RecData", "RecHTTP", "RecText", "RecMath",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "RecLLM",
+            dependencies: [
+                "RecCore", "RecData", "RecHTTP", "RecText", "RecMath",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "RecEval", dependencies: ["RecCore", "RecLLM"]),
-        .target(name: "RecWire", dependencies: [
-            "RecCore", "RecData", "RecLLM",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
-        .target(name: "RecServer", dependencies: [
-            "RecWire", "RecCore", "RecLLM", "RecNNG",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .target(name: "RecBench", dependencies: [
-            "RecNNG", "RecWire", "RecCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
-        ]),
+        .target(
+            name: "RecWire",
+            dependencies: [
+                "RecCore", "RecData", "RecLLM",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .target(
+            name: "RecServer",
+            dependencies: [
+                "RecWire", "RecCore", "RecLLM", "RecNNG",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "RecBench",
+            dependencies: [
+                "RecNNG", "RecWire", "RecCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
         // The C ABI: the public header and the C-only parts (status strings), then the Swift exports.
         .target(name: "CRecFuse", path: "Bindings", sources: ["src"], publicHeadersPath: "include"),
-        .target(name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecEngines", "RecCore", "RecLLM"],
-                linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
-        .executableTarget(name: "recfuse", dependencies: [
-            "RecServer", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore", "RecEval", "RecText",
-            "RecLLM", "RecMath",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecEngines", "RecCore", "RecLLM"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
+        .executableTarget(
+            name: "recfuse",
+            dependencies: [
+                "RecServer", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore", "RecEval",
+                "RecText",
+                "RecLLM", "RecMath",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // The libFuzzer target over envelope decode + dispatch (scripts/fuzz.sh builds it with
         // -sanitize=fuzzer; a plain build links but has no main and is not a product).
-        .executableTarget(name: "recfuse-fuzz", dependencies: ["RecWire", "RecBaselines", "RecCore"], path: "Sources/recfuse-fuzz"),
+        .executableTarget(
+            name: "recfuse-fuzz", dependencies: ["RecWire", "RecBaselines", "RecCore"], path: "Sources/recfuse-fuzz"),
 
         // ---- tests (one target per library target) and their shared helpers
-        .target(name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP", "RecMath"], path: "Tests/RecTestSupport",
-                exclude: ["fake_openai.py"]),
-        .target(name: "RecFixtures", dependencies: ["RecEngines", "RecEngineKit", "RecData", "RecCore", "RecTestSupport"],
-                path: "Tests/RecFixtures"),
+        .target(
+            name: "RecTestSupport", dependencies: ["RecCore", "RecHTTP", "RecMath"], path: "Tests/RecTestSupport",
+            exclude: ["fake_openai.py"]),
+        .target(
+            name: "RecFixtures", dependencies: ["RecEngines", "RecEngineKit", "RecData", "RecCore", "RecTestSupport"],
+            path: "Tests/RecFixtures"),
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath", "RecTestSupport"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
         .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecHTTP"]),
-        .testTarget(name: "RecDataTests", dependencies: [
-            "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-        ], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "RecDataTests",
+            dependencies: [
+                "RecData", "RecCore", "RecTestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "RecTextTests", dependencies: ["RecText", "RecData", "RecCore", "RecTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "RecEngineKitTests", dependencies: ["RecEngineKit", "RecCore", "RecData", "RecTestSupport"]),
-    ] + engines.map { .testTarget(name: "\($0.name)Tests", dependencies: [.target(name: $0.name)] + engineTestDependencies) } + [
-        .testTarget(name: "RecEnginesTests", dependencies: ["RecEngines", "RecEngineKit", "RecEval", "RecData", "RecCore",
-                                                            "RecFixtures", "RecTestSupport"]),
-        .testTarget(name: "RecLLMTests", dependencies: ["RecLLM", "RecBaselines", "RecTextEngine", "RecText", "RecMath",
-                                                        "RecCore", "RecTestSupport"]),
-        .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
-        .testTarget(name: "RecWireTests", dependencies: [
-            "RecWire", "RecEngines", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
-        .testTarget(name: "RecServerTests", dependencies: [
-            "RecServer", "RecWire", "RecEngines", "RecFixtures", "RecData", "RecCore", "RecLLM", "RecTestSupport", "RecNNG",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
-        .testTarget(name: "RecBenchTests", dependencies: ["RecBench", "RecNNG", "RecWire", "RecCore", "RecTestSupport"]),
     ]
+        + engines.map {
+            .testTarget(name: "\($0.name)Tests", dependencies: [.target(name: $0.name)] + engineTestDependencies)
+        } + [
+            .testTarget(
+                name: "RecEnginesTests",
+                dependencies: [
+                    "RecEngines", "RecEngineKit", "RecEval", "RecData", "RecCore",
+                    "RecFixtures", "RecTestSupport",
+                ]),
+            .testTarget(
+                name: "RecLLMTests",
+                dependencies: [
+                    "RecLLM", "RecBaselines", "RecTextEngine", "RecText", "RecMath",
+                    "RecCore", "RecTestSupport",
+                ]),
+            .testTarget(name: "RecEvalTests", dependencies: ["RecEval", "RecCore"]),
+            .testTarget(
+                name: "RecWireTests",
+                dependencies: [
+                    "RecWire", "RecEngines", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
+                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                ]),
+            .testTarget(
+                name: "RecServerTests",
+                dependencies: [
+                    "RecServer", "RecWire", "RecEngines", "RecFixtures", "RecData", "RecCore", "RecLLM",
+                    "RecTestSupport", "RecNNG",
+                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                ]),
+            .testTarget(
+                name: "RecBenchTests", dependencies: ["RecBench", "RecNNG", "RecWire", "RecCore", "RecTestSupport"]),
+        ]
 )

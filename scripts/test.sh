@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash scripts/setup.sh
+echo "== format (swift-format, lines <= 120)" >&2
+bash scripts/format.sh --check
 echo "== building" >&2
 swift build --build-tests
 bin=$(swift build --show-bin-path)/recfuse

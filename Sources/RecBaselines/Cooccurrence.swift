@@ -35,8 +35,10 @@ public final class CooccurrenceEngine: Explaining {
         self.minRating = minRating
     }
 
-    public static func fit(_ d: Dataset, name: String = "cooccurrence", neighbours k: Int = 100,
-                           minRating: Float = 0) -> CooccurrenceEngine {
+    public static func fit(
+        _ d: Dataset, name: String = "cooccurrence", neighbours k: Int = 100,
+        minRating: Float = 0
+    ) -> CooccurrenceEngine {
         let a = Adjacency(d, minRating: minRating)
         let (userItems, itemUsers) = (a.userItems, a.itemUsers)
         let m = ItemNeighbours.build(items: d.items.count, k: k) { i, row in
@@ -70,15 +72,19 @@ public enum CooccurrenceKind: EngineKind {
     ]
 
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
-        let e = CooccurrenceEngine.fit(dataset, neighbours: try params.int("neighbours"), minRating: try params.float("min_rating"))
+        let e = CooccurrenceEngine.fit(
+            dataset, neighbours: try params.int("neighbours"), minRating: try params.float("min_rating"))
         var t = SafetensorsWriter()
         e.matrix.add(to: &t)
         return FittedEngine(engine: e, tensors: t, params: params)
     }
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
-        CooccurrenceEngine(name: entry.name, matrix: try ItemNeighbours.load(file, itemCount: context.catalog.count),
-                           maxNeighbours: try params.int("neighbours"), minRating: try params.float("min_rating"))
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
+        CooccurrenceEngine(
+            name: entry.name, matrix: try ItemNeighbours.load(file, itemCount: context.catalog.count),
+            maxNeighbours: try params.int("neighbours"), minRating: try params.float("min_rating"))
     }
 }

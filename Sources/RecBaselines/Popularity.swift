@@ -20,8 +20,9 @@ public final class PopularityEngine: Engine {
     public let minRating: Float
     public var itemCount: Int { scores.count }
     public var summary: String {
-        halfLifeDays > 0 ? "most popular items, interactions decayed with a \(halfLifeDays)-day half-life"
-                         : "most popular items (interaction counts)"
+        halfLifeDays > 0
+            ? "most popular items, interactions decayed with a \(halfLifeDays)-day half-life"
+            : "most popular items (interaction counts)"
     }
 
     public init(name: String = "popularity", scores: [Float], halfLifeDays: Double = 0, minRating: Float = 0) {
@@ -31,7 +32,9 @@ public final class PopularityEngine: Engine {
         self.minRating = minRating
     }
 
-    public static func fit(_ d: Dataset, name: String = "popularity", halfLifeDays: Double = 0, minRating: Float = 0) -> PopularityEngine {
+    public static func fit(
+        _ d: Dataset, name: String = "popularity", halfLifeDays: Double = 0, minRating: Float = 0
+    ) -> PopularityEngine {
         var s = [Float](repeating: 0, count: d.items.count)
         let tMax = d.interactions.map(\.timestamp).max() ?? 0
         let halfLife = halfLifeDays * 86_400
@@ -84,7 +87,10 @@ public final class GenrePopularityEngine: Engine {
         var share = [Float](repeating: 0, count: genreCount)
         var total: Float = 0
         for h in query.history {
-            for g in genreIDs[Int(h.item)] { share[Int(g)] += 1; total += 1 }
+            for g in genreIDs[Int(h.item)] {
+                share[Int(g)] += 1
+                total += 1
+            }
         }
         if total > 0 { for g in share.indices { share[g] /= total } }
         func s(_ i: Int) -> Float {
@@ -102,12 +108,15 @@ public enum PopularityKind: EngineKind {
     public static let name = "popularity"
     public static let summary = "most popular items, optionally time-decayed; every bundle's fallback"
     public static let parameters: [ParamSpec] = [
-        .double("half_life_days", 0, in: 0...(.greatestFiniteMagnitude), "half-life in days for time decay (0 = plain counts)"),
+        .double(
+            "half_life_days", 0, in: 0...(.greatestFiniteMagnitude),
+            "half-life in days for time decay (0 = plain counts)"),
         .float("min_rating", 0, "ignore interactions rated below this (0 = use all)"),
     ]
 
     static func fitPopularity(_ d: Dataset, _ params: EngineParams) throws -> PopularityEngine {
-        PopularityEngine.fit(d, halfLifeDays: try params.double("half_life_days"), minRating: try params.float("min_rating"))
+        PopularityEngine.fit(
+            d, halfLifeDays: try params.double("half_life_days"), minRating: try params.float("min_rating"))
     }
 
     static func loadScores(_ file: SafetensorsFile, _ context: LoadContext) throws -> [Float] {
@@ -119,10 +128,13 @@ public enum PopularityKind: EngineKind {
         return FittedEngine(engine: e, tensors: e.tensors(), params: params)
     }
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
-        PopularityEngine(name: entry.name, scores: try loadScores(file, context), halfLifeDays: try params.double("half_life_days"),
-                         minRating: try params.float("min_rating"))
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
+        PopularityEngine(
+            name: entry.name, scores: try loadScores(file, context), halfLifeDays: try params.double("half_life_days"),
+            minRating: try params.float("min_rating"))
     }
 }
 
@@ -134,12 +146,16 @@ public enum GenrePopularityKind: EngineKind {
 
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
         let pop = try PopularityKind.fitPopularity(dataset, params)
-        let e = GenrePopularityEngine(popularity: pop.scores, catalog: Catalog(ids: dataset.items, meta: dataset.itemMeta))
+        let e = GenrePopularityEngine(
+            popularity: pop.scores, catalog: Catalog(ids: dataset.items, meta: dataset.itemMeta))
         return FittedEngine(engine: e, tensors: pop.tensors(), params: params)
     }
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
-        GenrePopularityEngine(name: entry.name, popularity: try PopularityKind.loadScores(file, context), catalog: context.catalog)
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
+        GenrePopularityEngine(
+            name: entry.name, popularity: try PopularityKind.loadScores(file, context), catalog: context.catalog)
     }
 }

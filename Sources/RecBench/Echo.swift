@@ -41,7 +41,9 @@ public final class EchoProcess {
         self.url = url
         path = url.hasPrefix("ipc://") ? String(url.dropFirst(6)) : ""
         unlink(path)  // a stale socket file would look like a listening echo
-        let exe = executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
         let args = [exe, "echo", "--url", url, "--contexts", String(contexts), "--log-level", "error"]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

@@ -120,7 +120,11 @@ public struct LoadGenerator: Sendable {
                     do {
                         let reply = try requester.call(bytes)
                         let dt = ContinuousClock.now - t0
-                        lat.append(UInt64(max(1, dt.components.seconds * 1_000_000_000 + dt.components.attoseconds / 1_000_000_000)))
+                        lat.append(
+                            UInt64(
+                                max(
+                                    1, dt.components.seconds * 1_000_000_000 + dt.components.attoseconds / 1_000_000_000
+                                )))
                         if checkReplies {
                             let r = try RFReply(serializedBytes: reply)
                             if r.status.code != .ok {
@@ -141,8 +145,9 @@ public struct LoadGenerator: Sendable {
         let seconds = (ContinuousClock.now - start).seconds
         var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         for lat in perClient.withLock({ $0 }) { for v in lat { _ = h.record(v) } }
-        return Result(target: target, requests: Int(h.totalCount), errors: errors.load(ordering: .relaxed), seconds: seconds,
-                      histogram: h, firstError: firstError.withLock { $0 })
+        return Result(
+            target: target, requests: Int(h.totalCount), errors: errors.load(ordering: .relaxed), seconds: seconds,
+            histogram: h, firstError: firstError.withLock { $0 })
     }
 
     /// The server's run, then (with `echo`) the echo's in a child process started with
@@ -151,8 +156,9 @@ public struct LoadGenerator: Sendable {
         let bytes = try request()
         var results = [try run("recfuse", urls: options.urls, bytes: bytes, checkReplies: true)]
         if echo {
-            let child = try EchoProcess(url: "ipc:///tmp/rf-bench-echo-\(getpid()).sock", contexts: max(2, options.clients),
-                                        executable: executable)
+            let child = try EchoProcess(
+                url: "ipc:///tmp/rf-bench-echo-\(getpid()).sock", contexts: max(2, options.clients),
+                executable: executable)
             defer { child.stop() }
             results.append(try run("nng echo", urls: [child.url], bytes: bytes, checkReplies: false))
         }
@@ -163,26 +169,35 @@ public struct LoadGenerator: Sendable {
     public func json(_ results: [Result], requestBytes: Int) throws -> [String] {
         try results.map { r in
             let o: [String: Any] = [
-                "target": r.target, "method": options.method.rawValue, "clients": options.clients, "requests": r.requests,
-                "errors": r.errors, "seconds": r.seconds, "requests_per_second": r.rate, "p50_us": r.p(50), "p90_us": r.p(90),
+                "target": r.target, "method": options.method.rawValue, "clients": options.clients,
+                "requests": r.requests,
+                "errors": r.errors, "seconds": r.seconds, "requests_per_second": r.rate, "p50_us": r.p(50),
+                "p90_us": r.p(90),
                 "p99_us": r.p(99), "p999_us": r.p(99.9), "max_us": r.maxMicros, "request_bytes": requestBytes,
             ]
-            return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+            return String(
+                decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
         }
     }
 
     /// The terminal table, with the server/echo ratios.
     public func table(_ results: [Result], requestBytes: Int) -> String {
-        var out = "\(options.method.rawValue), \(requestBytes)-byte requests, \(options.clients) client(s), one request in flight each; latency in µs\n"
+        var out =
+            "\(options.method.rawValue), \(requestBytes)-byte requests, \(options.clients) client(s), one request in "
+            + "flight each; latency in µs\n"
         out += "target      requests  errors      req/s      p50      p90      p99    p99.9      max\n"
         for r in results {
-            out += String(format: "%-10@ %9d %7d %10.0f %8.1f %8.1f %8.1f %8.1f %8.1f\n", r.target as NSString, r.requests, r.errors,
-                          r.rate, r.p(50), r.p(90), r.p(99), r.p(99.9), r.maxMicros)
+            out += String(
+                format: "%-10@ %9d %7d %10.0f %8.1f %8.1f %8.1f %8.1f %8.1f\n", r.target as NSString, r.requests,
+                r.errors,
+                r.rate, r.p(50), r.p(90), r.p(99), r.p(99.9), r.maxMicros)
         }
         if results.count == 2 {
             let (s, e) = (results[0], results[1])
-            out += String(format: "ratio      throughput %.2fx of the echo; p50 %.2fx, p99 %.2fx\n", s.rate / e.rate, s.p(50) / e.p(50),
-                          s.p(99) / e.p(99))
+            out += String(
+                format: "ratio      throughput %.2fx of the echo; p50 %.2fx, p99 %.2fx\n", s.rate / e.rate,
+                s.p(50) / e.p(50),
+                s.p(99) / e.p(99))
         }
         if let e = results.first?.firstError { out += "first error: \(e)\n" }
         return out

@@ -31,7 +31,9 @@ public struct BucketHistogram: Sendable, Equatable {
             cumulative += counts[i]
             out.append("\(name)_bucket{\(prefix)le=\"\(le)\"} \(cumulative)")
         }
-        out += ["\(name)_bucket{\(prefix)le=\"+Inf\"} \(total)", "\(name)_sum\(own) \(sum)", "\(name)_count\(own) \(total)"]
+        out += [
+            "\(name)_bucket{\(prefix)le=\"+Inf\"} \(total)", "\(name)_sum\(own) \(sum)", "\(name)_count\(own) \(total)",
+        ]
         return out
     }
 }

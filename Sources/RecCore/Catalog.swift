@@ -18,14 +18,15 @@ public final class Catalog: Sendable {
         var perItem: [[Int16]] = []
         perItem.reserveCapacity(meta.count)
         for m in meta {
-            perItem.append(m.genres.map { g in
-                let key = g.lowercased()
-                if let i = index[key] { return i }
-                let i = Int16(names.count)
-                names.append(g)
-                index[key] = i
-                return i
-            })
+            perItem.append(
+                m.genres.map { g in
+                    let key = g.lowercased()
+                    if let i = index[key] { return i }
+                    let i = Int16(names.count)
+                    names.append(g)
+                    index[key] = i
+                    return i
+                })
         }
         genreNames = names
         genreIDs = perItem

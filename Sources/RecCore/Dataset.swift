@@ -77,8 +77,10 @@ public struct Dataset: Sendable {
     /// Indexed by user index; `userMeta.count == users.count`.
     public var userMeta: [UserMeta]
 
-    public init(name: String, users: IDMap, items: IDMap, interactions: [Interaction],
-                itemMeta: [ItemMeta], userMeta: [UserMeta]) {
+    public init(
+        name: String, users: IDMap, items: IDMap, interactions: [Interaction],
+        itemMeta: [ItemMeta], userMeta: [UserMeta]
+    ) {
         precondition(itemMeta.count == items.count && userMeta.count == users.count)
         self.name = name
         self.users = users

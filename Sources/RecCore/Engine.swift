@@ -13,8 +13,10 @@ public struct UserQuery: Sendable {
     public var preference: String
     public var meta: UserMeta
 
-    public init(userIndex: Int32? = nil, rawID: String = "", history: [HistoryEntry] = [],
-                preference: String = "", meta: UserMeta = UserMeta()) {
+    public init(
+        userIndex: Int32? = nil, rawID: String = "", history: [HistoryEntry] = [],
+        preference: String = "", meta: UserMeta = UserMeta()
+    ) {
         self.userIndex = userIndex
         self.rawID = rawID
         self.history = history

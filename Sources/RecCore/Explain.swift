@@ -69,9 +69,12 @@ extension Recommender {
     /// a layer up (RecLLM's `Explainer`, which starts from this template answer).
     public func explain(_ q: ExplainQuery, deadline: Deadline = .none) throws -> Explanation {
         guard !q.itemID.isEmpty else { throw RecError.invalidArgument("item_id is required") }
-        guard let item = catalog.ids.index(of: q.itemID) else { throw RecError.notFound("unknown item id '\(q.itemID)'") }
+        guard let item = catalog.ids.index(of: q.itemID) else {
+            throw RecError.notFound("unknown item id '\(q.itemID)'")
+        }
         guard q.maxEvidence >= 0, q.maxEvidence <= Self.maxEvidenceLimit else {
-            throw RecError.invalidArgument("max_evidence must be at most \(Self.maxEvidenceLimit), got \(q.maxEvidence)")
+            throw RecError.invalidArgument(
+                "max_evidence must be at most \(Self.maxEvidenceLimit), got \(q.maxEvidence)")
         }
         let limit = q.maxEvidence == 0 ? Self.defaultMaxEvidence : q.maxEvidence
         var warnings: [String] = []
@@ -84,14 +87,18 @@ extension Recommender {
             (score, evidence) = try ex.explain(user, item: item, limit: limit)
         } else {
             let scores = try engine.score(user, items: [item])
-            guard scores.count == 1 else { throw RecError.internal("engine '\(engine.name)' returned \(scores.count) scores for 1 item") }
+            guard scores.count == 1 else {
+                throw RecError.internal("engine '\(engine.name)' returned \(scores.count) scores for 1 item")
+            }
             score = scores[0]
-            warnings.append("engine '\(engine.name)' has no evidence of its own; the explanation uses shared genres only")
+            warnings.append(
+                "engine '\(engine.name)' has no evidence of its own; the explanation uses shared genres only")
         }
         guard score.isFinite else { throw RecError.internal("engine '\(engine.name)' gave no finite score") }
         evidence += sharedGenres(user, item: item)
-        var out = Explanation(item: item, score: score, text: templateText(item: item, evidence: evidence), evidence: evidence,
-                              style: .template, engine: engine.name, requestedEngine: requested)
+        var out = Explanation(
+            item: item, score: score, text: templateText(item: item, evidence: evidence), evidence: evidence,
+            style: .template, engine: engine.name, requestedEngine: requested)
         out.degraded = !reasons.isEmpty
         out.degradedReason = reasons.joined(separator: "; ")
         out.warnings = warnings
@@ -105,10 +112,13 @@ extension Recommender {
         guard !genres.isEmpty else { return [] }
         let liked = user.history.filter { $0.rating >= 4 || $0.rating == 0 }
         var counts: [String: Int] = [:]
-        for e in liked { for g in catalog.meta[Int(e.item)].genres where genres.contains(g) { counts[g, default: 0] += 1 } }
+        for e in liked {
+            for g in catalog.meta[Int(e.item)].genres where genres.contains(g) { counts[g, default: 0] += 1 }
+        }
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { g, n in
-            Evidence(kind: "shared_genre", item: nil, weight: Float(n) / Float(max(1, liked.count)),
-                     detail: "\(n) of the \(liked.count) items you rated highly are \(g)", label: g)
+            Evidence(
+                kind: "shared_genre", item: nil, weight: Float(n) / Float(max(1, liked.count)),
+                detail: "\(n) of the \(liked.count) items you rated highly are \(g)", label: g)
         }
     }
 
@@ -123,14 +133,23 @@ extension Recommender {
         let genres = evidence.filter { $0.kind == "shared_genre" }.prefix(2).map(\.label)
         if !genres.isEmpty {
             let g = Self.list(genres)
-            parts.append(parts.isEmpty ? "\(title) is a \(g) title, like much of what you rated highly"
-                                       : "it is \(g), like much of what you rated highly")
+            parts.append(
+                parts.isEmpty
+                    ? "\(title) is a \(g) title, like much of what you rated highly"
+                    : "it is \(g), like much of what you rated highly")
         }
         if let sim = evidence.first(where: { $0.kind == "profile_similarity" }), sim.weight >= 0.3 {
-            parts.append(parts.isEmpty ? "\(title) is close to your taste profile (similarity \(String(format: "%.2f", sim.weight)))"
-                                       : "its description is close to your taste profile (similarity \(String(format: "%.2f", sim.weight)))")
+            parts.append(
+                parts.isEmpty
+                    ? "\(title) is close to your taste profile (similarity \(String(format: "%.2f", sim.weight)))"
+                    : "its description is close to your taste profile (similarity "
+                        + "\(String(format: "%.2f", sim.weight)))"
+            )
         }
-        if parts.isEmpty { return "\(title) scores well for you overall, though no single item in your history stands out as the reason." }
+        if parts.isEmpty {
+            return
+                "\(title) scores well for you overall, though no single item in your history stands out as the reason."
+        }
         return parts.joined(separator: "; ") + "."
     }
 

@@ -2,8 +2,8 @@
 struct CompiledFilter {
     private var allowed: [Bool]?
     private var denied: Set<Int32> = []
-    private var genreMask: [Bool]?        // indexed by genre id: item must have one of these
-    private var excludeGenreMask: [Bool]? // item must have none of these
+    private var genreMask: [Bool]?  // indexed by genre id: item must have one of these
+    private var excludeGenreMask: [Bool]?  // item must have none of these
     private let minYear: Int?
     private let maxYear: Int?
     private let catalog: Catalog
@@ -31,7 +31,9 @@ struct CompiledFilter {
             guard !names.isEmpty else { return nil }
             var m = [Bool](repeating: false, count: catalog.genreNames.count)
             for g in names {
-                if let i = catalog.genre(named: g) { m[Int(i)] = true } else {
+                if let i = catalog.genre(named: g) {
+                    m[Int(i)] = true
+                } else {
                     warnings.append("unknown genre '\(g)' in filters.\(field)")
                 }
             }

@@ -27,7 +27,10 @@ public struct IDMap: Sendable, Equatable {
     /// Puts decimal id `v` (at index `i`) in the table, growing it (and filling in the ids
     /// already interned that the growth now covers) while the values stay dense.
     private mutating func record(_ v: Int, _ i: Int32) {
-        if v < numeric.count { numeric[v] = i + 1; return }
+        if v < numeric.count {
+            numeric[v] = i + 1
+            return
+        }
         guard v < 4 * ids.count + 1024 else { return }  // sparse: the dictionary has it
         let old = numeric.count
         numeric += [Int32](repeating: 0, count: max(v + 1, 2 * old) - old)

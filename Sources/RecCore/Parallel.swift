@@ -6,9 +6,11 @@ import Dispatch
 public enum Parallel {
     /// `[body(&scratch, 0), body(&scratch, 1), ...]` computed in parallel. Each worker
     /// chunk gets its own `scratch` (a reusable buffer) from `makeScratch`.
-    public static func map<T, S>(_ count: Int, chunks: Int = 0,
-                                 scratch makeScratch: @Sendable () -> S,
-                                 _ body: @Sendable (inout S, Int) -> T) -> [T] {
+    public static func map<T, S>(
+        _ count: Int, chunks: Int = 0,
+        scratch makeScratch: @Sendable () -> S,
+        _ body: @Sendable (inout S, Int) -> T
+    ) -> [T] {
         guard count > 0 else { return [] }
         let n = chunks > 0 ? chunks : min(count, defaultChunks)
         let out = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
@@ -38,12 +40,12 @@ public enum Parallel {
     public static var activeCores: Int {
         var n = 0
         #if canImport(Glibc)
-        n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         #endif
         return max(1, n)
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

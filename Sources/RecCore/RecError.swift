@@ -60,7 +60,9 @@ public struct RecError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `error` as a `RecError`: itself if it is one, else INTERNAL (or `code`) with `context`
     /// prefixed to its description and the error kept as the cause.
     public static func wrapping(_ error: any Error, _ context: String = "", code: StatusCode = .internal) -> RecError {
-        if let e = error as? RecError { return context.isEmpty ? e : RecError(e.code, context + e.message, cause: e.cause) }
+        if let e = error as? RecError {
+            return context.isEmpty ? e : RecError(e.code, context + e.message, cause: e.cause)
+        }
         return RecError(code, context + "\(error)", cause: error)
     }
 

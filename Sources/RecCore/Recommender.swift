@@ -17,19 +17,26 @@ public final class Recommender: Sendable {
 
     public static let defaultK = 10
 
-    public init(catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
-                fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String) throws {
+    public init(
+        catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
+        fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String
+    ) throws {
         var map: [String: any Engine] = [:]
         for e in engines {
             guard e.itemCount == catalog.count else {
-                throw RecError.failedPrecondition("engine '\(e.name)' scores \(e.itemCount) items, catalogue has \(catalog.count)")
+                throw RecError.failedPrecondition(
+                    "engine '\(e.name)' scores \(e.itemCount) items, catalogue has \(catalog.count)")
             }
             guard map.updateValue(e, forKey: e.name) == nil else {
                 throw RecError.failedPrecondition("two engines named '\(e.name)'")
             }
         }
-        guard map[defaultEngine] != nil else { throw RecError.failedPrecondition("default engine '\(defaultEngine)' not loaded") }
-        guard map[fallbackEngine] != nil else { throw RecError.failedPrecondition("fallback engine '\(fallbackEngine)' not loaded") }
+        guard map[defaultEngine] != nil else {
+            throw RecError.failedPrecondition("default engine '\(defaultEngine)' not loaded")
+        }
+        guard map[fallbackEngine] != nil else {
+            throw RecError.failedPrecondition("fallback engine '\(fallbackEngine)' not loaded")
+        }
         self.catalog = catalog
         self.users = users
         self.engines = engines
@@ -72,7 +79,8 @@ public final class Recommender: Sendable {
 
     public func rank(_ q: RankQuery, deadline: Deadline = .none) throws -> Recommendation {
         guard q.candidates.count <= limits.maxCandidates else {
-            throw RecError.resourceExhausted("\(q.candidates.count) candidates exceed the server's max_candidates (\(limits.maxCandidates))")
+            throw RecError.resourceExhausted(
+                "\(q.candidates.count) candidates exceed the server's max_candidates (\(limits.maxCandidates))")
         }
         guard q.k <= limits.maxK else {
             throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(limits.maxK))")
@@ -89,9 +97,18 @@ public final class Recommender: Sendable {
         for h in user.history where q.excludeSeen { history.insert(h.item) }
         var duplicates = 0, filtered = 0
         for id in q.candidates {
-            guard let i = catalog.ids.index(of: id) else { unknown.append(id); continue }
-            guard seenCandidate.insert(i) else { duplicates += 1; continue }
-            guard !history.contains(i), filter.admits(i) else { filtered += 1; continue }
+            guard let i = catalog.ids.index(of: id) else {
+                unknown.append(id)
+                continue
+            }
+            guard seenCandidate.insert(i) else {
+                duplicates += 1
+                continue
+            }
+            guard !history.contains(i), filter.admits(i) else {
+                filtered += 1
+                continue
+            }
             candidates.append(i)
         }
         if !unknown.isEmpty { warnings.append("\(unknown.count) unknown candidate id(s) left out") }
@@ -117,10 +134,14 @@ public final class Recommender: Sendable {
     /// Maps a `UserSpec` to a `UserQuery`: stored history of a known user, plus inline items.
     public func resolve(_ spec: UserSpec, warnings: inout [String]) throws -> UserQuery {
         guard spec.history.count <= limits.maxHistory else {
-            throw RecError.resourceExhausted("user history of \(spec.history.count) items exceeds the server's max_history (\(limits.maxHistory))")
+            throw RecError.resourceExhausted(
+                "user history of \(spec.history.count) items exceeds the server's max_history (\(limits.maxHistory))")
         }
         guard spec.preference.utf8.count <= limits.maxTextBytes else {
-            throw RecError.resourceExhausted("preference text of \(spec.preference.utf8.count) bytes exceeds the server's max_text_bytes (\(limits.maxTextBytes))")
+            throw RecError.resourceExhausted(
+                "preference text of \(spec.preference.utf8.count) bytes exceeds the server's max_text_bytes "
+                    + "(\(limits.maxTextBytes))"
+            )
         }
         var q = UserQuery(rawID: spec.id, preference: spec.preference, meta: spec.meta)
         var history = HistoryBuilder(catalogCount: catalog.count)
@@ -139,9 +160,13 @@ public final class Recommender: Sendable {
         var unknownItems = 0
         for (n, h) in spec.history.enumerated() {
             guard h.rating.isFinite, h.rating >= 0 else {
-                throw RecError.invalidArgument("user.history[\(n)].rating must be a finite number >= 0, got \(h.rating)")
+                throw RecError.invalidArgument(
+                    "user.history[\(n)].rating must be a finite number >= 0, got \(h.rating)")
             }
-            guard let i = catalog.ids.index(of: h.itemID) else { unknownItems += 1; continue }
+            guard let i = catalog.ids.index(of: h.itemID) else {
+                unknownItems += 1
+                continue
+            }
             history.add(HistoryEntry(item: i, rating: h.rating, timestamp: h.timestamp))
         }
         if unknownItems > 0 { warnings.append("\(unknownItems) unknown item id(s) in user.history ignored") }
@@ -151,7 +176,9 @@ public final class Recommender: Sendable {
 
     /// The engine a request names ("" = the default) and, when that engine cannot score
     /// `user`, the fallback engine with the reason (prefixed by the requested engine's name).
-    func chooseEngine(_ requested: String, _ user: UserQuery) throws -> (engine: any Engine, name: String, degraded: String?) {
+    func chooseEngine(
+        _ requested: String, _ user: UserQuery
+    ) throws -> (engine: any Engine, name: String, degraded: String?) {
         let name = requested.isEmpty ? defaultEngine : requested
         guard let engine = byName[name] else {
             let known = engines.map(\.name).joined(separator: ", ")
@@ -163,8 +190,10 @@ public final class Recommender: Sendable {
         return (engine, name, nil)
     }
 
-    private func withEngine(_ requested: String, _ user: UserQuery, warnings: [String],
-                            _ body: (any Engine) throws -> [ScoredItem]) throws -> Recommendation {
+    private func withEngine(
+        _ requested: String, _ user: UserQuery, warnings: [String],
+        _ body: (any Engine) throws -> [ScoredItem]
+    ) throws -> Recommendation {
         let (engine, name, degraded) = try chooseEngine(requested, user)
         var r = Recommendation(items: try body(engine), engine: engine.name, requestedEngine: name)
         if let degraded {
@@ -178,7 +207,8 @@ public final class Recommender: Sendable {
     private func checkFilterSize(_ f: FilterSpec) throws {
         let n = f.allow.count + f.deny.count + f.genres.count + f.excludeGenres.count
         guard n <= limits.maxFilterIDs else {
-            throw RecError.resourceExhausted("filters name \(n) entries, over the server's limit (\(limits.maxFilterIDs))")
+            throw RecError.resourceExhausted(
+                "filters name \(n) entries, over the server's limit (\(limits.maxFilterIDs))")
         }
         if let lo = f.minYear, let hi = f.maxYear, lo > hi {
             throw RecError.invalidArgument("filters.min_year \(lo) is after filters.max_year \(hi)")

@@ -33,8 +33,10 @@ public struct FilterSpec: Sendable {
     public var minYear: Int?
     public var maxYear: Int?
 
-    public init(allow: [String] = [], deny: [String] = [], genres: [String] = [], excludeGenres: [String] = [],
-                minYear: Int? = nil, maxYear: Int? = nil) {
+    public init(
+        allow: [String] = [], deny: [String] = [], genres: [String] = [], excludeGenres: [String] = [],
+        minYear: Int? = nil, maxYear: Int? = nil
+    ) {
         self.allow = allow
         self.deny = deny
         self.genres = genres
@@ -57,7 +59,9 @@ public struct RetrieveQuery: Sendable {
     public var excludeSeen: Bool
     public var filters: FilterSpec
 
-    public init(user: UserSpec, engine: String = "", k: Int = 0, excludeSeen: Bool = true, filters: FilterSpec = FilterSpec()) {
+    public init(
+        user: UserSpec, engine: String = "", k: Int = 0, excludeSeen: Bool = true, filters: FilterSpec = FilterSpec()
+    ) {
         self.user = user
         self.engine = engine
         self.k = k
@@ -75,8 +79,10 @@ public struct RankQuery: Sendable {
     public var excludeSeen: Bool
     public var filters: FilterSpec
 
-    public init(user: UserSpec, engine: String = "", candidates: [String], k: Int = 0, excludeSeen: Bool = false,
-                filters: FilterSpec = FilterSpec()) {
+    public init(
+        user: UserSpec, engine: String = "", candidates: [String], k: Int = 0, excludeSeen: Bool = false,
+        filters: FilterSpec = FilterSpec()
+    ) {
         self.user = user
         self.engine = engine
         self.candidates = candidates

@@ -42,7 +42,12 @@ public enum TopK {
         var c = i
         while c > 0 {
             let p = (c - 1) / 2
-            if better(h[p], h[c]) { h.swapAt(p, c); c = p } else { return }
+            if better(h[p], h[c]) {
+                h.swapAt(p, c)
+                c = p
+            } else {
+                return
+            }
         }
     }
 

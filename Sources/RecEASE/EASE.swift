@@ -34,7 +34,9 @@ public final class EASEEngine: Engine {
         self.b = b
     }
 
-    public static func fit(_ d: Dataset, name: String = "ease", lambda: Double = 500, minRating: Float = 0) throws -> EASEEngine {
+    public static func fit(
+        _ d: Dataset, name: String = "ease", lambda: Double = 500, minRating: Float = 0
+    ) throws -> EASEEngine {
         let nU = d.users.count, n = d.items.count
         var x = [Double](repeating: 0, count: nU * n)
         for r in d.interactions where r.rating >= minRating { x[Int(r.user) * n + Int(r.item)] = 1 }
@@ -78,19 +80,25 @@ public enum EASEKind: EngineKind {
     public static let name = "ease"
     public static let summary = "EASE (Steck 2019): closed-form item-item weights, dense items x items"
     public static let parameters: [ParamSpec] = [
-        .double("lambda", 500, in: Double.leastNonzeroMagnitude...(.greatestFiniteMagnitude), "L2 weight on the item-item matrix"),
+        .double(
+            "lambda", 500, in: Double.leastNonzeroMagnitude...(.greatestFiniteMagnitude),
+            "L2 weight on the item-item matrix"),
         .float("min_rating", 0, "interactions rated below this are not positives (0 = every interaction is)"),
     ]
 
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
-        let e = try EASEEngine.fit(dataset, lambda: try params.double("lambda"), minRating: try params.float("min_rating"))
+        let e = try EASEEngine.fit(
+            dataset, lambda: try params.double("lambda"), minRating: try params.float("min_rating"))
         return FittedEngine(engine: e, tensors: e.tensors(), params: params)
     }
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
         let n = context.catalog.count
-        return EASEEngine(name: entry.name, lambda: try params.double("lambda"), minRating: try params.float("min_rating"),
-                          b: Matrix(rows: n, cols: n, data: try file.floats("b", shape: [n, n])))
+        return EASEEngine(
+            name: entry.name, lambda: try params.double("lambda"), minRating: try params.float("min_rating"),
+            b: Matrix(rows: n, cols: n, data: try file.floats("b", shape: [n, n])))
     }
 }

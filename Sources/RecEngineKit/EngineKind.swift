@@ -23,16 +23,20 @@ public protocol EngineKind {
     static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine
     /// Rebuilds the engine from its bundle entry; `params` are the entry's, already read
     /// against `parameters`.
-    static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                     context: LoadContext) throws -> any Engine
+    static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine
 }
 
 extension EngineKind {
     public static func needsEncoder(_ params: EngineParams) throws -> Bool { false }
 
     /// `given` read against this kind's table.
-    public static func params(_ given: [String: String] = [:], source: String = "parameters",
-                              code: StatusCode = .invalidArgument) throws -> EngineParams {
+    public static func params(
+        _ given: [String: String] = [:], source: String = "parameters",
+        code: StatusCode = .invalidArgument
+    ) throws -> EngineParams {
         try EngineParams(kind: name, specs: parameters, given: given, source: source, code: code)
     }
 }
@@ -66,8 +70,10 @@ public struct TrainingProgress: Sendable {
     /// The trainer's last epoch (it may stop before `epochs`).
     public var final: Bool
 
-    public init(engine: String, epoch: Int, epochs: Int, loss: Double, lossName: String,
-                validation: (name: String, value: Double)? = nil, final: Bool) {
+    public init(
+        engine: String, epoch: Int, epochs: Int, loss: Double, lossName: String,
+        validation: (name: String, value: Double)? = nil, final: Bool
+    ) {
         self.engine = engine
         self.epoch = epoch
         self.epochs = epochs
@@ -87,8 +93,10 @@ public struct FitContext {
     public var progress: (TrainingProgress) -> Void
     public var log: (String) -> Void
 
-    public init(modelsDir: URL = URL(fileURLWithPath: "models"), profiles: ProfileOverrides? = nil,
-                progress: @escaping (TrainingProgress) -> Void = { _ in }, log: @escaping (String) -> Void = { _ in }) {
+    public init(
+        modelsDir: URL = URL(fileURLWithPath: "models"), profiles: ProfileOverrides? = nil,
+        progress: @escaping (TrainingProgress) -> Void = { _ in }, log: @escaping (String) -> Void = { _ in }
+    ) {
         self.modelsDir = modelsDir
         self.profiles = profiles
         self.progress = progress
@@ -131,7 +139,11 @@ public struct LoadContext {
         }
         let want = (try? params.string("model_sha256")) ?? ""
         if !want.isEmpty, let have = encoder.weightsSHA256, have != want {
-            return (nil, "model \(model) in \(modelsDir.path) has weights \(have.prefix(12)), the bundle was built with \(want.prefix(12))")
+            return (
+                nil,
+                "model \(model) in \(modelsDir.path) has weights \(have.prefix(12)), the bundle was built with "
+                    + "\(want.prefix(12))"
+            )
         }
         return (encoder, nil)
     }

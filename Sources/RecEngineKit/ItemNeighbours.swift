@@ -61,7 +61,10 @@ public struct ItemNeighbours: Sendable {
             idx.reserveCapacity(row.touched.count)
             for j in row.touched where Int(j) != i {
                 let v = row.values[Int(j)]
-                if v != 0 && v.isFinite { w.append(v); idx.append(j) }
+                if v != 0 && v.isFinite {
+                    w.append(v)
+                    idx.append(j)
+                }
             }
             for j in row.touched {
                 row.values[Int(j)] = 0
@@ -73,7 +76,10 @@ public struct ItemNeighbours: Sendable {
         var offsets = [0], nb: [Int32] = [], ws: [Float] = []
         offsets.reserveCapacity(n + 1)
         for r in rows {
-            for e in r { nb.append(e.index); ws.append(e.score) }
+            for e in r {
+                nb.append(e.index)
+                ws.append(e.score)
+            }
             offsets.append(nb.count)
         }
         return ItemNeighbours(offsets: offsets, neighbours: nb, weights: ws)
@@ -92,8 +98,10 @@ public struct ItemNeighbours: Sendable {
     }
 
     /// The history items that add to `item`'s score, with what each adds, largest first.
-    public func contributions(_ history: [HistoryEntry], to item: Int32,
-                              weight: (HistoryEntry) -> Float = { _ in 1 }) -> [(item: Int32, share: Float)] {
+    public func contributions(
+        _ history: [HistoryEntry], to item: Int32,
+        weight: (HistoryEntry) -> Float = { _ in 1 }
+    ) -> [(item: Int32, share: Float)] {
         var out: [(item: Int32, share: Float)] = []
         for h in history {
             let j = Int(h.item)
@@ -106,11 +114,14 @@ public struct ItemNeighbours: Sendable {
     }
 
     /// Evidence for Explain: each contributing history item with its share of the score.
-    public func evidence(_ history: [HistoryEntry], to item: Int32, limit: Int,
-                        weight: (HistoryEntry) -> Float = { _ in 1 }) -> [Evidence] {
+    public func evidence(
+        _ history: [HistoryEntry], to item: Int32, limit: Int,
+        weight: (HistoryEntry) -> Float = { _ in 1 }
+    ) -> [Evidence] {
         contributions(history, to: item, weight: weight).prefix(limit).map { c in
-            Evidence(kind: "history_item", item: c.item, weight: c.share,
-                     detail: String(format: "item-item weight %.4f, its share of the score", c.share))
+            Evidence(
+                kind: "history_item", item: c.item, weight: c.share,
+                detail: String(format: "item-item weight %.4f, its share of the score", c.share))
         }
     }
 

@@ -30,17 +30,25 @@ public struct ParamSpec: Sendable {
         self.help = help
     }
 
-    public static func int(_ name: String, _ value: Int, in range: ClosedRange<Int> = 0...Int.max, _ help: String) -> ParamSpec {
+    public static func int(
+        _ name: String, _ value: Int, in range: ClosedRange<Int> = 0...Int.max, _ help: String
+    ) -> ParamSpec {
         ParamSpec(name, .int(range), default: String(value), help: help)
     }
 
-    public static func double(_ name: String, _ value: Double, in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude),
-                              _ help: String) -> ParamSpec {
+    public static func double(
+        _ name: String, _ value: Double,
+        in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude),
+        _ help: String
+    ) -> ParamSpec {
         ParamSpec(name, .double(range), default: String(value), help: help)
     }
 
-    public static func float(_ name: String, _ value: Float, in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude),
-                             _ help: String) -> ParamSpec {
+    public static func float(
+        _ name: String, _ value: Float,
+        in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude),
+        _ help: String
+    ) -> ParamSpec {
         ParamSpec(name, .double(range), default: String(value), help: help)
     }
 
@@ -64,8 +72,10 @@ public struct ParamSpec: Sendable {
         switch type {
         case .int(let r): r.upperBound == .max ? "int >= \(r.lowerBound)" : "int in \(r.lowerBound)...\(r.upperBound)"
         case .double(let r):
-            r.lowerBound == -.greatestFiniteMagnitude ? "number"
-                : r.upperBound == .greatestFiniteMagnitude ? "number >= \(r.lowerBound)" : "number in \(r.lowerBound)...\(r.upperBound)"
+            r.lowerBound == -.greatestFiniteMagnitude
+                ? "number"
+                : r.upperBound == .greatestFiniteMagnitude
+                    ? "number >= \(r.lowerBound)" : "number in \(r.lowerBound)...\(r.upperBound)"
         case .bool: "true | false"
         case .choice(let xs): xs.joined(separator: " | ")
         case .ints(let r): "comma-separated ints >= \(r.lowerBound)"
@@ -86,7 +96,9 @@ public struct ParamSpec: Sendable {
         case .bool: return Bool(raw) == nil ? "'\(raw)' is not true or false" : nil
         case .choice(let xs): return xs.contains(raw) ? nil : "'\(raw)' is not one of \(xs.joined(separator: ", "))"
         case .ints(let r):
-            let parts = raw.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let parts = raw.split(separator: ",", omittingEmptySubsequences: false).map {
+                Int($0.trimmingCharacters(in: .whitespaces))
+            }
             guard !parts.isEmpty, parts.allSatisfy({ $0.map(r.contains) ?? false }) else {
                 return "'\(raw)' is not a list of integers >= \(r.lowerBound)"
             }
@@ -112,8 +124,10 @@ public struct EngineParams: Sendable, Equatable {
     ///   - given: values to use instead of the defaults.
     ///   - source: what `given` came from, for messages ("--gat-* flags", "bundle manifest").
     ///   - code: the error code for a bad value (INVALID_ARGUMENT from a caller, DATA_LOSS from a bundle).
-    public init(kind: String, specs: [ParamSpec], given: [String: String] = [:], source: String = "parameters",
-                code: StatusCode = .invalidArgument) throws {
+    public init(
+        kind: String, specs: [ParamSpec], given: [String: String] = [:], source: String = "parameters",
+        code: StatusCode = .invalidArgument
+    ) throws {
         self.kind = kind
         var values: [String: String] = [:], types: [String: ParamSpec.ValueType] = [:]
         for s in specs {
@@ -178,7 +192,8 @@ public struct EngineParams: Sendable, Equatable {
     public func string(_ name: String) throws -> String { try raw(name) }
 
     /// A choice as the enum it names.
-    public func choice<E: RawRepresentable>(_ name: String, as: E.Type = E.self) throws -> E where E.RawValue == String {
+    public func choice<E: RawRepresentable>(_ name: String, as: E.Type = E.self) throws -> E
+    where E.RawValue == String {
         let r = try raw(name)
         guard let v = E(rawValue: r) else { throw RecError.internal("\(kind) \(name) = '\(r)' is no \(E.self)") }
         return v
@@ -220,41 +235,62 @@ public struct ParamFields<Config>: Sendable {
 }
 
 extension ParamFields.Field {
-    public static func int(_ name: String, _ kp: WritableKeyPath<Config, Int> & Sendable, in range: ClosedRange<Int> = 0...Int.max,
-                           _ help: String) -> Self {
-        Self(name: name, help: help, type: .int(range), get: { String($0[keyPath: kp]) }, set: { $0[keyPath: kp] = try $1.int(name) })
+    public static func int(
+        _ name: String, _ kp: WritableKeyPath<Config, Int> & Sendable, in range: ClosedRange<Int> = 0...Int.max,
+        _ help: String
+    ) -> Self {
+        Self(
+            name: name, help: help, type: .int(range), get: { String($0[keyPath: kp]) },
+            set: { $0[keyPath: kp] = try $1.int(name) })
     }
 
-    public static func uint64(_ name: String, _ kp: WritableKeyPath<Config, UInt64> & Sendable, _ help: String) -> Self {
-        Self(name: name, help: help, type: .int(0...Int.max), get: { String($0[keyPath: kp]) },
-             set: { $0[keyPath: kp] = UInt64(try $1.int(name)) })
+    public static func uint64(_ name: String, _ kp: WritableKeyPath<Config, UInt64> & Sendable, _ help: String) -> Self
+    {
+        Self(
+            name: name, help: help, type: .int(0...Int.max), get: { String($0[keyPath: kp]) },
+            set: { $0[keyPath: kp] = UInt64(try $1.int(name)) })
     }
 
-    public static func float(_ name: String, _ kp: WritableKeyPath<Config, Float> & Sendable,
-                             in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude), _ help: String) -> Self {
-        Self(name: name, help: help, type: .double(range), get: { String($0[keyPath: kp]) },
-             set: { $0[keyPath: kp] = try $1.float(name) })
+    public static func float(
+        _ name: String, _ kp: WritableKeyPath<Config, Float> & Sendable,
+        in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude), _ help: String
+    ) -> Self {
+        Self(
+            name: name, help: help, type: .double(range), get: { String($0[keyPath: kp]) },
+            set: { $0[keyPath: kp] = try $1.float(name) })
     }
 
-    public static func double(_ name: String, _ kp: WritableKeyPath<Config, Double> & Sendable,
-                              in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude), _ help: String) -> Self {
-        Self(name: name, help: help, type: .double(range), get: { String($0[keyPath: kp]) },
-             set: { $0[keyPath: kp] = try $1.double(name) })
+    public static func double(
+        _ name: String, _ kp: WritableKeyPath<Config, Double> & Sendable,
+        in range: ClosedRange<Double> = -.greatestFiniteMagnitude...(.greatestFiniteMagnitude), _ help: String
+    ) -> Self {
+        Self(
+            name: name, help: help, type: .double(range), get: { String($0[keyPath: kp]) },
+            set: { $0[keyPath: kp] = try $1.double(name) })
     }
 
     public static func bool(_ name: String, _ kp: WritableKeyPath<Config, Bool> & Sendable, _ help: String) -> Self {
-        Self(name: name, help: help, type: .bool, get: { String($0[keyPath: kp]) }, set: { $0[keyPath: kp] = try $1.bool(name) })
+        Self(
+            name: name, help: help, type: .bool, get: { String($0[keyPath: kp]) },
+            set: { $0[keyPath: kp] = try $1.bool(name) })
     }
 
-    public static func ints(_ name: String, _ kp: WritableKeyPath<Config, [Int]> & Sendable, in range: ClosedRange<Int> = 0...Int.max,
-                            _ help: String) -> Self {
-        Self(name: name, help: help, type: .ints(range), get: { $0[keyPath: kp].map(String.init).joined(separator: ",") },
-             set: { $0[keyPath: kp] = try $1.ints(name) })
+    public static func ints(
+        _ name: String, _ kp: WritableKeyPath<Config, [Int]> & Sendable, in range: ClosedRange<Int> = 0...Int.max,
+        _ help: String
+    ) -> Self {
+        Self(
+            name: name, help: help, type: .ints(range),
+            get: { $0[keyPath: kp].map(String.init).joined(separator: ",") },
+            set: { $0[keyPath: kp] = try $1.ints(name) })
     }
 
-    public static func choice<E: RawRepresentable & CaseIterable>(_ name: String, _ kp: WritableKeyPath<Config, E> & Sendable,
-                                                                  _ help: String) -> Self where E.RawValue == String {
-        Self(name: name, help: help, type: .choice(E.allCases.map(\.rawValue)), get: { $0[keyPath: kp].rawValue },
-             set: { $0[keyPath: kp] = try $1.choice(name) })
+    public static func choice<E: RawRepresentable & CaseIterable>(
+        _ name: String, _ kp: WritableKeyPath<Config, E> & Sendable,
+        _ help: String
+    ) -> Self where E.RawValue == String {
+        Self(
+            name: name, help: help, type: .choice(E.allCases.map(\.rawValue)), get: { $0[keyPath: kp].rawValue },
+            set: { $0[keyPath: kp] = try $1.choice(name) })
     }
 }

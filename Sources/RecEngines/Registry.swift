@@ -55,16 +55,21 @@ public enum Registry {
                 flag = String(flag[..<eq])
             }
             // The longest kind name the flag starts with ("genre-popularity-..." over "popularity-...").
-            guard let kind = kinds.filter({ flag.hasPrefix($0.name + "-") }).max(by: { $0.name.count < $1.name.count }) else {
-                throw RecError.invalidArgument("unknown option '\(arg)' (engine flags are --<kind>-<parameter>; `recfuse engines` lists them)")
+            guard let kind = kinds.filter({ flag.hasPrefix($0.name + "-") }).max(by: { $0.name.count < $1.name.count })
+            else {
+                throw RecError.invalidArgument(
+                    "unknown option '\(arg)' (engine flags are --<kind>-<parameter>; `recfuse engines` lists them)")
             }
             let param = flag.dropFirst(kind.name.count + 1).replacingOccurrences(of: "-", with: "_")
             guard let spec = kind.parameters.first(where: { $0.name == param }), spec.type != .recorded else {
                 let known = kind.parameters.filter { $0.type != .recorded }.map { $0.flag(kind: kind.name) }
-                throw RecError.invalidArgument("unknown option '\(arg)'; \(kind.name) takes \(known.joined(separator: ", "))")
+                throw RecError.invalidArgument(
+                    "unknown option '\(arg)'; \(kind.name) takes \(known.joined(separator: ", "))")
             }
             if value == nil {
-                guard i + 1 < args.count else { throw RecError.invalidArgument("\(arg) needs a value (\(spec.typeName))") }
+                guard i + 1 < args.count else {
+                    throw RecError.invalidArgument("\(arg) needs a value (\(spec.typeName))")
+                }
                 i += 1
                 value = args[i]
             }
@@ -79,7 +84,9 @@ public enum Registry {
     public static var flagHelp: String {
         var lines = ["Engine parameters (--<kind>-<parameter> VALUE; `recfuse engines` describes each):"]
         for k in kinds {
-            let flags = k.parameters.filter { $0.type != .recorded }.map { "\($0.flag(kind: k.name)) (\($0.defaultValue))" }
+            let flags = k.parameters.filter { $0.type != .recorded }.map {
+                "\($0.flag(kind: k.name)) (\($0.defaultValue))"
+            }
             lines.append("  \(k.name): " + (flags.isEmpty ? "none" : flags.joined(separator: ", ")))
         }
         return lines.joined(separator: "\n")

@@ -6,7 +6,8 @@ import RecCore
 /// imported here; the evaluator only knows the `Engine` protocols.
 public struct EvalRunner {
     public enum ProtocolKind: String, CaseIterable, Sendable {
-        case random, temporal, loo, coldstart, splitFile = "split-file"
+        case random, temporal, loo, coldstart
+        case splitFile = "split-file"
     }
 
     public struct Options: Sendable {
@@ -36,8 +37,10 @@ public struct EvalRunner {
         public var revealed: Int?
 
         public var json: [String: Any] {
-            var o: [String: Any] = ["engine": engine, "protocol": protocolName, "metrics": metrics,
-                                    "fit_seconds": fitSeconds, "users_evaluated": usersEvaluated]
+            var o: [String: Any] = [
+                "engine": engine, "protocol": protocolName, "metrics": metrics,
+                "fit_seconds": fitSeconds, "users_evaluated": usersEvaluated,
+            ]
             if let revealed { o["revealed"] = revealed }
             return o
         }
@@ -61,7 +64,9 @@ public struct EvalRunner {
     public let rerank: RerankFactory?
     public let log: (String) -> Void
 
-    public init(options: Options, fit: @escaping Fit, rerank: RerankFactory? = nil, log: @escaping (String) -> Void = { _ in }) {
+    public init(
+        options: Options, fit: @escaping Fit, rerank: RerankFactory? = nil, log: @escaping (String) -> Void = { _ in }
+    ) {
         self.options = options
         self.fit = fit
         self.rerank = rerank
@@ -74,9 +79,13 @@ public struct EvalRunner {
         case .temporal: return [(Splits.temporalLeaveLastOut(d), nil)]
         case .loo: return [(Splits.leaveOneOut(d, negatives: options.negatives, seed: options.seed), nil)]
         case .coldstart:
-            return options.reveal.map { (Splits.coldStart(d, userFraction: options.coldFraction, reveal: $0, seed: options.seed), $0) }
+            return options.reveal.map {
+                (Splits.coldStart(d, userFraction: options.coldFraction, reveal: $0, seed: options.seed), $0)
+            }
         case .splitFile:
-            guard let f = options.splitFile else { throw RecError.invalidArgument("--protocol split-file needs --split-file FILE") }
+            guard let f = options.splitFile else {
+                throw RecError.invalidArgument("--protocol split-file needs --split-file FILE")
+            }
             return [(try Splits.fromFile(f, dataset: d), nil)]
         }
     }
@@ -91,26 +100,35 @@ public struct EvalRunner {
                 let (engine, secs) = try fit(kind, split.train)
                 func evaluate(_ rr: Evaluator.Rerank?) -> Evaluator.Result {
                     if options.protocolKind == .loo {
-                        return Evaluator.sampled(engine, on: split, fallback: fallback, rerank: rr, rerankDepth: options.rerankDepth)
+                        return Evaluator.sampled(
+                            engine, on: split, fallback: fallback, rerank: rr, rerankDepth: options.rerankDepth)
                     }
-                    var r = Evaluator.ranking(engine, on: split, threshold: options.threshold, maxK: options.maxK, fallback: fallback,
-                                              rerank: rr, rerankDepth: options.rerankDepth)
+                    var r = Evaluator.ranking(
+                        engine, on: split, threshold: options.threshold, maxK: options.maxK, fallback: fallback,
+                        rerank: rr, rerankDepth: options.rerankDepth)
                     if rr == nil, let rp = engine as? any RatingPredictor, !split.test.isEmpty {
                         r.metrics.merge(Evaluator.rating(rp, on: split).metrics) { a, _ in a }
                     }
                     return r
                 }
                 let r = evaluate(nil)
-                log("\(kind) on \(split.protocolName): fit \(String(format: "%.2f", secs)) s, \(r.usersEvaluated) users")
-                reports.append(Report(engine: kind, protocolName: split.protocolName, metrics: r.metrics, curves: r.curves,
-                                      fitSeconds: secs, usersEvaluated: r.usersEvaluated, revealed: reveal))
+                log(
+                    "\(kind) on \(split.protocolName): fit \(String(format: "%.2f", secs)) s, \(r.usersEvaluated) users"
+                )
+                reports.append(
+                    Report(
+                        engine: kind, protocolName: split.protocolName, metrics: r.metrics, curves: r.curves,
+                        fitSeconds: secs, usersEvaluated: r.usersEvaluated, revealed: reveal))
                 if let (name, rr) = stage {
                     let t0 = ContinuousClock.now
                     let f = evaluate(rr)
                     let s = (ContinuousClock.now - t0)
                     log("\(kind)+\(name) (top \(options.rerankDepth) re-ranked) on \(split.protocolName): \(s)")
-                    reports.append(Report(engine: "\(kind)+\(name)", protocolName: split.protocolName, metrics: f.metrics, curves: f.curves,
-                                          fitSeconds: secs, usersEvaluated: f.usersEvaluated, revealed: reveal))
+                    reports.append(
+                        Report(
+                            engine: "\(kind)+\(name)", protocolName: split.protocolName, metrics: f.metrics,
+                            curves: f.curves,
+                            fitSeconds: secs, usersEvaluated: f.usersEvaluated, revealed: reveal))
                 }
             }
         }
@@ -123,7 +141,10 @@ public struct EvalRunner {
         var coldOptions = options
         coldOptions.protocolKind = .coldstart
         let isCold = options.protocolKind == .coldstart
-        let cold = isCold ? reports : try EvalRunner(options: coldOptions, fit: fit, rerank: rerank, log: log).run(engines: engines, on: d)
+        let cold =
+            isCold
+            ? reports
+            : try EvalRunner(options: coldOptions, fit: fit, rerank: rerank, log: log).run(engines: engines, on: d)
         return HTMLReport.render(title: title, main: isCold ? [] : reports, coldStart: cold)
     }
 
@@ -131,11 +152,18 @@ public struct EvalRunner {
     public static func table(_ reports: [Report]) -> String {
         let cols = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "hr@10", "coverage@10"]
         let present = cols.filter { c in reports.contains { $0.metrics[c] != nil } }
-        var out = "engine".padding(toLength: 26, withPad: " ", startingAt: 0) + "protocol".padding(toLength: 16, withPad: " ", startingAt: 0)
+        var out =
+            "engine".padding(toLength: 26, withPad: " ", startingAt: 0)
+            + "protocol".padding(toLength: 16, withPad: " ", startingAt: 0)
         out += present.map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined() + "fit s   users\n"
         for r in reports {
-            out += r.engine.padding(toLength: 26, withPad: " ", startingAt: 0) + r.protocolName.padding(toLength: 16, withPad: " ", startingAt: 0)
-            out += present.map { c in (r.metrics[c].map { String(format: "%.4f", $0) } ?? "-").padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+            out +=
+                r.engine.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + r.protocolName.padding(toLength: 16, withPad: " ", startingAt: 0)
+            out += present.map { c in
+                (r.metrics[c].map { String(format: "%.4f", $0) } ?? "-").padding(
+                    toLength: 13, withPad: " ", startingAt: 0)
+            }.joined()
             out += String(format: "%-7.2f %d\n", r.fitSeconds, r.usersEvaluated)
         }
         return out

@@ -41,8 +41,10 @@ public enum Evaluator {
         return order.map { head[$0].index } + top.dropFirst(depth).map(\.index)
     }
 
-    public static func ranking(_ engine: any Engine, on split: Split, threshold: Float = 4, maxK: Int = 50,
-                               fallback: (any Engine)? = nil, rerank: Rerank? = nil, rerankDepth: Int = 20) -> Result {
+    public static func ranking(
+        _ engine: any Engine, on split: Split, threshold: Float = 4, maxK: Int = 50,
+        fallback: (any Engine)? = nil, rerank: Rerank? = nil, rerankDepth: Int = 20
+    ) -> Result {
         let histories = split.train.userHistories()
         var relevant: [Int32: Set<Int32>] = [:]
         for x in split.test where x.rating >= threshold { relevant[x.user, default: []].insert(x.item) }
@@ -55,8 +57,11 @@ public enum Evaluator {
             let e: any Engine = engine.unscorableReason(q) == nil ? engine : (fallback ?? engine)
             guard let scores = try? e.score(q, items: nil), scores.count == nItems else { return nil }
             let seen = Set(q.history.map(\.item))
-            let entries = TopK.select(scores, k: rerank == nil ? maxK : max(maxK, rerankDepth)) { !seen.contains(Int32($0)) }
-            let top = Array((rerank.map { reranked(entries, q, depth: rerankDepth, $0) } ?? entries.map(\.index)).prefix(maxK))
+            let entries = TopK.select(scores, k: rerank == nil ? maxK : max(maxK, rerankDepth)) {
+                !seen.contains(Int32($0))
+            }
+            let top = Array(
+                (rerank.map { reranked(entries, q, depth: rerankDepth, $0) } ?? entries.map(\.index)).prefix(maxK))
             let rel = relevantC[u]!
             let curve = (1...maxK).map { Metrics.ranking(top, relevant: rel, k: $0) }
             return (curve[min(10, maxK) - 1], curve, Array(top.prefix(10)))
@@ -82,8 +87,10 @@ public enum Evaluator {
     }
 
     /// Leave-one-out with sampled negatives: HR@10 and NDCG@10 of the held-out item among its candidates.
-    public static func sampled(_ engine: any Engine, on split: Split, k: Int = 10, fallback: (any Engine)? = nil,
-                               rerank: Rerank? = nil, rerankDepth: Int = 20) -> Result {
+    public static func sampled(
+        _ engine: any Engine, on split: Split, k: Int = 10, fallback: (any Engine)? = nil,
+        rerank: Rerank? = nil, rerankDepth: Int = 20
+    ) -> Result {
         let histories = split.train.userHistories()
         let users = split.candidates.keys.sorted()
         let per: [Metrics.Ranking?] = Parallel.map(users.count) { n in
@@ -107,7 +114,9 @@ public enum Evaluator {
     }
 
     /// RMSE and MAE of predicted ratings on every test interaction, clipped to `range`.
-    public static func rating(_ engine: any RatingPredictor, on split: Split, range: ClosedRange<Float> = 1...5) -> Result {
+    public static func rating(
+        _ engine: any RatingPredictor, on split: Split, range: ClosedRange<Float> = 1...5
+    ) -> Result {
         let histories = split.train.userHistories()
         var byUser: [Int32: [Interaction]] = [:]
         for x in split.test { byUser[x.user, default: []].append(x) }

@@ -30,8 +30,9 @@ public enum Metrics {
             apSum += Double(hits) / Double(i + 1)
         }
         let ideal = (0..<min(relevant.count, k)).reduce(0.0) { $0 + 1 / log2(Double($1 + 2)) }
-        return Ranking(precision: Double(hits) / Double(k), recall: Double(hits) / Double(relevant.count),
-                       ndcg: dcg / ideal, ap: apSum / Double(min(relevant.count, k)), hit: hits > 0 ? 1 : 0)
+        return Ranking(
+            precision: Double(hits) / Double(k), recall: Double(hits) / Double(relevant.count),
+            ndcg: dcg / ideal, ap: apSum / Double(min(relevant.count, k)), hit: hits > 0 ? 1 : 0)
     }
 
     /// Root mean squared and mean absolute error.

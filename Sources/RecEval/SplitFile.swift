@@ -10,14 +10,17 @@ extension Splits {
             throw RecError.notFound("cannot read split file \(url.path): \(error.localizedDescription)")
         }
         var train: [Interaction] = [], test: [Interaction] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty
+        {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             func fail(_ m: String) -> RecError { RecError.invalidArgument("\(url.path):\(n + 1): \(m)") }
             guard f.count == 5 else { throw fail("expected 5 tab-separated fields, found \(f.count)") }
             guard let u = d.users.index(of: String(f[1])) else { throw fail("unknown user '\(f[1])'") }
             guard let i = d.items.index(of: String(f[2])) else { throw fail("unknown item '\(f[2])'") }
             guard let r = Float(f[3]), r.isFinite else { throw fail("rating '\(f[3])' is not a number") }
-            guard let t = Int64(f[4]) ?? Double(f[4]).map({ Int64($0) }) else { throw fail("timestamp '\(f[4])' is not a number") }
+            guard let t = Int64(f[4]) ?? Double(f[4]).map({ Int64($0) }) else {
+                throw fail("timestamp '\(f[4])' is not a number")
+            }
             let x = Interaction(user: u, item: i, rating: r, timestamp: t)
             switch f[0] {
             case "train": train.append(x)

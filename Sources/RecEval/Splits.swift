@@ -82,8 +82,11 @@ public enum Splits {
         }
         var train: [Interaction] = [], test: [Interaction] = []
         for x in d.interactions {
-            if !cold.contains(x.user) { train.append(x) }
-            else if !revealedKeys.contains(Int64(x.user) << 32 | Int64(x.item)) { test.append(x) }
+            if !cold.contains(x.user) {
+                train.append(x)
+            } else if !revealedKeys.contains(Int64(x.user) << 32 | Int64(x.item)) {
+                test.append(x)
+            }
         }
         var s = Split(protocolName: "coldstart-\(reveal)", train: with(d, train), test: test)
         s.revealed = revealed
@@ -99,7 +102,9 @@ public enum Splits {
             if let b = best[x.user] {
                 let y = d.interactions[b]
                 if (x.timestamp, x.item) > (y.timestamp, y.item) { best[x.user] = n }
-            } else { best[x.user] = n }
+            } else {
+                best[x.user] = n
+            }
         }
         return Set(best.filter { count[$0.key]! > 1 }.values)
     }
@@ -113,6 +118,8 @@ public enum Splits {
     }
 
     static func with(_ d: Dataset, _ interactions: [Interaction]) -> Dataset {
-        Dataset(name: d.name, users: d.users, items: d.items, interactions: interactions, itemMeta: d.itemMeta, userMeta: d.userMeta)
+        Dataset(
+            name: d.name, users: d.users, items: d.items, interactions: interactions, itemMeta: d.itemMeta,
+            userMeta: d.userMeta)
     }
 }

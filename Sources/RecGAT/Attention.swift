@@ -18,9 +18,11 @@ enum GATv2 {
     ///   - alpha: receives α, edges × heads.
     ///   - out: `width` floats the attention-weighted messages are added to.
     @inline(__always)
-    static func attend(edges: Int, heads: Int, width w: Int, slope: Float, source: (Int) -> UnsafePointer<Float>,
-                       target xr: UnsafePointer<Float>, att: UnsafePointer<Float>, alpha a: UnsafeMutablePointer<Float>,
-                       out o: UnsafeMutablePointer<Float>) {
+    static func attend(
+        edges: Int, heads: Int, width w: Int, slope: Float, source: (Int) -> UnsafePointer<Float>,
+        target xr: UnsafePointer<Float>, att: UnsafePointer<Float>, alpha a: UnsafeMutablePointer<Float>,
+        out o: UnsafeMutablePointer<Float>
+    ) {
         guard edges > 0 else { return }
         let hc = w / heads
         if hc % 8 == 0 {
@@ -106,14 +108,18 @@ extension Tape {
     /// five edges × heads·c intermediates, runs 8-wide SIMD, and runs forward and backward on
     /// all cores. The forward pass is `GATv2.attend`, the kernel serving runs too. Per-head
     /// widths that are not a multiple of 8 use the composition instead.
-    func gatv2(_ xl: Tensor, _ xr: Tensor, att: Tensor, heads: Int, edges g: EdgeIndex,
-                      slope: Float = 0.2) -> Tensor {
+    func gatv2(
+        _ xl: Tensor, _ xr: Tensor, att: Tensor, heads: Int, edges g: EdgeIndex,
+        slope: Float = 0.2
+    ) -> Tensor {
         let n = g.nodeCount, w = xl.cols, hc = w / heads
-        precondition(xl.rows == n && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
-                     "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, \(n) nodes")
+        precondition(
+            xl.rows == n && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
+            "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, \(n) nodes")
         guard hc % 8 == 0 else {
             let el = gather(xl, g.src)
-            let alpha = segmentSoftmax(headDot(leakyReLU(add(el, gather(xr, g.dst)), slope: slope), att, heads: heads), g.byDestination)
+            let alpha = segmentSoftmax(
+                headDot(leakyReLU(add(el, gather(xr, g.dst)), slope: slope), att, heads: heads), g.byDestination)
             return segmentSum(headScale(el, alpha), g.byDestination)
         }
         let off = g.byDestination.offsets, src = g.src
@@ -124,14 +130,17 @@ extension Tape {
                 xl.value.withUnsafeBufferPointer { lb in
                     xr.value.withUnsafeBufferPointer { rb in
                         att.value.withUnsafeBufferPointer { atb in
-                            nonisolated(unsafe) let (o, a, l, r, av) = (ob.baseAddress!, ab.baseAddress!, lb.baseAddress!, rb.baseAddress!,
-                                                                        atb.baseAddress!)
+                            nonisolated(unsafe) let (o, a, l, r, av) = (
+                                ob.baseAddress!, ab.baseAddress!, lb.baseAddress!, rb.baseAddress!,
+                                atb.baseAddress!
+                            )
                             Kernels.parallelRows(n, grain: 64) { range in
                                 for d in range {
                                     let first = off[d]
-                                    GATv2.attend(edges: off[d + 1] - first, heads: heads, width: w, slope: slope,
-                                                 source: { l + Int(src[first + $0]) * w }, target: r + d * w, att: av,
-                                                 alpha: a + first * heads, out: o + d * w)
+                                    GATv2.attend(
+                                        edges: off[d + 1] - first, heads: heads, width: w, slope: slope,
+                                        source: { l + Int(src[first + $0]) * w }, target: r + d * w, att: av,
+                                        alpha: a + first * heads, out: o + d * w)
                                 }
                             }
                         }
@@ -168,13 +177,19 @@ extension Tape {
                                                     UnsafeMutableRawPointer(p).assumingMemoryBound(to: V.self)
                                                 }
                                                 nonisolated(unsafe) let (dl, a) = (dlb.baseAddress!, alb.baseAddress!)
-                                                nonisolated(unsafe) let (dr, dp, dx) = (vec(drb.baseAddress!), vec(dpb.baseAddress!), vec(dlxb.baseAddress!))
-                                                nonisolated(unsafe) let (l, r, go, av) = (vec(lb.baseAddress!), vec(rb.baseAddress!), vec(gb.baseAddress!), vec(atb.baseAddress!))
+                                                nonisolated(unsafe) let (dr, dp, dx) = (
+                                                    vec(drb.baseAddress!), vec(dpb.baseAddress!), vec(dlxb.baseAddress!)
+                                                )
+                                                nonisolated(unsafe) let (l, r, go, av) = (
+                                                    vec(lb.baseAddress!), vec(rb.baseAddress!), vec(gb.baseAddress!),
+                                                    vec(atb.baseAddress!)
+                                                )
                                                 let one = V(repeating: 1)
                                                 // Pass 1, by destination: dlogit, dxr, datt (per task).
                                                 DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                                                     let dattC = dp + chunk * vw
-                                                    for d in (n * chunk / chunks)..<(n * (chunk + 1) / chunks) where off[d + 1] > off[d] {
+                                                    for d in (n * chunk / chunks)..<(n * (chunk + 1) / chunks)
+                                                    where off[d + 1] > off[d] {
                                                         let xd = r + d * vw, gd = go + d * vw, drd = dr + d * vw
                                                         for k in 0..<heads {
                                                             let cs = (k * chunksPerHead)..<((k + 1) * chunksPerHead)
@@ -195,8 +210,12 @@ extension Tape {
                                                                 for c in cs {
                                                                     let v = xs[c] + xd[c]
                                                                     let neg = v .<= 0
-                                                                    drd[c] += dzv * av[c] * one.replacing(with: slopeV, where: neg)
-                                                                    dattC[c] += dzv * v.replacing(with: v * slopeV, where: v .< 0)
+                                                                    drd[c] +=
+                                                                        dzv * av[c]
+                                                                        * one.replacing(with: slopeV, where: neg)
+                                                                    dattC[c] +=
+                                                                        dzv
+                                                                        * v.replacing(with: v * slopeV, where: v .< 0)
                                                                 }
                                                             }
                                                         }
@@ -211,10 +230,14 @@ extension Tape {
                                                             let e = Int(se[q]), d = Int(dstA[e])
                                                             let xd = r + d * vw, gd = go + d * vw
                                                             for k in 0..<heads {
-                                                                let cv = V(repeating: a[e * heads + k]), dzv = V(repeating: dl[e * heads + k])
-                                                                for c in (k * chunksPerHead)..<((k + 1) * chunksPerHead) {
+                                                                let cv = V(repeating: a[e * heads + k]),
+                                                                    dzv = V(repeating: dl[e * heads + k])
+                                                                for c in (k * chunksPerHead)..<((k + 1) * chunksPerHead)
+                                                                {
                                                                     let v = xs[c] + xd[c]
-                                                                    ds[c] += cv * gd[c] + dzv * av[c] * one.replacing(with: slopeV, where: v .<= 0)
+                                                                    ds[c] +=
+                                                                        cv * gd[c] + dzv * av[c]
+                                                                        * one.replacing(with: slopeV, where: v .<= 0)
                                                                 }
                                                             }
                                                         }
@@ -247,12 +270,16 @@ extension Tape {
         var out = [Float](repeating: 0, count: n * d)
         out.withUnsafeMutableBufferPointer { o in
             x.value.withUnsafeBufferPointer { xv in
-                for r in 0..<n { GATv2.headMean(xv.baseAddress! + r * c, heads: heads, d: d, into: o.baseAddress! + r * d) }
+                for r in 0..<n {
+                    GATv2.headMean(xv.baseAddress! + r * c, heads: heads, d: d, into: o.baseAddress! + r * d)
+                }
             }
         }
         return record(n, d, out, [x]) { t in
             x.ensureGrad()
-            for r in 0..<n { for k in 0..<heads { for j in 0..<d { x.grad[r * c + k * d + j] += t.grad[r * d + j] * inv } } }
+            for r in 0..<n {
+                for k in 0..<heads { for j in 0..<d { x.grad[r * c + k * d + j] += t.grad[r * d + j] * inv } }
+            }
         }
     }
 }

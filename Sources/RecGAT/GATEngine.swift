@@ -61,25 +61,38 @@ public final class GATEngine: Engine, Explaining {
         let heads = config.heads.map(String.init).joined(separator: "/")
         return "GATv2 over the user-item graph, \(config.heads.count) layers, heads \(heads), \(config.hidden)-d, "
             + "\(config.features.rawValue) node features, BPR + \(config.alpha)·cosine"
-            + (config.usesText && encoder == nil ? "; encoder unavailable (\(encoderProblem ?? "?")): new users from history only" : "")
+            + (config.usesText && encoder == nil
+                ? "; encoder unavailable (\(encoderProblem ?? "?")): new users from history only" : "")
     }
 
-    public init(name: String, config: GATConfig, weights: GATWeights, catalog: Catalog, users: UserStore, states: [Matrix],
-                userText: Matrix, itemText: Matrix, encoder: SentenceEncoder?, encoderProblem: String?,
-                modelName: String, modelSHA256: String, validationNDCG: Double? = nil) throws {
+    public init(
+        name: String, config: GATConfig, weights: GATWeights, catalog: Catalog, users: UserStore, states: [Matrix],
+        userText: Matrix, itemText: Matrix, encoder: SentenceEncoder?, encoderProblem: String?,
+        modelName: String, modelSHA256: String, validationNDCG: Double? = nil
+    ) throws {
         let nU = users.ids.count, nI = catalog.count, h = config.hidden
         guard states.count == config.heads.count + 1, states.allSatisfy({ $0.rows == nU + nI && $0.cols == h }) else {
             throw RecError.dataLoss("gat: expected \(config.heads.count + 1) states of \(nU + nI)x\(h)")
         }
         guard weights.layers.count == config.heads.count, weights.nodeCount == nU + nI else {
-            throw RecError.dataLoss("gat: weights for \(weights.layers.count) layers and \(weights.nodeCount) nodes, expected \(config.heads.count) and \(nU + nI)")
+            throw RecError.dataLoss(
+                "gat: weights for \(weights.layers.count) layers and \(weights.nodeCount) nodes, expected "
+                    + "\(config.heads.count) and \(nU + nI)"
+            )
         }
         if config.usesText {
-            guard userText.rows == nU, itemText.rows == nI, userText.cols == weights.textDim, itemText.cols == weights.textDim else {
-                throw RecError.dataLoss("gat: text features \(userText.rows)x\(userText.cols) / \(itemText.rows)x\(itemText.cols) do not match \(nU) users, \(nI) items, \(weights.textDim)-d")
+            guard userText.rows == nU, itemText.rows == nI, userText.cols == weights.textDim,
+                itemText.cols == weights.textDim
+            else {
+                throw RecError.dataLoss(
+                    "gat: text features \(userText.rows)x\(userText.cols) / \(itemText.rows)x\(itemText.cols) do not "
+                        + "match \(nU) users, \(nI) items, \(weights.textDim)-d"
+                )
             }
         }
-        for s in states where !s.data.allSatisfy({ $0.isFinite }) { throw RecError.dataLoss("gat: node states contain NaN or infinity") }
+        for s in states where !s.data.allSatisfy({ $0.isFinite }) {
+            throw RecError.dataLoss("gat: node states contain NaN or infinity")
+        }
         self.name = name
         self.config = config
         self.weights = weights
@@ -156,9 +169,10 @@ public final class GATEngine: Engine, Explaining {
                 messages[l].data.withUnsafeBufferPointer { mp in
                     xr.withUnsafeBufferPointer { rp in
                         layer.att.withUnsafeBufferPointer { ap in
-                            GATv2.attend(edges: edges, heads: heads, width: w, slope: 0.2,
-                                         source: { $0 == 0 ? sp.baseAddress! : mp.baseAddress! + Int(neighbours[$0 - 1]) * w },
-                                         target: rp.baseAddress!, att: ap.baseAddress!, alpha: &alpha, out: &att)
+                            GATv2.attend(
+                                edges: edges, heads: heads, width: w, slope: 0.2,
+                                source: { $0 == 0 ? sp.baseAddress! : mp.baseAddress! + Int(neighbours[$0 - 1]) * w },
+                                target: rp.baseAddress!, att: ap.baseAddress!, alpha: &alpha, out: &att)
                         }
                     }
                 }
@@ -172,13 +186,17 @@ public final class GATEngine: Engine, Explaining {
                 result.lastMessages = (1..<edges).map { e in
                     let row = Int(neighbours[e - 1]) * w
                     var m = [Float](repeating: 0, count: w)
-                    for k in 0..<heads { for j in (k * hc)..<((k + 1) * hc) { m[j] = alpha[e * heads + k] * messages[l].data[row + j] } }
+                    for k in 0..<heads {
+                        for j in (k * hc)..<((k + 1) * hc) { m[j] = alpha[e * heads + k] * messages[l].data[row + j] }
+                    }
                     guard layer.averages else { return m }
                     var avg = [Float](repeating: 0, count: h)
                     GATv2.headMean(m, heads: heads, d: h, into: &avg)
                     return avg
                 }
-                result.lastAttention = (1..<edges).map { e in (0..<heads).reduce(Float(0)) { $0 + alpha[e * heads + $1] } / Float(heads) }
+                result.lastAttention = (1..<edges).map { e in
+                    (0..<heads).reduce(Float(0)) { $0 + alpha[e * heads + $1] } / Float(heads)
+                }
             }
             for j in 0..<h { out[j] += layer.bias[j] }
             if !isLast { out = out.map { $0 > 0 ? $0 : Foundation.expm1($0) } }
@@ -230,18 +248,26 @@ public final class GATEngine: Engine, Explaining {
         case unscorable(String)
     }
 
-    private enum TextSource { case none, stored(Int32), encode([String]), mean }
+    private enum TextSource {
+        case none
+        case stored(Int32)
+        case encode([String])
+        case mean
+    }
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
         // Sorted and deduplicated without a Set: this runs twice per request (unscorableReason, then scoring).
-        var nbrs = q.history.compactMap { isMessageEdge($0.rating) || $0.rating == 0 ? Int32(userCount) + $0.item : nil }
+        var nbrs = q.history.compactMap {
+            isMessageEdge($0.rating) || $0.rating == 0 ? Int32(userCount) + $0.item : nil
+        }
         nbrs.sort()
         nbrs = nbrs.enumerated().compactMap { n, x in n > 0 && nbrs[n - 1] == x ? nil : x }
         if let u = q.userIndex, Int(u) < userCount {
             let storedItems = positives[Int(u)]
             // The same set: equal counts, and the stored items (duplicate-free then) sorted are nbrs.
-            let same = nbrs.count == storedItems.count
+            let same =
+                nbrs.count == storedItems.count
                 && zip(storedItems.sorted(), nbrs).allSatisfy { Int32(userCount) + $0 == $1 }
             if same && pref.isEmpty { return .stored(u) }
             if !config.usesText || pref.isEmpty { return .inductive(known: u, neighbours: nbrs, text: .stored(u)) }
@@ -256,12 +282,18 @@ public final class GATEngine: Engine, Explaining {
         }
         if nbrs.isEmpty && texts.isEmpty {
             if config.usesText && encoder == nil && (!pref.isEmpty || !q.history.isEmpty) {
-                return .unscorable("no positively rated history and the text encoder is unavailable (\(encoderProblem ?? "not loaded"))")
+                return .unscorable(
+                    "no positively rated history and the text encoder is unavailable "
+                        + "(\(encoderProblem ?? "not loaded"))"
+                )
             }
-            return .unscorable(config.usesText ? "unknown user with no positively rated history, preference or demographics"
-                                               : "unknown user with no positively rated history")
+            return .unscorable(
+                config.usesText
+                    ? "unknown user with no positively rated history, preference or demographics"
+                    : "unknown user with no positively rated history")
         }
-        return .inductive(known: nil, neighbours: nbrs, text: texts.isEmpty ? (config.usesText ? .mean : .none) : .encode(texts))
+        return .inductive(
+            known: nil, neighbours: nbrs, text: texts.isEmpty ? (config.usesText ? .mean : .none) : .encode(texts))
     }
 
     public func unscorableReason(_ query: UserQuery) -> String? {
@@ -282,9 +314,13 @@ public final class GATEngine: Engine, Explaining {
             case .mean: text = meanUserText
             case .stored(let u): text = Array(userText.data[(Int(u) * d)..<(Int(u) * d + d)])
             case .encode(let texts):
-                text = encoder!.embedQuery(texts).normalisedRowSum(plus: known.map { userText.data[(Int($0) * d)..<(Int($0) * d + d)] })
+                text = encoder!.embedQuery(texts).normalisedRowSum(
+                    plus: known.map { userText.data[(Int($0) * d)..<(Int($0) * d + d)] })
             }
-            let id = known.map { u in weights.idEmbedding.isEmpty ? [] : Array(weights.idEmbedding[(Int(u) * h)..<(Int(u) * h + h)]) } ?? meanUserID
+            let id =
+                known.map { u in
+                    weights.idEmbedding.isEmpty ? [] : Array(weights.idEmbedding[(Int(u) * h)..<(Int(u) * h + h)])
+                } ?? meanUserID
             let h0: [Float]
             if let known, case .stored = source {
                 h0 = Array(states[0].data[(Int(known) * h)..<(Int(known) * h + h)])
@@ -315,7 +351,10 @@ public final class GATEngine: Engine, Explaining {
     public func itemVector(meta: ItemMeta, positiveUsers: [Int32]) throws -> [Float] {
         var text: [Float]?
         if config.usesText {
-            guard let encoder else { throw RecError.failedPrecondition("\(name): the text encoder is unavailable (\(encoderProblem ?? "not loaded"))") }
+            guard let encoder else {
+                throw RecError.failedPrecondition(
+                    "\(name): the text encoder is unavailable (\(encoderProblem ?? "not loaded"))")
+            }
             let c = Catalog(ids: try IDMap(ids: ["new"]), meta: [meta])
             text = encoder.embed(Profiles.item(0, catalog: c).text)
         }
@@ -337,8 +376,9 @@ public final class GATEngine: Engine, Explaining {
         var pass = firstPass
         let score = Kernels.rowDots(itemEmbeddings, z, rows: [item])[0]  // bit-identical to `score`
         if pass == nil, let u = query.userIndex {  // stored user: rerun the pass to see the attention
-            pass = self.pass(h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
-                             neighbours: positives[Int(u)].map { Int32(nU) + $0 })
+            pass = self.pass(
+                h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
+                neighbours: positives[Int(u)].map { Int32(nU) + $0 })
         }
         var out: [Evidence] = []
         if let p = pass {
@@ -356,16 +396,21 @@ public final class GATEngine: Engine, Explaining {
             }
             shares.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
             for (i, share, att) in shares.prefix(limit) where share > 0 {
-                out.append(Evidence(kind: "history_item", item: i, weight: share,
-                                    detail: String(format: "attention %.3f, share of the score %.3f", att, share)))
+                out.append(
+                    Evidence(
+                        kind: "history_item", item: i, weight: share,
+                        detail: String(format: "attention %.3f, share of the score %.3f", att, share)))
             }
         }
         if config.usesText, let u = query.userIndex, Int(u) < nU, !userText.data.isEmpty {
             let d = weights.textDim
             var s: Float = 0
             for c in 0..<d { s += userText.data[Int(u) * d + c] * itemText.data[Int(item) * d + c] }
-            out.append(Evidence(kind: "profile_similarity", item: item, weight: s,
-                                detail: String(format: "cosine %.2f between your profile and the item's profile (%@)", s, modelName)))
+            out.append(
+                Evidence(
+                    kind: "profile_similarity", item: item, weight: s,
+                    detail: String(format: "cosine %.2f between your profile and the item's profile (%@)", s, modelName)
+                ))
         }
         return (score, out)
     }

@@ -63,29 +63,43 @@ public struct GATConfig: Sendable, Equatable {
     /// Every hyper-parameter by manifest key (the GAT kind's table; `recfuse train --gat-<key>`).
     static let fields = ParamFields<GATConfig>([
         .int("hidden", \.hidden, in: 1...Int.max, "units of every layer's output"),
-        .ints("heads", \.heads, in: 1...Int.max, "attention heads per layer; all but the last concatenate, the last averages"),
+        .ints(
+            "heads", \.heads, in: 1...Int.max,
+            "attention heads per layer; all but the last concatenate, the last averages"),
         .float("dropout", \.dropout, in: 0...0.99, "dropout on each layer's input"),
         .choice("features", \.features, "node inputs: MiniLM profile text, trainable id embeddings, or both"),
-        .float("alpha", \.alpha, in: 0...(.greatestFiniteMagnitude), "weight of the cosine term in BPR + alpha * (1 - cos) (0 = BPR only)"),
+        .float(
+            "alpha", \.alpha, in: 0...(.greatestFiniteMagnitude),
+            "weight of the cosine term in BPR + alpha * (1 - cos) (0 = BPR only)"),
         .choice("negatives", \.negatives, "negative sampling: uniform, or the best of hard_candidates uniform draws"),
         .int("hard_candidates", \.hardCandidates, in: 1...Int.max, "uniform draws a hard negative is chosen from"),
         .float("lr", \.lr, in: 0...1, "AdamW learning rate"),
         .float("weight_decay", \.weightDecay, in: 0...1, "AdamW decoupled weight decay"),
         .int("batch_size", \.batchSize, in: 1...Int.max, "positive pairs per step"),
-        .int("max_epochs", \.maxEpochs, in: 1...Int.max, "epochs at most (training stops earlier on validation NDCG@10)"),
-        .int("plateau_patience", \.plateauPatience, in: 1...Int.max, "epochs without a better validation NDCG@10 before the lr drops"),
+        .int(
+            "max_epochs", \.maxEpochs, in: 1...Int.max,
+            "epochs at most (training stops earlier on validation " + "NDCG@10)"),
+        .int(
+            "plateau_patience", \.plateauPatience, in: 1...Int.max,
+            "epochs without a better validation NDCG@10 before the lr drops"),
         .float("lr_factor", \.lrFactor, in: 0...1, "what the lr is multiplied by on a plateau"),
-        .int("stop_patience", \.stopPatience, in: 1...Int.max, "epochs without a better validation NDCG@10 before training stops"),
-        .double("validation_fraction", \.validationFraction, in: 0...0.49, "positive pairs held out for early stopping"),
+        .int(
+            "stop_patience", \.stopPatience, in: 1...Int.max,
+            "epochs without a better validation NDCG@10 before training stops"),
+        .double(
+            "validation_fraction", \.validationFraction, in: 0...0.49, "positive pairs held out for early stopping"),
         .uint64("seed", \.seed, "random seed"),
         .float("positive_min", \.positiveMin, "ratings at or above are positive edges"),
         .float("negative_max", \.negativeMax, "ratings at or below (and > 0) are explicit negatives, never sampled"),
-        .float("message_min", \.messageMin, "ratings at or above carry messages (below positive_min: message-only edges)"),
-        .float("id_init_std", \.idInitStd, in: 0...(.greatestFiniteMagnitude), "std of the id embeddings' initialisation"),
+        .float(
+            "message_min", \.messageMin, "ratings at or above carry messages (below positive_min: message-only edges)"),
+        .float(
+            "id_init_std", \.idInitStd, in: 0...(.greatestFiniteMagnitude), "std of the id embeddings' initialisation"),
         .bool("disjoint_edges", \.disjointEdges, "leave each step's supervision pairs out of its message edges"),
         .bool("final_layer_norm", \.finalLayerNorm, "LayerNorm after the last layer too"),
-        .float("cold_shrinkage", \.coldShrinkage, in: 0...(.greatestFiniteMagnitude),
-               "new users shrink towards the mean user by k / (k + edges) (0 = off)"),
+        .float(
+            "cold_shrinkage", \.coldShrinkage, in: 0...(.greatestFiniteMagnitude),
+            "new users shrink towards the mean user by k / (k + edges) (0 = off)"),
     ])
 
     /// The hyper-parameters as manifest text.
@@ -102,11 +116,16 @@ public struct GATConfig: Sendable, Equatable {
             throw RecError.invalidArgument("gat: hidden and every head count must be positive")
         }
         for h in heads.dropLast() where hidden % h != 0 {
-            throw RecError.invalidArgument("gat: hidden (\(hidden)) must be divisible by every concatenating layer's heads (\(h))")
+            throw RecError.invalidArgument(
+                "gat: hidden (\(hidden)) must be divisible by every concatenating layer's heads (\(h))")
         }
         guard (0..<1).contains(dropout), batchSize > 0, maxEpochs > 0, lr > 0, hardCandidates > 0,
-              (0..<0.5).contains(validationFraction) else {
-            throw RecError.invalidArgument("gat: dropout in [0,1), batch size, epochs, lr and hard candidates positive, validation fraction in [0, 0.5)")
+            (0..<0.5).contains(validationFraction)
+        else {
+            throw RecError.invalidArgument(
+                "gat: dropout in [0,1), batch size, epochs, lr and hard candidates positive, validation fraction in "
+                    + "[0, 0.5)"
+            )
         }
     }
 
@@ -152,20 +171,23 @@ public struct GATWeights: Sendable {
             return (0..<(fanIn * fanOut)).map { _ in Float((rng.nextDouble() * 2 - 1) * a) }
         }
         let h = c.hidden
-        var w = GATWeights(hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount,
-                           textW: c.usesText ? glorot(textDim, h) : [], textB: c.usesText ? [Float](repeating: 0, count: h) : [],
-                           idEmbedding: [], ln0Gain: [Float](repeating: 1, count: h), ln0Bias: [Float](repeating: 0, count: h),
-                           layers: [])
+        var w = GATWeights(
+            hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount,
+            textW: c.usesText ? glorot(textDim, h) : [], textB: c.usesText ? [Float](repeating: 0, count: h) : [],
+            idEmbedding: [], ln0Gain: [Float](repeating: 1, count: h), ln0Bias: [Float](repeating: 0, count: h),
+            layers: [])
         if c.usesID { w.idEmbedding = (0..<(nodeCount * h)).map { _ in Float(rng.nextGaussian()) * c.idInitStd } }
         for (l, heads) in c.heads.enumerated() {
             let last = l == c.heads.count - 1
             let averages = last && heads > 1
             let width = averages ? heads * h : h
             let perHead = width / heads
-            w.layers.append(Layer(heads: heads, width: width, averages: averages, wSrc: glorot(h, width), wDst: glorot(h, width),
-                                  att: (0..<heads).flatMap { _ in glorot(perHead, 1) },
-                                  bias: [Float](repeating: 0, count: h), lnGain: [Float](repeating: 1, count: h),
-                                  lnBias: [Float](repeating: 0, count: h)))
+            w.layers.append(
+                Layer(
+                    heads: heads, width: width, averages: averages, wSrc: glorot(h, width), wDst: glorot(h, width),
+                    att: (0..<heads).flatMap { _ in glorot(perHead, 1) },
+                    bias: [Float](repeating: 0, count: h), lnGain: [Float](repeating: 1, count: h),
+                    lnBias: [Float](repeating: 0, count: h)))
         }
         return w
     }
@@ -177,19 +199,24 @@ public struct GATWeights: Sendable {
         if !idEmbedding.isEmpty { out.append(("id_embedding", idEmbedding, [nodeCount, hidden])) }
         out += [("ln0_gain", ln0Gain, [hidden]), ("ln0_bias", ln0Bias, [hidden])]
         for (l, x) in layers.enumerated() {
-            out += [("layer\(l).w_src", x.wSrc, [hidden, x.width]), ("layer\(l).w_dst", x.wDst, [hidden, x.width]),
-                    ("layer\(l).att", x.att, [x.width]), ("layer\(l).bias", x.bias, [hidden]),
-                    ("layer\(l).ln_gain", x.lnGain, [hidden]), ("layer\(l).ln_bias", x.lnBias, [hidden])]
+            out += [
+                ("layer\(l).w_src", x.wSrc, [hidden, x.width]), ("layer\(l).w_dst", x.wDst, [hidden, x.width]),
+                ("layer\(l).att", x.att, [x.width]), ("layer\(l).bias", x.bias, [hidden]),
+                ("layer\(l).ln_gain", x.lnGain, [hidden]), ("layer\(l).ln_bias", x.lnBias, [hidden]),
+            ]
         }
         return out
     }
 
     /// Reads weights shaped for `c` through `tensor(name, shape)`.
-    public static func load(_ c: GATConfig, textDim: Int, nodeCount: Int,
-                            tensor: (String, [Int]) throws -> [Float]) throws -> GATWeights {
+    public static func load(
+        _ c: GATConfig, textDim: Int, nodeCount: Int,
+        tensor: (String, [Int]) throws -> [Float]
+    ) throws -> GATWeights {
         let h = c.hidden
-        var w = GATWeights(hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount, textW: [], textB: [],
-                           idEmbedding: [], ln0Gain: try tensor("ln0_gain", [h]), ln0Bias: try tensor("ln0_bias", [h]), layers: [])
+        var w = GATWeights(
+            hidden: h, textDim: c.usesText ? textDim : 0, nodeCount: nodeCount, textW: [], textB: [],
+            idEmbedding: [], ln0Gain: try tensor("ln0_gain", [h]), ln0Bias: try tensor("ln0_bias", [h]), layers: [])
         if c.usesText {
             w.textW = try tensor("text_w", [textDim, h])
             w.textB = try tensor("text_b", [h])
@@ -198,10 +225,12 @@ public struct GATWeights: Sendable {
         for (l, heads) in c.heads.enumerated() {
             let averages = l == c.heads.count - 1 && heads > 1
             let width = averages ? heads * h : h
-            w.layers.append(Layer(heads: heads, width: width, averages: averages,
-                                  wSrc: try tensor("layer\(l).w_src", [h, width]), wDst: try tensor("layer\(l).w_dst", [h, width]),
-                                  att: try tensor("layer\(l).att", [width]), bias: try tensor("layer\(l).bias", [h]),
-                                  lnGain: try tensor("layer\(l).ln_gain", [h]), lnBias: try tensor("layer\(l).ln_bias", [h])))
+            w.layers.append(
+                Layer(
+                    heads: heads, width: width, averages: averages,
+                    wSrc: try tensor("layer\(l).w_src", [h, width]), wDst: try tensor("layer\(l).w_dst", [h, width]),
+                    att: try tensor("layer\(l).att", [width]), bias: try tensor("layer\(l).bias", [h]),
+                    lnGain: try tensor("layer\(l).ln_gain", [h]), lnBias: try tensor("layer\(l).ln_bias", [h])))
         }
         return w
     }
@@ -226,17 +255,19 @@ final class GATParameters {
         nodeCount = w.nodeCount
         textW = w.textW.isEmpty ? nil : Parameter("text_w", rows: w.textDim, cols: h, value: w.textW)
         textB = w.textB.isEmpty ? nil : Parameter("text_b", rows: 1, cols: h, value: w.textB, decay: false)
-        idEmbedding = w.idEmbedding.isEmpty ? nil : Parameter("id_embedding", rows: w.nodeCount, cols: h, value: w.idEmbedding)
+        idEmbedding =
+            w.idEmbedding.isEmpty ? nil : Parameter("id_embedding", rows: w.nodeCount, cols: h, value: w.idEmbedding)
         ln0Gain = Parameter("ln0_gain", rows: 1, cols: h, value: w.ln0Gain, decay: false)
         ln0Bias = Parameter("ln0_bias", rows: 1, cols: h, value: w.ln0Bias, decay: false)
         layers = w.layers.enumerated().map { l, x in
-            Layer(heads: x.heads, width: x.width, averages: x.averages,
-                  wSrc: Parameter("layer\(l).w_src", rows: h, cols: x.width, value: x.wSrc),
-                  wDst: Parameter("layer\(l).w_dst", rows: h, cols: x.width, value: x.wDst),
-                  att: Parameter("layer\(l).att", rows: 1, cols: x.width, value: x.att),
-                  bias: Parameter("layer\(l).bias", rows: 1, cols: h, value: x.bias, decay: false),
-                  lnGain: Parameter("layer\(l).ln_gain", rows: 1, cols: h, value: x.lnGain, decay: false),
-                  lnBias: Parameter("layer\(l).ln_bias", rows: 1, cols: h, value: x.lnBias, decay: false))
+            Layer(
+                heads: x.heads, width: x.width, averages: x.averages,
+                wSrc: Parameter("layer\(l).w_src", rows: h, cols: x.width, value: x.wSrc),
+                wDst: Parameter("layer\(l).w_dst", rows: h, cols: x.width, value: x.wDst),
+                att: Parameter("layer\(l).att", rows: 1, cols: x.width, value: x.att),
+                bias: Parameter("layer\(l).bias", rows: 1, cols: h, value: x.bias, decay: false),
+                lnGain: Parameter("layer\(l).ln_gain", rows: 1, cols: h, value: x.lnGain, decay: false),
+                lnBias: Parameter("layer\(l).ln_bias", rows: 1, cols: h, value: x.lnBias, decay: false))
         }
         var all = [textW, textB, idEmbedding].compactMap { $0 } + [ln0Gain, ln0Bias]
         for l in layers { all += [l.wSrc, l.wDst, l.att, l.bias, l.lnGain, l.lnBias] }
@@ -244,18 +275,23 @@ final class GATParameters {
     }
 
     var weights: GATWeights {
-        GATWeights(hidden: hidden, textDim: textDim, nodeCount: nodeCount, textW: textW?.value ?? [], textB: textB?.value ?? [],
-                   idEmbedding: idEmbedding?.value ?? [], ln0Gain: ln0Gain.value, ln0Bias: ln0Bias.value,
-                   layers: layers.map { l in
-                       GATWeights.Layer(heads: l.heads, width: l.width, averages: l.averages, wSrc: l.wSrc.value, wDst: l.wDst.value,
-                                        att: l.att.value, bias: l.bias.value, lnGain: l.lnGain.value, lnBias: l.lnBias.value)
-                   })
+        GATWeights(
+            hidden: hidden, textDim: textDim, nodeCount: nodeCount, textW: textW?.value ?? [],
+            textB: textB?.value ?? [],
+            idEmbedding: idEmbedding?.value ?? [], ln0Gain: ln0Gain.value, ln0Bias: ln0Bias.value,
+            layers: layers.map { l in
+                GATWeights.Layer(
+                    heads: l.heads, width: l.width, averages: l.averages, wSrc: l.wSrc.value, wDst: l.wDst.value,
+                    att: l.att.value, bias: l.bias.value, lnGain: l.lnGain.value, lnBias: l.lnBias.value)
+            })
     }
 
     /// Node states after the input layer and after each GAT layer (the last is the embedding
     /// scores are dot products of). `text` is nodes × textDim (or nil for id-only models).
-    func forward(_ t: Tape, edges: EdgeIndex, text: Tensor?, dropout: Float, finalLayerNorm: Bool,
-                 rng: inout SplitMix64) -> [Tensor] {
+    func forward(
+        _ t: Tape, edges: EdgeIndex, text: Tensor?, dropout: Float, finalLayerNorm: Bool,
+        rng: inout SplitMix64
+    ) -> [Tensor] {
         var h: Tensor?
         if let textW, let textB, let text { h = t.add(t.matmul(text, t.param(textW)), t.param(textB)) }
         if let idEmbedding { h = h.map { t.add($0, t.param(idEmbedding)) } ?? t.param(idEmbedding) }
@@ -269,7 +305,8 @@ final class GATParameters {
             out = t.add(out, t.param(layer.bias))
             if l < layers.count - 1 { out = t.elu(out) }
             let residual = t.add(x, out)
-            x = l < layers.count - 1 || finalLayerNorm
+            x =
+                l < layers.count - 1 || finalLayerNorm
                 ? t.layerNorm(residual, gain: t.param(layer.lnGain), bias: t.param(layer.lnBias)) : residual
             states.append(x)
         }

@@ -43,8 +43,9 @@ struct TrainingGraph {
             pos.append(r.filter { h.ratings[$0] >= positiveMin }.map { h.items[$0] })
             neg.append(r.filter { h.ratings[$0] > 0 && h.ratings[$0] <= negativeMax }.map { h.items[$0] })
             seen.append(r.map { h.items[$0] })
-            neutral.append(r.filter { h.ratings[$0] >= messageMin && h.ratings[$0] < positiveMin && h.ratings[$0] > negativeMax }
-                .map { h.items[$0] })
+            neutral.append(
+                r.filter { h.ratings[$0] >= messageMin && h.ratings[$0] < positiveMin && h.ratings[$0] > negativeMax }
+                    .map { h.items[$0] })
         }
         self.neutral = neutral
         positives = pos
@@ -70,8 +71,10 @@ extension GATEngine {
     /// Trains on every interaction of `d` (see `GATEngine` for the model). `encoder` embeds the
     /// profiles when the configuration uses text features (it may be nil for id-only).
     /// `profiles` lays LLM-enriched profiles over the template ones for the text features.
-    public static func fit(_ d: Dataset, config c: GATConfig = GATConfig(), encoder: SentenceEncoder?, name: String = "gat",
-                           profiles: ProfileOverrides? = nil, progress: (GATProgress) -> Void = { _ in }) throws -> GATEngine {
+    public static func fit(
+        _ d: Dataset, config c: GATConfig = GATConfig(), encoder: SentenceEncoder?, name: String = "gat",
+        profiles: ProfileOverrides? = nil, progress: (GATProgress) -> Void = { _ in }
+    ) throws -> GATEngine {
         try c.validate()
         let started = ContinuousClock.now
         let catalog = Catalog(ids: d.items, meta: d.itemMeta)
@@ -83,7 +86,9 @@ extension GATEngine {
         var userText = Matrix(rows: 0, cols: 0), itemText = Matrix(rows: 0, cols: 0)
         var textDim = 0
         if c.usesText {
-            guard let encoder else { throw RecError.failedPrecondition("gat: features '\(c.features.rawValue)' need the sentence encoder") }
+            guard let encoder else {
+                throw RecError.failedPrecondition("gat: features '\(c.features.rawValue)' need the sentence encoder")
+            }
             let o = profiles ?? ProfileOverrides()
             itemText = encoder.embedMemoised(o.itemTexts(catalog))
             userText = encoder.embedMemoised(o.userTexts(store, catalog: catalog))
@@ -103,7 +108,11 @@ extension GATEngine {
         let wantVal = Int(Double(pairs.count) * c.validationFraction)
         for p in order where valCount < wantVal {
             let u = Int(pairs[p].0)
-            if remaining[u] > 1 { isVal[p] = true; remaining[u] -= 1; valCount += 1 }
+            if remaining[u] > 1 {
+                isVal[p] = true
+                remaining[u] -= 1
+                valCount += 1
+            }
         }
         let trainPairs = pairs.indices.filter { !isVal[$0] }.map { pairs[$0] }
         var valItems: [Int32: Set<Int32>] = [:]
@@ -116,9 +125,15 @@ extension GATEngine {
         // Items a user's sampled negative must avoid: positives (any) and explicit negatives.
         var forbidden = [UInt64](repeating: 0, count: (nU * nI + 63) / 64)
         for u in 0..<nU {
-            for i in g.positives[u] + g.dislikes[u] + g.neutral[u] { let b = u * nI + Int(i); forbidden[b >> 6] |= 1 << UInt64(b & 63) }
+            for i in g.positives[u] + g.dislikes[u] + g.neutral[u] {
+                let b = u * nI + Int(i)
+                forbidden[b >> 6] |= 1 << UInt64(b & 63)
+            }
         }
-        func allowed(_ u: Int, _ i: Int) -> Bool { let b = u * nI + i; return forbidden[b >> 6] & (1 << UInt64(b & 63)) == 0 }
+        func allowed(_ u: Int, _ i: Int) -> Bool {
+            let b = u * nI + i
+            return forbidden[b >> 6] & (1 << UInt64(b & 63)) == 0
+        }
 
         let params = GATParameters(GATWeights.initial(c, textDim: textDim, nodeCount: nU + nI, rng: &rng))
         var adam = AdamW(lr: c.lr, weightDecay: c.weightDecay)
@@ -129,7 +144,9 @@ extension GATEngine {
             let t = Tape()
             var r = rng
             let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
-            let z = params.forward(t, edges: trainEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r).last!
+            let z = params.forward(
+                t, edges: trainEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r
+            ).last!
             return validationNDCG(z.value, hidden: h, users: nU, items: nI, valItems: valItems, seen: g.seen)
         }
 
@@ -148,10 +165,15 @@ extension GATEngine {
                     // The pairs being scored are not message edges in their own step: otherwise
                     // the user's state already contains the positive item's message and BPR learns
                     // to recognise edges instead of predicting them.
-                    let stepEdges = c.disjointEdges
-                        ? g.edges(messagePairs, excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
+                    let stepEdges =
+                        c.disjointEdges
+                        ? g.edges(
+                            messagePairs,
+                            excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
                         : trainEdges
-                    let z = params.forward(t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng).last!
+                    let z = params.forward(
+                        t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng
+                    ).last!
                     var us: [Int32] = [], ps: [Int32] = [], ns: [Int32] = []
                     us.reserveCapacity(batch.count)
                     for p in batch {
@@ -167,10 +189,15 @@ extension GATEngine {
                                 var s: Float = 0
                                 let zu = Int(u) * h, zk = (nU + k) * h
                                 for x in 0..<h { s += z.value[zu + x] * z.value[zk + x] }
-                                if s > bestScore { bestScore = s; j = k }
+                                if s > bestScore {
+                                    bestScore = s
+                                    j = k
+                                }
                             }
                         }
-                        us.append(u); ps.append(Int32(nU) + i); ns.append(Int32(nU + j))
+                        us.append(u)
+                        ps.append(Int32(nU) + i)
+                        ns.append(Int32(nU + j))
                     }
                     let zu = t.gather(z, us), zp = t.gather(z, ps), zn = t.gather(z, ns)
                     let bpr = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zu, zp), t.rowDot(zu, zn)))), -1)
@@ -193,9 +220,11 @@ extension GATEngine {
                     if sinceBest % c.plateauPatience == 0 { adam.lr *= c.lrFactor }
                 }
                 let stopping = sinceBest >= c.stopPatience || epoch == c.maxEpochs
-                progress(GATProgress(epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(max(1, steps)),
-                                     validationNDCG: ndcg, learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds,
-                                     final: stopping))
+                progress(
+                    GATProgress(
+                        epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(max(1, steps)),
+                        validationNDCG: ndcg, learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds,
+                        final: stopping))
                 if stopping { break }
             }
         }
@@ -210,16 +239,19 @@ extension GATEngine {
         let states = BLAS.withThreads(1) {
             final.forward(t, edges: fullEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r)
         }
-        return try GATEngine(name: name, config: c, weights: bestWeights, catalog: catalog, users: store,
-                             states: states.map { Matrix(rows: nU + nI, cols: h, data: $0.value) },
-                             userText: userText, itemText: itemText, encoder: encoder, encoderProblem: nil,
-                             modelName: encoder?.name ?? "", modelSHA256: encoder?.weightsSHA256 ?? "",
-                             validationNDCG: best)
+        return try GATEngine(
+            name: name, config: c, weights: bestWeights, catalog: catalog, users: store,
+            states: states.map { Matrix(rows: nU + nI, cols: h, data: $0.value) },
+            userText: userText, itemText: itemText, encoder: encoder, encoderProblem: nil,
+            modelName: encoder?.name ?? "", modelSHA256: encoder?.weightsSHA256 ?? "",
+            validationNDCG: best)
     }
 
     /// NDCG@10 of the validation items among each validation user's unseen items.
-    static func validationNDCG(_ z: [Float], hidden h: Int, users nU: Int, items nI: Int,
-                               valItems: [Int32: Set<Int32>], seen: [[Int32]]) -> Double {
+    static func validationNDCG(
+        _ z: [Float], hidden h: Int, users nU: Int, items nI: Int,
+        valItems: [Int32: Set<Int32>], seen: [[Int32]]
+    ) -> Double {
         let items = Matrix(rows: nI, cols: h, data: Array(z[(nU * h)...]))
         let valUsers = valItems.keys.sorted()
         let per: [Double] = Parallel.map(valUsers.count) { n in

@@ -16,10 +16,12 @@ public struct HTTPError: Error, CustomStringConvertible, Sendable {
 
     /// True for failures that happened before any HTTP status: DNS, refused, TLS, timeouts.
     public var isConnectionError: Bool {
-        [Int(CURLE_COULDNT_RESOLVE_HOST.rawValue), Int(CURLE_COULDNT_RESOLVE_PROXY.rawValue),
-         Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_OPERATION_TIMEDOUT.rawValue),
-         Int(CURLE_SSL_CONNECT_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue),
-         Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_GOT_NOTHING.rawValue)].contains(curlCode)
+        [
+            Int(CURLE_COULDNT_RESOLVE_HOST.rawValue), Int(CURLE_COULDNT_RESOLVE_PROXY.rawValue),
+            Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_OPERATION_TIMEDOUT.rawValue),
+            Int(CURLE_SSL_CONNECT_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue),
+            Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_GOT_NOTHING.rawValue),
+        ].contains(curlCode)
     }
 }
 
@@ -35,8 +37,10 @@ public struct HTTPRequest: Sendable {
     /// Larger bodies abort the transfer.
     public var maxBodyBytes: Int
 
-    public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil,
-                connectTimeout: Double = 10, timeout: Double = 60, maxBodyBytes: Int = 512 << 20) {
+    public init(
+        method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil,
+        connectTimeout: Double = 10, timeout: Double = 60, maxBodyBytes: Int = 512 << 20
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -74,7 +78,11 @@ public struct HTTPClient: Sendable {
         var results = [Result<HTTPResponse, HTTPError>?](repeating: nil, count: requests.count)
         guard !requests.isEmpty else { return [] }
         guard let multi = curl_multi_init() else {
-            return requests.map { .failure(HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_multi_init failed", url: $0.url)) }
+            return requests.map {
+                .failure(
+                    HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_multi_init failed", url: $0.url)
+                )
+            }
         }
         defer { curl_multi_cleanup(multi) }
         var transfers: [Transfer] = []
@@ -83,7 +91,9 @@ public struct HTTPClient: Sendable {
                 let t = try Transfer(r, index: n)
                 let mc = curl_multi_add_handle(multi, t.handle)
                 guard mc == CURLM_OK else {
-                    throw HTTPError(curlCode: 0, message: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(mc)))", url: r.url)
+                    throw HTTPError(
+                        curlCode: 0, message: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(mc)))",
+                        url: r.url)
                 }
                 transfers.append(t)
             } catch {
@@ -99,7 +109,8 @@ public struct HTTPClient: Sendable {
                 var left: Int32 = 0
                 while let msg = curl_multi_info_read(multi, &left) {
                     guard msg.pointee.msg == CURLMSG_DONE, let h = msg.pointee.easy_handle,
-                          let t = byHandle[UnsafeRawPointer(h)] else { continue }
+                        let t = byHandle[UnsafeRawPointer(h)]
+                    else { continue }
                     results[t.index] = t.finish(msg.pointee.data.result)
                 }
             }
@@ -107,7 +118,8 @@ public struct HTTPClient: Sendable {
                 if mc != CURLM_OK {
                     let why = String(cString: curl_multi_strerror(mc))
                     for t in transfers where results[t.index] == nil {
-                        results[t.index] = .failure(HTTPError(curlCode: 0, message: "curl_multi_perform: \(why)", url: t.url))
+                        results[t.index] = .failure(
+                            HTTPError(curlCode: 0, message: "curl_multi_perform: \(why)", url: t.url))
                     }
                 }
                 break
@@ -121,8 +133,10 @@ public struct HTTPClient: Sendable {
     }
 
     /// GET `url` and return the body; non-2xx statuses are errors.
-    public func get(_ url: String, connectTimeout: Double = 10, timeout: Double = 120,
-                    headers: [(String, String)] = []) throws(HTTPError) -> Data {
+    public func get(
+        _ url: String, connectTimeout: Double = 10, timeout: Double = 120,
+        headers: [(String, String)] = []
+    ) throws(HTTPError) -> Data {
         let r = try send(HTTPRequest(url: url, headers: headers, connectTimeout: connectTimeout, timeout: timeout))
         guard (200..<300).contains(r.status) else {
             throw HTTPError(curlCode: 0, message: "HTTP status \(r.status)", url: url)
@@ -143,7 +157,8 @@ private final class Transfer {
 
     init(_ request: HTTPRequest, index: Int) throws(HTTPError) {
         guard let h = curl_easy_init() else {
-            throw HTTPError(curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_easy_init failed", url: request.url)
+            throw HTTPError(
+                curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "curl_easy_init failed", url: request.url)
         }
         handle = h
         self.index = index
@@ -156,7 +171,9 @@ private final class Transfer {
         var c = rec_curl_setopt_str(h, CURLOPT_URL, request.url)
         if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, errbuf) }
         if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) }
-        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout * 1000))) }
+        if c == CURLE_OK {
+            c = rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout * 1000)))
+        }
         if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000))) }
         if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1) }
         if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_MAXREDIRS, 5) }
@@ -172,7 +189,9 @@ private final class Transfer {
             c = rec_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             if c == CURLE_OK {
                 c = body.withUnsafeBytes { b in
-                    rec_curl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafeRawPointer(errbuf)))
+                    rec_curl_setopt_ptr(
+                        h, CURLOPT_COPYPOSTFIELDS,
+                        UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafeRawPointer(errbuf)))
                 }
             }
         }
@@ -197,16 +216,23 @@ private final class Transfer {
     /// The outcome once libcurl reports the transfer done with `code`.
     func finish(_ code: CURLcode) -> Result<HTTPResponse, HTTPError> {
         if sink.overflow {
-            return .failure(HTTPError(curlCode: Int(code.rawValue), message: "response body exceeds \(sink.limit) bytes", url: url))
+            return .failure(
+                HTTPError(curlCode: Int(code.rawValue), message: "response body exceeds \(sink.limit) bytes", url: url))
         }
         if code != CURLE_OK {
             let detail = String(cString: errbuf)
-            return .failure(HTTPError(curlCode: Int(code.rawValue), message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail, url: url))
+            return .failure(
+                HTTPError(
+                    curlCode: Int(code.rawValue),
+                    message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail, url: url))
         }
         var status = 0
         let c = rec_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         guard c == CURLE_OK else {
-            return .failure(HTTPError(curlCode: Int(c.rawValue), message: "reading the status: \(String(cString: curl_easy_strerror(c)))", url: url))
+            return .failure(
+                HTTPError(
+                    curlCode: Int(c.rawValue), message: "reading the status: \(String(cString: curl_easy_strerror(c)))",
+                    url: url))
         }
         return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.data))
     }
@@ -224,7 +250,10 @@ private final class Sink {
     static let write: rec_curl_data_fn = { ptr, size, n, user in
         let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
         let count = size * n
-        if sink.data.count + count > sink.limit { sink.overflow = true; return 0 }
+        if sink.data.count + count > sink.limit {
+            sink.overflow = true
+            return 0
+        }
         if let ptr { sink.data.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: count) }
         return count
     }

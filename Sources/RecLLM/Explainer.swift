@@ -17,7 +17,8 @@ public struct Explainer: Sendable {
         guard q.style == .llm else { return e }
         func degrade(_ why: String) -> Explanation {
             e.degraded = true
-            e.degradedReason = (e.degradedReason.isEmpty ? "" : e.degradedReason + "; ") + why + "; the template text is returned"
+            e.degradedReason =
+                (e.degradedReason.isEmpty ? "" : e.degradedReason + "; ") + why + "; the template text is returned"
             return e
         }
         guard let llm else { return degrade("no LLM is configured for explanations (serve --llm-base-url)") }
@@ -27,15 +28,18 @@ public struct Explainer: Sendable {
             switch x.kind {
             case "history_item": "they liked \(x.item.map(title) ?? "?") (weight \(String(format: "%.2f", x.weight)))"
             case "shared_genre": x.detail.replacingOccurrences(of: "you rated", with: "they rated")
-            case "profile_similarity": "the movie's description is similar to their taste profile (cosine \(String(format: "%.2f", x.weight)))"
+            case "profile_similarity":
+                "the movie's description is similar to their taste profile (cosine \(String(format: "%.2f", x.weight)))"
             default: x.detail
             }
         }
         var warn: [String] = []
         let user = try rec.resolve(q.user, warnings: &warn)
         let profile = Profiles.user(id: user.rawID, history: user.history, meta: user.meta, catalog: catalog).text
-        let r = llm.chat(ChatRequest(messages: Prompts.explanation(item: title(e.item), evidence: lines, profile: profile),
-                                     schema: Prompts.explanationSchema, maxTokens: 256), deadline: deadline)
+        let r = llm.chat(
+            ChatRequest(
+                messages: Prompts.explanation(item: title(e.item), evidence: lines, profile: profile),
+                schema: Prompts.explanationSchema, maxTokens: 256), deadline: deadline)
         let text: String
         switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseExplanation(res.content) } }) {
         case .failure(let err): return degrade("LLM explanation failed (\(err))")
@@ -88,7 +92,9 @@ public struct TitleMatcher: Sendable {
         while let r = text.range(of: word, range: from..<text.endIndex) {
             let before = r.lowerBound == text.startIndex ? nil : text[text.index(before: r.lowerBound)]
             let after = r.upperBound == text.endIndex ? nil : text[r.upperBound]
-            if !(before?.isLetter ?? false) && !(before?.isNumber ?? false) && !(after?.isLetter ?? false) && !(after?.isNumber ?? false) {
+            if !(before?.isLetter ?? false) && !(before?.isNumber ?? false) && !(after?.isLetter ?? false)
+                && !(after?.isNumber ?? false)
+            {
                 return true
             }
             from = text.index(after: r.lowerBound)

@@ -47,8 +47,10 @@ public enum Fusion {
     }
 
     /// Fused scores, aligned with `base` (which is in base order, best first).
-    public static func fuse(base: [Float], judge: [Float], alpha: Float, positionWeights: Bool,
-                            normalization: Normalization) -> (base: [Float], judge: [Float], fused: [Float]) {
+    public static func fuse(
+        base: [Float], judge: [Float], alpha: Float, positionWeights: Bool,
+        normalization: Normalization
+    ) -> (base: [Float], judge: [Float], fused: [Float]) {
         precondition(base.count == judge.count)
         let b = normalise(base, normalization), j = normalise(judge, normalization)
         let a = alphas(n: base.count, alpha: alpha, positionWeights: positionWeights)
@@ -60,7 +62,9 @@ public enum Fusion {
     /// `vectors[i]` are unit vectors. The similarity penalty is floored at 0 (an item unlike
     /// everything taken is not rewarded beyond its relevance), so each pick's MMR value never
     /// increases along the list: an item's value can only fall as the taken set grows.
-    public static func mmr(relevance: [Float], vectors: [[Float]], lambda: Float, k: Int) -> [(index: Int, value: Float)] {
+    public static func mmr(
+        relevance: [Float], vectors: [[Float]], lambda: Float, k: Int
+    ) -> [(index: Int, value: Float)] {
         let n = relevance.count
         var maxSim = [Float](repeating: -.infinity, count: n)
         var taken = [Bool](repeating: false, count: n)
@@ -71,7 +75,10 @@ public enum Fusion {
             for i in 0..<n where !taken[i] {
                 let penalty = out.isEmpty ? 0 : max(0, maxSim[i])
                 let v = (1 - lambda) * relevance[i] - lambda * penalty
-                if v > bestValue || (v == bestValue && best >= 0 && relevance[i] > relevance[best]) { best = i; bestValue = v }
+                if v > bestValue || (v == bestValue && best >= 0 && relevance[i] > relevance[best]) {
+                    best = i
+                    bestValue = v
+                }
             }
             guard best >= 0 else { break }
             taken[best] = true

@@ -100,19 +100,29 @@ public struct LLMRelevancyJudge: Judge {
         let n = input.items.count
         guard n > 0 else { return JudgeOutput(scores: []) }
         // Seeded by the candidate set, so the same request gives the same prompts (and cache hits).
-        let seed = input.items.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64(UInt32(bitPattern: $1))) &* 1099511628211 }
+        let seed = input.items.reduce(UInt64(1469598103934665603)) {
+            ($0 ^ UInt64(UInt32(bitPattern: $1))) &* 1099511628211
+        }
         let batches = Self.batches(n: n, seed: seed)
         let requests = batches.map { b in
-            ChatRequest(messages: Prompts.relevancy(profile: input.profile, preference: input.preference,
-                                                    candidates: b.map { input.itemTexts[$0] }),
-                        schema: Prompts.relevancySchema)
+            ChatRequest(
+                messages: Prompts.relevancy(
+                    profile: input.profile, preference: input.preference,
+                    candidates: b.map { input.itemTexts[$0] }),
+                schema: Prompts.relevancySchema)
         }
         let results = llm.chatAll(requests, deadline: deadline)
         var sum = [Float](repeating: 0, count: n), count = [Int](repeating: 0, count: n)
         var failures: [LLMError] = []
         for (b, r) in zip(batches, results) {
-            switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseRelevancy(res.content, count: b.count) } }) {
-            case .success(let scores): for (k, i) in b.enumerated() { sum[i] += scores[k]; count[i] += 1 }
+            switch r.flatMap({ res in
+                Result { () throws(LLMError) in try Prompts.parseRelevancy(res.content, count: b.count) }
+            }) {
+            case .success(let scores):
+                for (k, i) in b.enumerated() {
+                    sum[i] += scores[k]
+                    count[i] += 1
+                }
             case .failure(let e): failures.append(e)
             }
         }
@@ -121,7 +131,10 @@ public struct LLMRelevancyJudge: Judge {
         }
         var out = JudgeOutput(scores: (0..<n).map { sum[$0] / Float(count[$0]) })
         if let first = failures.first {
-            out.warnings.append("LLM relevancy judge: \(failures.count) of \(batches.count) batches failed (\(first)); averages use the rest")
+            out.warnings.append(
+                "LLM relevancy judge: \(failures.count) of \(batches.count) batches failed (\(first)); averages use "
+                    + "the rest"
+            )
         }
         return out
     }
@@ -140,9 +153,11 @@ public struct LLMPointwiseJudge: Judge {
 
     public func judge(_ input: JudgeInput, deadline: Deadline) throws -> JudgeOutput {
         let requests = input.items.indices.map { k in
-            ChatRequest(messages: Prompts.pointwise(preference: input.preference, favourites: input.favourites,
-                                                    item: input.itemTexts[k], prior: input.basePrior[k]),
-                        schema: Prompts.pointwiseSchema, maxTokens: 128)
+            ChatRequest(
+                messages: Prompts.pointwise(
+                    preference: input.preference, favourites: input.favourites,
+                    item: input.itemTexts[k], prior: input.basePrior[k]),
+                schema: Prompts.pointwiseSchema, maxTokens: 128)
         }
         let results = llm.chatAll(requests, deadline: deadline)
         var scores: [Float] = []

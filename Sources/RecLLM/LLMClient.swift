@@ -117,7 +117,8 @@ public final class LLMClient: Sendable {
     private let permits: Permits
     private let cache: ResponseCache?
     private let counters = Mutex(LLMStats())
-    private let rng = Mutex(SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))))
+    private let rng = Mutex(
+        SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))))
 
     public init(config: LLMConfig) throws {
         try config.validate()
@@ -135,7 +136,8 @@ public final class LLMClient: Sendable {
     /// Runs several chat completions concurrently; results in the same order.
     public func chatAll(_ requests: [ChatRequest], deadline: Deadline = .none) -> [Result<ChatResult, LLMError>] {
         let bodies = requests.map(chatBody)
-        let outcomes = run(bodies.map { ("chat/completions", $0) }, deadline: deadline) { (data: Data) throws(LLMError) -> ChatResult in
+        let outcomes = run(bodies.map { ("chat/completions", $0) }, deadline: deadline) {
+            (data: Data) throws(LLMError) -> ChatResult in
             try Self.parseChat(data)
         }
         counters.withLock { c in
@@ -164,7 +166,10 @@ public final class LLMClient: Sendable {
         }[0]
         counters.withLock { c in
             c.calls += 1
-            if case .failure(let e) = r { c.errors += 1; c.errorsByKind[e.kind.rawValue, default: 0] += 1 }
+            if case .failure(let e) = r {
+                c.errors += 1
+                c.errorsByKind[e.kind.rawValue, default: 0] += 1
+            }
         }
         return r
     }
@@ -179,14 +184,18 @@ public final class LLMClient: Sendable {
             "max_tokens": r.maxTokens ?? config.maxTokens,
         ]
         if let s = r.schema, config.jsonSchema,
-           let schema = try? JSONSerialization.jsonObject(with: Data(s.schema.utf8)) {
-            body["response_format"] = ["type": "json_schema", "json_schema": ["name": s.name, "strict": true, "schema": schema]]
+            let schema = try? JSONSerialization.jsonObject(with: Data(s.schema.utf8))
+        {
+            body["response_format"] = [
+                "type": "json_schema", "json_schema": ["name": s.name, "strict": true, "schema": schema],
+            ]
         }
         return Self.json(body)
     }
 
     static func json(_ obj: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
     }
 
     // MARK: - transport, retries, cache
@@ -199,8 +208,10 @@ public final class LLMClient: Sendable {
 
     /// Posts `bodies` to their paths with retries; `parse` turns a 2xx body into a value
     /// (its result's `cached`/`attempts` are filled in here via `Parsed`).
-    private func run<T: CachedValue>(_ bodies: [(path: String, body: Data)], deadline: Deadline,
-                                     parse: @escaping (Data) throws(LLMError) -> T) -> [Result<T, LLMError>] {
+    private func run<T: CachedValue>(
+        _ bodies: [(path: String, body: Data)], deadline: Deadline,
+        parse: @escaping (Data) throws(LLMError) -> T
+    ) -> [Result<T, LLMError>] {
         var results = [Result<T, LLMError>?](repeating: nil, count: bodies.count)
         // Latency per call not answered from the cache: from here to the end of the wave that
         // settled it (retries and back-off included); calls never attempted wait the whole run.
@@ -242,8 +253,11 @@ public final class LLMClient: Sendable {
             pending.removeFirst(granted)
             let timeout = min(config.timeout, Self.remaining(deadline) ?? config.timeout)
             let requests = wave.map { p in
-                HTTPRequest(method: "POST", url: base + "/" + bodies[p.index].path, headers: headers, body: bodies[p.index].body,
-                            connectTimeout: min(config.connectTimeout, timeout), timeout: max(0.001, timeout), maxBodyBytes: 64 << 20)
+                HTTPRequest(
+                    method: "POST", url: base + "/" + bodies[p.index].path, headers: headers,
+                    body: bodies[p.index].body,
+                    connectTimeout: min(config.connectTimeout, timeout), timeout: max(0.001, timeout),
+                    maxBodyBytes: 64 << 20)
             }
             let responses = http.sendAll(requests)
             permits.release(granted)
@@ -259,7 +273,11 @@ public final class LLMClient: Sendable {
                     if let cache, case .success(let resp) = r { cache.put(keys[p.index], resp.body) }
                 case .failure(let e, let retryAfter):
                     if let retryAfter, p.attempt < config.maxRetries {
-                        retry.append((Pending(index: p.index, attempt: p.attempt + 1, lastError: e), max(retryAfter, backoff(p.attempt))))
+                        retry.append(
+                            (
+                                Pending(index: p.index, attempt: p.attempt + 1, lastError: e),
+                                max(retryAfter, backoff(p.attempt))
+                            ))
                     } else {
                         results[p.index] = .failure(e)
                     }
@@ -269,7 +287,12 @@ public final class LLMClient: Sendable {
             let delay = retry.map(\.1).max()!
             if let left = Self.remaining(deadline), left < delay + 0.01 {
                 for (p, _) in retry {
-                    results[p.index] = .failure(LLMError(p.lastError!.kind, "\(p.lastError!.message) (no time left before the deadline to retry after \(String(format: "%.2f", delay)) s)"))
+                    results[p.index] = .failure(
+                        LLMError(
+                            p.lastError!.kind,
+                            "\(p.lastError!.message) (no time left before the deadline to retry after "
+                                + "\(String(format: "%.2f", delay)) s)"
+                        ))
                 }
                 continue
             }
@@ -286,7 +309,8 @@ public final class LLMClient: Sendable {
         case failure(LLMError, retryAfter: Double?)
     }
 
-    private func classify<T>(_ r: Result<HTTPResponse, HTTPError>, parse: (Data) throws(LLMError) -> T) -> Classified<T> {
+    private func classify<T>(_ r: Result<HTTPResponse, HTTPError>, parse: (Data) throws(LLMError) -> T) -> Classified<T>
+    {
         switch r {
         case .failure(let e):
             if e.isTimeout {
@@ -297,8 +321,10 @@ public final class LLMClient: Sendable {
             if (200..<300).contains(resp.status) {
                 do { return .success(try parse(resp.body)) } catch { return .failure(error, retryAfter: nil) }
             }
-            let snippet = String(decoding: resp.body.prefix(300), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            let e = LLMError(.http, "HTTP \(resp.status) from \(resp.status == 429 ? "a rate-limited " : "")endpoint: \(snippet)")
+            let snippet = String(decoding: resp.body.prefix(300), as: UTF8.self).replacingOccurrences(
+                of: "\n", with: " ")
+            let e = LLMError(
+                .http, "HTTP \(resp.status) from \(resp.status == 429 ? "a rate-limited " : "")endpoint: \(snippet)")
             let retryable = [408, 409, 429].contains(resp.status) || (500..<600).contains(resp.status)
             return .failure(e, retryAfter: retryable ? Self.retryAfter(resp.headers["retry-after"]) ?? 0 : nil)
         }
@@ -335,10 +361,12 @@ public final class LLMClient: Sendable {
 
     static func parseChat(_ data: Data) throws(LLMError) -> ChatResult {
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw LLMError(.malformed, "the answer is not a JSON object: \(String(decoding: data.prefix(120), as: UTF8.self))")
+            throw LLMError(
+                .malformed, "the answer is not a JSON object: \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
         guard let choices = obj["choices"] as? [[String: Any]], let first = choices.first,
-              let message = first["message"] as? [String: Any] else {
+            let message = first["message"] as? [String: Any]
+        else {
             throw LLMError(.malformed, "the answer has no choices[0].message")
         }
         if let refusal = message["refusal"] as? String, !refusal.isEmpty {
@@ -351,13 +379,15 @@ public final class LLMClient: Sendable {
             throw LLMError(.truncated, "the answer was cut off at max_tokens")
         }
         let usage = obj["usage"] as? [String: Any]
-        return ChatResult(content: content, promptTokens: usage?["prompt_tokens"] as? Int ?? 0,
-                          completionTokens: usage?["completion_tokens"] as? Int ?? 0, cached: false, attempts: 0)
+        return ChatResult(
+            content: content, promptTokens: usage?["prompt_tokens"] as? Int ?? 0,
+            completionTokens: usage?["completion_tokens"] as? Int ?? 0, cached: false, attempts: 0)
     }
 
     static func parseEmbeddings(_ data: Data, count: Int) throws(LLMError) -> [[Float]] {
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let items = obj["data"] as? [[String: Any]] else {
+            let items = obj["data"] as? [[String: Any]]
+        else {
             throw LLMError(.malformed, "the answer is not an embeddings response (no data array)")
         }
         var out = [[Float]?](repeating: nil, count: count)
@@ -382,8 +412,16 @@ protocol CachedValue {
 }
 
 extension ChatResult: CachedValue {
-    func markedCached() -> ChatResult { var c = self; c.cached = true; return c }
-    func withAttempts(_ n: Int) -> ChatResult { var c = self; c.attempts = n; return c }
+    func markedCached() -> ChatResult {
+        var c = self
+        c.cached = true
+        return c
+    }
+    func withAttempts(_ n: Int) -> ChatResult {
+        var c = self
+        c.attempts = n
+        return c
+    }
 }
 
 extension Array: CachedValue where Element == [Float] {

@@ -35,9 +35,18 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
     public var apiKey: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case baseURL = "base_url", model, embeddingModel = "embedding_model", connectTimeout = "connect_timeout_s"
-        case timeout = "timeout_s", maxRetries = "max_retries", backoff = "backoff_s", maxBackoff = "max_backoff_s"
-        case concurrency, temperature, maxTokens = "max_tokens", jsonSchema = "json_schema", cacheDir = "cache_dir"
+        case baseURL = "base_url"
+        case model
+        case embeddingModel = "embedding_model"
+        case connectTimeout = "connect_timeout_s"
+        case timeout = "timeout_s"
+        case maxRetries = "max_retries"
+        case backoff = "backoff_s"
+        case maxBackoff = "max_backoff_s"
+        case concurrency, temperature
+        case maxTokens = "max_tokens"
+        case jsonSchema = "json_schema"
+        case cacheDir = "cache_dir"
     }
 
     public init(baseURL: String, model: String) {
@@ -68,12 +77,17 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw RecError.notFound("cannot read the LLM config \(path): \(error.localizedDescription)")
         }
-        let known = Set(["base_url", "model", "embedding_model", "connect_timeout_s", "timeout_s", "max_retries", "backoff_s",
-                         "max_backoff_s", "concurrency", "temperature", "max_tokens", "json_schema", "cache_dir"])
+        let known = Set([
+            "base_url", "model", "embedding_model", "connect_timeout_s", "timeout_s", "max_retries", "backoff_s",
+            "max_backoff_s", "concurrency", "temperature", "max_tokens", "json_schema", "cache_dir",
+        ])
         if let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let unknown = Set(obj.keys).subtracting(known)
             if !unknown.isEmpty {
-                throw RecError.invalidArgument("\(path): unknown key(s) \(unknown.sorted().joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))")
+                throw RecError.invalidArgument(
+                    "\(path): unknown key(s) \(unknown.sorted().joined(separator: ", ")); known: "
+                        + "\(known.sorted().joined(separator: ", "))"
+                )
             }
         }
         do { return try JSONDecoder().decode(LLMConfig.self, from: data) } catch {
@@ -89,18 +103,26 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
 
     /// Checks ranges; throws INVALID_ARGUMENT naming the field.
     public func validate() throws {
-        guard let u = URL(string: baseURL), let scheme = u.scheme, ["http", "https"].contains(scheme), u.host != nil else {
+        guard let u = URL(string: baseURL), let scheme = u.scheme, ["http", "https"].contains(scheme), u.host != nil
+        else {
             throw RecError.invalidArgument("LLM base URL must be http(s)://host[:port]/path, got '\(baseURL)'")
         }
         guard !model.isEmpty else { throw RecError.invalidArgument("LLM model name is empty") }
         guard connectTimeout > 0, timeout > 0 else { throw RecError.invalidArgument("LLM timeouts must be positive") }
-        guard maxRetries >= 0, maxRetries <= 10 else { throw RecError.invalidArgument("LLM max_retries must be in 0...10") }
-        guard backoff >= 0, maxBackoff >= backoff else { throw RecError.invalidArgument("LLM backoff must be >= 0 and <= max_backoff") }
-        guard concurrency >= 1, concurrency <= 256 else { throw RecError.invalidArgument("LLM concurrency must be in 1...256") }
+        guard maxRetries >= 0, maxRetries <= 10 else {
+            throw RecError.invalidArgument("LLM max_retries must be in 0...10")
+        }
+        guard backoff >= 0, maxBackoff >= backoff else {
+            throw RecError.invalidArgument("LLM backoff must be >= 0 and <= max_backoff")
+        }
+        guard concurrency >= 1, concurrency <= 256 else {
+            throw RecError.invalidArgument("LLM concurrency must be in 1...256")
+        }
         guard maxTokens >= 1 else { throw RecError.invalidArgument("LLM max_tokens must be positive") }
     }
 
     public var description: String {
-        "\(model) at \(baseURL) (timeout \(timeout) s, connect \(connectTimeout) s, retries \(maxRetries), concurrency \(concurrency), key \(apiKey == nil ? "none" : "set"), cache \(cacheDir ?? "off"))"
+        "\(model) at \(baseURL) (timeout \(timeout) s, connect \(connectTimeout) s, retries \(maxRetries), "
+            + "concurrency \(concurrency), key \(apiKey == nil ? "none" : "set"), cache \(cacheDir ?? "off"))"
     }
 }

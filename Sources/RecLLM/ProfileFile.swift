@@ -7,8 +7,10 @@ import RecText
 /// encoder embeds) and, for LLM-enriched users, a "preference" sentence.
 public enum ProfileFile {
     /// One line for `profile`.
-    public static func line<P: Encodable>(_ kind: String, _ profile: P, _ text: String,
-                                          extra: [String: String] = [:]) throws -> Data {
+    public static func line<P: Encodable>(
+        _ kind: String, _ profile: P, _ text: String,
+        extra: [String: String] = [:]
+    ) throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var obj = try JSONSerialization.jsonObject(with: enc.encode(profile)) as? [String: Any] else {
@@ -26,7 +28,9 @@ public enum ProfileFile {
     public static func templates(_ catalog: Catalog, _ users: UserStore, kind: String) throws -> Data {
         var out = Data()
         if kind != "users" { for p in Profiles.items(catalog) { out.append(try line("item", p, p.text)) } }
-        if kind != "items" { for p in Profiles.users(users, catalog: catalog) { out.append(try line("user", p, p.text)) } }
+        if kind != "items" {
+            for p in Profiles.users(users, catalog: catalog) { out.append(try line("user", p, p.text)) }
+        }
         return out
     }
 
@@ -40,26 +44,36 @@ public enum ProfileFile {
     /// Enriches the profiles `kind` selects with `writer`, appending to `url` and resuming
     /// from it: ids already in the file count as done, and a torn last line (a killed run) is
     /// dropped first. Profiles whose calls failed are left out, so the next run retries them.
-    public static func enrich(_ url: URL, catalog: Catalog, users: UserStore, kind: String, writer: ProfileWriter,
-                              log: (String) -> Void) throws -> Summary {
+    public static func enrich(
+        _ url: URL, catalog: Catalog, users: UserStore, kind: String, writer: ProfileWriter,
+        log: (String) -> Void
+    ) throws -> Summary {
         let done = try resume(url)
-        log("\(url.path): \(done["item", default: []].count) items and \(done["user", default: []].count) users already done")
+        log(
+            "\(url.path): \(done["item", default: []].count) items and \(done["user", default: []].count) users "
+                + "already done"
+        )
         let fh = try FileHandle(forWritingTo: url)
         defer { try? fh.close() }
         try fh.seekToEnd()
         var s = Summary()
         if kind != "users" {
-            s.items = try writer.items(catalog, done: done["item", default: []], emit: { ps in
-                try fh.write(contentsOf: ps.reduce(into: Data()) { $0.append(try line("item", $1, $1.text)) })
-            }, progress: { n, total in log("items: \(n)/\(total)") })
+            s.items = try writer.items(
+                catalog, done: done["item", default: []],
+                emit: { ps in
+                    try fh.write(contentsOf: ps.reduce(into: Data()) { $0.append(try line("item", $1, $1.text)) })
+                }, progress: { n, total in log("items: \(n)/\(total)") })
         }
         if kind != "items" {
-            s.users = try writer.users(users, catalog: catalog, done: done["user", default: []], emit: { rs in
-                try fh.write(contentsOf: rs.reduce(into: Data()) {
-                    let extra = $1.preference.isEmpty ? [:] : ["preference": $1.preference]
-                    $0.append(try line("user", $1.profile, $1.profile.text, extra: extra))
-                })
-            }, progress: { n, total in log("users: \(n)/\(total)") })
+            s.users = try writer.users(
+                users, catalog: catalog, done: done["user", default: []],
+                emit: { rs in
+                    try fh.write(
+                        contentsOf: rs.reduce(into: Data()) {
+                            let extra = $1.preference.isEmpty ? [:] : ["preference": $1.preference]
+                            $0.append(try line("user", $1.profile, $1.profile.text, extra: extra))
+                        })
+                }, progress: { n, total in log("users: \(n)/\(total)") })
         }
         return s
     }
@@ -78,7 +92,8 @@ public enum ProfileFile {
         var kept = ""
         for line in text.split(separator: "\n") {
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let k = obj["kind"] as? String, let id = obj["id"] as? String else { continue }
+                let k = obj["kind"] as? String, let id = obj["id"] as? String
+            else { continue }
             done[k, default: []].insert(id)
             kept += line + "\n"
         }

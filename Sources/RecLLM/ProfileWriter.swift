@@ -37,19 +37,26 @@ public struct ProfileWriter {
     }
 
     /// Enriches every item not in `done`; `emit` receives each finished chunk.
-    public func items(_ catalog: Catalog, done: Set<String>, emit: ([ItemProfile]) throws -> Void,
-                      progress: (Int, Int) -> Void = { _, _ in }) throws -> Stats {
+    public func items(
+        _ catalog: Catalog, done: Set<String>, emit: ([ItemProfile]) throws -> Void,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Stats {
         var stats = Stats()
         let todo = Profiles.items(catalog).filter { p in
-            if done.contains(p.id) { stats.skipped += 1; return false }
+            if done.contains(p.id) {
+                stats.skipped += 1
+                return false
+            }
             return true
         }
         for start in stride(from: 0, to: todo.count, by: chunkSize) {
             let chunk = Array(todo[start..<min(todo.count, start + chunkSize)])
-            let results = llm.chatAll(chunk.map { ChatRequest(messages: Prompts.itemProfile($0.text), schema: Prompts.itemProfileSchema) })
+            let results = llm.chatAll(
+                chunk.map { ChatRequest(messages: Prompts.itemProfile($0.text), schema: Prompts.itemProfileSchema) })
             var out: [ItemProfile] = []
             for (p, r) in zip(chunk, results) {
-                switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseItemProfile(res.content) } }) {
+                switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseItemProfile(res.content) } })
+                {
                 case .success(let e):
                     var q = p
                     (q.overview, q.attributes, q.description) = (e.overview, e.attributes, e.description)
@@ -73,11 +80,16 @@ public struct ProfileWriter {
     }
 
     /// Summarises every user not in `done`.
-    public func users(_ store: UserStore, catalog: Catalog, done: Set<String>, emit: ([UserResult]) throws -> Void,
-                      progress: (Int, Int) -> Void = { _, _ in }) throws -> Stats {
+    public func users(
+        _ store: UserStore, catalog: Catalog, done: Set<String>, emit: ([UserResult]) throws -> Void,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Stats {
         var stats = Stats()
         let all = (0..<store.ids.count).map(Int32.init).filter { u in
-            if done.contains(store.ids[u]) { stats.skipped += 1; return false }
+            if done.contains(store.ids[u]) {
+                stats.skipped += 1
+                return false
+            }
             return true
         }
         let title = { (e: HistoryEntry) in catalog.meta[Int(e.item)].displayTitle }
@@ -85,14 +97,19 @@ public struct ProfileWriter {
             let chunk = Array(all[start..<min(all.count, start + chunkSize)])
             let history = chunk.map { store.histories.entries(of: $0) }
             let profiles = chunk.indices.map { n in
-                Profiles.user(id: store.ids[chunk[n]], history: history[n], meta: store.meta[Int(chunk[n])], catalog: catalog)
+                Profiles.user(
+                    id: store.ids[chunk[n]], history: history[n], meta: store.meta[Int(chunk[n])], catalog: catalog)
             }
             // Turns: liked titles best first, then disliked worst first, 5 per turn.
             let turns: [[(liked: [String], disliked: [String])]] = history.map { h in
                 let liked = Profiles.liked(h).map(title), disliked = Profiles.disliked(h).map(title)
                 var t: [(liked: [String], disliked: [String])] = []
-                for s in stride(from: 0, to: liked.count, by: Self.turnSize) { t.append((Array(liked[s..<min(liked.count, s + Self.turnSize)]), [])) }
-                for s in stride(from: 0, to: disliked.count, by: Self.turnSize) { t.append(([], Array(disliked[s..<min(disliked.count, s + Self.turnSize)]))) }
+                for s in stride(from: 0, to: liked.count, by: Self.turnSize) {
+                    t.append((Array(liked[s..<min(liked.count, s + Self.turnSize)]), []))
+                }
+                for s in stride(from: 0, to: disliked.count, by: Self.turnSize) {
+                    t.append(([], Array(disliked[s..<min(disliked.count, s + Self.turnSize)])))
+                }
                 // Keep the first turns of each kind when there are too many.
                 if t.count > maxTurns {
                     let d = t.filter { !$0.disliked.isEmpty }.prefix(max(1, maxTurns / 4))
@@ -109,25 +126,33 @@ public struct ProfileWriter {
             }
             for turn in 0..<(turns.map(\.count).max() ?? 0) {
                 let active = chunk.indices.filter { turn < turns[$0].count && failed[$0] == nil }
-                let results = llm.chatAll(active.map { n in
-                    ChatRequest(messages: Prompts.userSummaryTurn(previous: summary[n], demographics: demographics[n],
-                                                                  liked: turns[n][turn].liked, disliked: turns[n][turn].disliked),
-                                schema: Prompts.userSummarySchema, maxTokens: 256)
-                })
+                let results = llm.chatAll(
+                    active.map { n in
+                        ChatRequest(
+                            messages: Prompts.userSummaryTurn(
+                                previous: summary[n], demographics: demographics[n],
+                                liked: turns[n][turn].liked, disliked: turns[n][turn].disliked),
+                            schema: Prompts.userSummarySchema, maxTokens: 256)
+                    })
                 for (n, r) in zip(active, results) {
-                    switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseSummary(res.content) } }) {
+                    switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseSummary(res.content) } })
+                    {
                     case .success(let s): summary[n] = s
                     case .failure(let e): failed[n] = "user \(store.ids[chunk[n]]) turn \(turn + 1): \(e)"
                     }
                 }
             }
             let wantPreference = chunk.indices.filter { failed[$0] == nil && !profiles[$0].liked.isEmpty }
-            let prefs = llm.chatAll(wantPreference.map { n in
-                ChatRequest(messages: Prompts.preference(favourites: profiles[n].liked), schema: Prompts.preferenceSchema, maxTokens: 128)
-            })
+            let prefs = llm.chatAll(
+                wantPreference.map { n in
+                    ChatRequest(
+                        messages: Prompts.preference(favourites: profiles[n].liked), schema: Prompts.preferenceSchema,
+                        maxTokens: 128)
+                })
             var preference = [String](repeating: "", count: chunk.count)
             for (n, r) in zip(wantPreference, prefs) {
-                switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parsePreference(res.content) } }) {
+                switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parsePreference(res.content) } })
+                {
                 case .success(let s): preference[n] = s
                 case .failure(let e): failed[n] = "user \(store.ids[chunk[n]]) preference: \(e)"
                 }

@@ -75,27 +75,39 @@ public final class Reranker: Sendable {
 
     public func rerank(_ rec: Recommender, _ q: RerankQuery, deadline: Deadline = .none) throws -> RerankResult {
         let alpha = q.alpha ?? Fusion.defaultAlpha
-        guard alpha.isFinite, (0...1).contains(alpha) else { throw RecError.invalidArgument("alpha must be in [0, 1], got \(alpha)") }
+        guard alpha.isFinite, (0...1).contains(alpha) else {
+            throw RecError.invalidArgument("alpha must be in [0, 1], got \(alpha)")
+        }
         guard q.diversity.isFinite, (0...1).contains(q.diversity) else {
             throw RecError.invalidArgument("diversity must be in [0, 1], got \(q.diversity)")
         }
-        guard q.k >= 0, q.k <= rec.limits.maxK else { throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(rec.limits.maxK))") }
+        guard q.k >= 0, q.k <= rec.limits.maxK else {
+            throw RecError.invalidArgument("k = \(q.k) exceeds the server's max_k (\(rec.limits.maxK))")
+        }
         guard q.poolSize >= 0, q.poolSize <= rec.limits.maxCandidates else {
-            throw RecError.resourceExhausted("pool_size \(q.poolSize) exceeds the server's max_candidates (\(rec.limits.maxCandidates))")
+            throw RecError.resourceExhausted(
+                "pool_size \(q.poolSize) exceeds the server's max_candidates (\(rec.limits.maxCandidates))")
         }
         for (n, c) in q.candidates.enumerated() {
-            if let b = c.base, !b.isFinite { throw RecError.invalidArgument("candidates[\(n)].base_score must be finite, got \(b)") }
+            if let b = c.base, !b.isFinite {
+                throw RecError.invalidArgument("candidates[\(n)].base_score must be finite, got \(b)")
+            }
         }
 
         // 1. Base list, best first.
         var base: Recommendation
         if q.candidates.isEmpty {
-            base = try rec.retrieve(RetrieveQuery(user: q.user, engine: q.baseEngine, k: q.poolSize == 0 ? Self.defaultPoolSize : q.poolSize,
-                                                  excludeSeen: true, filters: q.filters), deadline: deadline)
+            base = try rec.retrieve(
+                RetrieveQuery(
+                    user: q.user, engine: q.baseEngine, k: q.poolSize == 0 ? Self.defaultPoolSize : q.poolSize,
+                    excludeSeen: true, filters: q.filters), deadline: deadline)
         } else {
-            base = try rec.rank(RankQuery(user: q.user, engine: q.baseEngine, candidates: q.candidates.map(\.id), k: 0,
-                                          excludeSeen: false, filters: q.filters), deadline: deadline)
-            let given = Dictionary(q.candidates.compactMap { c in c.base.map { (c.id, $0) } }, uniquingKeysWith: { a, _ in a })
+            base = try rec.rank(
+                RankQuery(
+                    user: q.user, engine: q.baseEngine, candidates: q.candidates.map(\.id), k: 0,
+                    excludeSeen: false, filters: q.filters), deadline: deadline)
+            let given = Dictionary(
+                q.candidates.compactMap { c in c.base.map { (c.id, $0) } }, uniquingKeysWith: { a, _ in a })
             if !given.isEmpty {
                 for n in base.items.indices {
                     if let b = given[rec.catalog.ids[base.items[n].item]] { base.items[n].score = b }
@@ -112,15 +124,17 @@ public final class Reranker: Sendable {
         var warn: [String] = []
         let user = try rec.resolve(q.user, warnings: &warn)
         let text = rec.engines.lazy.compactMap { $0 as? any TextEmbeddingSpace }.first
-        let (judged, why) = judge(user, items: items, baseScores: baseScores, catalog: rec.catalog, text: text,
-                                  kind: q.judge ?? defaultJudge, deadline: deadline)
+        let (judged, why) = judge(
+            user, items: items, baseScores: baseScores, catalog: rec.catalog, text: text,
+            kind: q.judge ?? defaultJudge, deadline: deadline)
         reasons += why
         warnings += judged?.out.warnings ?? []
 
         // 3. Fusion and ordering.
         let judgeScores = judged?.out.scores ?? baseScores
-        let f = Fusion.fuse(base: baseScores, judge: judgeScores, alpha: judged == nil ? 0 : alpha,
-                            positionWeights: q.positionWeights, normalization: q.normalization)
+        let f = Fusion.fuse(
+            base: baseScores, judge: judgeScores, alpha: judged == nil ? 0 : alpha,
+            positionWeights: q.positionWeights, normalization: q.normalization)
         var scored: [ScoredItem] = items.indices.map { n in
             var comps: [(String, Float)] = [("base", baseScores[n])]
             if judged != nil { comps.append(("judge", judgeScores[n])) }
@@ -137,7 +151,9 @@ public final class Reranker: Sendable {
                 return s
             }
         } else {
-            if q.diversity > 0 { warnings.append("diversity needs the text engine's item embeddings, which this bundle lacks; ignored") }
+            if q.diversity > 0 {
+                warnings.append("diversity needs the text engine's item embeddings, which this bundle lacks; ignored")
+            }
             scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }
             scored = Array(scored.prefix(k))
         }
@@ -154,26 +170,36 @@ public final class Reranker: Sendable {
     /// base scores) for `user` with judge `kind`, falling back from an LLM judge to the local
     /// one, and from the local judge to none. Returns the judge that scored (nil: none could)
     /// and the reasons for every fallback. Offline evaluation calls this directly.
-    public func judge(_ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: (any TextEmbeddingSpace)?,
-                      kind wanted: JudgeKind, deadline: Deadline = .none) -> ((kind: JudgeKind, out: JudgeOutput)?, [String]) {
+    public func judge(
+        _ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: (any TextEmbeddingSpace)?,
+        kind wanted: JudgeKind, deadline: Deadline = .none
+    ) -> ((kind: JudgeKind, out: JudgeOutput)?, [String]) {
         guard !items.isEmpty else { return (nil, []) }
         var reasons: [String] = []
         let input = Self.input(user, items: items, baseScores: baseScores, catalog: catalog)
         if wanted.usesLLM {
             if let llm {
-                let judge: any Judge = wanted == .llmRelevancy ? LLMRelevancyJudge(llm: llm) : LLMPointwiseJudge(llm: llm)
-                let llmDeadline = deadline.instant.map { Deadline(instant: $0.advanced(by: .zero - fallbackReserve)) } ?? .none
+                let judge: any Judge =
+                    wanted == .llmRelevancy ? LLMRelevancyJudge(llm: llm) : LLMPointwiseJudge(llm: llm)
+                let llmDeadline =
+                    deadline.instant.map { Deadline(instant: $0.advanced(by: .zero - fallbackReserve)) } ?? .none
                 do {
                     return ((wanted, try judge.judge(input, deadline: llmDeadline)), [])
                 } catch {
                     reasons.append("\(error); fell back to the local judge")
                 }
             } else {
-                reasons.append("\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell back to the local judge")
+                reasons.append(
+                    "\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell "
+                        + "back to the local judge"
+                )
             }
         }
         guard let text else {
-            reasons.append("the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base score alone")
+            reasons.append(
+                "the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base score "
+                    + "alone"
+            )
             return (nil, reasons)
         }
         do {
@@ -191,11 +217,14 @@ public final class Reranker: Sendable {
         let favourites = Array(profile.liked.prefix(10))
         var preference = user.preference.trimmingCharacters(in: .whitespacesAndNewlines)
         if preference.isEmpty && !favourites.isEmpty {
-            preference = "Enjoys movies such as \(favourites.prefix(3).joined(separator: ", "))"
-                + (profile.dominantGenres.isEmpty ? "." : ", especially \(profile.dominantGenres.joined(separator: ", ")).")
+            preference =
+                "Enjoys movies such as \(favourites.prefix(3).joined(separator: ", "))"
+                + (profile.dominantGenres.isEmpty
+                    ? "." : ", especially \(profile.dominantGenres.joined(separator: ", ")).")
         }
-        return JudgeInput(user: user, profile: profile.text, preference: preference, favourites: favourites, items: items,
-                          itemTexts: items.map { Profiles.item(Int($0), catalog: catalog).text },
-                          basePrior: Fusion.normalise(baseScores, .minMax))
+        return JudgeInput(
+            user: user, profile: profile.text, preference: preference, favourites: favourites, items: items,
+            itemTexts: items.map { Profiles.item(Int($0), catalog: catalog).text },
+            basePrior: Fusion.normalise(baseScores, .minMax))
     }
 }

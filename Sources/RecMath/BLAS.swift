@@ -1,5 +1,5 @@
-import Foundation
 import CBLAS
+import Foundation
 
 /// A dense row-major `Float` matrix. Value semantics; the storage is one contiguous array
 /// so it can go straight to BLAS and to safetensors.
@@ -42,14 +42,17 @@ public enum BLAS {
     /// y = A x (A is rows × cols, x has cols entries), or y = Aᵀ x when `transpose` (x has rows entries).
     public static func gemv(_ a: Matrix, _ x: [Float], transpose: Bool = false) -> [Float] {
         let (inputs, outputs) = transpose ? (a.rows, a.cols) : (a.cols, a.rows)
-        precondition(x.count == inputs, "gemv: x has \(x.count) entries, the \(transpose ? "transposed " : "")matrix takes \(inputs)")
+        precondition(
+            x.count == inputs,
+            "gemv: x has \(x.count) entries, the \(transpose ? "transposed " : "")matrix takes \(inputs)")
         var y = [Float](repeating: 0, count: outputs)
         guard a.rows > 0, a.cols > 0 else { return y }
         a.data.withUnsafeBufferPointer { ap in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(a.rows), Int32(a.cols), 1,
-                                ap.baseAddress, Int32(a.cols), xp.baseAddress, 1, 0, yp.baseAddress, 1)
+                    cblas_sgemv(
+                        CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(a.rows), Int32(a.cols), 1,
+                        ap.baseAddress, Int32(a.cols), xp.baseAddress, 1, 0, yp.baseAddress, 1)
                 }
             }
         }
@@ -64,8 +67,10 @@ public enum BLAS {
         a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
                 c.data.withUnsafeMutableBufferPointer { cp in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(a.rows), Int32(b.cols), Int32(a.cols),
-                                1, ap.baseAddress, Int32(a.cols), bp.baseAddress, Int32(b.cols), 0, cp.baseAddress, Int32(b.cols))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(a.rows), Int32(b.cols), Int32(a.cols),
+                        1, ap.baseAddress, Int32(a.cols), bp.baseAddress, Int32(b.cols), 0, cp.baseAddress,
+                        Int32(b.cols))
                 }
             }
         }
@@ -97,9 +102,13 @@ public enum LAPACK {
     public static func inverseSPD(_ a: [Double], n: Int) throws -> [Double] {
         precondition(a.count == n * n, "inverseSPD: \(a.count) values for \(n)x\(n)")
         var m = a
-        let info1 = m.withUnsafeMutableBufferPointer { LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n)) }
+        let info1 = m.withUnsafeMutableBufferPointer {
+            LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
+        }
         guard info1 == 0 else { throw LAPACKError(routine: "dpotrf", info: Int(info1)) }
-        let info2 = m.withUnsafeMutableBufferPointer { LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n)) }
+        let info2 = m.withUnsafeMutableBufferPointer {
+            LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
+        }
         guard info2 == 0 else { throw LAPACKError(routine: "dpotri", info: Int(info2)) }
         for i in 0..<n { for j in 0..<i { m[i * n + j] = m[j * n + i] } }  // mirror the upper triangle
         return m
@@ -111,8 +120,9 @@ public enum LAPACK {
         var c = [Double](repeating: 0, count: cols * cols)
         a.withUnsafeBufferPointer { ap in
             c.withUnsafeMutableBufferPointer { cp in
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1, ap.baseAddress, Int32(cols), 0,
-                            cp.baseAddress, Int32(cols))
+                cblas_dsyrk(
+                    CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1, ap.baseAddress, Int32(cols), 0,
+                    cp.baseAddress, Int32(cols))
             }
         }
         for i in 0..<cols { for j in 0..<i { c[i * cols + j] = c[j * cols + i] } }
@@ -124,7 +134,9 @@ public struct LAPACKError: Error, CustomStringConvertible {
     public var routine: String
     public var info: Int
     public var description: String {
-        info > 0 ? "\(routine): the matrix is not positive definite (leading minor \(info))" : "\(routine): argument \(-info) is invalid"
+        info > 0
+            ? "\(routine): the matrix is not positive definite (leading minor \(info))"
+            : "\(routine): argument \(-info) is invalid"
     }
 }
 
@@ -135,12 +147,15 @@ extension BLAS {
     /// so callers can multiply sub-blocks in place (one attention head's columns, say).
     /// op(A) is m×k, op(B) is k×n, C is m×n. The pointers must be valid for the sizes given.
     @inline(__always)
-    public static func sgemm(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func sgemm(
+        _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         guard m > 0, n > 0, k > 0 else { return }
-        cblas_sgemm(CblasRowMajor, ta == .none ? CblasNoTrans : CblasTrans, tb == .none ? CblasNoTrans : CblasTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, ta == .none ? CblasNoTrans : CblasTrans, tb == .none ? CblasNoTrans : CblasTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// OpenBLAS's own thread count (it parallelises large products by itself).

@@ -27,14 +27,20 @@ public struct EdgeIndex: Sendable {
     public init(neighbours: [[Int32]]) {
         var src: [Int32] = [], dst: [Int32] = [], offsets = [0]
         for (d, ns) in neighbours.enumerated() {
-            for s in ns { src.append(s); dst.append(Int32(d)) }
+            for s in ns {
+                src.append(s)
+                dst.append(Int32(d))
+            }
             offsets.append(src.count)
         }
         var counts = [Int](repeating: 0, count: neighbours.count + 1)
         for s in src { counts[Int(s) + 1] += 1 }
         for n in 0..<neighbours.count { counts[n + 1] += counts[n] }
         var fill = counts, edges = [Int32](repeating: 0, count: src.count)
-        for (e, s) in src.enumerated() { edges[fill[Int(s)]] = Int32(e); fill[Int(s)] += 1 }
+        for (e, s) in src.enumerated() {
+            edges[fill[Int(s)]] = Int32(e)
+            fill[Int(s)] += 1
+        }
         self.src = src
         self.dst = dst
         byDestination = Segments(offsets: offsets)
@@ -124,7 +130,11 @@ extension Tape {
                             var m = -Float.infinity
                             for e in off[d]..<off[d + 1] { m = max(m, xp[e * h + k]) }
                             var s: Float = 0
-                            for e in off[d]..<off[d + 1] { let v = Foundation.exp(xp[e * h + k] - m); op[e * h + k] = v; s += v }
+                            for e in off[d]..<off[d + 1] {
+                                let v = Foundation.exp(xp[e * h + k] - m)
+                                op[e * h + k] = v
+                                s += v
+                            }
                             for e in off[d]..<off[d + 1] { op[e * h + k] /= s }
                         }
                     }
@@ -147,7 +157,9 @@ extension Tape {
     /// Per-head dot products: for x (rows × heads·d) and att (1 × heads·d), out[r, k] = Σ_j
     /// x[r, k·d + j] · att[k·d + j] (GAT attention logits).
     public func headDot(_ x: Tensor, _ att: Tensor, heads: Int) -> Tensor {
-        precondition(x.cols % heads == 0 && att.count == x.cols, "headDot: \(x.cols) columns, \(att.count) attention weights, \(heads) heads")
+        precondition(
+            x.cols % heads == 0 && att.count == x.cols,
+            "headDot: \(x.cols) columns, \(att.count) attention weights, \(heads) heads")
         let d = x.cols / heads, c = x.cols, n = x.rows
         var out = [Float](repeating: 0, count: n * heads)
         out.withUnsafeMutableBufferPointer { o in
@@ -168,11 +180,21 @@ extension Tape {
         return record(n, heads, out, [x, att]) { t in
             if x.needsGrad {
                 x.ensureGrad()
-                for r in 0..<n { for k in 0..<heads { let g = t.grad[r * heads + k]; for j in 0..<d { x.grad[r * c + k * d + j] += g * att.value[k * d + j] } } }
+                for r in 0..<n {
+                    for k in 0..<heads {
+                        let g = t.grad[r * heads + k]
+                        for j in 0..<d { x.grad[r * c + k * d + j] += g * att.value[k * d + j] }
+                    }
+                }
             }
             if att.needsGrad {
                 att.ensureGrad()
-                for r in 0..<n { for k in 0..<heads { let g = t.grad[r * heads + k]; for j in 0..<d { att.grad[k * d + j] += g * x.value[r * c + k * d + j] } } }
+                for r in 0..<n {
+                    for k in 0..<heads {
+                        let g = t.grad[r * heads + k]
+                        for j in 0..<d { att.grad[k * d + j] += g * x.value[r * c + k * d + j] }
+                    }
+                }
             }
         }
     }
@@ -184,11 +206,21 @@ extension Tape {
         precondition(w.rows == n && c % heads == 0, "headScale: \(x.rows)x\(x.cols) by \(w.rows)x\(w.cols)")
         let d = c / heads
         var out = [Float](repeating: 0, count: n * c)
-        for r in 0..<n { for k in 0..<heads { let s = w.value[r * heads + k]; for j in 0..<d { out[r * c + k * d + j] = x.value[r * c + k * d + j] * s } } }
+        for r in 0..<n {
+            for k in 0..<heads {
+                let s = w.value[r * heads + k]
+                for j in 0..<d { out[r * c + k * d + j] = x.value[r * c + k * d + j] * s }
+            }
+        }
         return record(n, c, out, [x, w]) { t in
             if x.needsGrad {
                 x.ensureGrad()
-                for r in 0..<n { for k in 0..<heads { let s = w.value[r * heads + k]; for j in 0..<d { x.grad[r * c + k * d + j] += t.grad[r * c + k * d + j] * s } } }
+                for r in 0..<n {
+                    for k in 0..<heads {
+                        let s = w.value[r * heads + k]
+                        for j in 0..<d { x.grad[r * c + k * d + j] += t.grad[r * c + k * d + j] * s }
+                    }
+                }
             }
             if w.needsGrad {
                 w.ensureGrad()

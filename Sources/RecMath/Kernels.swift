@@ -8,7 +8,10 @@ public enum Kernels {
     /// tasks' worth (`grain` rows each) of rows; inline otherwise.
     public static func parallelRows(_ n: Int, grain: Int = 1024, _ body: @Sendable (Range<Int>) -> Void) {
         let chunks = chunkCount(n, grain: grain)
-        guard chunks > 1 else { body(0..<n); return }
+        guard chunks > 1 else {
+            body(0..<n)
+            return
+        }
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             body((n * c / chunks)..<(n * (c + 1) / chunks))
         }
@@ -48,8 +51,12 @@ public enum Kernels {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            s0 += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-            s1 += UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self)
+            s0 +=
+                UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            s1 +=
+                UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float>.self)
             i += 16
         }
         var total = (s0 + s1).sum()
@@ -62,7 +69,9 @@ public enum Kernels {
 
     /// x[r, :] += bias for each of `rows` rows of width `cols` (row stride `ld`).
     @inline(__always)
-    public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, bias: UnsafePointer<Float>) {
+    public static func addBias(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, bias: UnsafePointer<Float>
+    ) {
         for r in 0..<rows {
             let row = x + r * ld
             for c in 0..<cols { row[c] += bias[c] }
@@ -73,21 +82,30 @@ public enum Kernels {
     /// the biased variance (as PyTorch). Accumulates in Double for stability. When given,
     /// `normalized` receives x̂ = (x - mean) / sqrt(var + eps) (rows × cols) and `invStd` each
     /// row's 1 / sqrt(var + eps), which a backward pass needs.
-    public static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
-                                 normalized: UnsafeMutablePointer<Float>? = nil, invStd: UnsafeMutablePointer<Float>? = nil) {
+    public static func layerNorm(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+        normalized: UnsafeMutablePointer<Float>? = nil, invStd: UnsafeMutablePointer<Float>? = nil
+    ) {
         for r in 0..<rows {
             let row = x + r * cols
             var sum = 0.0
             for c in 0..<cols { sum += Double(row[c]) }
             let mean = sum / Double(cols)
             var sq = 0.0
-            for c in 0..<cols { let d = Double(row[c]) - mean; sq += d * d }
+            for c in 0..<cols {
+                let d = Double(row[c]) - mean
+                sq += d * d
+            }
             let inv = Float(1 / (sq / Double(cols) + Double(eps)).squareRoot())
             let m = Float(mean)
             invStd?[r] = inv
             if let xh = normalized.map({ $0 + r * cols }) {
-                for c in 0..<cols { let h = (row[c] - m) * inv; xh[c] = h; row[c] = h * gamma[c] + beta[c] }
+                for c in 0..<cols {
+                    let h = (row[c] - m) * inv
+                    xh[c] = h
+                    row[c] = h * gamma[c] + beta[c]
+                }
             } else {
                 for c in 0..<cols { row[c] = (row[c] - m) * inv * gamma[c] + beta[c] }
             }
@@ -144,7 +162,11 @@ public enum Kernels {
             var mx = -Float.infinity
             for c in 0..<cols where row[c] > mx { mx = row[c] }
             var sum: Float = 0
-            for c in 0..<cols { let e = expf(row[c] - mx); row[c] = e; sum += e }
+            for c in 0..<cols {
+                let e = expf(row[c] - mx)
+                row[c] = e
+                sum += e
+            }
             let inv = 1 / sum
             for c in 0..<cols { row[c] *= inv }
         }

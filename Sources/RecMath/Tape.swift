@@ -56,7 +56,8 @@ public final class Parameter {
     public var decay: Bool
 
     public init(_ name: String, rows: Int, cols: Int, value: [Float], decay: Bool = true) {
-        precondition(value.count == rows * cols, "parameter \(name) has \(value.count) values, expected \(rows)x\(cols)")
+        precondition(
+            value.count == rows * cols, "parameter \(name) has \(value.count) values, expected \(rows)x\(cols)")
         self.name = name
         self.rows = rows
         self.cols = cols
@@ -109,8 +110,10 @@ public final class Tape {
     }
 
     /// Records the result of an operation on `inputs`; `back` runs when the backward pass reaches it.
-    package func record(_ rows: Int, _ cols: Int, _ value: [Float], _ inputs: [Tensor],
-                        _ back: @escaping (Tensor) -> Void) -> Tensor {
+    package func record(
+        _ rows: Int, _ cols: Int, _ value: [Float], _ inputs: [Tensor],
+        _ back: @escaping (Tensor) -> Void
+    ) -> Tensor {
         let t = Tensor(rows: rows, cols: cols, value: value, needsGrad: inputs.contains { $0.needsGrad })
         if t.needsGrad { t.backwardFn = { [unowned t] in back(t) } }
         nodes.append(t)
@@ -122,13 +125,16 @@ public final class Tape {
     /// a · b (a is n×k, b is k×m), or a · bᵀ when `transposeB` (b is m×k).
     public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor {
         let n = a.rows, k = a.cols, m = transposeB ? b.rows : b.cols
-        precondition(k == (transposeB ? b.cols : b.rows), "matmul: \(a.rows)x\(a.cols) times \(b.rows)x\(b.cols)\(transposeB ? "ᵀ" : "")")
+        precondition(
+            k == (transposeB ? b.cols : b.rows),
+            "matmul: \(a.rows)x\(a.cols) times \(b.rows)x\(b.cols)\(transposeB ? "ᵀ" : "")")
         var out = [Float](repeating: 0, count: n * m)
         a.value.withUnsafeBufferPointer { ap in
             b.value.withUnsafeBufferPointer { bp in
                 out.withUnsafeMutableBufferPointer { op in
-                    BLAS.sgemm(.none, transposeB ? .transpose : .none, m: n, n: m, k: k, a: ap.baseAddress!, lda: k,
-                               b: bp.baseAddress!, ldb: transposeB ? k : m, c: op.baseAddress!, ldc: m)
+                    BLAS.sgemm(
+                        .none, transposeB ? .transpose : .none, m: n, n: m, k: k, a: ap.baseAddress!, lda: k,
+                        b: bp.baseAddress!, ldb: transposeB ? k : m, c: op.baseAddress!, ldc: m)
                 }
             }
         }
@@ -139,8 +145,9 @@ public final class Tape {
                     // dA = dC · op(B)ᵀ
                     b.value.withUnsafeBufferPointer { bp in
                         a.grad.withUnsafeMutableBufferPointer { ag in
-                            BLAS.sgemm(.none, transposeB ? .none : .transpose, m: n, n: k, k: m, a: gp.baseAddress!, lda: m,
-                                       b: bp.baseAddress!, ldb: transposeB ? k : m, beta: 1, c: ag.baseAddress!, ldc: k)
+                            BLAS.sgemm(
+                                .none, transposeB ? .none : .transpose, m: n, n: k, k: m, a: gp.baseAddress!, lda: m,
+                                b: bp.baseAddress!, ldb: transposeB ? k : m, beta: 1, c: ag.baseAddress!, ldc: k)
                         }
                     }
                 }
@@ -149,11 +156,13 @@ public final class Tape {
                     a.value.withUnsafeBufferPointer { ap in
                         b.grad.withUnsafeMutableBufferPointer { bg in
                             if transposeB {  // dB (m×k) = dCᵀ · A
-                                BLAS.sgemm(.transpose, .none, m: m, n: k, k: n, a: gp.baseAddress!, lda: m,
-                                           b: ap.baseAddress!, ldb: k, beta: 1, c: bg.baseAddress!, ldc: k)
+                                BLAS.sgemm(
+                                    .transpose, .none, m: m, n: k, k: n, a: gp.baseAddress!, lda: m,
+                                    b: ap.baseAddress!, ldb: k, beta: 1, c: bg.baseAddress!, ldc: k)
                             } else {  // dB (k×m) = Aᵀ · dC
-                                BLAS.sgemm(.transpose, .none, m: k, n: m, k: n, a: ap.baseAddress!, lda: k,
-                                           b: gp.baseAddress!, ldb: m, beta: 1, c: bg.baseAddress!, ldc: m)
+                                BLAS.sgemm(
+                                    .transpose, .none, m: k, n: m, k: n, a: ap.baseAddress!, lda: k,
+                                    b: gp.baseAddress!, ldb: m, beta: 1, c: bg.baseAddress!, ldc: m)
                             }
                         }
                     }
@@ -167,7 +176,8 @@ public final class Tape {
     /// a + b (same shape), or a + b broadcast over rows when b is 1×cols.
     public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
         let rowBroadcast = b.rows == 1 && a.rows != 1
-        precondition(a.cols == b.cols && (a.rows == b.rows || rowBroadcast), "add: \(a.rows)x\(a.cols) + \(b.rows)x\(b.cols)")
+        precondition(
+            a.cols == b.cols && (a.rows == b.rows || rowBroadcast), "add: \(a.rows)x\(a.cols) + \(b.rows)x\(b.cols)")
         var out = a.value
         let c = a.cols
         b.value.withUnsafeBufferPointer { bp in
@@ -201,8 +211,14 @@ public final class Tape {
         var out = a.value
         for i in out.indices { out[i] *= b.value[i] }
         return record(a.rows, a.cols, out, [a, b]) { t in
-            if a.needsGrad { a.ensureGrad(); for i in 0..<a.count { a.grad[i] += t.grad[i] * b.value[i] } }
-            if b.needsGrad { b.ensureGrad(); for i in 0..<a.count { b.grad[i] += t.grad[i] * a.value[i] } }
+            if a.needsGrad {
+                a.ensureGrad()
+                for i in 0..<a.count { a.grad[i] += t.grad[i] * b.value[i] }
+            }
+            if b.needsGrad {
+                b.ensureGrad()
+                for i in 0..<a.count { b.grad[i] += t.grad[i] * a.value[i] }
+            }
         }
     }
 
@@ -245,12 +261,15 @@ public final class Tape {
 
     /// log σ(x), computed stably.
     public func logSigmoid(_ a: Tensor) -> Tensor {
-        let out = a.value.map { x -> Float in x >= 0 ? -Foundation.log1p(Foundation.exp(-x)) : x - Foundation.log1p(Foundation.exp(x)) }
+        let out = a.value.map { x -> Float in
+            x >= 0 ? -Foundation.log1p(Foundation.exp(-x)) : x - Foundation.log1p(Foundation.exp(x))
+        }
         return record(a.rows, a.cols, out, [a]) { t in
             a.ensureGrad()
             for i in 0..<a.count {
                 let x = a.value[i]
-                let sigNeg = x >= 0 ? Foundation.exp(-x) / (1 + Foundation.exp(-x)) : 1 / (1 + Foundation.exp(x))  // σ(−x)
+                // σ(−x)
+                let sigNeg = x >= 0 ? Foundation.exp(-x) / (1 + Foundation.exp(-x)) : 1 / (1 + Foundation.exp(x))
                 a.grad[i] += t.grad[i] * sigNeg
             }
         }
@@ -309,8 +328,14 @@ public final class Tape {
             out[r] = s
         }
         return record(a.rows, 1, out, [a, b]) { t in
-            if a.needsGrad { a.ensureGrad(); for r in 0..<a.rows { for j in 0..<c { a.grad[r * c + j] += t.grad[r] * b.value[r * c + j] } } }
-            if b.needsGrad { b.ensureGrad(); for r in 0..<a.rows { for j in 0..<c { b.grad[r * c + j] += t.grad[r] * a.value[r * c + j] } } }
+            if a.needsGrad {
+                a.ensureGrad()
+                for r in 0..<a.rows { for j in 0..<c { a.grad[r * c + j] += t.grad[r] * b.value[r * c + j] } }
+            }
+            if b.needsGrad {
+                b.ensureGrad()
+                for r in 0..<a.rows { for j in 0..<c { b.grad[r * c + j] += t.grad[r] * a.value[r * c + j] } }
+            }
         }
     }
 
@@ -323,7 +348,9 @@ public final class Tape {
             var ab: Float = 0, aa: Float = 0, bb: Float = 0
             for j in 0..<c {
                 let x = a.value[r * c + j], y = b.value[r * c + j]
-                ab += x * y; aa += x * x; bb += y * y
+                ab += x * y
+                aa += x * x
+                bb += y * y
             }
             na[r] = max(aa.squareRoot(), 1e-8)
             nb[r] = max(bb.squareRoot(), 1e-8)
@@ -335,11 +362,17 @@ public final class Tape {
                 let g = t.grad[r], cs = out[r]
                 if a.needsGrad {
                     a.ensureGrad()
-                    for j in 0..<c { a.grad[r * c + j] += g * (b.value[r * c + j] / (na[r] * nb[r]) - cs * a.value[r * c + j] / (na[r] * na[r])) }
+                    for j in 0..<c {
+                        a.grad[r * c + j] +=
+                            g * (b.value[r * c + j] / (na[r] * nb[r]) - cs * a.value[r * c + j] / (na[r] * na[r]))
+                    }
                 }
                 if b.needsGrad {
                     b.ensureGrad()
-                    for j in 0..<c { b.grad[r * c + j] += g * (a.value[r * c + j] / (na[r] * nb[r]) - cs * b.value[r * c + j] / (nb[r] * nb[r])) }
+                    for j in 0..<c {
+                        b.grad[r * c + j] +=
+                            g * (a.value[r * c + j] / (na[r] * nb[r]) - cs * b.value[r * c + j] / (nb[r] * nb[r]))
+                    }
                 }
             }
         }
@@ -358,10 +391,13 @@ public final class Tape {
                 inv.withUnsafeMutableBufferPointer { ivb in
                     gain.value.withUnsafeBufferPointer { gb in
                         bias.value.withUnsafeBufferPointer { bb in
-                            nonisolated(unsafe) let (xh, o, iv, g, b) = (xhb.baseAddress!, ob.baseAddress!, ivb.baseAddress!, gb.baseAddress!, bb.baseAddress!)
+                            nonisolated(unsafe) let (xh, o, iv, g, b) = (
+                                xhb.baseAddress!, ob.baseAddress!, ivb.baseAddress!, gb.baseAddress!, bb.baseAddress!
+                            )
                             Kernels.parallelRows(n) { range in
-                                Kernels.layerNorm(o + range.lowerBound * c, rows: range.count, cols: c, gamma: g, beta: b, eps: eps,
-                                                  normalized: xh + range.lowerBound * c, invStd: iv + range.lowerBound)
+                                Kernels.layerNorm(
+                                    o + range.lowerBound * c, rows: range.count, cols: c, gamma: g, beta: b, eps: eps,
+                                    normalized: xh + range.lowerBound * c, invStd: iv + range.lowerBound)
                             }
                         }
                     }
@@ -371,7 +407,8 @@ public final class Tape {
         let (xhatC, invC) = (xhat, inv)
         return record(n, c, out, [a, gain, bias]) { t in
             if gain.needsGrad || bias.needsGrad {
-                gain.ensureGrad(); bias.ensureGrad()
+                gain.ensureGrad()
+                bias.ensureGrad()
                 for r in 0..<n {
                     for j in 0..<c {
                         gain.grad[j] += t.grad[r * c + j] * xhatC[r * c + j]
@@ -415,4 +452,3 @@ public final class Tape {
         }
     }
 }
-

@@ -43,7 +43,9 @@ public final class NNGHTTPServer: @unchecked Sendable {
         try check(nng_http_handler_alloc(&h, path, Self.callback), "adding \(path)")
         let box = Unmanaged.passRetained(Box(handler)).toOpaque()
         // The server owns the handler from here on and releases the box with it.
-        try check(nng_http_handler_set_data(h, box, { Unmanaged<Box>.fromOpaque($0!).release() }), "attaching \(path)'s handler")
+        try check(
+            nng_http_handler_set_data(h, box, { Unmanaged<Box>.fromOpaque($0!).release() }),
+            "attaching \(path)'s handler")
         try check(nng_http_handler_set_method(h, "GET"), "GET for \(path)")
         try check(nng_http_server_add_handler(server, h), "adding \(path)")
     }

@@ -21,7 +21,8 @@ public struct NNGError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: StatusCode {
         switch UInt32(code) {
         case NNG_ETIMEDOUT.rawValue: .deadlineExceeded
-        case NNG_EADDRINUSE.rawValue, NNG_EADDRINVAL.rawValue, NNG_EINVAL.rawValue, NNG_ENOTSUP.rawValue: .invalidArgument
+        case NNG_EADDRINUSE.rawValue, NNG_EADDRINVAL.rawValue, NNG_EINVAL.rawValue, NNG_ENOTSUP.rawValue:
+            .invalidArgument
         case NNG_ENOMEM.rawValue: .resourceExhausted
         default: .unavailable
         }
@@ -56,7 +57,8 @@ public final class NNGSocket: @unchecked Sendable {
 
     public init(_ role: Role) throws(RecError) {
         var s = nng_socket()
-        try check(role == .rep ? nng_rep0_open(&s) : nng_req0_open(&s), "opening a \(role == .rep ? "REP" : "REQ") socket")
+        try check(
+            role == .rep ? nng_rep0_open(&s) : nng_req0_open(&s), "opening a \(role == .rep ? "REP" : "REQ") socket")
         raw = s
     }
 
@@ -84,7 +86,8 @@ public final class NNGSocket: @unchecked Sendable {
             guard let tls else { throw RecError.invalidArgument("\(url) needs a TLS certificate and key") }
             try check(nng_listener_create(&l, raw, url), "creating a listener on \(url)")
             // The listener takes its own reference to the configuration.
-            try check(nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(tls.raw)), "setting TLS on \(url)")
+            try check(
+                nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(tls.raw)), "setting TLS on \(url)")
             try check(nng_listener_start(l, 0), "listening on \(url)")
         } else {
             try check(nng_listen(raw, url, &l, 0), "listening on \(url)")
@@ -103,9 +106,13 @@ public final class NNGSocket: @unchecked Sendable {
         let n = Unmanaged.passRetained(Notifier(handler))
         notifier?.release()
         notifier = n
-        try check(nng_pipe_notify(raw, NNG_PIPE_EV_REM_POST, { pipe, _, arg in
-            Unmanaged<Notifier>.fromOpaque(arg!).takeUnretainedValue().handler(UInt32(bitPattern: nng_pipe_id(pipe)))
-        }, n.toOpaque()), "installing the pipe notifier")
+        try check(
+            nng_pipe_notify(
+                raw, NNG_PIPE_EV_REM_POST,
+                { pipe, _, arg in
+                    Unmanaged<Notifier>.fromOpaque(arg!).takeUnretainedValue().handler(
+                        UInt32(bitPattern: nng_pipe_id(pipe)))
+                }, n.toOpaque()), "installing the pipe notifier")
     }
 
     /// Closes the socket: every context and pending operation on it ends with "closed".
@@ -163,7 +170,9 @@ public struct NNGListener: Sendable {
     public var boundURL: String {
         guard url.hasPrefix("tcp://") || url.hasPrefix("tls+tcp://") else { return url }
         var sa = nng_sockaddr()
-        guard nng_listener_get_addr(raw, NNG_OPT_LOCADDR, &sa) == 0, sa.s_family == UInt16(NNG_AF_INET.rawValue) else { return url }
+        guard nng_listener_get_addr(raw, NNG_OPT_LOCADDR, &sa) == 0, sa.s_family == UInt16(NNG_AF_INET.rawValue) else {
+            return url
+        }
         let port = Int(UInt16(bigEndian: sa.s_in.sa_port))
         guard port > 0, let colon = url.lastIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":\(port)"

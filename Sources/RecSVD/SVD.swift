@@ -48,7 +48,9 @@ public final class SVDEngine: RatingPredictor {
         public static let svd = Params(factors: 100, epochs: 20, lr: 0.005, reg: 0.02, implicit: false)
         public static let svdpp = Params(factors: 20, epochs: 20, lr: 0.007, reg: 0.02, implicit: true)
 
-        public init(factors: Int, epochs: Int, lr: Float, reg: Float, initStd: Float = 0.1, seed: UInt64 = 42, implicit: Bool) {
+        public init(
+            factors: Int, epochs: Int, lr: Float, reg: Float, initStd: Float = 0.1, seed: UInt64 = 42, implicit: Bool
+        ) {
             self.factors = factors
             self.epochs = epochs
             self.lr = lr
@@ -64,7 +66,9 @@ public final class SVDEngine: RatingPredictor {
             .int("epochs", \.epochs, in: 1...Int.max, "SGD epochs"),
             .float("lr", \.lr, in: 0...1, "SGD learning rate"),
             .float("reg", \.reg, in: 0...(.greatestFiniteMagnitude), "L2 regularisation"),
-            .float("init_std", \.initStd, in: 0...(.greatestFiniteMagnitude), "std of the N(0, s^2) factor initialisation"),
+            .float(
+                "init_std", \.initStd, in: 0...(.greatestFiniteMagnitude),
+                "std of the N(0, s^2) factor " + "initialisation"),
             .uint64("seed", \.seed, "random seed"),
         ])
     }
@@ -82,8 +86,9 @@ public final class SVDEngine: RatingPredictor {
     public let y: Matrix
     public var itemCount: Int { bi.count }
     public var summary: String {
-        params.implicit ? "SVD++ (Koren 2008), \(params.factors) factors: predicted rating with implicit feedback"
-                        : "biased MF (SVD), \(params.factors) factors: predicted rating"
+        params.implicit
+            ? "SVD++ (Koren 2008), \(params.factors) factors: predicted rating with implicit feedback"
+            : "biased MF (SVD), \(params.factors) factors: predicted rating"
     }
 
     public init(name: String, params: Params, mu: Float, bu: [Float], bi: [Float], p: Matrix, q: Matrix, y: Matrix) {
@@ -100,24 +105,30 @@ public final class SVDEngine: RatingPredictor {
     // MARK: - training
 
     /// Trains on every interaction of `d`. `progress(epoch, rmse on the training ratings)`.
-    public static func fit(_ d: Dataset, name: String? = nil, params: Params,
-                           progress: (Int, Double) -> Void = { _, _ in }) -> SVDEngine {
+    public static func fit(
+        _ d: Dataset, name: String? = nil, params: Params,
+        progress: (Int, Double) -> Void = { _, _ in }
+    ) -> SVDEngine {
         let f = params.factors, nU = d.users.count, nI = d.items.count
         var rng = SplitMix64(seed: params.seed)
         func gaussian(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextGaussian()) * params.initStd } }
         var p = gaussian(nU * f), q = gaussian(nI * f)
         var y = params.implicit ? gaussian(nI * f) : []
         var bu = [Float](repeating: 0, count: nU), bi = [Float](repeating: 0, count: nI)
-        let mu = d.interactions.isEmpty ? 0 : Float(d.interactions.reduce(0.0) { $0 + Double($1.rating) } / Double(d.interactions.count))
+        let mu =
+            d.interactions.isEmpty
+            ? 0 : Float(d.interactions.reduce(0.0) { $0 + Double($1.rating) } / Double(d.interactions.count))
         let h = d.userHistories()
         var users = Array(0..<nU)
         let lr = params.lr, reg = params.reg
         let zlr = params.implicit ? lr : 0  // plain SVD has no implicit term: z stays 0
         // The SGD loop works on raw buffers (no bounds checks or copy-on-write checks in the
         // innermost loop); they are copied back into the arrays after training.
-        let P = UnsafeMutablePointer<Float>.allocate(capacity: p.count), Q = UnsafeMutablePointer<Float>.allocate(capacity: q.count)
+        let P = UnsafeMutablePointer<Float>.allocate(capacity: p.count),
+            Q = UnsafeMutablePointer<Float>.allocate(capacity: q.count)
         let Y = UnsafeMutablePointer<Float>.allocate(capacity: max(1, y.count))
-        let BU = UnsafeMutablePointer<Float>.allocate(capacity: nU), BI = UnsafeMutablePointer<Float>.allocate(capacity: nI)
+        let BU = UnsafeMutablePointer<Float>.allocate(capacity: nU),
+            BI = UnsafeMutablePointer<Float>.allocate(capacity: nI)
         let z = UnsafeMutablePointer<Float>.allocate(capacity: f), g = UnsafeMutablePointer<Float>.allocate(capacity: f)
         P.initialize(from: p, count: p.count)
         Q.initialize(from: q, count: q.count)
@@ -140,7 +151,10 @@ public final class SVDEngine: RatingPredictor {
                 rng.shuffle(&order)
                 let norm = params.implicit ? 1 / Float(range.count).squareRoot() : 0
                 if params.implicit {
-                    for k in 0..<f { z[k] = 0; g[k] = 0 }
+                    for k in 0..<f {
+                        z[k] = 0
+                        g[k] = 0
+                    }
                     for n in range {
                         let yj = Y + Int(items[n]) * f
                         for k in 0..<f { z[k] += yj[k] }
@@ -183,9 +197,10 @@ public final class SVDEngine: RatingPredictor {
         y = Array(UnsafeBufferPointer(start: Y, count: y.count))
         bu = Array(UnsafeBufferPointer(start: BU, count: nU))
         bi = Array(UnsafeBufferPointer(start: BI, count: nI))
-        return SVDEngine(name: name ?? (params.implicit ? "svdpp" : "svd"), params: params, mu: mu, bu: bu, bi: bi,
-                         p: Matrix(rows: nU, cols: f, data: p), q: Matrix(rows: nI, cols: f, data: q),
-                         y: Matrix(rows: params.implicit ? nI : 0, cols: f, data: y))
+        return SVDEngine(
+            name: name ?? (params.implicit ? "svdpp" : "svd"), params: params, mu: mu, bu: bu, bi: bi,
+            p: Matrix(rows: nU, cols: f, data: p), q: Matrix(rows: nI, cols: f, data: q),
+            y: Matrix(rows: params.implicit ? nI : 0, cols: f, data: y))
     }
 
     // MARK: - scoring
@@ -262,22 +277,28 @@ extension SVDFamilyKind {
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
         let p = try SVDEngine.Params.fields.read(params, over: defaults)
         let m = SVDEngine.fit(dataset, name: name, params: p) { epoch, rmse in
-            context.progress(TrainingProgress(engine: name, epoch: epoch, epochs: p.epochs, loss: rmse, lossName: "train RMSE",
-                                              final: epoch == p.epochs))
+            context.progress(
+                TrainingProgress(
+                    engine: name, epoch: epoch, epochs: p.epochs, loss: rmse, lossName: "train RMSE",
+                    final: epoch == p.epochs))
         }
-        return FittedEngine(engine: m, tensors: m.tensors(), params: try params.recording("implicit", String(p.implicit)))
+        return FittedEngine(
+            engine: m, tensors: m.tensors(), params: try params.recording("implicit", String(p.implicit)))
     }
 
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
         let p = try SVDEngine.Params.fields.read(params, over: defaults)
         let (f, users, items) = (p.factors, context.users.ids.count, context.catalog.count)
         let y = p.implicit ? try file.floats("y", shape: [items, f]) : []
-        return SVDEngine(name: entry.name, params: p, mu: try file.floats("mu", shape: [1])[0],
-                         bu: try file.floats("bu", shape: [users]), bi: try file.floats("bi", shape: [items]),
-                         p: Matrix(rows: users, cols: f, data: try file.floats("p", shape: [users, f])),
-                         q: Matrix(rows: items, cols: f, data: try file.floats("q", shape: [items, f])),
-                         y: Matrix(rows: p.implicit ? items : 0, cols: f, data: y))
+        return SVDEngine(
+            name: entry.name, params: p, mu: try file.floats("mu", shape: [1])[0],
+            bu: try file.floats("bu", shape: [users]), bi: try file.floats("bi", shape: [items]),
+            p: Matrix(rows: users, cols: f, data: try file.floats("p", shape: [users, f])),
+            q: Matrix(rows: items, cols: f, data: try file.floats("q", shape: [items, f])),
+            y: Matrix(rows: p.implicit ? items : 0, cols: f, data: y))
     }
 }
 

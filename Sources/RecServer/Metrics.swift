@@ -10,7 +10,9 @@ import Synchronization
 /// increments: labels are indices into fixed tables, not strings hashed per request.
 public final class ServerMetrics: Sendable {
     /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
-    public static let buckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    public static let buckets: [Double] = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    ]
     /// Method labels: the short RPC names, then "unknown" (a name no RPC has) and "none"
     /// (no name), so a client cannot grow the label set.
     static let methods = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload", "unknown", "none"]
@@ -18,8 +20,10 @@ public final class ServerMetrics: Sendable {
 
     private struct State {
         /// [method][code] → requests.
-        var byStatus = [[UInt64]](repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count), count: ServerMetrics.methods.count)
-        var latency = [BucketHistogram](repeating: BucketHistogram(bounds: ServerMetrics.buckets), count: ServerMetrics.methods.count)
+        var byStatus = [[UInt64]](
+            repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count), count: ServerMetrics.methods.count)
+        var latency = [BucketHistogram](
+            repeating: BucketHistogram(bounds: ServerMetrics.buckets), count: ServerMetrics.methods.count)
     }
 
     private let state = Mutex(State())
@@ -43,7 +47,8 @@ public final class ServerMetrics: Sendable {
     /// The label index of a full method name ("/recfuse.v1.Recommender/Rank" → "Rank").
     static func index(_ method: String) -> Int {
         guard !method.isEmpty else { return methods.count - 1 }
-        let short = method.utf8.lastIndex(of: UInt8(ascii: "/")).map { method[method.index(after: $0)...] } ?? method[...]
+        let short =
+            method.utf8.lastIndex(of: UInt8(ascii: "/")).map { method[method.index(after: $0)...] } ?? method[...]
         return methods[..<(methods.count - 2)].firstIndex { $0 == short } ?? methods.count - 2
     }
 
@@ -51,16 +56,22 @@ public final class ServerMetrics: Sendable {
     /// Series that have never been recorded are left out.
     public func render(extra: [String] = []) -> String {
         let s = state.withLock { $0 }
-        var out = "# HELP recfuse_requests_total Requests answered, by method and status code.\n# TYPE recfuse_requests_total counter\n"
+        var out =
+            "# HELP recfuse_requests_total Requests answered, by method and status code.\n# TYPE "
+            + "recfuse_requests_total counter\n"
         let order = Self.methods.indices.sorted { Self.methods[$0] < Self.methods[$1] }
         for m in order {
             for (c, n) in s.byStatus[m].enumerated() where n > 0 {
                 out += "recfuse_requests_total{method=\"\(Self.methods[m])\",code=\"\(Self.codes[c])\"} \(n)\n"
             }
         }
-        out += "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE recfuse_request_duration_seconds histogram\n"
+        out +=
+            "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE "
+            + "recfuse_request_duration_seconds histogram\n"
         for m in order where s.latency[m].total > 0 {
-            for line in s.latency[m].samples("recfuse_request_duration_seconds", labels: "method=\"\(Self.methods[m])\"") {
+            for line in s.latency[m].samples(
+                "recfuse_request_duration_seconds", labels: "method=\"\(Self.methods[m])\"")
+            {
                 out += line + "\n"
             }
         }
@@ -82,27 +93,35 @@ extension ServerMetrics {
             "# HELP recfuse_bundle_info The bundle served (value 1).", "# TYPE recfuse_bundle_info gauge",
             "recfuse_bundle_info{version=\"\(escapeLabel(version))\"} 1",
             "# HELP recfuse_bundle_loaded_time_seconds When the served bundle was loaded (Unix time).",
-            "# TYPE recfuse_bundle_loaded_time_seconds gauge", "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
+            "# TYPE recfuse_bundle_loaded_time_seconds gauge",
+            "recfuse_bundle_loaded_time_seconds \(facts.loadedAt.timeIntervalSince1970)",
             "# HELP recfuse_bundle_load_duration_seconds How long loading the served bundle took.",
-            "# TYPE recfuse_bundle_load_duration_seconds gauge", "recfuse_bundle_load_duration_seconds \(facts.loadSeconds)",
-            "# HELP recfuse_reloads_total Hot reloads (SIGHUP or Admin/Reload), by result; a failed one kept the old bundle.",
+            "# TYPE recfuse_bundle_load_duration_seconds gauge",
+            "recfuse_bundle_load_duration_seconds \(facts.loadSeconds)",
+            "# HELP recfuse_reloads_total Hot reloads (SIGHUP or Admin/Reload), by result; a failed one kept the old "
+                + "bundle.",
             "# TYPE recfuse_reloads_total counter",
-            "recfuse_reloads_total{result=\"ok\"} \(reloads.ok)", "recfuse_reloads_total{result=\"failed\"} \(reloads.failed)",
-            "# HELP recfuse_start_time_seconds When the server loaded its first bundle (Unix time).", "# TYPE recfuse_start_time_seconds gauge",
+            "recfuse_reloads_total{result=\"ok\"} \(reloads.ok)",
+            "recfuse_reloads_total{result=\"failed\"} \(reloads.failed)",
+            "# HELP recfuse_start_time_seconds When the server loaded its first bundle (Unix time).",
+            "# TYPE recfuse_start_time_seconds gauge",
             "recfuse_start_time_seconds \(firstLoadedAt.timeIntervalSince1970)",
         ]
         if let llm = service.reranker.llm {
             let s = llm.stats
-            out += ["# HELP recfuse_llm_calls_total LLM calls (answered from the cache or not).", "# TYPE recfuse_llm_calls_total counter",
-                    "recfuse_llm_calls_total \(s.calls)",
-                    "# TYPE recfuse_llm_errors_total counter", "recfuse_llm_errors_total \(s.errors)",
-                    "# TYPE recfuse_llm_retries_total counter", "recfuse_llm_retries_total \(s.retries)",
-                    "# TYPE recfuse_llm_cache_hits_total counter", "recfuse_llm_cache_hits_total \(s.cacheHits)",
-                    "# TYPE recfuse_llm_tokens_total counter",
-                    "recfuse_llm_tokens_total{kind=\"prompt\"} \(s.promptTokens)",
-                    "recfuse_llm_tokens_total{kind=\"completion\"} \(s.completionTokens)",
-                    "# HELP recfuse_llm_call_duration_seconds LLM calls not answered from the cache, retries included.",
-                    "# TYPE recfuse_llm_call_duration_seconds histogram"]
+            out += [
+                "# HELP recfuse_llm_calls_total LLM calls (answered from the cache or not).",
+                "# TYPE recfuse_llm_calls_total counter",
+                "recfuse_llm_calls_total \(s.calls)",
+                "# TYPE recfuse_llm_errors_total counter", "recfuse_llm_errors_total \(s.errors)",
+                "# TYPE recfuse_llm_retries_total counter", "recfuse_llm_retries_total \(s.retries)",
+                "# TYPE recfuse_llm_cache_hits_total counter", "recfuse_llm_cache_hits_total \(s.cacheHits)",
+                "# TYPE recfuse_llm_tokens_total counter",
+                "recfuse_llm_tokens_total{kind=\"prompt\"} \(s.promptTokens)",
+                "recfuse_llm_tokens_total{kind=\"completion\"} \(s.completionTokens)",
+                "# HELP recfuse_llm_call_duration_seconds LLM calls not answered from the cache, retries included.",
+                "# TYPE recfuse_llm_call_duration_seconds histogram",
+            ]
             out += s.latency.samples("recfuse_llm_call_duration_seconds")
         }
         return out

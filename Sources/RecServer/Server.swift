@@ -59,10 +59,10 @@ public final class Server: @unchecked Sendable {
     private var listeners: [NNGListener] = []
     private var slots: [Slot] = []
     private let lock = NSCondition()
-    private var busy = 0          // requests between receive and reply sent
-    private var running = 0       // context threads not yet exited
+    private var busy = 0  // requests between receive and reply sent
+    private var running = 0  // context threads not yet exited
     private var draining = false  // no new receives are started
-    private var closing = false   // teardown began: a receive that completes now is dropped
+    private var closing = false  // teardown began: a receive that completes now is dropped
     /// The URLs actually bound (tcp port 0 resolved).
     public private(set) var boundURLs: [String] = []
 
@@ -85,12 +85,17 @@ public final class Server: @unchecked Sendable {
             try sock.setMaxMessageBytes(config.maxMessageBytes)
             let (log, limit) = (logger, config.maxMessageBytes)
             try sock.onConnectionClosed { pipe in
-                log.info("connection closed (peer hung up, or sent a message over \(limit) bytes, which nng drops)",
-                         metadata: ["pipe": .stringConvertible(pipe)])
+                log.info(
+                    "connection closed (peer hung up, or sent a message over \(limit) bytes, which nng drops)",
+                    metadata: ["pipe": .stringConvertible(pipe)])
             }
-            let tls = try config.tls.map { t throws(RecError) in try NNGTLSConfig(certificate: t.certificate, key: t.key, clientCA: t.clientCA) }
+            let tls = try config.tls.map { t throws(RecError) in
+                try NNGTLSConfig(certificate: t.certificate, key: t.key, clientCA: t.clientCA)
+            }
             for url in config.listen {
-                if url.hasPrefix("tls+tcp://"), tls == nil { throw RecError.invalidArgument("\(url) needs --tls-cert and --tls-key") }
+                if url.hasPrefix("tls+tcp://"), tls == nil {
+                    throw RecError.invalidArgument("\(url) needs --tls-cert and --tls-key")
+                }
                 let l = try sock.listen(url, tls: tls)
                 listeners.append(l)
                 boundURLs.append(l.boundURL)
@@ -109,11 +114,13 @@ public final class Server: @unchecked Sendable {
             t.stackSize = 4 << 20
             t.start()
         }
-        logger.info("serving", metadata: [
-            "listen": .array(boundURLs.map { .string($0) }), "bundle": .string(service.current.bundleVersion),
-            "contexts": .stringConvertible(slots.count),
-            "max_message_bytes": .stringConvertible(config.maxMessageBytes),
-        ])
+        logger.info(
+            "serving",
+            metadata: [
+                "listen": .array(boundURLs.map { .string($0) }), "bundle": .string(service.current.bundleVersion),
+                "contexts": .stringConvertible(slots.count),
+                "max_message_bytes": .stringConvertible(config.maxMessageBytes),
+            ])
     }
 
     /// Graceful shutdown: stop taking new requests, let the ones in flight finish and their
@@ -177,11 +184,19 @@ public final class Server: @unchecked Sendable {
     /// process exit reclaims the rest. Returns whether the close finished.
     private func closeSocket(_ sock: NNGSocket) -> Bool {
         let done = DispatchSemaphore(value: 0)
-        let closer = Thread { sock.close(); done.signal() }
+        let closer = Thread {
+            sock.close()
+            done.signal()
+        }
         closer.name = "recfuse-close"
         closer.start()
         if done.wait(timeout: .now() + config.closeTimeout.seconds) == .success { return true }
-        logger.warning("nng_close did not return within \(config.closeTimeout): libnng 1.5.2 can deadlock closing a socket whose connection is torn down mid-message (nanomsg/nng#1813, fixed in nng 1.8); every reply was sent, the socket is left to process exit")
+        logger.warning(
+            """
+            nng_close did not return within \(config.closeTimeout): libnng 1.5.2 can deadlock closing a socket \
+            whose connection is torn down mid-message (nanomsg/nng#1813, fixed in nng 1.8); every reply was sent, \
+            the socket is left to process exit
+            """)
         _ = Unmanaged.passRetained(self)  // callbacks may still reach the slots: never free them
         return false
     }
@@ -210,7 +225,8 @@ public final class Server: @unchecked Sendable {
                 switch context.receive() {
                 case .failure(let e):
                     if e.isClosed { return }
-                    if !e.isCancelled { server.logger.warning("receive failed: \(e)") }  // cancelled = shutdown: startReceiving says
+                    // Cancelled means shutting down: startReceiving says so.
+                    if !e.isCancelled { server.logger.warning("receive failed: \(e)") }
                     receive = server.startReceiving(self)
                 case .success(let msg):
                     let received = ContinuousClock.now
@@ -229,9 +245,12 @@ public final class Server: @unchecked Sendable {
             server.metrics.end(method: out.method, code: out.code, seconds: (ContinuousClock.now - received).seconds)
             if out.code != .ok {
                 let level: Logger.Level = out.code == .internal ? .error : .debug
-                server.logger.log(level: level, "request failed", metadata: [
-                    "method": .string(out.method), "code": .stringConvertible(out.code), "message": .string(out.message),
-                ])
+                server.logger.log(
+                    level: level, "request failed",
+                    metadata: [
+                        "method": .string(out.method), "code": .stringConvertible(out.code),
+                        "message": .string(out.message),
+                    ])
             }
             do { try msg.replaceBody(out.reply) } catch {
                 server.logger.error("\(error)")
@@ -241,7 +260,11 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    public var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
+    public var isDraining: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return draining
+    }
 
     /// `slot` received a request: counts it in; false once teardown has begun.
     fileprivate func begin(_ slot: Slot) -> Bool {

@@ -79,12 +79,16 @@ struct OpenOptions {
         }
         for (key, value) in obj {
             func int() throws -> Int {
-                guard let n = value as? Int, n > 0 else { throw RecError.invalidArgument("options_json: \"\(key)\" must be a positive integer") }
+                guard let n = value as? Int, n > 0 else {
+                    throw RecError.invalidArgument("options_json: \"\(key)\" must be a positive integer")
+                }
                 return n
             }
             switch key {
             case "models_dir":
-                guard let s = value as? String else { throw RecError.invalidArgument("options_json: \"models_dir\" must be a string") }
+                guard let s = value as? String else {
+                    throw RecError.invalidArgument("options_json: \"models_dir\" must be a string")
+                }
                 modelsDir = s
             case "max_k": limits.maxK = try int()
             case "max_candidates": limits.maxCandidates = try int()
@@ -92,25 +96,34 @@ struct OpenOptions {
             case "max_text_bytes": limits.maxTextBytes = try int()
             case "default_judge":
                 guard let s = value as? String, let j = JudgeKind(rawValue: s) else {
-                    throw RecError.invalidArgument("options_json: \"default_judge\" must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw RecError.invalidArgument(
+                        "options_json: \"default_judge\" must be one of "
+                            + "\(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 defaultJudge = j
             case "llm":
-                guard let sub = value as? [String: Any], let data = try? JSONSerialization.data(withJSONObject: sub) else {
+                guard let sub = value as? [String: Any], let data = try? JSONSerialization.data(withJSONObject: sub)
+                else {
                     throw RecError.invalidArgument("options_json: \"llm\" must be an object")
                 }
                 do { llm = try JSONDecoder().decode(LLMConfig.self, from: data) } catch {
                     throw RecError.invalidArgument("options_json: \"llm\": \(error)")
                 }
             default:
-                throw RecError.invalidArgument("options_json: unknown key \"\(key)\" (known: models_dir, max_k, max_candidates, max_history, max_text_bytes, default_judge, llm)")
+                throw RecError.invalidArgument(
+                    "options_json: unknown key \"\(key)\" (known: models_dir, max_k, max_candidates, max_history, "
+                        + "max_text_bytes, default_judge, llm)"
+                )
             }
         }
     }
 }
 
-@c public func recfuse_open(_ bundleDir: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
-                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+@c public func recfuse_open(
+    _ bundleDir: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
     out?.pointee = nil
     return guarded("recfuse_open") {
         guard let out else { throw RecError.invalidArgument("out is NULL") }
@@ -120,7 +133,8 @@ struct OpenOptions {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw RecError.notFound("bundle directory \(dir) does not exist")
         }
-        let (rec, manifest) = try Bundles.load(URL(fileURLWithPath: dir), limits: o.limits, modelsDir: URL(fileURLWithPath: o.modelsDir))
+        let (rec, manifest) = try Bundles.load(
+            URL(fileURLWithPath: dir), limits: o.limits, modelsDir: URL(fileURLWithPath: o.modelsDir))
         var client: LLMClient?
         if var c = o.llm {
             c.apiKey = c.apiKey ?? LLMConfig.apiKeyFromEnvironment()
@@ -149,14 +163,18 @@ private func fullMethod(_ m: String) -> String {
 
 /// `bytes` copied into a malloc'd buffer (never NULL, even when empty).
 private func mallocCopy(_ bytes: Data) throws -> UnsafeMutablePointer<UInt8> {
-    guard let raw = malloc(max(1, bytes.count)) else { throw RecError.resourceExhausted("out of memory for \(bytes.count) bytes") }
+    guard let raw = malloc(max(1, bytes.count)) else {
+        throw RecError.resourceExhausted("out of memory for \(bytes.count) bytes")
+    }
     let p = raw.bindMemory(to: UInt8.self, capacity: max(1, bytes.count))
     bytes.copyBytes(to: p, count: bytes.count)
     return p
 }
 
-@c public func recfuse_call(_ engine: OpaquePointer?, _ method: UnsafePointer<CChar>?, _ req: UnsafePointer<UInt8>?, _ reqLen: Int,
-                            _ resp: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, _ respLen: UnsafeMutablePointer<Int>?) -> Int32 {
+@c public func recfuse_call(
+    _ engine: OpaquePointer?, _ method: UnsafePointer<CChar>?, _ req: UnsafePointer<UInt8>?, _ reqLen: Int,
+    _ resp: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, _ respLen: UnsafeMutablePointer<Int>?
+) -> Int32 {
     resp?.pointee = nil
     respLen?.pointee = 0
     return guarded("recfuse_call") {
@@ -192,31 +210,38 @@ private func scoredBlock(_ items: [(String, Float)]) throws -> UnsafeMutablePoin
 
 private func optionalString(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
 
-@c public func recfuse_rank(_ engine: OpaquePointer?, _ userID: UnsafePointer<CChar>?, _ itemIDs: UnsafePointer<UnsafePointer<CChar>?>?,
-                            _ nItems: Int, _ engineName: UnsafePointer<CChar>?, _ k: Int,
-                            _ out: UnsafeMutablePointer<UnsafeMutablePointer<recfuse_scored>?>?, _ outLen: UnsafeMutablePointer<Int>?) -> Int32 {
+@c public func recfuse_rank(
+    _ engine: OpaquePointer?, _ userID: UnsafePointer<CChar>?, _ itemIDs: UnsafePointer<UnsafePointer<CChar>?>?,
+    _ nItems: Int, _ engineName: UnsafePointer<CChar>?, _ k: Int,
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<recfuse_scored>?>?, _ outLen: UnsafeMutablePointer<Int>?
+) -> Int32 {
     out?.pointee = nil
     outLen?.pointee = 0
     return guarded("recfuse_rank") {
         guard let out, let outLen else { throw RecError.invalidArgument("out or out_len is NULL") }
         let s = try service(engine)
         guard nItems >= 0, k >= 0 else { throw RecError.invalidArgument("n_items and k must not be negative") }
-        guard nItems == 0 || itemIDs != nil else { throw RecError.invalidArgument("item_ids is NULL but n_items is \(nItems)") }
+        guard nItems == 0 || itemIDs != nil else {
+            throw RecError.invalidArgument("item_ids is NULL but n_items is \(nItems)")
+        }
         let rec = s.current
         guard nItems <= rec.limits.maxCandidates else {
             throw RecError.resourceExhausted("\(nItems) candidates exceed max_candidates (\(rec.limits.maxCandidates))")
         }
         // The domain call directly (no protobuf round trip): the same pipeline Rank runs.
-        let q = RankQuery(user: UserSpec(id: try string(userID, "user_id")), engine: optionalString(engineName),
-                          candidates: try (0..<nItems).map { n in try string(itemIDs![n], "item_ids[\(n)]") }, k: k)
+        let q = RankQuery(
+            user: UserSpec(id: try string(userID, "user_id")), engine: optionalString(engineName),
+            candidates: try (0..<nItems).map { n in try string(itemIDs![n], "item_ids[\(n)]") }, k: k)
         let r = try rec.rank(q)
         out.pointee = try scoredBlock(r.items.map { (rec.catalog.ids[$0.item], $0.score) })
         outLen.pointee = r.items.count
     }
 }
 
-@c public func recfuse_retrieve(_ engine: OpaquePointer?, _ userID: UnsafePointer<CChar>?, _ engineName: UnsafePointer<CChar>?, _ k: Int,
-                                _ out: UnsafeMutablePointer<UnsafeMutablePointer<recfuse_scored>?>?, _ outLen: UnsafeMutablePointer<Int>?) -> Int32 {
+@c public func recfuse_retrieve(
+    _ engine: OpaquePointer?, _ userID: UnsafePointer<CChar>?, _ engineName: UnsafePointer<CChar>?, _ k: Int,
+    _ out: UnsafeMutablePointer<UnsafeMutablePointer<recfuse_scored>?>?, _ outLen: UnsafeMutablePointer<Int>?
+) -> Int32 {
     out?.pointee = nil
     outLen?.pointee = 0
     return guarded("recfuse_retrieve") {
@@ -224,7 +249,8 @@ private func optionalString(_ p: UnsafePointer<CChar>?) -> String { p.map { Stri
         let s = try service(engine)
         guard k >= 0 else { throw RecError.invalidArgument("k must not be negative") }
         let rec = s.current
-        let r = try rec.retrieve(RetrieveQuery(user: UserSpec(id: try string(userID, "user_id")), engine: optionalString(engineName), k: k))
+        let r = try rec.retrieve(
+            RetrieveQuery(user: UserSpec(id: try string(userID, "user_id")), engine: optionalString(engineName), k: k))
         out.pointee = try scoredBlock(r.items.map { (rec.catalog.ids[$0.item], $0.score) })
         outLen.pointee = r.items.count
     }

@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
-import Synchronization
 import RecCore
 import RecData
 import RecMath
+import Synchronization
 
 /// The BERT hyper-parameters a sentence encoder needs, from the model's `config.json`.
 public struct BertConfig: Sendable, Equatable {
@@ -20,7 +20,9 @@ public struct BertConfig: Sendable, Equatable {
 
     init(json data: Data, path: String) throws {
         func fail(_ m: String) -> RecError { RecError.failedPrecondition("\(path): \(m)") }
-        guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw fail("not a JSON object") }
+        guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw fail("not a JSON object")
+        }
         func int(_ k: String) throws -> Int {
             guard let v = o[k] as? Int, v > 0 else { throw fail("\(k) missing or not a positive integer") }
             return v
@@ -33,8 +35,12 @@ public struct BertConfig: Sendable, Equatable {
         maxPositions = try int("max_position_embeddings")
         typeVocabSize = try int("type_vocab_size")
         layerNormEps = Float(o["layer_norm_eps"] as? Double ?? 1e-12)
-        guard hidden % heads == 0 else { throw fail("hidden_size \(hidden) is not a multiple of num_attention_heads \(heads)") }
-        if let act = o["hidden_act"] as? String, act != "gelu" { throw fail("hidden_act \(act) is not supported (only exact gelu)") }
+        guard hidden % heads == 0 else {
+            throw fail("hidden_size \(hidden) is not a multiple of num_attention_heads \(heads)")
+        }
+        if let act = o["hidden_act"] as? String, act != "gelu" {
+            throw fail("hidden_act \(act) is not supported (only exact gelu)")
+        }
         if let pe = o["position_embedding_type"] as? String, pe != "absolute" {
             throw fail("position_embedding_type \(pe) is not supported")
         }
@@ -88,22 +94,27 @@ public final class SentenceEncoder: Sendable {
     public init(modelDirectory dir: URL) throws {
         let configURL = dir.appendingPathComponent("config.json")
         guard let configData = try? Data(contentsOf: configURL) else {
-            throw RecError.notFound("no model in \(dir.path) (cannot read config.json); run `recfuse models fetch all-MiniLM-L6-v2`")
+            throw RecError.notFound(
+                "no model in \(dir.path) (cannot read config.json); run `recfuse models fetch all-MiniLM-L6-v2`")
         }
         let config = try BertConfig(json: configData, path: configURL.path)
         tokenizer = try WordPieceTokenizer(modelDirectory: dir)
         guard tokenizer.vocabularySize == config.vocabSize else {
-            throw RecError.failedPrecondition("\(dir.path): vocab.txt has \(tokenizer.vocabularySize) tokens, config.json says \(config.vocabSize)")
+            throw RecError.failedPrecondition(
+                "\(dir.path): vocab.txt has \(tokenizer.vocabularySize) tokens, config.json says \(config.vocabSize)")
         }
         let maxLen = try Self.maxSeqLength(modelDirectory: dir)
         guard maxLen <= config.maxPositions else {
-            throw RecError.failedPrecondition("\(dir.path): max_seq_length \(maxLen) exceeds max_position_embeddings \(config.maxPositions)")
+            throw RecError.failedPrecondition(
+                "\(dir.path): max_seq_length \(maxLen) exceeds max_position_embeddings \(config.maxPositions)")
         }
         let poolURL = dir.appendingPathComponent("1_Pooling/config.json")
-        if let d = try? Data(contentsOf: poolURL), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+        if let d = try? Data(contentsOf: poolURL), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+        {
             let modes = o.filter { $0.key.hasPrefix("pooling_mode") && ($0.value as? Bool) == true }.map(\.key)
             guard modes == ["pooling_mode_mean_tokens"] else {
-                throw RecError.failedPrecondition("\(poolURL.path): pooling \(modes.sorted()) is not supported (only mean tokens)")
+                throw RecError.failedPrecondition(
+                    "\(poolURL.path): pooling \(modes.sorted()) is not supported (only mean tokens)")
             }
         }
         let file = try SafetensorsFile(dir.appendingPathComponent("model.safetensors"))
@@ -116,21 +127,27 @@ public final class SentenceEncoder: Sendable {
         var layers: [Layer] = []
         for l in 0..<config.layers {
             let p = "encoder.layer.\(l)."
-            layers.append(Layer(
-                q: try t(p + "attention.self.query.weight", [h, h]), qb: try t(p + "attention.self.query.bias", [h]),
-                k: try t(p + "attention.self.key.weight", [h, h]), kb: try t(p + "attention.self.key.bias", [h]),
-                v: try t(p + "attention.self.value.weight", [h, h]), vb: try t(p + "attention.self.value.bias", [h]),
-                ao: try t(p + "attention.output.dense.weight", [h, h]), aob: try t(p + "attention.output.dense.bias", [h]),
-                ln1g: try t(p + "attention.output.LayerNorm.weight", [h]), ln1b: try t(p + "attention.output.LayerNorm.bias", [h]),
-                i: try t(p + "intermediate.dense.weight", [i, h]), ib: try t(p + "intermediate.dense.bias", [i]),
-                o: try t(p + "output.dense.weight", [h, i]), ob: try t(p + "output.dense.bias", [h]),
-                ln2g: try t(p + "output.LayerNorm.weight", [h]), ln2b: try t(p + "output.LayerNorm.bias", [h])))
+            layers.append(
+                Layer(
+                    q: try t(p + "attention.self.query.weight", [h, h]),
+                    qb: try t(p + "attention.self.query.bias", [h]),
+                    k: try t(p + "attention.self.key.weight", [h, h]), kb: try t(p + "attention.self.key.bias", [h]),
+                    v: try t(p + "attention.self.value.weight", [h, h]),
+                    vb: try t(p + "attention.self.value.bias", [h]),
+                    ao: try t(p + "attention.output.dense.weight", [h, h]),
+                    aob: try t(p + "attention.output.dense.bias", [h]),
+                    ln1g: try t(p + "attention.output.LayerNorm.weight", [h]),
+                    ln1b: try t(p + "attention.output.LayerNorm.bias", [h]),
+                    i: try t(p + "intermediate.dense.weight", [i, h]), ib: try t(p + "intermediate.dense.bias", [i]),
+                    o: try t(p + "output.dense.weight", [h, i]), ob: try t(p + "output.dense.bias", [h]),
+                    ln2g: try t(p + "output.LayerNorm.weight", [h]), ln2b: try t(p + "output.LayerNorm.bias", [h])))
         }
-        w = Weights(word: try t("embeddings.word_embeddings.weight", [config.vocabSize, h]),
-                    position: try t("embeddings.position_embeddings.weight", [config.maxPositions, h]),
-                    type: try t("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]),
-                    lng: try t("embeddings.LayerNorm.weight", [h]), lnb: try t("embeddings.LayerNorm.bias", [h]),
-                    layers: layers)
+        w = Weights(
+            word: try t("embeddings.word_embeddings.weight", [config.vocabSize, h]),
+            position: try t("embeddings.position_embeddings.weight", [config.maxPositions, h]),
+            type: try t("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]),
+            lng: try t("embeddings.LayerNorm.weight", [h]), lnb: try t("embeddings.LayerNorm.bias", [h]),
+            layers: layers)
         self.config = config
         self.maxSeqLength = maxLen
         self.directory = dir
@@ -143,7 +160,9 @@ public final class SentenceEncoder: Sendable {
     public static func maxSeqLength(modelDirectory dir: URL) throws -> Int {
         let url = dir.appendingPathComponent("sentence_bert_config.json")
         guard let d = try? Data(contentsOf: url) else { return 256 }
-        guard let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let m = o["max_seq_length"] as? Int, m >= 2 else {
+        guard let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let m = o["max_seq_length"] as? Int,
+            m >= 2
+        else {
             throw RecError.failedPrecondition("\(url.path): no max_seq_length of at least 2")
         }
         return m
@@ -196,23 +215,30 @@ public final class SentenceEncoder: Sendable {
 
     /// Rows for `texts` from `memo`, encoding (with `encode`) each distinct text it lacks once
     /// and remembering it; the memo starts over when it would exceed `limit`.
-    private func memoised(_ texts: [String], in memo: borrowing Mutex<[String: [Float]]>, limit: Int,
-                          encode: ([String]) -> Matrix) -> Matrix {
+    private func memoised(
+        _ texts: [String], in memo: borrowing Mutex<[String: [Float]]>, limit: Int,
+        encode: ([String]) -> Matrix
+    ) -> Matrix {
         let h = config.hidden
         var out = Matrix(rows: texts.count, cols: h)
         var missing: [String] = []
         var seen = Set<String>()
         memo.withLock { m in
             for (r, t) in texts.enumerated() {
-                if let v = m[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) }
-                else if seen.insert(t).inserted { missing.append(t) }
+                if let v = m[t] {
+                    out.data.replaceSubrange(r * h..<(r + 1) * h, with: v)
+                } else if seen.insert(t).inserted {
+                    missing.append(t)
+                }
             }
         }
         guard !missing.isEmpty else { return out }
         let fresh = encode(missing)
         var byText: [String: ArraySlice<Float>] = [:]
         for (r, t) in missing.enumerated() { byText[t] = fresh.data[r * h..<(r + 1) * h] }
-        for (r, t) in texts.enumerated() { if let v = byText[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) } }
+        for (r, t) in texts.enumerated() {
+            if let v = byText[t] { out.data.replaceSubrange(r * h..<(r + 1) * h, with: v) }
+        }
         memo.withLock { m in
             if m.count + missing.count > limit { m.removeAll() }
             for (t, v) in byText { m[t] = Array(v) }
@@ -235,7 +261,8 @@ public final class SentenceEncoder: Sendable {
         while start < order.count {
             var end = start, tokens = 0
             while end < order.count, end - start < batchSize,
-                  end == start || tokens + ids[order[end]].count <= Self.maxBatchTokens {
+                end == start || tokens + ids[order[end]].count <= Self.maxBatchTokens
+            {
                 tokens += ids[order[end]].count
                 end += 1
             }
@@ -244,12 +271,16 @@ public final class SentenceEncoder: Sendable {
         }
         // Several batches: one per core at a time, each product on one BLAS thread (no
         // thread hand-offs inside small products). One batch: BLAS uses every core itself.
-        let concurrent = batches.count > 1 && Parallel.activeCores > 1 && ProcessInfo.processInfo.environment["RECFUSE_ENCODER_SERIAL"] == nil
+        let concurrent =
+            batches.count > 1 && Parallel.activeCores > 1
+            && ProcessInfo.processInfo.environment["RECFUSE_ENCODER_SERIAL"] == nil
         let pooled: [[Float]]
         let ranges = batches
         if concurrent {
             pooled = BLAS.withThreads(1) {
-                Parallel.map(batches.count, chunks: Parallel.activeCores, scratch: { () }) { _, b in forward(ranges[b].map { ids[order[$0]] }) }
+                Parallel.map(batches.count, chunks: Parallel.activeCores, scratch: { () }) { _, b in
+                    forward(ranges[b].map { ids[order[$0]] })
+                }
             }
         } else {
             pooled = batches.map { forward($0.map { ids[order[$0]] }) }
@@ -283,7 +314,13 @@ public final class SentenceEncoder: Sendable {
         let ctx = UnsafeMutablePointer<Float>.allocate(capacity: total * h)
         let qkv = UnsafeMutablePointer<Float>.allocate(capacity: total * 3 * h)
         let mid = UnsafeMutablePointer<Float>.allocate(capacity: total * inter)
-        defer { x.deallocate(); a.deallocate(); ctx.deallocate(); qkv.deallocate(); mid.deallocate() }
+        defer {
+            x.deallocate()
+            a.deallocate()
+            ctx.deallocate()
+            qkv.deallocate()
+            mid.deallocate()
+        }
         nonisolated(unsafe) let (xs, as_, ctxs, qkvs, mids) = (x, a, ctx, qkv, mid)
 
         // Embeddings + LayerNorm.
@@ -295,7 +332,11 @@ public final class SentenceEncoder: Sendable {
                 for c in 0..<h { row[c] = we[c] + pe[c] + type0[c] }
             }
         }
-        Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: self.w.lng.pointer, beta: self.w.lnb.pointer, eps: eps) }
+        Kernels.parallelRows(total, grain: 32) { r in
+            Kernels.layerNorm(
+                xs + r.lowerBound * h, rows: r.count, cols: h, gamma: self.w.lng.pointer, beta: self.w.lnb.pointer,
+                eps: eps)
+        }
 
         let maxLen = seqs.map(\.count).max()!
         let scale = 1 / Float(dh).squareRoot()
@@ -311,8 +352,9 @@ public final class SentenceEncoder: Sendable {
                 }
             }
             for (j, wt) in [L.q, L.k, L.v].enumerated() {
-                BLAS.sgemm(.none, .transpose, m: total, n: h, k: h, a: x, lda: h, b: wt.pointer, ldb: h,
-                           beta: 1, c: qkv + j * h, ldc: 3 * h)
+                BLAS.sgemm(
+                    .none, .transpose, m: total, n: h, k: h, a: x, lda: h, b: wt.pointer, ldb: h,
+                    beta: 1, c: qkv + j * h, ldc: 3 * h)
             }
             // Attention per (sequence, head), all cores.
             let chunks = min(pairs, Parallel.activeCores * 2)
@@ -324,11 +366,13 @@ public final class SentenceEncoder: Sendable {
                     let s = pair / nh, head = pair % nh
                     let n = offsets[s + 1] - offsets[s]
                     let base = qkvs + offsets[s] * 3 * h + head * dh
-                    BLAS.sgemm(.none, .transpose, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h,
-                               b: base + h, ldb: 3 * h, c: scores, ldc: n)
+                    BLAS.sgemm(
+                        .none, .transpose, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h,
+                        b: base + h, ldb: 3 * h, c: scores, ldc: n)
                     Kernels.softmaxRows(scores, rows: n, cols: n, ld: n)
-                    BLAS.sgemm(.none, .none, m: n, n: dh, k: n, a: scores, lda: n, b: base + 2 * h, ldb: 3 * h,
-                               c: ctxs + offsets[s] * h + head * dh, ldc: h)
+                    BLAS.sgemm(
+                        .none, .none, m: n, n: dh, k: n, a: scores, lda: n, b: base + 2 * h, ldb: 3 * h,
+                        c: ctxs + offsets[s] * h + head * dh, ldc: h)
                     pair += chunks
                 }
             }
@@ -337,21 +381,36 @@ public final class SentenceEncoder: Sendable {
                 (as_ + r.lowerBound * h).update(from: xs + r.lowerBound * h, count: r.count * h)
                 Kernels.addBias(as_ + r.lowerBound * h, rows: r.count, cols: h, ld: h, bias: L.aob.pointer)
             }
-            BLAS.sgemm(.none, .transpose, m: total, n: h, k: h, a: ctx, lda: h, b: L.ao.pointer, ldb: h, beta: 1, c: a, ldc: h)
-            Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(as_ + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln1g.pointer, beta: L.ln1b.pointer, eps: eps) }
+            BLAS.sgemm(
+                .none, .transpose, m: total, n: h, k: h, a: ctx, lda: h, b: L.ao.pointer, ldb: h, beta: 1, c: a, ldc: h)
+            Kernels.parallelRows(total, grain: 32) { r in
+                Kernels.layerNorm(
+                    as_ + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln1g.pointer, beta: L.ln1b.pointer,
+                    eps: eps)
+            }
             // mid = GELU(a·Wᵢᵀ + bᵢ)
             Kernels.parallelRows(total, grain: 32) { r in
                 for t in r { (mids + t * inter).update(from: L.ib.pointer, count: inter) }
             }
-            BLAS.sgemm(.none, .transpose, m: total, n: inter, k: h, a: a, lda: h, b: L.i.pointer, ldb: h, beta: 1, c: mid, ldc: inter)
-            Kernels.parallelRows(total, grain: 32) { r in Kernels.gelu(mids + r.lowerBound * inter, count: r.count * inter) }
+            BLAS.sgemm(
+                .none, .transpose, m: total, n: inter, k: h, a: a, lda: h, b: L.i.pointer, ldb: h, beta: 1, c: mid,
+                ldc: inter)
+            Kernels.parallelRows(total, grain: 32) { r in
+                Kernels.gelu(mids + r.lowerBound * inter, count: r.count * inter)
+            }
             // x = LN(a + mid·W₂ᵀ + b₂)
             Kernels.parallelRows(total, grain: 32) { r in
                 (xs + r.lowerBound * h).update(from: as_ + r.lowerBound * h, count: r.count * h)
                 Kernels.addBias(xs + r.lowerBound * h, rows: r.count, cols: h, ld: h, bias: L.ob.pointer)
             }
-            BLAS.sgemm(.none, .transpose, m: total, n: h, k: inter, a: mid, lda: inter, b: L.o.pointer, ldb: inter, beta: 1, c: x, ldc: h)
-            Kernels.parallelRows(total, grain: 32) { r in Kernels.layerNorm(xs + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln2g.pointer, beta: L.ln2b.pointer, eps: eps) }
+            BLAS.sgemm(
+                .none, .transpose, m: total, n: h, k: inter, a: mid, lda: inter, b: L.o.pointer, ldb: inter, beta: 1,
+                c: x, ldc: h)
+            Kernels.parallelRows(total, grain: 32) { r in
+                Kernels.layerNorm(
+                    xs + r.lowerBound * h, rows: r.count, cols: h, gamma: L.ln2g.pointer, beta: L.ln2b.pointer, eps: eps
+                )
+            }
         }
 
         // Mean pooling over each sequence's tokens, then L2 normalisation.
@@ -364,7 +423,10 @@ public final class SentenceEncoder: Sendable {
             }
             let n = Double(offsets[s + 1] - offsets[s])
             var norm = 0.0
-            for c in 0..<h { acc[c] /= n; norm += acc[c] * acc[c] }
+            for c in 0..<h {
+                acc[c] /= n
+                norm += acc[c] * acc[c]
+            }
             let inv = 1 / max(norm.squareRoot(), 1e-12)  // sentence-transformers' Normalize: eps 1e-12
             for c in 0..<h { pooled[s * h + c] = Float(acc[c] * inv) }
         }

@@ -13,8 +13,10 @@ public struct ItemProfile: Codable, Sendable, Equatable {
     public var attributes: [String]?
     public var description: String?
 
-    public init(id: String, title: String, year: Int?, genres: [String], overview: String? = nil,
-                attributes: [String]? = nil, description: String? = nil) {
+    public init(
+        id: String, title: String, year: Int?, genres: [String], overview: String? = nil,
+        attributes: [String]? = nil, description: String? = nil
+    ) {
         self.id = id
         self.title = title
         self.year = year
@@ -50,7 +52,9 @@ public struct UserProfile: Codable, Sendable, Equatable {
     public var summary: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, age, gender, occupation, liked, disliked, dominantGenres = "dominant_genres", summary
+        case id, age, gender, occupation, liked, disliked
+        case dominantGenres = "dominant_genres"
+        case summary
     }
 
     /// "User: 24-year-old male technician. Liked: A (1995); B (1977). Disliked: C (1997).
@@ -89,7 +93,9 @@ public enum Profiles {
         return ItemProfile(id: catalog.ids[Int32(index)], title: m.title, year: m.year, genres: m.genres)
     }
 
-    public static func items(_ catalog: Catalog) -> [ItemProfile] { (0..<catalog.count).map { item($0, catalog: catalog) } }
+    public static func items(_ catalog: Catalog) -> [ItemProfile] {
+        (0..<catalog.count).map { item($0, catalog: catalog) }
+    }
 
     /// A profile from a history (any order) and demographics. Liked titles are the highest
     /// rated first, then the most recent; disliked the lowest first. Dominant genres are
@@ -100,14 +106,16 @@ public enum Profiles {
         for e in (liked.isEmpty ? history : liked) {
             for g in catalog.meta[Int(e.item)].genres where g.lowercased() != "unknown" { counts[g, default: 0] += 1 }
         }
-        let genres = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxGenres).map(\.key)
+        let genres = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxGenres)
+            .map(\.key)
         func title(_ e: HistoryEntry) -> String {
             let m = catalog.meta[Int(e.item)]
             return displayTitle(m.title, year: m.year)
         }
-        return UserProfile(id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
-                           liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
-                           dominantGenres: genres, summary: nil)
+        return UserProfile(
+            id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
+            liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
+            dominantGenres: genres, summary: nil)
     }
 
     /// Entries rated at least `likedMin`: highest rated first, then the most recent.
@@ -124,7 +132,9 @@ public enum Profiles {
 
     public static func users(_ users: UserStore, catalog: Catalog) -> [UserProfile] {
         (0..<users.ids.count).map { u in
-            user(id: users.ids[Int32(u)], history: users.histories.entries(of: Int32(u)), meta: users.meta[u], catalog: catalog)
+            user(
+                id: users.ids[Int32(u)], history: users.histories.entries(of: Int32(u)), meta: users.meta[u],
+                catalog: catalog)
         }
     }
 
@@ -147,8 +157,6 @@ public enum Profiles {
     }
 }
 
-import Foundation
-
 /// Profiles enriched offline (`recfuse profiles --llm`), read back from its JSON lines and
 /// laid over the template ones when engines are trained (`recfuse train --profiles FILE`).
 /// Items take the file's overview, attributes and description; users take its summary, while
@@ -168,9 +176,12 @@ public struct ProfileOverrides: Sendable {
         var o = ProfileOverrides()
         let text = try String(contentsOf: url, encoding: .utf8)
         let dec = JSONDecoder()
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let data = Data(line.utf8)
-            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = obj["kind"] as? String else {
+            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let kind = obj["kind"] as? String
+            else {
                 throw RecError.invalidArgument("\(url.path):\(n + 1): not a JSON object with a \"kind\"")
             }
             do {

@@ -77,7 +77,9 @@ public struct WordPieceTokenizer: Sendable {
     /// Settings recfuse cannot reproduce (another normaliser or model type) are refused.
     public init(modelDirectory dir: URL) throws {
         let vocabURL = dir.appendingPathComponent("vocab.txt")
-        guard let data = try? Data(contentsOf: vocabURL) else { throw RecError.notFound("cannot read \(vocabURL.path)") }
+        guard let data = try? Data(contentsOf: vocabURL) else {
+            throw RecError.notFound("cannot read \(vocabURL.path)")
+        }
         var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
             var l = line
             if l.last == 0x0D { l = l.dropLast() }
@@ -94,10 +96,14 @@ public struct WordPieceTokenizer: Sendable {
 
     static func options(fromTokenizerJSON data: Data, path: String, vocabularySize: Int) throws -> Options {
         func fail(_ m: String) -> RecError { RecError.failedPrecondition("\(path): \(m)") }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw fail("not a JSON object") }
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw fail("not a JSON object")
+        }
         var o = Options()
         if let n = obj["normalizer"] as? [String: Any] {
-            guard n["type"] as? String == "BertNormalizer" else { throw fail("normalizer \(n["type"] ?? "?") is not BertNormalizer") }
+            guard n["type"] as? String == "BertNormalizer" else {
+                throw fail("normalizer \(n["type"] ?? "?") is not BertNormalizer")
+            }
             o.cleanText = n["clean_text"] as? Bool ?? true
             o.handleChineseChars = n["handle_chinese_chars"] as? Bool ?? true
             o.lowercase = n["lowercase"] as? Bool ?? true
@@ -106,7 +112,9 @@ public struct WordPieceTokenizer: Sendable {
         if let p = obj["pre_tokenizer"] as? [String: Any], p["type"] as? String != "BertPreTokenizer" {
             throw fail("pre-tokenizer \(p["type"] ?? "?") is not BertPreTokenizer")
         }
-        guard let m = obj["model"] as? [String: Any], m["type"] as? String == "WordPiece" else { throw fail("model is not WordPiece") }
+        guard let m = obj["model"] as? [String: Any], m["type"] as? String == "WordPiece" else {
+            throw fail("model is not WordPiece")
+        }
         o.unk = m["unk_token"] as? String ?? o.unk
         o.continuingPrefix = m["continuing_subword_prefix"] as? String ?? o.continuingPrefix
         o.maxInputCharsPerWord = m["max_input_chars_per_word"] as? Int ?? o.maxInputCharsPerWord
@@ -115,7 +123,9 @@ public struct WordPieceTokenizer: Sendable {
             for t in list {
                 guard let content = t["content"] as? String else { throw fail("added token without content") }
                 let flags = ["single_word", "lstrip", "rstrip", "normalized"].filter { t[$0] as? Bool == true }
-                guard flags.isEmpty else { throw fail("added token \(content) sets \(flags), which recfuse does not implement") }
+                guard flags.isEmpty else {
+                    throw fail("added token \(content) sets \(flags), which recfuse does not implement")
+                }
                 o.addedTokens.append(content)
             }
         }
@@ -133,7 +143,10 @@ public struct WordPieceTokenizer: Sendable {
         var out: [Int32] = [clsID]
         let budget = maxLength - 2
         segments: for (segment, special) in splitAddedTokens(text) {
-            if let special { out.append(special); continue }
+            if let special {
+                out.append(special)
+                continue
+            }
             for word in words(segment) {
                 if out.count - 1 >= budget { break segments }
                 wordPiece(word, into: &out)
@@ -155,9 +168,15 @@ public struct WordPieceTokenizer: Sendable {
         while i < bytes.count {
             var match: (len: Int, id: Int32)?
             for t in added where t.bytes.count <= bytes.count - i && bytes[i] == t.bytes[0] {
-                if bytes[i..<(i + t.bytes.count)].elementsEqual(t.bytes) { match = (t.bytes.count, t.id); break }
+                if bytes[i..<(i + t.bytes.count)].elementsEqual(t.bytes) {
+                    match = (t.bytes.count, t.id)
+                    break
+                }
             }
-            guard let m = match else { i += 1; continue }
+            guard let m = match else {
+                i += 1
+                continue
+            }
             if segmentStart < i { out.append((String(decoding: bytes[segmentStart..<i], as: UTF8.self), nil)) }
             out.append(("", m.id))
             i += m.len
@@ -177,10 +196,15 @@ public struct WordPieceTokenizer: Sendable {
         for s in text.unicodeScalars {
             if options.cleanText {
                 if s.value == 0 || s.value == 0xFFFD || Self.isControl(s) { continue }
-                if Self.isWhitespace(s) { cleaned.append(" "); continue }
+                if Self.isWhitespace(s) {
+                    cleaned.append(" ")
+                    continue
+                }
             }
             if options.handleChineseChars && Self.isChinese(s) {
-                cleaned.append(" "); cleaned.append(s); cleaned.append(" ")
+                cleaned.append(" ")
+                cleaned.append(s)
+                cleaned.append(" ")
                 ascii = false
                 continue
             }
@@ -198,7 +222,8 @@ public struct WordPieceTokenizer: Sendable {
         }
         if options.lowercase {
             if ascii {
-                result = String(decoding: result.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+                result = String(
+                    decoding: result.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
             } else {
                 var lower = String.UnicodeScalarView()
                 for s in result.unicodeScalars {
@@ -220,9 +245,15 @@ public struct WordPieceTokenizer: Sendable {
         var current: [Unicode.Scalar] = []
         for s in normalize(text).unicodeScalars {
             if Self.isWhitespace(s) {
-                if !current.isEmpty { words.append(current); current.removeAll(keepingCapacity: true) }
+                if !current.isEmpty {
+                    words.append(current)
+                    current.removeAll(keepingCapacity: true)
+                }
             } else if Self.isPunctuation(s) {
-                if !current.isEmpty { words.append(current); current.removeAll(keepingCapacity: true) }
+                if !current.isEmpty {
+                    words.append(current)
+                    current.removeAll(keepingCapacity: true)
+                }
                 words.append([s])
             } else {
                 current.append(s)
@@ -233,7 +264,10 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     private func wordPiece(_ word: [Unicode.Scalar], into out: inout [Int32]) {
-        if word.count > options.maxInputCharsPerWord { out.append(unkID); return }
+        if word.count > options.maxInputCharsPerWord {
+            out.append(unkID)
+            return
+        }
         // UTF-8 of the word and the byte offset where each scalar starts.
         var bytes: [UInt8] = []
         var offsets: [Int] = []
@@ -254,10 +288,16 @@ public struct WordPieceTokenizer: Sendable {
                 key.removeAll(keepingCapacity: true)
                 if start > 0 { key.append(contentsOf: prefix) }
                 key.append(contentsOf: bytes[offsets[start]..<offsets[end]])
-                if let id = ids[key] { found = id; break }
+                if let id = ids[key] {
+                    found = id
+                    break
+                }
                 end -= 1
             }
-            guard let id = found else { out.append(unkID); return }
+            guard let id = found else {
+                out.append(unkID)
+                return
+            }
             pieces.append(id)
             start = end
         }
@@ -273,10 +313,10 @@ public struct WordPieceTokenizer: Sendable {
     /// comparing every code point below U+30000 with the reference (scripts/reference/test_minilm.py).
     static func category(_ s: Unicode.Scalar) -> Unicode.GeneralCategory {
         switch s.value {
-        case 0x166D, 0x111C9: return .otherPunctuation   // So, Mn today
-        case 0x1734, 0x1171E: return .nonspacingMark     // Mc today
-        case 0x1885, 0x1886: return .otherLetter         // Mn today
-        case 0xA9BD: return .spacingMark                 // Mn today
+        case 0x166D, 0x111C9: return .otherPunctuation  // So, Mn today
+        case 0x1734, 0x1171E: return .nonspacingMark  // Mc today
+        case 0x1885, 0x1886: return .otherLetter  // Mn today
+        case 0xA9BD: return .spacingMark  // Mn today
         default: break
         }
         guard let age = s.properties.age, age.major < 9 else { return .unassigned }
@@ -299,11 +339,12 @@ public struct WordPieceTokenizer: Sendable {
     static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
         let v = s.value
         if v < 0x80 {
-            return (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v)
+            return (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v)
+                || (0x7B...0x7E).contains(v)
         }
         switch category(s) {
         case .connectorPunctuation, .dashPunctuation, .closePunctuation, .finalPunctuation, .initialPunctuation,
-             .otherPunctuation, .openPunctuation:
+            .otherPunctuation, .openPunctuation:
             return true
         default: return false
         }
@@ -314,7 +355,7 @@ public struct WordPieceTokenizer: Sendable {
     static func isChinese(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
-             0x2B920...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+            0x2B920...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
             return true
         default: return false
         }

@@ -1,7 +1,7 @@
 import Foundation
-import RecEngineKit
 import RecCore
 import RecData
+import RecEngineKit
 import RecMath
 import RecText
 
@@ -36,12 +36,15 @@ public final class TextEngine: TextEmbeddingSpace {
 
     public var itemCount: Int { itemEmbeddings.rows }
     public var summary: String {
-        "zero-shot text: cosine between the preference / user profile and item profiles (\(modelName), \(itemEmbeddings.cols)-d)"
+        "zero-shot text: cosine between the preference / user profile and item profiles (\(modelName), "
+            + "\(itemEmbeddings.cols)-d)"
             + (encoder == nil ? "; encoder unavailable (\(encoderProblem ?? "?")): stored users only" : "")
     }
 
-    public init(name: String = "text", catalog: Catalog, users: UserStore, itemEmbeddings: Matrix, userEmbeddings: Matrix,
-                encoder: SentenceEncoder?, encoderProblem: String? = nil, modelName: String, modelSHA256: String) {
+    public init(
+        name: String = "text", catalog: Catalog, users: UserStore, itemEmbeddings: Matrix, userEmbeddings: Matrix,
+        encoder: SentenceEncoder?, encoderProblem: String? = nil, modelName: String, modelSHA256: String
+    ) {
         precondition(itemEmbeddings.rows == catalog.count && userEmbeddings.rows == users.ids.count)
         self.name = name
         self.catalog = catalog
@@ -56,15 +59,18 @@ public final class TextEngine: TextEmbeddingSpace {
 
     /// Embeds every item profile and every stored user's profile with `encoder`.
     /// `profiles` lays LLM-enriched profiles over the template ones.
-    public static func fit(_ dataset: Dataset, encoder: SentenceEncoder, name: String = "text",
-                           profiles: ProfileOverrides? = nil) throws -> TextEngine {
+    public static func fit(
+        _ dataset: Dataset, encoder: SentenceEncoder, name: String = "text",
+        profiles: ProfileOverrides? = nil
+    ) throws -> TextEngine {
         let catalog = Catalog(ids: dataset.items, meta: dataset.itemMeta)
         let users = UserStore(ids: dataset.users, meta: dataset.userMeta, histories: dataset.userHistories())
         let o = profiles ?? ProfileOverrides()
         let items = encoder.embedMemoised(o.itemTexts(catalog))
         let userVecs = encoder.embedMemoised(o.userTexts(users, catalog: catalog))
-        return TextEngine(name: name, catalog: catalog, users: users, itemEmbeddings: items, userEmbeddings: userVecs,
-                          encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
+        return TextEngine(
+            name: name, catalog: catalog, users: users, itemEmbeddings: items, userEmbeddings: userVecs,
+            encoder: encoder, modelName: encoder.name, modelSHA256: encoder.weightsSHA256 ?? "")
     }
 
     public func tensors() -> SafetensorsWriter {
@@ -78,18 +84,26 @@ public final class TextEngine: TextEmbeddingSpace {
 
     /// `encode`: the texts to embed, plus a stored user whose bundle profile embedding stands in
     /// for re-encoding the same profile text.
-    private enum Plan { case stored(Int32), encode(preference: String, profile: String?, storedProfile: Int32?), unscorable(String) }
+    private enum Plan {
+        case stored(Int32)
+        case encode(preference: String, profile: String?, storedProfile: Int32?)
+        case unscorable(String)
+    }
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
         let stored = q.userIndex.flatMap { u in inlineHistoryMatchesStore(q, u) ? u : nil }
         if pref.isEmpty, let stored { return .stored(stored) }
         if let stored {
-            guard encoder != nil else { return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))") }
+            guard encoder != nil else {
+                return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))")
+            }
             return .encode(preference: pref, profile: nil, storedProfile: stored)
         }
         let profile = Profiles.user(id: q.rawID, history: q.history, meta: q.meta, catalog: catalog)
-        if pref.isEmpty && profile.isEmpty { return .unscorable("no preference text, history or demographics to build a profile from") }
+        if pref.isEmpty && profile.isEmpty {
+            return .unscorable("no preference text, history or demographics to build a profile from")
+        }
         guard encoder != nil else { return .unscorable("text encoder unavailable (\(encoderProblem ?? "not loaded"))") }
         return .encode(preference: pref, profile: profile.isEmpty ? nil : profile.text, storedProfile: nil)
     }
@@ -98,7 +112,9 @@ public final class TextEngine: TextEmbeddingSpace {
     private func inlineHistoryMatchesStore(_ q: UserQuery, _ u: Int32) -> Bool {
         let r = users.histories.range(of: u)
         guard r.count == q.history.count else { return false }
-        return zip(r, q.history).allSatisfy { users.histories.items[$0] == $1.item && users.histories.ratings[$0] == $1.rating }
+        return zip(r, q.history).allSatisfy {
+            users.histories.items[$0] == $1.item && users.histories.ratings[$0] == $1.rating
+        }
     }
 
     public func unscorableReason(_ query: UserQuery) -> String? {
@@ -116,7 +132,8 @@ public final class TextEngine: TextEmbeddingSpace {
         case .encode(let pref, let profile, let storedProfile):
             let texts = [pref.isEmpty ? nil : pref, profile].compactMap { $0 }
             let d = userEmbeddings.cols
-            return encoder!.embedQuery(texts).normalisedRowSum(plus: storedProfile.map { userEmbeddings.data[(Int($0) * d)..<(Int($0) * d + d)] })
+            return encoder!.embedQuery(texts).normalisedRowSum(
+                plus: storedProfile.map { userEmbeddings.data[(Int($0) * d)..<(Int($0) * d + d)] })
         }
     }
 
@@ -157,14 +174,17 @@ public enum TextKind: EngineKind {
 
     /// The stored embeddings; with the encoder they were made with (checked by SHA-256), or
     /// none, when the engine serves stored users only and says why.
-    public static func load(_ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
-                            context: LoadContext) throws -> any Engine {
+    public static func load(
+        _ file: SafetensorsFile, entry: BundleManifest.EngineEntry, params: EngineParams,
+        context: LoadContext
+    ) throws -> any Engine {
         let (catalog, users) = (context.catalog, context.users)
         let (encoder, problem) = context.encoder(for: params)
         if let problem { context.log("engine \(entry.name): \(problem); serving stored users only") }
         let items = try file.info("item_embeddings")
         guard items.shape.count == 2, items.shape[0] == catalog.count, items.shape[1] > 0 else {
-            throw RecError.dataLoss("\(file.path): item_embeddings has shape \(items.shape), expected [\(catalog.count), d]")
+            throw RecError.dataLoss(
+                "\(file.path): item_embeddings has shape \(items.shape), expected [\(catalog.count), d]")
         }
         let d = items.shape[1]
         if let encoder, encoder.dimension != d {
@@ -172,10 +192,11 @@ public enum TextKind: EngineKind {
         }
         let iv = try file.floats("item_embeddings", shape: [catalog.count, d])
         let uv = try file.floats("user_embeddings", shape: [users.ids.count, d])
-        return TextEngine(name: entry.name, catalog: catalog, users: users,
-                          itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
-                          userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
-                          encoderProblem: problem, modelName: try params.string("model"),
-                          modelSHA256: try params.string("model_sha256"))
+        return TextEngine(
+            name: entry.name, catalog: catalog, users: users,
+            itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
+            userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
+            encoderProblem: problem, modelName: try params.string("model"),
+            modelSHA256: try params.string("model_sha256"))
     }
 }

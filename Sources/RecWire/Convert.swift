@@ -4,19 +4,22 @@ import RecLLM
 /// Wire <-> domain conversions. Raw ids stay strings on both sides; the pipeline maps them.
 extension UserSpec {
     init(_ u: RFUser) {
-        self.init(id: u.id,
-                  history: u.history.map { .init(itemID: $0.itemID, rating: $0.rating, timestamp: $0.timestamp) },
-                  preference: u.preference,
-                  meta: UserMeta(age: u.age == 0 ? nil : Int(u.age),
-                                 gender: u.gender.isEmpty ? nil : u.gender,
-                                 occupation: u.occupation.isEmpty ? nil : u.occupation))
+        self.init(
+            id: u.id,
+            history: u.history.map { .init(itemID: $0.itemID, rating: $0.rating, timestamp: $0.timestamp) },
+            preference: u.preference,
+            meta: UserMeta(
+                age: u.age == 0 ? nil : Int(u.age),
+                gender: u.gender.isEmpty ? nil : u.gender,
+                occupation: u.occupation.isEmpty ? nil : u.occupation))
     }
 }
 
 extension FilterSpec {
     init(_ f: RFFilters) {
-        self.init(allow: f.allowItems, deny: f.denyItems, genres: f.genres, excludeGenres: f.excludeGenres,
-                  minYear: f.minYear == 0 ? nil : Int(f.minYear), maxYear: f.maxYear == 0 ? nil : Int(f.maxYear))
+        self.init(
+            allow: f.allowItems, deny: f.denyItems, genres: f.genres, excludeGenres: f.excludeGenres,
+            minYear: f.minYear == 0 ? nil : Int(f.minYear), maxYear: f.maxYear == 0 ? nil : Int(f.maxYear))
     }
 }
 

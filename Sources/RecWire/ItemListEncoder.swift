@@ -83,8 +83,8 @@ public final class ItemListEncoder: Sendable {
             for (n, s) in items.enumerated() {
                 let i = Int(s.item)
                 precondition(i >= 0 && i < catalog.count, "item index \(i) outside a catalogue of \(catalog.count)")
-                let id = UnsafeBufferPointer(rebasing: all[offsets[2 * i] ..< offsets[2 * i + 1]])
-                let rest = UnsafeBufferPointer(rebasing: all[offsets[2 * i + 1] ..< offsets[2 * i + 2]])
+                let id = UnsafeBufferPointer(rebasing: all[offsets[2 * i]..<offsets[2 * i + 1]])
+                let rest = UnsafeBufferPointer(rebasing: all[offsets[2 * i + 1]..<offsets[2 * i + 2]])
                 let rank = UInt64(n + 1)
                 var size = id.count + rest.count + 1 + ProtoWriter.varintSize(rank)
                 if s.score.bitPattern != 0 { size += 5 }
@@ -113,7 +113,8 @@ extension RFReply {
         if hasStatus {
             let code = UInt64(status.code.rawValue)
             let message = status.message.utf8.count
-            let size = (code == 0 ? 0 : 1 + ProtoWriter.varintSize(code))
+            let size =
+                (code == 0 ? 0 : 1 + ProtoWriter.varintSize(code))
                 + (message == 0 ? 0 : 1 + ProtoWriter.varintSize(UInt64(message)) + message)
             w.key(1, .lengthDelimited)
             w.varint(UInt64(size))
@@ -132,7 +133,12 @@ extension RFReply {
 /// scalar fields: a field at its default value is not written unless `always` is set
 /// (repeated elements). `data()` hands the buffer to a `Data` without copying it.
 final class ProtoWriter {
-    enum WireType: UInt64 { case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5 }
+    enum WireType: UInt64 {
+        case varint = 0
+        case fixed64 = 1
+        case lengthDelimited = 2
+        case fixed32 = 5
+    }
 
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int

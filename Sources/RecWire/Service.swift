@@ -63,7 +63,9 @@ public final class Service: Sendable {
     /// error says why. Used by SIGHUP and by the Reload RPC.
     @discardableResult
     public func reload(_ dir: String? = nil) throws -> RFReloadResponse {
-        guard let r = reloader.withLock({ $0 }) else { throw RecError.unimplemented("this server was started without hot reload") }
+        guard let r = reloader.withLock({ $0 }) else {
+            throw RecError.unimplemented("this server was started without hot reload")
+        }
         reloading.lock()
         defer { reloading.unlock() }
         let target = (dir?.isEmpty ?? true) ? r.bundleDir : dir!
@@ -95,7 +97,9 @@ public final class Service: Sendable {
         let a = Array(given.utf8), b = Array("Bearer \(token)".utf8)
         var diff = a.count ^ b.count
         for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
-        guard diff == 0 else { throw RecError(.permissionDenied, "admin call without the right \"authorization: Bearer <token>\" metadata") }
+        guard diff == 0 else {
+            throw RecError(.permissionDenied, "admin call without the right \"authorization: Bearer <token>\" metadata")
+        }
     }
 
     /// The recommender new calls are served by.
@@ -131,7 +135,9 @@ public final class Service: Sendable {
         var method = ""
         var code = StatusCode.ok
         do {
-            guard !bytes.isEmpty else { throw RecError.invalidArgument("empty message: expected a recfuse.v1.Envelope") }
+            guard !bytes.isEmpty else {
+                throw RecError.invalidArgument("empty message: expected a recfuse.v1.Envelope")
+            }
             let env: RFEnvelope
             do { env = try RFEnvelope(serializedBytes: bytes) } catch {
                 throw RecError.invalidArgument("message is not a recfuse.v1.Envelope (\(bytes.count) bytes): \(error)")
@@ -173,26 +179,30 @@ public final class Service: Sendable {
         switch method {
         case Methods.retrieve:
             let req: RFRetrieveRequest = try decode(payload, method)
-            var q = RetrieveQuery(user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters))
+            var q = RetrieveQuery(
+                user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.retrieve(q, deadline: deadline)
             return try served.items.retrieve(r, bundleVersion: rec.bundleVersion)
         case Methods.rank:
             let req: RFRankRequest = try decode(payload, method)
-            var q = RankQuery(user: UserSpec(req.user), engine: req.engine, candidates: req.itemIds, k: Int(req.k),
-                              filters: FilterSpec(req.filters))
+            var q = RankQuery(
+                user: UserSpec(req.user), engine: req.engine, candidates: req.itemIds, k: Int(req.k),
+                filters: FilterSpec(req.filters))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.rank(q, deadline: deadline)
             return try served.items.rank(r, bundleVersion: rec.bundleVersion)
         case Methods.rerank:
             let req: RFRerankRequest = try decode(payload, method)
             let r = try reranker.rerank(rec, try RerankQuery(req), deadline: deadline)
-            return try served.items.rerank(r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
-                                           bundleVersion: rec.bundleVersion)
+            return try served.items.rerank(
+                r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
+                bundleVersion: rec.bundleVersion)
         case Methods.explain:
             let req: RFExplainRequest = try decode(payload, method)
-            let q = ExplainQuery(user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
-                                 style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
+            let q = ExplainQuery(
+                user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
+                style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
             let e = try explainer.explain(rec, q, deadline: deadline)
             return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
@@ -206,7 +216,8 @@ public final class Service: Sendable {
             let _: RFInfoRequest = try decode(payload, method)
             return try info(rec).serializedData()
         default:
-            throw RecError.unimplemented("unknown method '\(method)'; this server answers \(Methods.all.joined(separator: ", "))")
+            throw RecError.unimplemented(
+                "unknown method '\(method)'; this server answers \(Methods.all.joined(separator: ", "))")
         }
     }
 
@@ -278,7 +289,8 @@ public final class Service: Sendable {
         if env.deadlineMs > 0 { d = Deadline(instant: received.advanced(by: .milliseconds(Int64(env.deadlineMs)))) }
         if env.deadlineUnixMs != 0 {
             let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-            d = d.earliest(Deadline(instant: ContinuousClock.now.advanced(by: .milliseconds(env.deadlineUnixMs - nowMs))))
+            d = d.earliest(
+                Deadline(instant: ContinuousClock.now.advanced(by: .milliseconds(env.deadlineUnixMs - nowMs))))
         }
         return d
     }

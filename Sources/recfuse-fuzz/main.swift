@@ -14,17 +14,28 @@ let service: Service = {
     for u in 0..<20 { users.intern("u\(u)") }
     for i in 0..<30 { items.intern("i\(i)") }
     var xs: [Interaction] = []
-    for u in 0..<20 { for k in 0..<6 { xs.append(Interaction(user: Int32(u), item: Int32((u * 7 + k * 3) % 30), rating: Float(1 + (u + k) % 5), timestamp: Int64(k))) } }
-    let d = Dataset(name: "fuzz", users: users, items: items, interactions: xs,
-                    itemMeta: (0..<30).map { ItemMeta(title: "Film \($0)", year: 1990 + $0, genres: [["Comedy", "Drama", "Action"][$0 % 3]]) },
-                    userMeta: Array(repeating: UserMeta(age: 30), count: 20))
+    for u in 0..<20 {
+        for k in 0..<6 {
+            xs.append(
+                Interaction(
+                    user: Int32(u), item: Int32((u * 7 + k * 3) % 30), rating: Float(1 + (u + k) % 5),
+                    timestamp: Int64(k)))
+        }
+    }
+    let d = Dataset(
+        name: "fuzz", users: users, items: items, interactions: xs,
+        itemMeta: (0..<30).map {
+            ItemMeta(title: "Film \($0)", year: 1990 + $0, genres: [["Comedy", "Drama", "Action"][$0 % 3]])
+        },
+        userMeta: Array(repeating: UserMeta(age: 30), count: 20))
     let catalog = Catalog(ids: d.items, meta: d.itemMeta)
     let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
     var limits = Limits()
     limits.maxK = 100
     limits.maxCandidates = 100
-    let rec = try! Recommender(catalog: catalog, users: store, engines: [PopularityEngine.fit(d), CooccurrenceEngine.fit(d)],
-                               defaultEngine: "cooccurrence", fallbackEngine: "popularity", limits: limits, bundleVersion: "fuzz@1")
+    let rec = try! Recommender(
+        catalog: catalog, users: store, engines: [PopularityEngine.fit(d), CooccurrenceEngine.fit(d)],
+        defaultEngine: "cooccurrence", fallbackEngine: "popularity", limits: limits, bundleVersion: "fuzz@1")
     return Service(rec)
 }()
 
@@ -36,17 +47,20 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if FUZZING
-// SwiftPM links an executable's `main` to `<module>_main`; with -parse-as-library there is
-// none, so this one hands control to libFuzzer's driver. (A plain `swift build` compiles
-// this file as a script that only builds the service and exits.)
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+    // SwiftPM links an executable's `main` to `<module>_main`; with -parse-as-library there is
+    // none, so this one hands control to libFuzzer's driver. (A plain `swift build` compiles
+    // this file as a script that only builds the service and exits.)
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-@_cdecl("recfuse_fuzz_main")
-public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var c = argc
-    var v = argv
-    return LLVMFuzzerRunDriver(&c, &v) { data, size in fuzz(data, size) }
-}
+    @_cdecl("recfuse_fuzz_main")
+    public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+        var c = argc
+        var v = argv
+        return LLVMFuzzerRunDriver(&c, &v) { data, size in fuzz(data, size) }
+    }
 #endif

@@ -6,9 +6,14 @@ import RecCore
 /// `recfuse bench`: the load generator (`RecBench.LoadGenerator`) with its echo baseline.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load-test a server: N concurrent clients, any RPC, HdrHistogram latencies, with a bare NNG echo baseline.",
-        discussion: "Each client has its own REQ socket and keeps one request in flight. Stops at --count requests or after --duration seconds, whichever comes first.")
-    @Option(name: .customLong("url"), help: "Server URL, repeatable (several = replicas on one socket per client).") var urls: [String] = ["ipc:///tmp/recfuse.sock"]
+        abstract:
+            "Load-test a server: N concurrent clients, any RPC, HdrHistogram latencies, with a bare NNG echo baseline.",
+        discussion:
+            "Each client has its own REQ socket and keeps one request in flight. Stops at --count requests or after "
+            + "--duration seconds, whichever comes first."
+    )
+    @Option(name: .customLong("url"), help: "Server URL, repeatable (several = replicas on one socket per client).")
+    var urls: [String] = ["ipc:///tmp/recfuse.sock"]
     @Option(help: "health | rank | retrieve | rerank | explain.") var method: String = "rank"
     @Option(help: "Concurrent clients.") var clients: Int = 1
     @Option(help: "Requests in total (all clients).") var count: Int = 20_000
@@ -17,7 +22,8 @@ struct Bench: ParsableCommand {
     @Option(help: "User id in the requests.") var user: String = "196"
     @Option(help: "Candidates per Rank/Rerank request (item ids 1, 14, 27, ...).") var candidates: Int = 100
     @Option(help: "Engine for Rank/Retrieve (empty = the server's default).") var engine: String = ""
-    @Flag(inversion: .prefixedNo, help: "Also measure a bare NNG echo of the same bytes (ipc, same clients).") var echo = true
+    @Flag(inversion: .prefixedNo, help: "Also measure a bare NNG echo of the same bytes (ipc, same clients).")
+    var echo = true
     @Flag(help: "One JSON object per target instead of the table.") var json = false
     @OptionGroup var global: GlobalOptions
 
@@ -25,7 +31,8 @@ struct Bench: ParsableCommand {
         _ = global.bootstrap()
         do {
             guard let m = LoadGenerator.Method(rawValue: method) else {
-                throw RecError.invalidArgument("--method must be one of \(LoadGenerator.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw RecError.invalidArgument(
+                    "--method must be one of \(LoadGenerator.Method.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var o = LoadGenerator.Options()
             (o.urls, o.method, o.clients, o.count, o.duration, o.warmup) = (urls, m, clients, count, duration, warmup)
@@ -33,7 +40,11 @@ struct Bench: ParsableCommand {
             let gen = try LoadGenerator(o)
             let results = try gen.runWithBaseline(echo: echo)
             let bytes = try gen.request().count
-            if json { for line in try gen.json(results, requestBytes: bytes) { print(line) } } else { print(gen.table(results, requestBytes: bytes), terminator: "") }
+            if json {
+                for line in try gen.json(results, requestBytes: bytes) { print(line) }
+            } else {
+                print(gen.table(results, requestBytes: bytes), terminator: "")
+            }
             if results[0].errors > 0 { throw ExitCode(3) }
         } catch let e as ExitCode { throw e } catch { fail(error) }
     }

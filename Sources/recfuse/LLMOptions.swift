@@ -7,9 +7,17 @@ import RecLLM
 /// A config file (`--llm-config`, JSON) gives the base, flags override it; the API key is
 /// read from RECFUSE_LLM_API_KEY or OPENAI_API_KEY only.
 struct LLMOptions: ParsableArguments {
-    @Option(help: "JSON file: base_url, model, timeout_s, connect_timeout_s, max_retries, backoff_s, concurrency, cache_dir, ...")
+    @Option(
+        help:
+            """
+            JSON file: base_url, model, timeout_s, connect_timeout_s, max_retries, backoff_s, concurrency, \
+            cache_dir, ...
+            """
+    )
     var llmConfig: String?
-    @Option(help: "OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (enables the LLM judges and LLM explanations).")
+    @Option(
+        help: "OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (enables the LLM judges and LLM explanations)."
+    )
     var llmBaseUrl: String?
     @Option(help: "Model name sent to the endpoint.") var llmModel: String?
     @Option(help: "Seconds per LLM attempt (capped by each request's deadline).") var llmTimeout: Double?

@@ -25,14 +25,33 @@ struct Serve: ParsableCommand {
     @Option(help: "The engine requests without one are served by (default: the bundle's).") var defaultEngine: String?
     @Option(help: "Rerank's judge when a request leaves it unset: local, llm_relevancy, llm_pointwise.")
     var defaultJudge: String = "local"
-    @Option(help: "OpenBLAS threads per product. 1 (default) lets concurrent requests use the cores; more helps a lone request a little (Rank 100 candidates, one client: p50 194 vs 235 µs) but halves throughput under concurrency (16 clients: 4.9k vs 10.0k req/s).")
+    @Option(
+        help:
+            """
+            OpenBLAS threads per product. 1 (default) lets concurrent requests use the cores; more helps a lone \
+            request a little (Rank 100 candidates, one client: p50 194 vs 235 µs) but halves throughput under \
+            concurrency (16 clients: 4.9k vs 10.0k req/s).
+            """
+    )
     var blasThreads: Int = 1
-    @Option(help: "Serve Prometheus /metrics, /healthz and /readyz on this URL (libnng's HTTP server), e.g. http://127.0.0.1:9464. Off by default.")
+    @Option(
+        help:
+            """
+            Serve Prometheus /metrics, /healthz and /readyz on this URL (libnng's HTTP server), e.g. \
+            http://127.0.0.1:9464. Off by default.
+            """
+    )
     var metricsListen: String?
     @Option(help: "PEM certificate for tls+tcp:// listeners.") var tlsCert: String?
     @Option(help: "PEM private key for tls+tcp:// listeners.") var tlsKey: String?
     @Option(help: "PEM CA chain: require client certificates signed by it (mutual TLS).") var tlsClientCa: String?
-    @Option(help: "File holding the admin token: enables the Admin RPCs (Reload) for envelopes with metadata \"authorization: Bearer <token>\".")
+    @Option(
+        help:
+            """
+            File holding the admin token: enables the Admin RPCs (Reload) for envelopes with metadata \
+            "authorization: Bearer <token>".
+            """
+    )
     var adminTokenFile: String?
     @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
@@ -48,19 +67,28 @@ struct Serve: ParsableCommand {
             limits.maxTextBytes = maxTextBytes
             BLAS.setThreads(blasThreads)
             // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
-            let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine) = (modelsDir, maxMessageBytes, limits, defaultEngine)
+            let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine) = (
+                modelsDir, maxMessageBytes, limits, defaultEngine
+            )
             let load: @Sendable (String) throws -> (Recommender, Service.BundleFacts) = { dir in
                 let t0 = ContinuousClock.now
-                let (r, m) = try Bundles.load(URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
-                                              defaultEngine: defaultEngine, log: { log.warning("\($0)") })
+                let (r, m) = try Bundles.load(
+                    URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
+                    defaultEngine: defaultEngine, log: { log.warning("\($0)") })
                 var facts = Service.BundleFacts(m, maxMessageBytes: maxMessageBytes)
                 facts.loadSeconds = (ContinuousClock.now - t0).seconds
                 return (r, facts)
             }
             let (rec, facts) = try load(bundle)
-            log.info("loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", facts.loadSeconds)) s: engines \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)")
+            log.info(
+                """
+                loaded bundle \(rec.bundleVersion) in \(String(format: "%.2f", facts.loadSeconds)) s: engines \
+                \(rec.engines.map(\.name).joined(separator: ", ")), default \(rec.defaultEngine)
+                """
+            )
             guard let judge = JudgeKind(rawValue: defaultJudge) else {
-                throw RecError.invalidArgument("--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw RecError.invalidArgument(
+                    "--default-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let client = try llm.client()
             if let client { log.info("LLM endpoint: \(client.config)") }
@@ -69,7 +97,9 @@ struct Serve: ParsableCommand {
             let reloader = Service.Reloader(bundleDir: bundle, load: load)
             let token = try adminTokenFile.map { f in
                 let t = try String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-                guard t.count >= 16 else { throw RecError.invalidArgument("the admin token in \(f) is shorter than 16 characters") }
+                guard t.count >= 16 else {
+                    throw RecError.invalidArgument("the admin token in \(f) is shorter than 16 characters")
+                }
                 return t
             }
             service.configureAdmin(reloader: reloader, token: token)
@@ -77,7 +107,12 @@ struct Serve: ParsableCommand {
                 log.info("SIGHUP: reloading the bundle")
                 do {
                     let r = try service.reload()
-                    log.info("reloaded: now serving \(r.bundleVersion) (was \(r.previousVersion)) after \(String(format: "%.2f", r.loadSeconds)) s")
+                    log.info(
+                        """
+                        reloaded: now serving \(r.bundleVersion) (was \(r.previousVersion)) after \
+                        \(String(format: "%.2f", r.loadSeconds)) s
+                        """
+                    )
                 } catch {
                     log.error("\(error)")
                 }
@@ -86,19 +121,28 @@ struct Serve: ParsableCommand {
             config.contexts = contexts
             config.maxMessageBytes = maxMessageBytes
             if tlsCert != nil || tlsKey != nil || tlsClientCa != nil {
-                guard let tlsCert, let tlsKey else { throw RecError.invalidArgument("--tls-cert and --tls-key go together") }
-                func read(_ f: String) throws -> String {
-                    do { return try String(contentsOfFile: f, encoding: .utf8) } catch { throw RecError.invalidArgument("cannot read \(f): \(error.localizedDescription)") }
+                guard let tlsCert, let tlsKey else {
+                    throw RecError.invalidArgument("--tls-cert and --tls-key go together")
                 }
-                config.tls = .init(certificate: try read(tlsCert), key: try read(tlsKey), clientCA: try tlsClientCa.map(read))
+                func read(_ f: String) throws -> String {
+                    do { return try String(contentsOfFile: f, encoding: .utf8) } catch {
+                        throw RecError.invalidArgument("cannot read \(f): \(error.localizedDescription)")
+                    }
+                }
+                config.tls = .init(
+                    certificate: try read(tlsCert), key: try read(tlsKey), clientCA: try tlsClientCa.map(read))
             }
             let server = Server(service: service, config: config, logger: Logger(label: "recfuse.server"))
             let signals = ShutdownSignals(logger: log)
             let firstLoadedAt = facts.loadedAt
             let endpoint = try metricsListen.map { url in
-                try MetricsEndpoint(url: url, source: .init(metrics: { [service, server] in
-                    server.metrics.render(extra: ServerMetrics.serviceLines(service, firstLoadedAt: firstLoadedAt))
-                }, notReady: { [server] in server.isDraining ? "shutting down" : nil }))
+                try MetricsEndpoint(
+                    url: url,
+                    source: .init(
+                        metrics: { [service, server] in
+                            server.metrics.render(
+                                extra: ServerMetrics.serviceLines(service, firstLoadedAt: firstLoadedAt))
+                        }, notReady: { [server] in server.isDraining ? "shutting down" : nil }))
             }
             if let metricsListen { log.info("metrics on \(metricsListen)/metrics, /healthz, /readyz") }
             try server.start()
@@ -108,4 +152,3 @@ struct Serve: ParsableCommand {
         } catch { fail(error) }
     }
 }
-

@@ -15,29 +15,51 @@ struct Train: ParsableCommand {
     @Option(help: "Dataset name in the data directory (fetched if missing), or a folder of MovieLens files.")
     var dataset: String = "ml-100k"
     @Option(help: "Data directory.") var dataDir: String = "data"
-    @Option(name: .customLong("engine"), help: "Engine kind to train, repeatable, or 'all': \(Registry.names.joined(separator: ", ")).")
+    @Option(
+        name: .customLong("engine"),
+        help: "Engine kind to train, repeatable, or 'all': \(Registry.names.joined(separator: ", ")).")
     var engines: [String] = ["all"]
     @Option(help: "Bundle folder to write.") var out: String = "bundles/default"
     @Option(help: "Bundle name (defaults to the folder name).") var name: String?
-    @Option(help: "The engine requests without one are served by (default: the one with the best NDCG@10 on a validation slice of the data, which trains every engine twice).")
+    @Option(
+        help:
+            """
+            The engine requests without one are served by (default: the one with the best NDCG@10 on a validation \
+            slice of the data, which trains every engine twice).
+            """
+    )
     var defaultEngine: String?
-    @Option(help: "Fraction of the interactions held out to choose the default engine.") var validationFraction: Double = 0.1
+    @Option(help: "Fraction of the interactions held out to choose the default engine.") var validationFraction:
+        Double = 0.1
     @OptionGroup var fit: FitOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let log = global.bootstrap()
         do {
-            guard validationFraction > 0, validationFraction < 0.5 else { throw RecError.invalidArgument("--validation-fraction must be in (0, 0.5)") }
+            guard validationFraction > 0, validationFraction < 0.5 else {
+                throw RecError.invalidArgument("--validation-fraction must be in (0, 0.5)")
+            }
             let (kinds, params) = try fit.plan(engines)
             let data = try loadDataset(dataset, dataDir: dataDir, log: log)
-            log.info("loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \(data.items.count) items")
+            log.info(
+                """
+                loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \
+                \(data.items.count) items
+                """
+            )
             var plan = Bundles.Plan(kinds: kinds, params: params, defaultEngine: defaultEngine)
             plan.validationFraction = validationFraction
             let outURL = URL(fileURLWithPath: out)
-            let m = try Bundles.train(data, plan: plan, out: outURL, name: name ?? outURL.lastPathComponent,
-                                      context: try fit.context(log: log, progress: TerminalProgress()))
-            log.info("wrote \(out): version \(m.version), engines \(m.engines.map(\.name).joined(separator: ", ")), default \(m.defaultEngine)")
+            let m = try Bundles.train(
+                data, plan: plan, out: outURL, name: name ?? outURL.lastPathComponent,
+                context: try fit.context(log: log, progress: TerminalProgress()))
+            log.info(
+                """
+                wrote \(out): version \(m.version), engines \(m.engines.map(\.name).joined(separator: ", ")), \
+                default \(m.defaultEngine)
+                """
+            )
         } catch { fail(error) }
     }
 }
@@ -45,14 +67,18 @@ struct Train: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate engines on a fixed, seeded split (or an external split file).",
-        discussion: "Ranking is over all items not in the user's training set; relevant = test rating >= --threshold.\n\n"
+        discussion:
+            "Ranking is over all items not in the user's training set; relevant = test rating >= --threshold.\n\n"
             + Registry.flagHelp)
     @Option(help: "Dataset name in the data directory, or a folder of MovieLens files.") var dataset: String = "ml-100k"
     @Option(help: "Data directory.") var dataDir: String = "data"
-    @Option(name: .customLong("engine"), help: "Engine kind, repeatable, or 'all': \(Registry.names.joined(separator: ", ")).")
+    @Option(
+        name: .customLong("engine"),
+        help: "Engine kind, repeatable, or 'all': \(Registry.names.joined(separator: ", ")).")
     var engines: [String] = ["all"]
-    @Option(name: .customLong("protocol"),
-            help: "random | temporal | loo | coldstart | split-file (default: random, or split-file with --split-file).")
+    @Option(
+        name: .customLong("protocol"),
+        help: "random | temporal | loo | coldstart | split-file (default: random, or split-file with --split-file).")
     var protocolName: String?
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 42
     @Option(help: "random: held-out fraction.") var testFraction: Double = 0.2
@@ -60,17 +86,25 @@ struct Eval: ParsableCommand {
     @Option(help: "coldstart: fraction of users held out.") var coldFraction: Double = 0.1
     @Option(help: "coldstart: revealed interactions, comma-separated.") var reveal: String = "0,1,3,5"
     @Option(help: "Relevant means test rating >= this.") var threshold: Float = 4
-    @Option(help: "TSV lines train|test, user, item, rating, timestamp (raw ids); implies --protocol split-file.") var splitFile: String?
+    @Option(help: "TSV lines train|test, user, item, rating, timestamp (raw ids); implies --protocol split-file.")
+    var splitFile: String?
     @Option(help: "Write the split used to this file (split-file format) and exit.") var exportSplit: String?
     @Flag(help: "One JSON object per engine and split, one per line.") var json = false
     @Option(help: "Also write a self-contained HTML report (SVG charts + table); runs the cold-start protocol too.")
     var report: String?
-    @Option(help: "Also re-rank each engine's top --rerank-depth with this judge and fuse (rows 'engine+judge'): local, llm_relevancy, llm_pointwise.")
+    @Option(
+        help:
+            """
+            Also re-rank each engine's top --rerank-depth with this judge and fuse (rows 'engine+judge'): local, \
+            llm_relevancy, llm_pointwise.
+            """
+    )
     var rerankJudge: String?
     @Option(help: "How many of each engine's top items the judge re-scores.") var rerankDepth: Int = 20
     @Option(help: "Fusion weight of the judge.") var alpha: Float = Fusion.defaultAlpha
     @Option(help: "Per-list normalisation before fusion: minmax | rank.") var normalization: String = "minmax"
-    @Flag(help: "The paper code's position-dependent judge weights (0.9/0.7/0.5 by thirds).") var positionWeights = false
+    @Flag(help: "The paper code's position-dependent judge weights (0.9/0.7/0.5 by thirds).") var positionWeights =
+        false
     @OptionGroup var llm: LLMOptions
     @OptionGroup var fit: FitOptions
     @OptionGroup var global: GlobalOptions
@@ -83,7 +117,8 @@ struct Eval: ParsableCommand {
             throw RecError.invalidArgument("unknown protocol '\(name)'; known: \(known)")
         }
         if splitFile != nil && kind != .splitFile {
-            throw RecError.invalidArgument("--split-file goes with --protocol split-file (or no --protocol), not --protocol \(name)")
+            throw RecError.invalidArgument(
+                "--split-file goes with --protocol split-file (or no --protocol), not --protocol \(name)")
         }
         return kind
     }
@@ -106,20 +141,29 @@ struct Eval: ParsableCommand {
             let context = try fit.context(log: log)
             let rerank = try rerankJudge.map { name in
                 guard let judge = JudgeKind(rawValue: name) else {
-                    throw RecError.invalidArgument("--rerank-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw RecError.invalidArgument(
+                        "--rerank-judge must be one of \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 guard let norm = Fusion.Normalization(rawValue: normalization) else {
-                    throw RecError.invalidArgument("--normalization must be one of \(Fusion.Normalization.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw RecError.invalidArgument(
+                        "--normalization must be one of "
+                            + "\(Fusion.Normalization.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
-                return try EvalRunner.rerankStage(judge: judge, llm: judge.usesLLM ? try llm.client() : nil, alpha: alpha,
-                                                  normalization: norm, positionWeights: positionWeights, depth: rerankDepth,
-                                                  textEngine: { try Bundles.fit("text", $0, given: params["text"] ?? [:], context: context).fitted.engine },
-                                                  log: { log.warning("\($0)") })
+                return try EvalRunner.rerankStage(
+                    judge: judge, llm: judge.usesLLM ? try llm.client() : nil, alpha: alpha,
+                    normalization: norm, positionWeights: positionWeights, depth: rerankDepth,
+                    textEngine: {
+                        try Bundles.fit("text", $0, given: params["text"] ?? [:], context: context).fitted.engine
+                    },
+                    log: { log.warning("\($0)") })
             }
-            let runner = EvalRunner(options: o, fit: { k, d in
-                let (f, secs) = try Bundles.fit(k, d, given: params[k] ?? [:], context: context)
-                return (f.engine, secs)
-            }, rerank: rerank, log: { log.info("\($0)") })
+            let runner = EvalRunner(
+                options: o,
+                fit: { k, d in
+                    let (f, secs) = try Bundles.fit(k, d, given: params[k] ?? [:], context: context)
+                    return (f.engine, secs)
+                }, rerank: rerank, log: { log.info("\($0)") })
             let data = try loadDataset(dataset, dataDir: dataDir, log: log)
             if let exportSplit {
                 guard let (split, _) = try runner.splits(data).first else { throw RecError.invalidArgument("no split") }
@@ -148,7 +192,8 @@ struct Eval: ParsableCommand {
 /// `recfuse engines`: every kind this build can train, with its parameters and flags.
 struct Engines: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the engine kinds this build can train and serve, with every parameter (name, type, default, flag).")
+        abstract:
+            "List the engine kinds this build can train and serve, with every parameter (name, type, default, flag).")
     @Flag(help: "One JSON object per kind.") var json = false
 
     func run() throws {
@@ -159,16 +204,23 @@ struct Engines: ParsableCommand {
                     "kind": k.name, "summary": k.summary,
                     "needs_encoder": (try? k.needsEncoder(k.params())) ?? false,
                     "parameters": params.map { p in
-                        ["name": p.name, "type": p.typeName, "default": p.defaultValue, "help": p.help,
-                         "flag": p.type == .recorded ? "" : p.flag(kind: k.name)]
+                        [
+                            "name": p.name, "type": p.typeName, "default": p.defaultValue, "help": p.help,
+                            "flag": p.type == .recorded ? "" : p.flag(kind: k.name),
+                        ]
                     },
                 ]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+                print(
+                    String(
+                        decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print("\(k.name): \(k.summary)")
                 for p in params {
                     let flag = p.type == .recorded ? "(recorded)" : p.flag(kind: k.name)
-                    print("  \(flag.padding(toLength: 36, withPad: " ", startingAt: 0)) \(p.typeName), default \(p.defaultValue.isEmpty ? "-" : p.defaultValue): \(p.help)")
+                    print(
+                        "  \(flag.padding(toLength: 36, withPad: " ", startingAt: 0)) \(p.typeName), default "
+                            + "\(p.defaultValue.isEmpty ? "-" : p.defaultValue): \(p.help)"
+                    )
                 }
             }
         }

@@ -14,8 +14,11 @@ struct Recfuse: ParsableCommand {
         commandName: "recfuse",
         abstract: "A recommendation scoring server: protobuf over NNG, GAT / SVD++ / LLM-fusion engines.",
         version: Service.version,
-        subcommands: [Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Engines.self, Train.self, Eval.self, Serve.self,
-                      Bench.self, Echo.self])
+        subcommands: [
+            Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Engines.self, Train.self, Eval.self,
+            Serve.self,
+            Bench.self, Echo.self,
+        ])
 }
 
 struct GlobalOptions: ParsableArguments {
@@ -40,13 +43,16 @@ struct FitOptions: ParsableArguments {
     var modelsDir: String = "models"
     @Option(help: "JSON lines from `recfuse profiles --llm` laid over the template profiles (text and GAT engines).")
     var profiles: String?
-    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Engine parameters, --<kind>-<parameter> VALUE.", discussion: Registry.flagHelp))
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp("Engine parameters, --<kind>-<parameter> VALUE.", discussion: Registry.flagHelp))
     var engineFlags: [String] = []
 
     func context(log: Logger, progress: TerminalProgress? = nil) throws -> FitContext {
         let overrides = try profiles.map { try ProfileOverrides.load(URL(fileURLWithPath: $0)) }
-        return FitContext(modelsDir: URL(fileURLWithPath: modelsDir), profiles: overrides,
-                          progress: { progress?.report($0) }, log: { log.info("\($0)") })
+        return FitContext(
+            modelsDir: URL(fileURLWithPath: modelsDir), profiles: overrides,
+            progress: { progress?.report($0) }, log: { log.info("\($0)") })
     }
 
     /// The engine kinds `--engine` names ("all" = every kind) and their flags' values.

@@ -7,13 +7,21 @@ import Testing
 /// The tiny fixture: u1 rated 10 (5★, t=100) and 20 (3★, t=200); u2 rated 10 (4★, t=150)
 /// and 30 (1★, t=300). Item 40 has no ratings. Dense item indices 0..3 = 10, 20, 30, 40.
 func tinyDataset() throws -> Dataset {
-    let dir = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                          appropriateFor: FileManager.default.temporaryDirectory, create: true)
+    let dir = try FileManager.default.url(
+        for: .itemReplacementDirectory, in: .userDomainMask,
+        appropriateFor: FileManager.default.temporaryDirectory, create: true)
     defer { try? FileManager.default.removeItem(at: dir) }
-    try Data("user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t5\t100\n1\t20\t3\t200\n2\t10\t4\t150\n2\t30\t1\t300\n".utf8)
-        .write(to: dir.appendingPathComponent("tiny.inter"))
-    try Data("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n10\tToy Story\t1995\tAnimation Children's Comedy\n20\tHeat\t1995\tAction Crime\n30\tSe7en\t1995\tThriller\n40\tLone\t1990\tDrama\n".utf8)
-        .write(to: dir.appendingPathComponent("tiny.item"))
+    try Data(
+        ("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+            + "1\t10\t5\t100\n1\t20\t3\t200\n2\t10\t4\t150\n2\t30\t1\t300\n").utf8
+    )
+    .write(to: dir.appendingPathComponent("tiny.inter"))
+    try Data(
+        ("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+            + "10\tToy Story\t1995\tAnimation Children's Comedy\n20\tHeat\t1995\tAction Crime\n"
+            + "30\tSe7en\t1995\tThriller\n40\tLone\t1990\tDrama\n").utf8
+    )
+    .write(to: dir.appendingPathComponent("tiny.item"))
     return try MovieLens.load(dir, name: "tiny")
 }
 
@@ -52,8 +60,10 @@ func tinyDataset() throws -> Dataset {
         for (a, b) in zip(e.matrix.weights, [s, s, s, s]) { #expect(abs(a - b) < 1e-6) }
         let scores = try e.score(UserQuery(history: [HistoryEntry(item: 1), HistoryEntry(item: 2)]), items: nil)
         #expect(abs(scores[0] - 2 * s) < 1e-6 && scores[1] == 0 && scores[2] == 0 && scores[3] == 0)
-        let (score, evidence) = try e.explain(UserQuery(history: [HistoryEntry(item: 1), HistoryEntry(item: 2)]), item: 0, limit: 5)
-        #expect(score == scores[0] && evidence.map(\.item) == [1, 2] && evidence.allSatisfy { $0.kind == "history_item" })
+        let (score, evidence) = try e.explain(
+            UserQuery(history: [HistoryEntry(item: 1), HistoryEntry(item: 2)]), item: 0, limit: 5)
+        #expect(
+            score == scores[0] && evidence.map(\.item) == [1, 2] && evidence.allSatisfy { $0.kind == "history_item" })
         #expect(e.unscorableReason(UserQuery()) != nil)
     }
 

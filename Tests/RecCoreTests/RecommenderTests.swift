@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RecCore
 
 @Suite struct RecommenderTests {
@@ -54,11 +55,13 @@ import Testing
 
     @Test func rankReportsUnknownAndDuplicates() throws {
         let r = try makeRecommender()
-        let out = try r.rank(RankQuery(user: UserSpec(id: "u1"), engine: "cf", candidates: ["10", "zz", "30", "10", "50"]))
+        let out = try r.rank(
+            RankQuery(user: UserSpec(id: "u1"), engine: "cf", candidates: ["10", "zz", "30", "10", "50"]))
         #expect(out.items.map(\.item) == [4, 2, 0])
         #expect(out.unknownItems == ["zz"])
         #expect(out.warnings.contains { $0.contains("duplicate") })
-        let top1 = try r.rank(RankQuery(user: UserSpec(id: "u1"), engine: "cf", candidates: ["10", "30", "50"], k: 1, excludeSeen: true))
+        let top1 = try r.rank(
+            RankQuery(user: UserSpec(id: "u1"), engine: "cf", candidates: ["10", "30", "50"], k: 1, excludeSeen: true))
         #expect(top1.items.map(\.item) == [2])
     }
 
@@ -69,8 +72,12 @@ import Testing
         var warnings: [String] = []
         let stored = try r.resolve(UserSpec(id: "u1"), warnings: &warnings).history
         #expect(stored.map(\.item) == [0, 4])
-        let spec = UserSpec(id: "u1", history: [.init(itemID: "30", rating: 2), .init(itemID: "10", rating: 1, timestamp: 9),
-                                                .init(itemID: "30", rating: 5), .init(itemID: "20", rating: 3)])
+        let spec = UserSpec(
+            id: "u1",
+            history: [
+                .init(itemID: "30", rating: 2), .init(itemID: "10", rating: 1, timestamp: 9),
+                .init(itemID: "30", rating: 5), .init(itemID: "20", rating: 3),
+            ])
         let q = try r.resolve(spec, warnings: &warnings)
         #expect(q.history.map(\.item) == [0, 4, 2, 1])
         #expect(q.history.map(\.rating) == [1, stored[1].rating, 5, 3])
@@ -79,7 +86,14 @@ import Testing
     }
 
     @Test func badArgumentsAreRefused() throws {
-        let r = try makeRecommender(limits: { var l = Limits(); l.maxK = 3; l.maxCandidates = 2; l.maxTextBytes = 4; return l }())
+        let r = try makeRecommender(
+            limits: {
+                var l = Limits()
+                l.maxK = 3
+                l.maxCandidates = 2
+                l.maxTextBytes = 4
+                return l
+            }())
         #expect(throws: RecError(.invalidArgument, "k = 4 exceeds the server's max_k (3)")) {
             try r.retrieve(RetrieveQuery(user: UserSpec(id: "u1"), k: 4))
         }
@@ -92,10 +106,14 @@ import Testing
         #expect { try r.retrieve(RetrieveQuery(user: UserSpec(), engine: "nope")) } throws: {
             ($0 as? RecError)?.code == .invalidArgument && "\($0)".contains("pop, cf")
         }
-        #expect { try r.retrieve(RetrieveQuery(user: UserSpec(history: [.init(itemID: "10", rating: .nan)]))) } throws: {
+        #expect {
+            try r.retrieve(RetrieveQuery(user: UserSpec(history: [.init(itemID: "10", rating: .nan)])))
+        } throws: {
             ($0 as? RecError)?.code == .invalidArgument
         }
-        #expect { try r.retrieve(RetrieveQuery(user: UserSpec(), filters: FilterSpec(minYear: 2000, maxYear: 1990))) } throws: {
+        #expect {
+            try r.retrieve(RetrieveQuery(user: UserSpec(), filters: FilterSpec(minYear: 2000, maxYear: 1990)))
+        } throws: {
             ($0 as? RecError)?.code == .invalidArgument
         }
     }

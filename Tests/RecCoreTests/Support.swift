@@ -1,4 +1,5 @@
 import RecTestSupport
+
 @testable import RecCore
 
 /// Scores item i as `weights[i]`; cannot score users without history when `needsHistory`.
@@ -28,14 +29,18 @@ func makeRecommender(limits: Limits = Limits()) throws -> Recommender {
         ItemMeta(title: "Eps", year: 1985, genres: []),
     ]
     let users = try IDMap(ids: ["u1", "u2"])
-    let hist = Histories(userCount: 2, interactions: [
-        Interaction(user: 0, item: 4, rating: 5, timestamp: 100),
-        Interaction(user: 0, item: 0, rating: 3, timestamp: 50),
-    ])
+    let hist = Histories(
+        userCount: 2,
+        interactions: [
+            Interaction(user: 0, item: 4, rating: 5, timestamp: 100),
+            Interaction(user: 0, item: 0, rating: 3, timestamp: 50),
+        ])
     return try Recommender(
         catalog: Catalog(ids: items, meta: meta),
         users: UserStore(ids: users, meta: [UserMeta(age: 30), UserMeta()], histories: hist),
-        engines: [FixedEngine(name: "pop", weights: [5, 4, 3, 2, 1]),
-                  FixedEngine(name: "cf", weights: [1, 2, 3, 4, 5], needsHistory: true)],
+        engines: [
+            FixedEngine(name: "pop", weights: [5, 4, 3, 2, 1]),
+            FixedEngine(name: "cf", weights: [1, 2, 3, 4, 5], needsHistory: true),
+        ],
         defaultEngine: "cf", fallbackEngine: "pop", limits: limits, bundleVersion: "test@1")
 }

@@ -1,5 +1,6 @@
 import RecTestSupport
 import Testing
+
 @testable import RecCore
 
 @Suite struct TopKTests {
@@ -51,7 +52,9 @@ import Testing
         var m = try IDMap(ids: ids)
         var truth = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, Int32($0)) })
         func check() {
-            for probe in ids + ["3", "7", "07", "11", "13", "40", "500", "2000", "1000000", "", "-1", "00", "1234567890", "y"] {
+            for probe in ids + [
+                "3", "7", "07", "11", "13", "40", "500", "2000", "1000000", "", "-1", "00", "1234567890", "y",
+            ] {
                 #expect(m.index(of: probe) == truth[probe], "\(probe)")
             }
         }

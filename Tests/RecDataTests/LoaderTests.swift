@@ -1,7 +1,8 @@
 import Foundation
 import RecCore
-@testable import RecData
 import Testing
+
+@testable import RecData
 
 func fixture(_ name: String) -> URL {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name)
@@ -53,7 +54,10 @@ func fixture(_ name: String) -> URL {
     }
 
     @Test func csvAndTitleParsing() {
-        #expect(splitCSV("1,\"American President, The (1995)\",Comedy|Drama") == ["1", "American President, The (1995)", "Comedy|Drama"])
+        #expect(
+            splitCSV("1,\"American President, The (1995)\",Comedy|Drama") == [
+                "1", "American President, The (1995)", "Comedy|Drama",
+            ])
         #expect(splitCSV("a,\"say \"\"hi\"\"\",c") == ["a", "say \"hi\"", "c"])
         #expect(splitCSV("a,\"open") == nil)
         #expect(splitTitleYear("Toy Story (1995)") == ("Toy Story", 1995))
@@ -64,12 +68,15 @@ func fixture(_ name: String) -> URL {
     }
 
     @Test func latin1FilesDecode() throws {
-        let dir = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                              appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        let dir = try FileManager.default.url(
+            for: .itemReplacementDirectory, in: .userDomainMask,
+            appropriateFor: FileManager.default.temporaryDirectory, create: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("1\t7\t4\t10\n".utf8).write(to: dir.appendingPathComponent("u.data"))
         var item = Data("7|Nénette et Boni (1996)|01-Jan-1996||x|".utf8.map { $0 })
-        item = Data("7|N".utf8) + Data([0xE9]) + Data("nette et Boni (1996)|01-Jan-1996||x|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0\n".utf8)
+        item =
+            Data("7|N".utf8) + Data([0xE9])
+            + Data("nette et Boni (1996)|01-Jan-1996||x|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0\n".utf8)
         try item.write(to: dir.appendingPathComponent("u.item"))
         let d = try MovieLens.load(dir)
         #expect(d.itemMeta[0].title == "Nénette et Boni")

@@ -1,8 +1,9 @@
 import Foundation
 import RecCore
-@testable import RecData
 import RecTestSupport
 import Testing
+
+@testable import RecData
 
 @Suite struct SafetensorsTests {
     func sample() throws -> Data {
@@ -76,11 +77,17 @@ import Testing
         #expect { _ = try SafetensorsFile(data: d.prefix(d.count - 4), path: "t.safetensors") } throws: {
             ($0 as? RecError)?.code == .dataLoss && "\($0)".contains("t.safetensors") && "\($0)".contains("truncated")
         }
-        #expect { _ = try SafetensorsFile(data: Data([1, 2, 3]), path: "g.safetensors") } throws: { "\($0)".contains("no header") }
+        #expect { _ = try SafetensorsFile(data: Data([1, 2, 3]), path: "g.safetensors") } throws: {
+            "\($0)".contains("no header")
+        }
         var junk = Data([16, 0, 0, 0, 0, 0, 0, 0])
         junk.append(Data("not json at all!".utf8))
-        #expect { _ = try SafetensorsFile(data: junk, path: "j.safetensors") } throws: { "\($0)".contains("not a JSON object") }
-        #expect { _ = try SafetensorsFile(data: Data([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1]), path: "h.safetensors") } throws: {
+        #expect { _ = try SafetensorsFile(data: junk, path: "j.safetensors") } throws: {
+            "\($0)".contains("not a JSON object")
+        }
+        #expect {
+            _ = try SafetensorsFile(data: Data([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1]), path: "h.safetensors")
+        } throws: {
             "\($0)".contains("header length")
         }
     }
@@ -98,8 +105,9 @@ import Testing
     }
 
     @Test func writeThenReadBack() throws {
-        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        let root = try FileManager.default.url(
+            for: .itemReplacementDirectory, in: .userDomainMask,
+            appropriateFor: FileManager.default.temporaryDirectory, create: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let dir = root.appendingPathComponent("b")
         let m = try write(dir)
@@ -111,7 +119,9 @@ import Testing
         let r = try BundleReader(dir)
         #expect(r.manifest == m)
         #expect(r.catalog.ids.ids == ["10", "20", "30", "40"])
-        #expect(r.catalog.meta[0] == ItemMeta(title: "Toy Story", year: 1995, genres: ["Animation", "Children's", "Comedy"]))
+        #expect(
+            r.catalog.meta[0]
+                == ItemMeta(title: "Toy Story", year: 1995, genres: ["Animation", "Children's", "Comedy"]))
         #expect(r.users.meta[1].occupation == "other")
         #expect(r.users.histories.entries(of: 0).map(\.item) == [0, 1])
         #expect(try r.tensors(for: m.engines[0]).floats("scores") == [1, 2, 3, 4])
@@ -121,8 +131,9 @@ import Testing
     }
 
     @Test func corruptionIsDetectedAndNamed() throws {
-        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        let root = try FileManager.default.url(
+            for: .itemReplacementDirectory, in: .userDomainMask,
+            appropriateFor: FileManager.default.temporaryDirectory, create: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let dir = root.appendingPathComponent("b")
         _ = try write(dir)
@@ -137,6 +148,8 @@ import Testing
         #expect { _ = try BundleReader(dir) } throws: { "\($0)".contains("missing from the bundle") }
         try Data("{".utf8).write(to: dir.appendingPathComponent("manifest.json"))
         #expect { _ = try BundleReader(dir) } throws: { "\($0)".contains("invalid manifest") }
-        #expect { _ = try BundleReader(root.appendingPathComponent("none")) } throws: { ($0 as? RecError)?.code == .notFound }
+        #expect { _ = try BundleReader(root.appendingPathComponent("none")) } throws: {
+            ($0 as? RecError)?.code == .notFound
+        }
     }
 }

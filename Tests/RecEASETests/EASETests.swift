@@ -1,14 +1,19 @@
 import RecCore
-@testable import RecEASE
 import RecMath
 import Testing
+
+@testable import RecEASE
 
 @Suite struct EASETests {
     /// Three users over three items: X = [[1,1,0],[1,0,1],[0,1,1]].
     func tiny() -> Dataset {
-        let xs = [(0, 0), (0, 1), (1, 0), (1, 2), (2, 1), (2, 2)].map { Interaction(user: Int32($0.0), item: Int32($0.1), rating: 5, timestamp: 0) }
-        return Dataset(name: "t", users: try! IDMap(ids: ["a", "b", "c"]), items: try! IDMap(ids: ["x", "y", "z"]), interactions: xs,
-                       itemMeta: Array(repeating: ItemMeta(title: ""), count: 3), userMeta: Array(repeating: UserMeta(), count: 3))
+        let xs = [(0, 0), (0, 1), (1, 0), (1, 2), (2, 1), (2, 2)].map {
+            Interaction(user: Int32($0.0), item: Int32($0.1), rating: 5, timestamp: 0)
+        }
+        return Dataset(
+            name: "t", users: try! IDMap(ids: ["a", "b", "c"]), items: try! IDMap(ids: ["x", "y", "z"]),
+            interactions: xs,
+            itemMeta: Array(repeating: ItemMeta(title: ""), count: 3), userMeta: Array(repeating: UserMeta(), count: 3))
     }
 
     @Test func closedFormByHand() throws {

@@ -34,8 +34,11 @@ struct ToyConfig: Equatable {
 
     @Test func defaultsFillEveryDeclaredKeyAndRecordedOnesStayUnset() throws {
         let p = try params([:])
-        #expect(p.values == ["width": "8", "rate": "0.5", "decay": "0.1", "layers": "4,4,1", "mode": "fast", "shuffle": "true",
-                             "seed": "42"])
+        #expect(
+            p.values == [
+                "width": "8", "rate": "0.5", "decay": "0.1", "layers": "4,4,1", "mode": "fast", "shuffle": "true",
+                "seed": "42",
+            ])
         #expect(try ToyConfig.fields.read(p, over: ToyConfig()) == ToyConfig())
         #expect(try p.string("checksum") == "")
         #expect(try p.recording("checksum", "abc").string("checksum") == "abc")
@@ -44,22 +47,30 @@ struct ToyConfig: Equatable {
     }
 
     @Test func givenValuesAreReadIntoTheStructAndWrittenBack() throws {
-        let given = ["width": "16", "rate": "0.25", "decay": "-3e-2", "layers": "2, 1", "mode": "careful", "shuffle": "false",
-                     "seed": "7"]
+        let given = [
+            "width": "16", "rate": "0.25", "decay": "-3e-2", "layers": "2, 1", "mode": "careful", "shuffle": "false",
+            "seed": "7",
+        ]
         let c = try ToyConfig.fields.read(params(given), over: ToyConfig())
-        #expect(c == ToyConfig(width: 16, rate: 0.25, decay: -0.03, layers: [2, 1], mode: .careful, shuffle: false, seed: 7))
+        #expect(
+            c
+                == ToyConfig(
+                    width: 16, rate: 0.25, decay: -0.03, layers: [2, 1], mode: .careful, shuffle: false, seed: 7))
         let back = ToyConfig.fields.strings(c)
         #expect(try ToyConfig.fields.read(params(back), over: ToyConfig()) == c)
     }
 
     @Test(arguments: [
         ("width", "0", "is not in 1...64"), ("width", "8.5", "is not an integer"), ("rate", "2", "is not in 0.0...1.0"),
-        ("decay", "nan", "is not a finite number"), ("layers", "4,x", "is not a list of integers"), ("layers", "", "is not a list"),
-        ("mode", "slow", "is not one of fast, careful"), ("shuffle", "yes", "is not true or false"), ("seed", "-1", "is not"),
+        ("decay", "nan", "is not a finite number"), ("layers", "4,x", "is not a list of integers"),
+        ("layers", "", "is not a list"),
+        ("mode", "slow", "is not one of fast, careful"), ("shuffle", "yes", "is not true or false"),
+        ("seed", "-1", "is not"),
     ])
     func malformedValuesAreRejectedWithTheKindAndKey(key: String, value: String, why: String) throws {
         let e = try #require(throws: RecError.self) { try params([key: value]) }
-        #expect(e.code == .invalidArgument && e.message.contains("toy \(key)") && e.message.contains(why), "\(e.message)")
+        #expect(
+            e.code == .invalidArgument && e.message.contains("toy \(key)") && e.message.contains(why), "\(e.message)")
         let fromBundle = try #require(throws: RecError.self) { try params([key: value], code: .dataLoss) }
         #expect(fromBundle.code == .dataLoss)
     }
@@ -71,7 +82,9 @@ struct ToyConfig: Equatable {
 
     @Test func flagsAndTypeNames() {
         #expect(ToyConfig.specs[0].flag(kind: "toy") == "--toy-width")
-        #expect(ParamSpec.double("half_life_days", 0, "h").flag(kind: "genre-popularity") == "--genre-popularity-half-life-days")
+        #expect(
+            ParamSpec.double("half_life_days", 0, "h").flag(kind: "genre-popularity")
+                == "--genre-popularity-half-life-days")
         #expect(ToyConfig.specs[0].typeName == "int in 1...64")
         #expect(ToyConfig.specs[4].typeName == "fast | careful")
     }
@@ -94,7 +107,8 @@ struct ToyConfig: Equatable {
         // score(i) = Σ_h W_hi over the history {0, 2}.
         let s = m.scores([HistoryEntry(item: 0), HistoryEntry(item: 2)])
         #expect(s == [0, 21, 2, 3 + 23])
-        let weighted = m.scores([HistoryEntry(item: 0, rating: 2), HistoryEntry(item: 2, rating: 1)], weight: { $0.rating })
+        let weighted = m.scores(
+            [HistoryEntry(item: 0, rating: 2), HistoryEntry(item: 2, rating: 1)], weight: { $0.rating })
         #expect(weighted == [0, 21, 4, 6 + 23])
         let c = m.contributions([HistoryEntry(item: 0), HistoryEntry(item: 2)], to: 3)
         #expect(c.map(\.item) == [2, 0] && c.map(\.share) == [23, 3])
@@ -111,12 +125,16 @@ struct ToyConfig: Equatable {
         bad.add("offsets", [Int64(0), 1, 1, 1, 1])
         bad.add("neighbours", [Int32(9)])
         bad.add("similarities", [Float(1)])
-        let e = try #require(throws: RecError.self) { try ItemNeighbours.load(SafetensorsFile(data: bad.serialized()), itemCount: 4) }
+        let e = try #require(throws: RecError.self) {
+            try ItemNeighbours.load(SafetensorsFile(data: bad.serialized()), itemCount: 4)
+        }
         #expect(e.code == .dataLoss && e.message.contains("outside the catalogue"))
         var unordered = SafetensorsWriter()
         unordered.add("offsets", [Int64(0), 1, 0, 1, 1])
         unordered.add("neighbours", [Int32(1)])
         unordered.add("similarities", [Float(1)])
-        #expect(throws: RecError.self) { try ItemNeighbours.load(SafetensorsFile(data: unordered.serialized()), itemCount: 4) }
+        #expect(throws: RecError.self) {
+            try ItemNeighbours.load(SafetensorsFile(data: unordered.serialized()), itemCount: 4)
+        }
     }
 }

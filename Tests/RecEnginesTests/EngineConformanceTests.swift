@@ -49,7 +49,8 @@ import Testing
         let r = try rec()
         let all = try r.retrieve(RetrieveQuery(user: UserSpec(id: "u3"), engine: engine, k: 1000, excludeSeen: false))
         let ids = all.items.map { r.catalog.ids[$0.item] }
-        let ranked = try r.rank(RankQuery(user: UserSpec(id: "u3"), engine: engine, candidates: ids.reversed() + ["zzz"]))
+        let ranked = try r.rank(
+            RankQuery(user: UserSpec(id: "u3"), engine: engine, candidates: ids.reversed() + ["zzz"]))
         #expect(ranked.items.map(\.score) == all.items.map(\.score))
         #expect(ranked.unknownItems == ["zzz"])
     }
@@ -57,8 +58,10 @@ import Testing
     @Test(arguments: testKinds)
     func unknownUsersAndItemsAreNotFatal(engine: String) throws {
         let r = try rec()
-        let out = try r.retrieve(RetrieveQuery(user: UserSpec(id: "ghost", history: [.init(itemID: "i3", rating: 5), .init(itemID: "nope")]),
-                                               engine: engine, k: 5))
+        let out = try r.retrieve(
+            RetrieveQuery(
+                user: UserSpec(id: "ghost", history: [.init(itemID: "i3", rating: 5), .init(itemID: "nope")]),
+                engine: engine, k: 5))
         #expect(out.items.count == 5)
         #expect(out.warnings.contains { $0.contains("unknown user id 'ghost'") })
         #expect(out.warnings.contains { $0.contains("unknown item id(s) in user.history") })

@@ -18,21 +18,30 @@ import Testing
             for p in k.parameters where p.type != .recorded { #expect(defaults.values[p.name] == p.defaultValue) }
             #expect(!k.summary.isEmpty)
         }
-        let flags = Registry.kinds.flatMap { k in k.parameters.filter { $0.type != .recorded }.map { $0.flag(kind: k.name) } }
+        let flags = Registry.kinds.flatMap { k in
+            k.parameters.filter { $0.type != .recorded }.map { $0.flag(kind: k.name) }
+        }
         #expect(Set(flags).count == flags.count)
     }
 
     @Test func flagsParseInBothFormsAndByTheLongestKindName() throws {
-        let p = try Registry.parseFlags(["--ease-lambda", "250", "--svdpp-factors=8", "--genre-popularity-min-rating", "3",
-                                         "--popularity-half-life-days", "30"])
-        #expect(p == ["ease": ["lambda": "250"], "svdpp": ["factors": "8"], "genre-popularity": ["min_rating": "3"],
-                      "popularity": ["half_life_days": "30"]])
+        let p = try Registry.parseFlags([
+            "--ease-lambda", "250", "--svdpp-factors=8", "--genre-popularity-min-rating", "3",
+            "--popularity-half-life-days", "30",
+        ])
+        #expect(
+            p == [
+                "ease": ["lambda": "250"], "svdpp": ["factors": "8"], "genre-popularity": ["min_rating": "3"],
+                "popularity": ["half_life_days": "30"],
+            ])
         #expect(try Registry.parseFlags([]).isEmpty)
     }
 
     @Test(arguments: [
-        (["--ease-lamda", "3"], "ease takes --ease-lambda"), (["--nope-x", "1"], "engine flags are --<kind>-<parameter>"),
-        (["--ease-lambda"], "needs a value"), (["--ease-lambda", "-1"], "ease lambda"), (["stray"], "unexpected argument"),
+        (["--ease-lamda", "3"], "ease takes --ease-lambda"),
+        (["--nope-x", "1"], "engine flags are --<kind>-<parameter>"),
+        (["--ease-lambda"], "needs a value"), (["--ease-lambda", "-1"], "ease lambda"),
+        (["stray"], "unexpected argument"),
         (["--svd-implicit", "true"], "svd takes"),  // recorded, not a flag
     ])
     func badFlagsAreClearErrors(args: [String], why: String) throws {
@@ -49,7 +58,8 @@ import Testing
         let (_, rec, m) = try trainedBundle(kinds: kinds, defaultEngine: nil)
         let figures = Dictionary(uniqueKeysWithValues: m.engines.map { ($0.name, $0.metrics["validation_ndcg10"]) })
         #expect(figures.values.allSatisfy { $0 != nil && $0! >= 0 && $0! <= 1 }, "\(figures)")
-        let best = m.engines.max { ($0.metrics["validation_ndcg10"] ?? 0) < ($1.metrics["validation_ndcg10"] ?? 0) }!.name
+        let best = m.engines.max { ($0.metrics["validation_ndcg10"] ?? 0) < ($1.metrics["validation_ndcg10"] ?? 0) }!
+            .name
         #expect(m.defaultEngine == best && rec.defaultEngine == best)
         // The structure the synthetic users follow is item-item: an item-item engine beats popularity.
         #expect(figures["cooccurrence"]!! > figures["popularity"]!!)
@@ -80,10 +90,14 @@ import Testing
     @Test func badPlansFailBeforeAnythingIsTrained() throws {
         let d = try syntheticDataset()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("rf-plan-\(UUID().uuidString)")
-        func train(_ plan: Bundles.Plan) throws { try Bundles.train(d, plan: plan, out: out, name: "x", context: fitContext()) }
+        func train(_ plan: Bundles.Plan) throws {
+            try Bundles.train(d, plan: plan, out: out, name: "x", context: fitContext())
+        }
         #expect(throws: RecError.self) { try train(Bundles.Plan(kinds: ["popularity", "telepathy"])) }
         #expect(throws: RecError.self) { try train(Bundles.Plan(kinds: ["popularity"], defaultEngine: "ease")) }
-        let e = try #require(throws: RecError.self) { try train(Bundles.Plan(kinds: ["popularity"], params: ["ease": ["lambda": "1"]])) }
+        let e = try #require(throws: RecError.self) {
+            try train(Bundles.Plan(kinds: ["popularity"], params: ["ease": ["lambda": "1"]]))
+        }
         #expect(e.message.contains("ease is not trained"))
         #expect(!FileManager.default.fileExists(atPath: out.path))
     }

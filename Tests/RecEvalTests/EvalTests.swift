@@ -1,7 +1,8 @@
 import Foundation
 import RecCore
-@testable import RecEval
 import Testing
+
+@testable import RecEval
 
 @Suite struct MetricsTests {
     @Test func rankingByHand() {
@@ -14,7 +15,9 @@ import Testing
         #expect(abs(m.ndcg - 0.498_19) < 1e-4)
         #expect(abs(m.ap - (0.5 + 0.5) / 3) < 1e-12)
         #expect(m.hit == 1)
-        #expect(Metrics.ranking([1, 2, 3, 4, 5], relevant: [2, 4, 9], k: 1) == .init(precision: 0, recall: 0, ndcg: 0, ap: 0, hit: 0))
+        #expect(
+            Metrics.ranking([1, 2, 3, 4, 5], relevant: [2, 4, 9], k: 1)
+                == .init(precision: 0, recall: 0, ndcg: 0, ap: 0, hit: 0))
         let perfect = Metrics.ranking([7, 8], relevant: [7, 8], k: 2)
         #expect(perfect.ndcg == 1 && perfect.ap == 1 && perfect.recall == 1)
         // Fewer items than K: the missing positions count as misses.
@@ -37,13 +40,17 @@ import Testing
             for t in 0..<(3 + Int(rng.next() % 12)) {
                 let i = Int32(rng.next() % UInt64(items))
                 if picked.insert(i).inserted {
-                    xs.append(Interaction(user: Int32(u), item: i, rating: Float(1 + rng.next() % 5), timestamp: Int64(1000 + t)))
+                    xs.append(
+                        Interaction(
+                            user: Int32(u), item: i, rating: Float(1 + rng.next() % 5), timestamp: Int64(1000 + t)))
                 }
             }
         }
-        return Dataset(name: "t", users: try! IDMap(ids: (0..<users).map { "u\($0)" }), items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
-                       interactions: xs, itemMeta: Array(repeating: ItemMeta(title: ""), count: items),
-                       userMeta: Array(repeating: UserMeta(), count: users))
+        return Dataset(
+            name: "t", users: try! IDMap(ids: (0..<users).map { "u\($0)" }),
+            items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
+            interactions: xs, itemMeta: Array(repeating: ItemMeta(title: ""), count: items),
+            userMeta: Array(repeating: UserMeta(), count: users))
     }
 
     func key(_ x: Interaction) -> String { "\(x.user)/\(x.item)/\(x.timestamp)" }
@@ -99,12 +106,16 @@ import Testing
 @Suite struct HTMLReportTests {
     @Test func selfContainedChartsAndTable() {
         func report(_ e: String, revealed: Int? = nil, ndcg: Double) -> EvalRunner.Report {
-            EvalRunner.Report(engine: e, protocolName: revealed == nil ? "random" : "coldstart-\(revealed!)",
-                              metrics: ["ndcg@10": ndcg, "precision@10": ndcg / 2], curves: revealed == nil ? ["precision": [0.3, 0.2], "recall": [0.1, 0.2], "ndcg": [0.3, 0.25]] : [:],
-                              fitSeconds: 0.5, usersEvaluated: 10, revealed: revealed)
+            EvalRunner.Report(
+                engine: e, protocolName: revealed == nil ? "random" : "coldstart-\(revealed!)",
+                metrics: ["ndcg@10": ndcg, "precision@10": ndcg / 2],
+                curves: revealed == nil
+                    ? ["precision": [0.3, 0.2], "recall": [0.1, 0.2], "ndcg": [0.3, 0.25]] : [:],
+                fitSeconds: 0.5, usersEvaluated: 10, revealed: revealed)
         }
-        let html = HTMLReport.render(title: "t <&>", main: [report("a<b", ndcg: 0.3), report("ease", ndcg: 0.36)],
-                                     coldStart: [report("ease", revealed: 0, ndcg: 0.2), report("ease", revealed: 3, ndcg: 0.25)])
+        let html = HTMLReport.render(
+            title: "t <&>", main: [report("a<b", ndcg: 0.3), report("ease", ndcg: 0.36)],
+            coldStart: [report("ease", revealed: 0, ndcg: 0.2), report("ease", revealed: 3, ndcg: 0.25)])
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"))
         #expect(html.components(separatedBy: "<svg").count - 1 == 4)  // P, R, NDCG, cold start
         #expect(html.components(separatedBy: "<polyline").count - 1 == 7)  // 2 engines x 3 metrics + 1 cold curve
@@ -114,7 +125,8 @@ import Testing
         // never closes (everything after it vanishes): every SVG attribute must be quoted.
         let svg = html.components(separatedBy: "<svg")[1...].joined()
         #expect(svg.range(of: #"<[^>]*\s[a-zA-Z:-]+=[^'"]"#, options: .regularExpression) == nil)
-        #expect(html.components(separatedBy: "stroke-width='3'/>").count - 1 == 7)  // a legend entry per series per chart
+        // A legend entry per series per chart.
+        #expect(html.components(separatedBy: "stroke-width='3'/>").count - 1 == 7)
     }
 }
 
@@ -125,16 +137,19 @@ private final class DescendingEngine: Engine {
     let itemCount: Int
     init(itemCount: Int) { self.itemCount = itemCount }
     func unscorableReason(_ query: UserQuery) -> String? { nil }
-    func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] { gather((0..<itemCount).map { -Float($0) }, items) }
+    func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
+        gather((0..<itemCount).map { -Float($0) }, items)
+    }
 }
 
 @Suite struct RerankEvaluationTests {
     /// One user, relevant test item 7; the base puts it 8th.
     func split() -> Split {
         let items = 30
-        let d = Dataset(name: "t", users: try! IDMap(ids: ["u0"]), items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
-                        interactions: [Interaction(user: 0, item: 29, rating: 5, timestamp: 1)],
-                        itemMeta: Array(repeating: ItemMeta(title: ""), count: items), userMeta: [UserMeta()])
+        let d = Dataset(
+            name: "t", users: try! IDMap(ids: ["u0"]), items: try! IDMap(ids: (0..<items).map { "i\($0)" }),
+            interactions: [Interaction(user: 0, item: 29, rating: 5, timestamp: 1)],
+            itemMeta: Array(repeating: ItemMeta(title: ""), count: items), userMeta: [UserMeta()])
         return Split(protocolName: "t", train: d, test: [Interaction(user: 0, item: 7, rating: 5, timestamp: 2)])
     }
 
@@ -150,11 +165,15 @@ private final class DescendingEngine: Engine {
         let shallow = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: lift, rerankDepth: 5)
         #expect(shallow.metrics["ndcg@10"] == base.metrics["ndcg@10"])
         let giveUp: Evaluator.Rerank = { _, _, _ in nil }
-        #expect(Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: giveUp).metrics == base.metrics)
+        #expect(
+            Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: giveUp).metrics == base.metrics)
         // The stage sees the base order and scores, seen items removed.
-        let seenByStage = Evaluator.ranking(DescendingEngine(itemCount: 30), on: s, maxK: 10, rerank: { _, items, base in
-            (items == (0..<20).map(Int32.init) && base == (0..<20).map { -Float($0) }) ? items.map { $0 == 7 ? 1 : 0 } : nil
-        }, rerankDepth: 20)
+        let seenByStage = Evaluator.ranking(
+            DescendingEngine(itemCount: 30), on: s, maxK: 10,
+            rerank: { _, items, base in
+                (items == (0..<20).map(Int32.init) && base == (0..<20).map { -Float($0) })
+                    ? items.map { $0 == 7 ? 1 : 0 } : nil
+            }, rerankDepth: 20)
         #expect(seenByStage.metrics["ndcg@10"] == 1)
     }
 
@@ -166,8 +185,9 @@ private final class DescendingEngine: Engine {
         try Splits.write(s, to: dir)
         o.splitFile = dir
         o.rerankDepth = 10
-        let runner = EvalRunner(options: o, fit: { _, d in (DescendingEngine(itemCount: d.items.count), 0) },
-                                rerank: .init(name: "lift", make: { _ in { _, items, _ in items.map { $0 == 7 ? 1 : 0 } } }))
+        let runner = EvalRunner(
+            options: o, fit: { _, d in (DescendingEngine(itemCount: d.items.count), 0) },
+            rerank: .init(name: "lift", make: { _ in { _, items, _ in items.map { $0 == 7 ? 1 : 0 } } }))
         let reports = try runner.run(engines: ["a"], on: s.train)
         #expect(reports.map(\.engine) == ["a", "a+lift"])
         #expect(reports[1].metrics["ndcg@10"] == 1 && reports[0].metrics["ndcg@10"]! < 0.5)

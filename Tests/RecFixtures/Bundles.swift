@@ -23,11 +23,14 @@ public func syntheticDataset(users: Int = 40, items: Int = 30, seed: UInt64 = 7)
             let centre = u % items
             let i = (centre + Int(rng.next() % 7)) % items
             guard seen.insert(u * 1000 + i).inserted else { continue }
-            xs.append(Interaction(user: Int32(u), item: Int32(i), rating: Float(1 + rng.next() % 5), timestamp: Int64(1000 + n)))
+            xs.append(
+                Interaction(
+                    user: Int32(u), item: Int32(i), rating: Float(1 + rng.next() % 5), timestamp: Int64(1000 + n)))
         }
     }
-    return Dataset(name: "synthetic", users: uids, items: iids, interactions: xs, itemMeta: meta,
-                   userMeta: Array(repeating: UserMeta(age: 30), count: users))
+    return Dataset(
+        name: "synthetic", users: uids, items: iids, interactions: xs, itemMeta: meta,
+        userMeta: Array(repeating: UserMeta(age: 30), count: users))
 }
 
 extension Array where Element: Hashable {
@@ -49,13 +52,18 @@ public func fitContext() -> FitContext { FitContext(modelsDir: TestModels.models
 
 /// A bundle of `kinds` trained on `dataset` in a fresh temporary folder, loaded back.
 /// The default engine is fixed (`defaultEngine`), unless nil, when training chooses it.
-public func trainedBundle(_ dataset: Dataset? = nil, kinds: [String] = testKinds, defaultEngine: String? = defaultTestEngine)
-    throws -> (URL, Recommender, BundleManifest) {
-    let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                           appropriateFor: FileManager.default.temporaryDirectory, create: true)
+public func trainedBundle(
+    _ dataset: Dataset? = nil, kinds: [String] = testKinds, defaultEngine: String? = defaultTestEngine
+)
+    throws -> (URL, Recommender, BundleManifest)
+{
+    let root = try FileManager.default.url(
+        for: .itemReplacementDirectory, in: .userDomainMask,
+        appropriateFor: FileManager.default.temporaryDirectory, create: true)
     let dir = root.appendingPathComponent("bundle")
-    try Bundles.train(try dataset ?? syntheticDataset(), plan: Bundles.Plan(kinds: kinds, defaultEngine: defaultEngine), out: dir,
-                      name: "synthetic", context: fitContext())
+    try Bundles.train(
+        try dataset ?? syntheticDataset(), plan: Bundles.Plan(kinds: kinds, defaultEngine: defaultEngine), out: dir,
+        name: "synthetic", context: fitContext())
     let (rec, m) = try Bundles.load(dir, modelsDir: TestModels.modelsDir)
     return (dir, rec, m)
 }

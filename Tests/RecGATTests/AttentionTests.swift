@@ -2,14 +2,19 @@ import Foundation
 import RecMath
 import RecTestSupport
 import Testing
+
 @testable import RecGAT
 
 /// The fused GATv2 attention op and the kernel it shares with serving.
 @Suite struct AttentionTests {
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] { GradientCheck.random(n, seed: seed, scale: scale) }
+    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        GradientCheck.random(n, seed: seed, scale: scale)
+    }
 
-    static func check(_ shapes: [(Int, Int)], scale: Float = 1, sourceLocation: SourceLocation = #_sourceLocation,
-                      _ build: @escaping (Tape, [Tensor]) -> Tensor) {
+    static func check(
+        _ shapes: [(Int, Int)], scale: Float = 1, sourceLocation: SourceLocation = #_sourceLocation,
+        _ build: @escaping (Tape, [Tensor]) -> Tensor
+    ) {
         GradientCheck.check(shapes, scale: scale, sourceLocation: sourceLocation, build)
     }
 
@@ -68,19 +73,27 @@ import Testing
         let xl = AttentionTests.random(n * w, seed: 1), xr = AttentionTests.random(n * w, seed: 2)
         let att = AttentionTests.random(w, seed: 3)
         let t = Tape()
-        let (l, r, a) = (t.constant(xl, rows: n, cols: w), t.constant(xr, rows: n, cols: w), t.constant(att, rows: 1, cols: w))
+        let (l, r, a) = (
+            t.constant(xl, rows: n, cols: w), t.constant(xr, rows: n, cols: w), t.constant(att, rows: 1, cols: w)
+        )
         let graph = t.gatv2(l, r, att: a, heads: heads, edges: g)
         let el = t.gather(l, g.src)
-        let composed = t.segmentSum(t.headScale(el, t.segmentSoftmax(t.headDot(t.leakyReLU(t.add(el, t.gather(r, g.dst))), a, heads: heads),
-                                                                      g.byDestination)), g.byDestination)
+        let composed = t.segmentSum(
+            t.headScale(
+                el,
+                t.segmentSoftmax(
+                    t.headDot(t.leakyReLU(t.add(el, t.gather(r, g.dst))), a, heads: heads),
+                    g.byDestination)), g.byDestination)
         for d in 0..<n {
             let (lo, hi) = (g.byDestination.offsets[d], g.byDestination.offsets[d + 1])
             var out = [Float](repeating: 0, count: w), alpha = [Float](repeating: 0, count: max(1, hi - lo) * heads)
             xl.withUnsafeBufferPointer { lp in
                 xr.withUnsafeBufferPointer { rp in
                     att.withUnsafeBufferPointer { ap in
-                        GATv2.attend(edges: hi - lo, heads: heads, width: w, slope: 0.2, source: { lp.baseAddress! + Int(g.src[lo + $0]) * w },
-                                     target: rp.baseAddress! + d * w, att: ap.baseAddress!, alpha: &alpha, out: &out)
+                        GATv2.attend(
+                            edges: hi - lo, heads: heads, width: w, slope: 0.2,
+                            source: { lp.baseAddress! + Int(g.src[lo + $0]) * w },
+                            target: rp.baseAddress! + d * w, att: ap.baseAddress!, alpha: &alpha, out: &out)
                     }
                 }
             }

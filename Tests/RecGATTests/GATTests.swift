@@ -6,6 +6,7 @@ import RecMath
 import RecTestSupport
 import RecText
 import Testing
+
 @testable import RecGAT
 
 /// Two taste groups: users 0..<30 rate 8 of items 0..<20 with 5 and 2 of items 20..<40 with
@@ -25,11 +26,14 @@ func plantedDataset(seed: UInt64 = 3) -> Dataset {
         }
         var bad = Set<Int>()
         while bad.count < 2 { bad.insert(other + Int(rng.next() % 20)) }
-        for i in bad.sorted() { xs.append(Interaction(user: Int32(u), item: Int32(i), rating: Float(1 + rng.next() % 2), timestamp: 50)) }
+        for i in bad.sorted() {
+            xs.append(Interaction(user: Int32(u), item: Int32(i), rating: Float(1 + rng.next() % 2), timestamp: 50))
+        }
     }
     let meta = (0..<40).map { ItemMeta(title: "Film \($0)", year: 1990, genres: [$0 < 20 ? "Comedy" : "Horror"]) }
-    return Dataset(name: "planted", users: uids, items: iids, interactions: xs, itemMeta: meta,
-                   userMeta: Array(repeating: UserMeta(age: 30), count: 60))
+    return Dataset(
+        name: "planted", users: uids, items: iids, interactions: xs, itemMeta: meta,
+        userMeta: Array(repeating: UserMeta(age: 30), count: 60))
 }
 
 func idOnlyConfig() -> GATConfig {
@@ -97,10 +101,13 @@ enum Planted {
         let store = e.users
         var agree = 0
         for u in 0..<60 {
-            let s = try e.score(UserQuery(userIndex: Int32(u), history: store.histories.entries(of: Int32(u))), items: nil)
+            let s = try e.score(
+                UserQuery(userIndex: Int32(u), history: store.histories.entries(of: Int32(u))), items: nil)
             let seen = Set(store.histories.entries(of: Int32(u)).map(\.item))
             let own = u < 30 ? 0..<20 : 20..<40, other = u < 30 ? 20..<40 : 0..<20
-            let mean = { (r: Range<Int>) in r.filter { !seen.contains(Int32($0)) }.map { s[$0] }.reduce(0, +) / Float(r.count) }
+            let mean = { (r: Range<Int>) in
+                r.filter { !seen.contains(Int32($0)) }.map { s[$0] }.reduce(0, +) / Float(r.count)
+            }
             if mean(own) > mean(other) { agree += 1 }
         }
         #expect(agree >= 57, "only \(agree) of 60 users score their own group's unseen items higher")
@@ -147,8 +154,10 @@ enum Planted {
 
     @Test func newUserWithAHistoryIsScoredWithoutRetraining() throws {
         let e = Planted.engine
-        let q = UserQuery(history: [HistoryEntry(item: 2, rating: 5, timestamp: 0), HistoryEntry(item: 7, rating: 4, timestamp: 1),
-                                    HistoryEntry(item: 11, rating: 5, timestamp: 2)])
+        let q = UserQuery(history: [
+            HistoryEntry(item: 2, rating: 5, timestamp: 0), HistoryEntry(item: 7, rating: 4, timestamp: 1),
+            HistoryEntry(item: 11, rating: 5, timestamp: 2),
+        ])
         #expect(e.unscorableReason(q) == nil)
         let s = try e.score(q, items: nil)
         let top = TopK.select(s, k: 10) { ![2, 7, 11].contains($0) }.map(\.index)
@@ -185,7 +194,8 @@ enum Planted {
 
     @Test func newItemFromItsRaters() throws {
         let e = Planted.engine
-        let z = try e.itemVector(meta: ItemMeta(title: "New comedy", genres: ["Comedy"]), positiveUsers: [0, 1, 2, 3, 4])
+        let z = try e.itemVector(
+            meta: ItemMeta(title: "New comedy", genres: ["Comedy"]), positiveUsers: [0, 1, 2, 3, 4])
         let zu = try e.userVector(UserQuery(userIndex: 5, history: e.users.histories.entries(of: 5)))
         let zv = try e.userVector(UserQuery(userIndex: 45, history: e.users.histories.entries(of: 45)))
         // Liked by group A users: group A users score it higher than group B users do.
@@ -233,7 +243,9 @@ enum Planted {
 
 /// With the real MiniLM weights: text node features and cold users described by text alone.
 @Suite struct GATTextTests {
-    @Test(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (checked under RECFUSE_REQUIRE_MODELS=1)"))
+    @Test(
+        .enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (checked under RECFUSE_REQUIRE_MODELS=1)")
+    )
     func textFeaturesServeColdUsersFromDemographicsOrPreference() throws {
         let dir = try #require(TestModels.miniLM)
         let encoder = try SentenceEncoder.shared(dir)
@@ -267,6 +279,8 @@ func load(_ e: GATEngine, _ given: [String: String]) throws -> GATEngine {
     let file = try SafetensorsFile(data: e.tensors().serialized())
     let params = try GATKind.params(given, code: .dataLoss)
     let context = LoadContext(catalog: e.catalog, users: e.users, modelsDir: TestModels.modelsDir)
-    return try #require(try GATKind.load(file, entry: .init(name: "gat", kind: "gat", file: "", params: given), params: params,
-                                         context: context) as? GATEngine)
+    return try #require(
+        try GATKind.load(
+            file, entry: .init(name: "gat", kind: "gat", file: "", params: given), params: params,
+            context: context) as? GATEngine)
 }

@@ -1,8 +1,9 @@
 import Foundation
 import RecCore
-@testable import RecLLM
 import RecTestSupport
 import Testing
+
+@testable import RecLLM
 
 /// Every path goes through the real libcurl client and a real HTTP server on loopback
 /// (`fake_openai.py`), one server per suite.
@@ -20,9 +21,11 @@ import Testing
         return try LLMClient(config: c)
     }
 
-    static let relevancy = ChatRequest(messages: Prompts.relevancy(profile: "Liked: A.", preference: "",
-                                                                    candidates: ["Film 1 (1990). Genres: Comedy.", "Film 2 (1991). Genres: Horror."]),
-                                       schema: Prompts.relevancySchema)
+    static let relevancy = ChatRequest(
+        messages: Prompts.relevancy(
+            profile: "Liked: A.", preference: "",
+            candidates: ["Film 1 (1990). Genres: Comedy.", "Film 2 (1991). Genres: Horror."]),
+        schema: Prompts.relevancySchema)
 
     @Test func normalAnswerParsesAndSendsTheNestedSchemaAndKey() throws {
         let llm = try client("normal") { $0.apiKey = "sk-test-secret" }
@@ -56,7 +59,10 @@ import Testing
     @Test func persistentServerErrorStopsAfterTheRetries() throws {
         let llm = try client("error-500") { $0.maxRetries = 2 }
         let before = try server.requests("error-500")
-        guard case .failure(let e) = llm.chat(Self.relevancy) else { Issue.record("expected a failure"); return }
+        guard case .failure(let e) = llm.chat(Self.relevancy) else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(e.kind == .http && e.message.contains("HTTP 500"))
         #expect(try server.requests("error-500") - before == 3)
         #expect(llm.stats.errorsByKind["http"] == 1)
@@ -64,15 +70,25 @@ import Testing
 
     @Test func malformedRefusedTruncatedAndWrongSchemaAreDistinctErrors() throws {
         let before = try server.requests("malformed")
-        guard case .failure(let m) = try client("malformed").chat(Self.relevancy) else { Issue.record("malformed passed"); return }
+        guard case .failure(let m) = try client("malformed").chat(Self.relevancy) else {
+            Issue.record("malformed passed")
+            return
+        }
         #expect(m.kind == .malformed)
         #expect(try server.requests("malformed") - before == 1)  // garbage is not retried
-        guard case .failure(let r) = try client("refuse").chat(Self.relevancy) else { Issue.record("refusal passed"); return }
+        guard case .failure(let r) = try client("refuse").chat(Self.relevancy) else {
+            Issue.record("refusal passed")
+            return
+        }
         #expect(r.kind == .refused && r.message.contains("cannot help"))
-        guard case .failure(let l) = try client("length").chat(Self.relevancy) else { Issue.record("cut-off passed"); return }
+        guard case .failure(let l) = try client("length").chat(Self.relevancy) else {
+            Issue.record("cut-off passed")
+            return
+        }
         #expect(l.kind == .truncated)
         guard case .failure(let t) = try client("truncated", { $0.maxRetries = 0 }).chat(Self.relevancy) else {
-            Issue.record("truncated body passed"); return
+            Issue.record("truncated body passed")
+            return
         }
         #expect(t.kind == .unavailable)
         // Valid chat completion, wrong JSON inside: the transport succeeds, the parser refuses it.
@@ -85,7 +101,10 @@ import Testing
         c.maxRetries = 1
         c.backoff = 0.01
         let llm = try LLMClient(config: c)
-        guard case .failure(let e) = llm.chat(Self.relevancy) else { Issue.record("expected a failure"); return }
+        guard case .failure(let e) = llm.chat(Self.relevancy) else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(e.kind == .unavailable)
         #expect(llm.stats.httpAttempts == 2)
     }
@@ -93,12 +112,16 @@ import Testing
     @Test func aSlowAnswerIsCutOffAtTheDeadline() throws {
         let llm = try client("slow")
         guard case .failure(let e) = llm.chat(Self.relevancy, deadline: .after(.milliseconds(400))) else {
-            Issue.record("a 3 s answer came back within a 0.4 s deadline"); return
+            Issue.record("a 3 s answer came back within a 0.4 s deadline")
+            return
         }
         #expect(e.kind == .timeout || e.kind == .deadline)
         // An expired deadline makes no HTTP call at all.
         let before = llm.stats.httpAttempts
-        guard case .failure(let d) = llm.chat(Self.relevancy, deadline: .after(.zero)) else { Issue.record("expected a failure"); return }
+        guard case .failure(let d) = llm.chat(Self.relevancy, deadline: .after(.zero)) else {
+            Issue.record("expected a failure")
+            return
+        }
         #expect(d.kind == .deadline && llm.stats.httpAttempts == before)
     }
 
@@ -106,7 +129,9 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rf-llm-cache-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let llm = try client("normal") { $0.cacheDir = dir.path }
-        let req = ChatRequest(messages: [.user("cache me \(UUID().uuidString)")] + Self.relevancy.messages, schema: Prompts.relevancySchema)
+        let req = ChatRequest(
+            messages: [.user("cache me \(UUID().uuidString)")] + Self.relevancy.messages,
+            schema: Prompts.relevancySchema)
         let before = try server.requests("normal")
         let a = try llm.chat(req).get(), b = try llm.chat(req).get()
         #expect(!a.cached && b.cached && a.content == b.content)
@@ -122,8 +147,11 @@ import Testing
 
     @Test func manyCallsRunConcurrentlyUnderTheLimit() throws {
         let llm = try client("normal") { $0.concurrency = 2 }
-        let reqs = (0..<9).map { n in ChatRequest(messages: Prompts.relevancy(profile: "p\(n)", preference: "", candidates: ["A Comedy", "B"]),
-                                                  schema: Prompts.relevancySchema) }
+        let reqs = (0..<9).map { n in
+            ChatRequest(
+                messages: Prompts.relevancy(profile: "p\(n)", preference: "", candidates: ["A Comedy", "B"]),
+                schema: Prompts.relevancySchema)
+        }
         let rs = llm.chatAll(reqs)
         #expect(rs.count == 9)
         for r in rs { #expect(try Prompts.parseRelevancy(try r.get().content, count: 2) == [90, 10]) }
@@ -154,7 +182,8 @@ import Testing
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rf-llm-cfg-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(#"{"base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout_s": 3, "max_retries": 1}"#.utf8).write(to: dir)
+        try Data(#"{"base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout_s": 3, "max_retries": 1}"#.utf8).write(
+            to: dir)
         let c = try LLMConfig.load(dir.path)
         #expect(c.timeout == 3 && c.maxRetries == 1 && c.model == "m")
         try Data(#"{"base_url": "http://127.0.0.1:9/v1", "model": "m", "timout_s": 3}"#.utf8).write(to: dir)

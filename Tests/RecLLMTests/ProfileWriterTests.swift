@@ -21,7 +21,12 @@ import Testing
     @Test func itemsAreEnrichedAndDoneOnesSkipped() throws {
         var got: [ItemProfile] = []
         var chunks = 0
-        let s = try writer("normal").items(rec.catalog, done: ["i0", "i1"], emit: { got += $0; chunks += 1 })
+        let s = try writer("normal").items(
+            rec.catalog, done: ["i0", "i1"],
+            emit: {
+                got += $0
+                chunks += 1
+            })
         #expect(s.written == 11 && s.skipped == 2 && s.failed == 0 && s.firstError == nil)
         #expect(got.map(\.id) == (2..<13).map { "i\($0)" } && chunks == 3)
         #expect(got.allSatisfy { $0.overview == "A scripted overview." && $0.attributes == ["scripted", "test"] })
@@ -42,9 +47,12 @@ import Testing
 
         // Three turns: u2's 6 liked titles take two, and each turn builds on the last summary.
         got = []
-        _ = try writer("normal", maxTurns: 3).users(rec.users, catalog: rec.catalog, done: ["u0", "u1", "u3"], emit: { got += $0 })
+        _ = try writer("normal", maxTurns: 3).users(
+            rec.users, catalog: rec.catalog, done: ["u0", "u1", "u3"], emit: { got += $0 })
         #expect(got.map(\.profile.id) == ["u2"])
-        #expect(got[0].profile.summary == "Likes Tears 1 (1981). Likes Tears 11 (1991).", "\(got[0].profile.summary ?? "nil")")
+        #expect(
+            got[0].profile.summary == "Likes Tears 1 (1981). Likes Tears 11 (1991).",
+            "\(got[0].profile.summary ?? "nil")")
     }
 
     @Test func failuresAreLeftOutAndCounted() throws {
@@ -59,8 +67,12 @@ import Testing
         var item = Profiles.item(4, catalog: rec.catalog)
         item.overview = "Two friends get lost."
         let enc = JSONEncoder()
-        var lines = String(decoding: try enc.encode(item), as: UTF8.self).replacingOccurrences(of: "{", with: "{\"kind\":\"item\",", options: [], range: nil)
-        lines += "\n{\"kind\":\"user\",\"id\":\"u0\",\"liked\":[\"Secret Title (2001)\"],\"disliked\":[],\"dominant_genres\":[],\"summary\":\"Loves farce.\",\"preference\":\"Light comedies.\"}\n"
+        var lines = String(decoding: try enc.encode(item), as: UTF8.self).replacingOccurrences(
+            of: "{", with: "{\"kind\":\"item\",", options: [], range: nil)
+        lines +=
+            "\n{\"kind\":\"user\",\"id\":\"u0\",\"liked\":[\"Secret Title "
+            + "(2001)\"],\"disliked\":[],\"dominant_genres\":[],\"summary\":\"Loves "
+            + "farce.\",\"preference\":\"Light comedies.\"}\n"
         try lines.write(to: file, atomically: true, encoding: .utf8)
         let o = try ProfileOverrides.load(file)
         let items = o.itemTexts(rec.catalog)
@@ -68,7 +80,9 @@ import Testing
         #expect(items[3] == Profiles.item(3, catalog: rec.catalog).text)
         let users = o.userTexts(rec.users, catalog: rec.catalog)
         // The summary is taken; the liked list is rebuilt from the data, never the file's.
-        #expect(users[0].hasSuffix("Loves farce.") && users[0].contains("Laugh 0 (1980)") && !users[0].contains("Secret Title"))
+        #expect(
+            users[0].hasSuffix("Loves farce.") && users[0].contains("Laugh 0 (1980)")
+                && !users[0].contains("Secret Title"))
         #expect(o.preferences["u0"] == "Light comedies.")
 
         try "{\"kind\":\"item\",\"id\":3}\n".write(to: file, atomically: true, encoding: .utf8)

@@ -21,17 +21,23 @@ enum Fixture {
         for u in 0..<4 { uids.intern("u\(u)") }
         for i in 0..<itemCount { iids.intern("i\(i)") }
         let meta = (0..<itemCount).map { i in
-            i == 12 ? ItemMeta(title: "Citizen Kane", year: 1941, genres: ["Drama"])
-                : ItemMeta(title: i % 2 == 0 ? "Laugh \(i)" : "Tears \(i)", year: 1980 + i, genres: [i % 2 == 0 ? "Comedy" : "Drama"])
+            i == 12
+                ? ItemMeta(title: "Citizen Kane", year: 1941, genres: ["Drama"])
+                : ItemMeta(
+                    title: i % 2 == 0 ? "Laugh \(i)" : "Tears \(i)", year: 1980 + i,
+                    genres: [i % 2 == 0 ? "Comedy" : "Drama"])
         }
         var xs: [Interaction] = []
-        func rate(_ u: Int, _ items: [Int], _ r: Float) { for i in items { xs.append(Interaction(user: Int32(u), item: Int32(i), rating: r, timestamp: 1)) } }
+        func rate(_ u: Int, _ items: [Int], _ r: Float) {
+            for i in items { xs.append(Interaction(user: Int32(u), item: Int32(i), rating: r, timestamp: 1)) }
+        }
         rate(0, [0, 2], 5)
         rate(1, [1, 3], 5)
         rate(2, [1, 3, 5, 7, 9, 11], 5)
         rate(3, [1, 3, 5, 7, 9, 11], 4)
-        let d = Dataset(name: "fixture", users: uids, items: iids, interactions: xs, itemMeta: meta,
-                        userMeta: Array(repeating: UserMeta(age: 30), count: 4))
+        let d = Dataset(
+            name: "fixture", users: uids, items: iids, interactions: xs, itemMeta: meta,
+            userMeta: Array(repeating: UserMeta(age: 30), count: 4))
         let catalog = Catalog(ids: d.items, meta: d.itemMeta)
         let users = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
         let dim = 4
@@ -44,11 +50,13 @@ enum Fixture {
             for c in 0..<dim { items[i * dim + c] = v[c] / n }
         }
         let userVecs: [Float] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0]
-        let text = TextEngine(catalog: catalog, users: users, itemEmbeddings: Matrix(rows: itemCount, cols: dim, data: items),
-                              userEmbeddings: Matrix(rows: 4, cols: dim, data: userVecs), encoder: nil,
-                              encoderProblem: "synthetic fixture", modelName: "synthetic", modelSHA256: "")
-        return try Recommender(catalog: catalog, users: users, engines: [PopularityEngine.fit(d), text],
-                               defaultEngine: "popularity", fallbackEngine: "popularity", bundleVersion: "fixture@1")
+        let text = TextEngine(
+            catalog: catalog, users: users, itemEmbeddings: Matrix(rows: itemCount, cols: dim, data: items),
+            userEmbeddings: Matrix(rows: 4, cols: dim, data: userVecs), encoder: nil,
+            encoderProblem: "synthetic fixture", modelName: "synthetic", modelSHA256: "")
+        return try Recommender(
+            catalog: catalog, users: users, engines: [PopularityEngine.fit(d), text],
+            defaultEngine: "popularity", fallbackEngine: "popularity", bundleVersion: "fixture@1")
     }
 
     static func query(_ user: String = "u0", _ edit: (inout RerankQuery) -> Void = { _ in }) -> RerankQuery {
@@ -70,8 +78,10 @@ enum Fixture {
     let reranker = Reranker(llm: nil)
 
     @Test func theLocalJudgeLiftsWhatTheUserLikesAboveThePopularBase() throws {
-        let base = try rec.rank(RankQuery(user: UserSpec(id: "u0"), engine: "popularity",
-                                          candidates: (0..<12).map { "i\($0)" }, k: 0, excludeSeen: false))
+        let base = try rec.rank(
+            RankQuery(
+                user: UserSpec(id: "u0"), engine: "popularity",
+                candidates: (0..<12).map { "i\($0)" }, k: 0, excludeSeen: false))
         #expect(base.items.prefix(6).allSatisfy { $0.item % 2 == 1 }, "the base puts the popular Drama first")
 
         let r = try reranker.rerank(rec, Fixture.query())
@@ -89,8 +99,10 @@ enum Fixture {
     }
 
     @Test func alphaZeroKeepsTheBaseOrderAndAlphaOneIsTheJudgeAlone() throws {
-        let base = try rec.rank(RankQuery(user: UserSpec(id: "u0"), engine: "popularity",
-                                          candidates: (0..<12).map { "i\($0)" }, k: 0, excludeSeen: false))
+        let base = try rec.rank(
+            RankQuery(
+                user: UserSpec(id: "u0"), engine: "popularity",
+                candidates: (0..<12).map { "i\($0)" }, k: 0, excludeSeen: false))
         let zero = try reranker.rerank(rec, Fixture.query { $0.alpha = 0 })
         #expect(zero.recommendation.items.map(\.item) == base.items.map(\.item))
         let one = try reranker.rerank(rec, Fixture.query { $0.alpha = 1 })
@@ -119,22 +131,33 @@ enum Fixture {
     }
 
     @Test func positionWeightsAndRankNormalisationFuseAsDocumented() throws {
-        let r = try reranker.rerank(rec, Fixture.query { $0.positionWeights = true; $0.normalization = .rank })
+        let r = try reranker.rerank(
+            rec,
+            Fixture.query {
+                $0.positionWeights = true
+                $0.normalization = .rank
+            })
         // Recompute from the components in base order.
         let inBaseOrder = r.recommendation.items.sorted {
             let a = Fixture.component($0, "base")!, b = Fixture.component($1, "base")!
             return a != b ? a > b : $0.item < $1.item
         }
-        let f = Fusion.fuse(base: inBaseOrder.map { Fixture.component($0, "base")! },
-                            judge: inBaseOrder.map { Fixture.component($0, "judge")! },
-                            alpha: 0.8, positionWeights: true, normalization: .rank)
+        let f = Fusion.fuse(
+            base: inBaseOrder.map { Fixture.component($0, "base")! },
+            judge: inBaseOrder.map { Fixture.component($0, "judge")! },
+            alpha: 0.8, positionWeights: true, normalization: .rank)
         for (n, s) in inBaseOrder.enumerated() { #expect(abs(s.score - f.fused[n]) < 1e-6) }
     }
 
     @Test func diversityInterleavesTheGenres() throws {
         let plain = try reranker.rerank(rec, Fixture.query { $0.k = 4 })
         #expect(plain.recommendation.items.allSatisfy { $0.item % 2 == 0 })
-        let diverse = try reranker.rerank(rec, Fixture.query { $0.k = 4; $0.diversity = 0.7 })
+        let diverse = try reranker.rerank(
+            rec,
+            Fixture.query {
+                $0.k = 4
+                $0.diversity = 0.7
+            })
         let genres = Set(diverse.recommendation.items.map { $0.item % 2 })
         #expect(genres.count == 2, "MMR at lambda 0.7 takes a Drama item into the top 4")
         let values = diverse.recommendation.items.map(\.score)
@@ -144,14 +167,23 @@ enum Fixture {
 
     @Test func badParametersAreRefusedByName() throws {
         func message(_ q: RerankQuery) -> String {
-            do { _ = try reranker.rerank(rec, q); return "no error" } catch { return "\(error)" }
+            do {
+                _ = try reranker.rerank(rec, q)
+                return "no error"
+            } catch { return "\(error)" }
         }
         #expect(message(Fixture.query { $0.alpha = 1.5 }).contains("alpha"))
         #expect(message(Fixture.query { $0.alpha = .nan }).contains("alpha"))
         #expect(message(Fixture.query { $0.diversity = -0.1 }).contains("diversity"))
         #expect(message(Fixture.query { $0.candidates[3].base = .infinity }).contains("candidates[3].base_score"))
         #expect(message(Fixture.query { $0.k = 1_000_000 }).contains("max_k"))
-        #expect(message(Fixture.query { $0.candidates = []; $0.poolSize = 1_000_000 }).contains("max_candidates"))
+        #expect(
+            message(
+                Fixture.query {
+                    $0.candidates = []
+                    $0.poolSize = 1_000_000
+                }
+            ).contains("max_candidates"))
     }
 
     @Test func unknownCandidatesAreReportedAndTheRestRanked() throws {
@@ -223,13 +255,18 @@ enum Fixture {
     }
 
     @Test func parsersAcceptOnlyTheSchema() throws {
-        #expect(try Prompts.parseRelevancy(#"{"scores":[{"id":2,"score":5},{"id":1,"score":99.5}]}"#, count: 2) == [99.5, 5])
-        for bad in [#"{"scores":[{"id":1,"score":5}]}"#,                       // one missing
-                    #"{"scores":[{"id":1,"score":5},{"id":1,"score":6}]}"#,   // twice
-                    #"{"scores":[{"id":1,"score":101},{"id":2,"score":6}]}"#, // out of range
-                    #"{"scores":[{"id":1,"score":true},{"id":2,"score":6}]}"#, // a Bool is not a number
-                    #"{"scores":[{"id":3,"score":1},{"id":2,"score":6}]}"#,   // unknown id
-                    #"{"scores":"high"}"#, "not json", "[]"] {
+        #expect(
+            try Prompts.parseRelevancy(#"{"scores":[{"id":2,"score":5},{"id":1,"score":99.5}]}"#, count: 2) == [
+                99.5, 5,
+            ])
+        for bad in [
+            #"{"scores":[{"id":1,"score":5}]}"#,  // one missing
+            #"{"scores":[{"id":1,"score":5},{"id":1,"score":6}]}"#,  // twice
+            #"{"scores":[{"id":1,"score":101},{"id":2,"score":6}]}"#,  // out of range
+            #"{"scores":[{"id":1,"score":true},{"id":2,"score":6}]}"#,  // a Bool is not a number
+            #"{"scores":[{"id":3,"score":1},{"id":2,"score":6}]}"#,  // unknown id
+            #"{"scores":"high"}"#, "not json", "[]",
+        ] {
             #expect(throws: LLMError.self, "\(bad)") { try Prompts.parseRelevancy(bad, count: 2) }
         }
         #expect(try Prompts.parsePointwise(#"{"score":-0.25,"reason":"x"}"#) == -0.25)
@@ -258,7 +295,8 @@ enum Fixture {
     @Test func relevancyJudgeScoresInBatchesOfFiveThreeTimes() throws {
         let r = try reranker("normal").rerank(rec, Fixture.query { $0.alpha = 1 })
         #expect(r.judge == .llmRelevancy && !r.recommendation.degraded, "\(r.recommendation.degradedReason)")
-        #expect(r.recommendation.items.prefix(6).allSatisfy { $0.item % 2 == 0 && Fixture.component($0, "judge") == 90 })
+        #expect(
+            r.recommendation.items.prefix(6).allSatisfy { $0.item % 2 == 0 && Fixture.component($0, "judge") == 90 })
         #expect(r.recommendation.items.suffix(6).allSatisfy { Fixture.component($0, "judge") == 10 })
         #expect(try server.requests("normal") == 3 * 3)  // 12 candidates: 3 batches per pass, 3 passes
     }
@@ -276,7 +314,9 @@ enum Fixture {
         for judge in [JudgeKind.llmRelevancy, .llmPointwise] {
             let r = try reranker(model).rerank(rec, Fixture.query { $0.judge = judge })
             #expect(r.judge == .local && r.recommendation.degraded, "\(model)")
-            #expect(r.recommendation.degradedReason.contains("fell back to the local judge"), "\(r.recommendation.degradedReason)")
+            #expect(
+                r.recommendation.degradedReason.contains("fell back to the local judge"),
+                "\(r.recommendation.degradedReason)")
             #expect(r.recommendation.items.prefix(6).allSatisfy { $0.item % 2 == 0 })
         }
     }
@@ -284,8 +324,10 @@ enum Fixture {
     @Test func aSlowLLMIsCutOffAtTheDeadlineAndTheLocalJudgeAnswers() throws {
         let r = try reranker("slow").rerank(rec, Fixture.query(), deadline: .after(.milliseconds(600)))
         #expect(r.judge == .local && r.recommendation.degraded)
-        #expect(r.recommendation.degradedReason.contains("deadline") || r.recommendation.degradedReason.contains("timed out"),
-                "\(r.recommendation.degradedReason)")
+        #expect(
+            r.recommendation.degradedReason.contains("deadline")
+                || r.recommendation.degradedReason.contains("timed out"),
+            "\(r.recommendation.degradedReason)")
     }
 
     @Test func llmExplanationsAreUsedWhenGroundedAndDiscardedWhenNot() throws {
@@ -294,11 +336,13 @@ enum Fixture {
         }
         let q = ExplainQuery(user: UserSpec(id: "u0"), itemID: "i4", engine: "popularity", style: .llm)
         let good = try explainer("normal").explain(rec, q)
-        #expect(good.style == .llm && !good.degraded && good.text.hasPrefix("You may enjoy Laugh 4 (1984)"), "\(good.text)")
+        #expect(
+            good.style == .llm && !good.degraded && good.text.hasPrefix("You may enjoy Laugh 4 (1984)"), "\(good.text)")
 
         let bad = try explainer("hallucinate").explain(rec, q)
         #expect(bad.style == .template && bad.degraded)
-        #expect(bad.degradedReason.contains("Citizen Kane (1941), which is not in the evidence"), "\(bad.degradedReason)")
+        #expect(
+            bad.degradedReason.contains("Citizen Kane (1941), which is not in the evidence"), "\(bad.degradedReason)")
         #expect(!bad.text.contains("Citizen Kane"))
 
         let broken = try explainer("wrong-schema").explain(rec, q)

@@ -7,10 +7,14 @@ import Testing
 /// and a fixed random projection R, loss = Σ f(inputs) ⊙ R; the analytic gradient of each
 /// input entry must match (loss(x + ε) − loss(x − ε)) / 2ε.
 @Suite struct AutogradTests {
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] { GradientCheck.random(n, seed: seed, scale: scale) }
+    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        GradientCheck.random(n, seed: seed, scale: scale)
+    }
 
-    static func check(_ shapes: [(Int, Int)], scale: Float = 1, eps: Float = 1e-2, tolerance: Float = 2e-2,
-                      sourceLocation: SourceLocation = #_sourceLocation, _ build: @escaping (Tape, [Tensor]) -> Tensor) {
+    static func check(
+        _ shapes: [(Int, Int)], scale: Float = 1, eps: Float = 1e-2, tolerance: Float = 2e-2,
+        sourceLocation: SourceLocation = #_sourceLocation, _ build: @escaping (Tape, [Tensor]) -> Tensor
+    ) {
         GradientCheck.check(shapes, scale: scale, eps: eps, tolerance: tolerance, sourceLocation: sourceLocation, build)
     }
 
@@ -58,8 +62,9 @@ import Testing
         // Values: each row has mean bias and (for unit gain) variance ≈ 1.
         let tape = Tape()
         let x = tape.constant(Self.random(64, seed: 3, scale: 5), rows: 4, cols: 16)
-        let y = tape.layerNorm(x, gain: tape.constant([Float](repeating: 1, count: 16), rows: 1, cols: 16),
-                               bias: tape.constant([Float](repeating: 0, count: 16), rows: 1, cols: 16))
+        let y = tape.layerNorm(
+            x, gain: tape.constant([Float](repeating: 1, count: 16), rows: 1, cols: 16),
+            bias: tape.constant([Float](repeating: 0, count: 16), rows: 1, cols: 16))
         for r in 0..<4 {
             let row = y.value[(r * 16)..<(r * 16 + 16)]
             let mean = row.reduce(0, +) / 16
@@ -109,7 +114,10 @@ import Testing
         let n = 5000, c = 8
         var offsets = [0]
         var src: [Int32] = []
-        for d in 0..<n { for j in 0..<(d % 3) { src.append(Int32((d * 7 + j) % n)) }; offsets.append(src.count) }
+        for d in 0..<n {
+            for j in 0..<(d % 3) { src.append(Int32((d * 7 + j) % n)) }
+            offsets.append(src.count)
+        }
         let seg = Segments(offsets: offsets)
         let p = Parameter("x", rows: n, cols: c, value: Self.random(n * c, seed: 11))
         let tape = Tape()
@@ -120,7 +128,11 @@ import Testing
         let loss = tape.add(tape.sumSquares(s), tape.sumSquares(sm))
         tape.backward(loss)
         var expectS = [Float](repeating: 0, count: n * c)
-        for d in 0..<n { for e in offsets[d]..<offsets[d + 1] { for j in 0..<c { expectS[d * c + j] += p.value[Int(src[e]) * c + j] } } }
+        for d in 0..<n {
+            for e in offsets[d]..<offsets[d + 1] {
+                for j in 0..<c { expectS[d * c + j] += p.value[Int(src[e]) * c + j] }
+            }
+        }
         #expect(s.value == expectS)
         #expect(p.grad.allSatisfy { $0.isFinite })
         #expect(p.grad.contains { $0 != 0 })

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import RecMath
+import Testing
 
 @Suite struct BLASTests {
     @Test func gemvGemmDotAxpyMatchNaive() {
@@ -40,7 +40,9 @@ import RecMath
     @Test func layerNormAndSoftmaxRows() {
         var x: [Float] = [1, 2, 3, 4, 10, 10, 10, 10]
         let g: [Float] = [1, 1, 1, 1], b: [Float] = [0, 0, 0, 1]
-        x.withUnsafeMutableBufferPointer { Kernels.layerNorm($0.baseAddress!, rows: 2, cols: 4, gamma: g, beta: b, eps: 1e-12) }
+        x.withUnsafeMutableBufferPointer {
+            Kernels.layerNorm($0.baseAddress!, rows: 2, cols: 4, gamma: g, beta: b, eps: 1e-12)
+        }
         let sd = (1.25 as Float).squareRoot()
         #expect(zip(x[0..<4], [-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd + 1]).allSatisfy { abs($0 - $1) < 1e-5 })
         #expect(x[4..<8] == [0, 0, 0, 1])  // constant row: zero variance, no NaN
@@ -58,7 +60,8 @@ import RecMath
     func matchesTheReferenceAndSubsetsAreBitIdentical(cols: Int) {
         var rng = SystemRandomNumberGenerator()
         let rows = 50
-        let a = Matrix(rows: rows, cols: cols, data: (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) })
+        let a = Matrix(
+            rows: rows, cols: cols, data: (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) })
         let x = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) }
         let all = Kernels.rowDots(a, x)
         #expect(all.count == rows)

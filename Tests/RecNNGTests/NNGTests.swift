@@ -5,7 +5,9 @@ import RecNNG
 import Testing
 
 @Suite struct NNGTests {
-    func ipc() -> String { "ipc://\(FileManager.default.temporaryDirectory.path)/rf-nng-\(UUID().uuidString.prefix(8)).sock" }
+    func ipc() -> String {
+        "ipc://\(FileManager.default.temporaryDirectory.path)/rf-nng-\(UUID().uuidString.prefix(8)).sock"
+    }
 
     /// A REP socket served from one context on its own thread, echoing with a prefix.
     func server(_ url: String) throws -> (NNGSocket, NNGContext) {

@@ -3,8 +3,9 @@ import RecCore
 import RecData
 import RecEngineKit
 import RecEval
-@testable import RecSVD
 import Testing
+
+@testable import RecSVD
 
 /// Ratings generated from a known low-rank model plus noise: a learner that works must recover
 /// them far better than the global mean.
@@ -24,9 +25,11 @@ func lowRankDataset(users: Int = 120, items: Int = 80, perUser: Int = 30, seed: 
             xs.append(Interaction(user: Int32(u), item: Int32(i), rating: r, timestamp: Int64(t)))
         }
     }
-    return Dataset(name: "lowrank", users: try! IDMap(ids: (0..<users).map { "u\($0)" }),
-                   items: try! IDMap(ids: (0..<items).map { "i\($0)" }), interactions: xs,
-                   itemMeta: Array(repeating: ItemMeta(title: ""), count: items), userMeta: Array(repeating: UserMeta(), count: users))
+    return Dataset(
+        name: "lowrank", users: try! IDMap(ids: (0..<users).map { "u\($0)" }),
+        items: try! IDMap(ids: (0..<items).map { "i\($0)" }), interactions: xs,
+        itemMeta: Array(repeating: ItemMeta(title: ""), count: items),
+        userMeta: Array(repeating: UserMeta(), count: users))
 }
 
 @Suite struct SVDTests {
@@ -100,13 +103,18 @@ func lowRankDataset(users: Int = 120, items: Int = 80, perUser: Int = 30, seed: 
         let m = try #require(f.engine as? SVDEngine)
         #expect(m.params.factors == 8 && m.params.implicit)
         let w = try BundleWriter(destination: dir, dataset: Self.split.train)
-        try w.addEngine(.init(name: "svdpp", kind: "svdpp", file: "engines/svdpp.safetensors", params: f.params.values), tensors: f.tensors)
+        try w.addEngine(
+            .init(name: "svdpp", kind: "svdpp", file: "engines/svdpp.safetensors", params: f.params.values),
+            tensors: f.tensors)
         try w.commit(name: "t", defaultEngine: "svdpp", fallbackEngine: "svdpp")
         let r = try BundleReader(dir)
         let entry = r.manifest.engines[0]
         #expect(entry.params["implicit"] == "true" && entry.params["factors"] == "8" && entry.params["lr"] == "0.007")
-        let back = try #require(try SVDPPKind.load(r.tensors(for: entry), entry: entry, params: SVDPPKind.params(entry.params),
-                                                   context: LoadContext(catalog: r.catalog, users: r.users, modelsDir: URL(fileURLWithPath: "/nonexistent"))) as? SVDEngine)
+        let back = try #require(
+            try SVDPPKind.load(
+                r.tensors(for: entry), entry: entry, params: SVDPPKind.params(entry.params),
+                context: LoadContext(
+                    catalog: r.catalog, users: r.users, modelsDir: URL(fileURLWithPath: "/nonexistent"))) as? SVDEngine)
         #expect(back.params == m.params && back.q == m.q && back.y == m.y && back.mu == m.mu)
         #expect(throws: RecError.self) { try SVDPPKind.params(["factors": "0"]) }
         #expect(throws: RecError.self) { try SVDPPKind.params(["factor": "8"]) }

@@ -2,13 +2,15 @@ import Foundation
 import RecCore
 import RecData
 import RecEngines
-import RecNNG
 import RecLLM
-@testable import RecServer
+import RecNNG
 import RecTestSupport
 import RecWire
 import SwiftProtobuf
+import Synchronization
 import Testing
+
+@testable import RecServer
 
 /// A minimal blocking NNG REQ client for the tests (the real clients are in Clients/).
 final class ReqClient {
@@ -23,7 +25,9 @@ final class ReqClient {
     /// Sends raw bytes; returns the raw reply, or throws (timeout -> DEADLINE_EXCEEDED).
     func roundTrip(_ data: Data) throws -> Data { try socket.call(data) }
 
-    func call<Resp: SwiftProtobuf.Message>(_ method: String, _ req: some SwiftProtobuf.Message, as: Resp.Type) throws -> (RFStatus, Resp?) {
+    func call<Resp: SwiftProtobuf.Message>(
+        _ method: String, _ req: some SwiftProtobuf.Message, as: Resp.Type
+    ) throws -> (RFStatus, Resp?) {
         var env = RFEnvelope()
         env.method = method
         env.payload = try req.serializedData()
@@ -34,16 +38,22 @@ final class ReqClient {
 
 @Suite(.serialized) struct ServerTests {
     static let bundle = Result { () -> (Recommender, BundleManifest) in
-        let root = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
-                                               appropriateFor: FileManager.default.temporaryDirectory, create: true)
-        let d = Dataset(name: "mini", users: try IDMap(ids: ["a", "b"]), items: try IDMap(ids: ["x", "y", "z"]),
-                        interactions: [Interaction(user: 0, item: 0, rating: 5, timestamp: 1),
-                                       Interaction(user: 0, item: 1, rating: 4, timestamp: 2),
-                                       Interaction(user: 1, item: 1, rating: 3, timestamp: 3)],
-                        itemMeta: [ItemMeta(title: "X"), ItemMeta(title: "Y"), ItemMeta(title: "Z")],
-                        userMeta: [UserMeta(), UserMeta()])
+        let root = try FileManager.default.url(
+            for: .itemReplacementDirectory, in: .userDomainMask,
+            appropriateFor: FileManager.default.temporaryDirectory, create: true)
+        let d = Dataset(
+            name: "mini", users: try IDMap(ids: ["a", "b"]), items: try IDMap(ids: ["x", "y", "z"]),
+            interactions: [
+                Interaction(user: 0, item: 0, rating: 5, timestamp: 1),
+                Interaction(user: 0, item: 1, rating: 4, timestamp: 2),
+                Interaction(user: 1, item: 1, rating: 3, timestamp: 3),
+            ],
+            itemMeta: [ItemMeta(title: "X"), ItemMeta(title: "Y"), ItemMeta(title: "Z")],
+            userMeta: [UserMeta(), UserMeta()])
         let kinds = Registry.names.filter { !Registry.encoderKinds.contains($0) }
-        try Bundles.train(d, plan: Bundles.Plan(kinds: kinds, defaultEngine: "cooccurrence"), out: root.appendingPathComponent("b"), name: "mini")
+        try Bundles.train(
+            d, plan: Bundles.Plan(kinds: kinds, defaultEngine: "cooccurrence"), out: root.appendingPathComponent("b"),
+            name: "mini")
         return try Bundles.load(root.appendingPathComponent("b"))
     }
 
@@ -56,7 +66,9 @@ final class ReqClient {
         return server
     }
 
-    func ipcURL() -> String { "ipc://\(FileManager.default.temporaryDirectory.path)/rf-test-\(UUID().uuidString.prefix(8)).sock" }
+    func ipcURL() -> String {
+        "ipc://\(FileManager.default.temporaryDirectory.path)/rf-test-\(UUID().uuidString.prefix(8)).sock"
+    }
 
     @Test func servesOverIpcTcpAndInproc() throws {
         let server = try start([ipcURL(), "tcp://127.0.0.1:0", "inproc://rf-\(UUID())"])
@@ -89,7 +101,9 @@ final class ReqClient {
         let server = try start([ipcURL()], maxMessageBytes: 1024)
         defer { server.shutdown() }
         let big = try ReqClient(server.boundURLs[0], timeoutMs: 500)
-        #expect { try big.roundTrip(Data(repeating: 0x41, count: 4096)) } throws: { ($0 as? RecError)?.code == .deadlineExceeded }
+        #expect { try big.roundTrip(Data(repeating: 0x41, count: 4096)) } throws: {
+            ($0 as? RecError)?.code == .deadlineExceeded
+        }
         let c = try ReqClient(server.boundURLs[0])
         #expect(try c.call(Methods.health, RFHealthRequest(), as: RFHealthResponse.self).0.code == .ok)
     }
@@ -100,7 +114,10 @@ final class ReqClient {
         let url = server.boundURLs[0]
         let failures = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            guard let c = try? ReqClient(url) else { failures.withLock { $0 += 1 }; return }
+            guard let c = try? ReqClient(url) else {
+                failures.withLock { $0 += 1 }
+                return
+            }
             for _ in 0..<50 {
                 var req = RFRetrieveRequest()
                 req.user.id = "a"
@@ -120,7 +137,8 @@ final class ReqClient {
         defer { llm.stop() }
         var c = ServerConfig(listen: [ipcURL()])
         c.contexts = 3
-        let service = Service(try Self.bundle.get().0, llm: try LLMClient(config: LLMConfig(baseURL: llm.baseURL, model: "slow")))
+        let service = Service(
+            try Self.bundle.get().0, llm: try LLMClient(config: LLMConfig(baseURL: llm.baseURL, model: "slow")))
         let server = Server(service: service, config: c)
         try server.start()
         defer { server.shutdown() }
@@ -135,7 +153,8 @@ final class ReqClient {
                 req.itemID = "z"
                 req.engine = "popularity"
                 req.style = .llm
-                let out = try? ReqClient(url, timeoutMs: 20_000).call(Methods.explain, req, as: RFExplainResponse.self).1
+                let out = try? ReqClient(url, timeoutMs: 20_000).call(Methods.explain, req, as: RFExplainResponse.self)
+                    .1
                 slowStyles.withLock { $0.append(out?.style ?? .default) }
                 slowDone.withLock { $0 += 1 }
             }
@@ -170,17 +189,21 @@ final class ReqClient {
     }
 }
 
-import Synchronization
-
 @Suite struct ServerMetricsTests {
     @Test func countsByMethodAndCodeWithABoundedLabelSet() {
         let m = ServerMetrics()
-        m.begin(); m.end(method: Methods.rank, code: .ok, seconds: 0.0002)
-        m.begin(); m.end(method: Methods.rank, code: .ok, seconds: 0.003)
-        m.begin(); m.end(method: Methods.rank, code: .invalidArgument, seconds: 5)
-        m.begin(); m.end(method: "/recfuse.v1.Recommender/NoSuchThing", code: .unimplemented, seconds: 0.0001)
-        m.begin(); m.end(method: "Health", code: .ok, seconds: 0.0001)
-        m.begin(); m.end(method: "", code: .invalidArgument, seconds: 0.0001)
+        m.begin()
+        m.end(method: Methods.rank, code: .ok, seconds: 0.0002)
+        m.begin()
+        m.end(method: Methods.rank, code: .ok, seconds: 0.003)
+        m.begin()
+        m.end(method: Methods.rank, code: .invalidArgument, seconds: 5)
+        m.begin()
+        m.end(method: "/recfuse.v1.Recommender/NoSuchThing", code: .unimplemented, seconds: 0.0001)
+        m.begin()
+        m.end(method: "Health", code: .ok, seconds: 0.0001)
+        m.begin()
+        m.end(method: "", code: .invalidArgument, seconds: 0.0001)
         m.begin()
         let lines = Set(m.render(extra: ["x 1"]).split(separator: "\n").map(String.init))
         for want in [

@@ -20,9 +20,11 @@ public enum GradientCheck {
     }
 
     /// Checks d loss / d input for every input entry. `build` maps the inputs' tensors to an output.
-    public static func check(_ shapes: [(Int, Int)], scale: Float = 1, eps: Float = 1e-2, tolerance: Float = 2e-2,
-                      sourceLocation: SourceLocation = #_sourceLocation,
-                      _ build: @escaping (Tape, [Tensor]) -> Tensor) {
+    public static func check(
+        _ shapes: [(Int, Int)], scale: Float = 1, eps: Float = 1e-2, tolerance: Float = 2e-2,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ build: @escaping (Tape, [Tensor]) -> Tensor
+    ) {
         let params = shapes.enumerated().map { n, s in
             Parameter("p\(n)", rows: s.0, cols: s.1, value: random(s.0 * s.1, seed: UInt64(n + 1) * 7919, scale: scale))
         }
@@ -49,7 +51,8 @@ public enum GradientCheck {
                 let err = abs(numeric - analytic[i]) / max(1, abs(numeric))
                 worst = max(worst, err)
                 if err > tolerance {
-                    Issue.record("\(p.name)[\(i)]: analytic \(analytic[i]), numeric \(numeric)", sourceLocation: sourceLocation)
+                    Issue.record(
+                        "\(p.name)[\(i)]: analytic \(analytic[i]), numeric \(numeric)", sourceLocation: sourceLocation)
                     return
                 }
             }

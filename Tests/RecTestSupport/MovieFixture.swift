@@ -16,10 +16,13 @@ public func movieDataset() throws -> Dataset {
     for i in 0..<titles.count { items.intern("m\(i)") }
     for u in ["kid", "fan", "blank"] { users.intern(u) }
     let x = { (u: Int32, i: Int32, r: Float, t: Int64) in Interaction(user: u, item: i, rating: r, timestamp: t) }
-    return Dataset(name: "movies", users: users, items: items,
-                   interactions: [x(0, 0, 5, 1), x(0, 1, 1, 2), x(1, 2, 5, 3), x(1, 6, 4, 4), x(1, 3, 2, 5), x(2, 4, 3, 6)],
-                   itemMeta: titles.map { ItemMeta(title: $0.0, year: $0.1, genres: $0.2) },
-                   userMeta: [UserMeta(age: 9, gender: "F", occupation: "student"), UserMeta(age: 31, gender: "M", occupation: "engineer"),
-                              UserMeta()])
+    return Dataset(
+        name: "movies", users: users, items: items,
+        interactions: [x(0, 0, 5, 1), x(0, 1, 1, 2), x(1, 2, 5, 3), x(1, 6, 4, 4), x(1, 3, 2, 5), x(2, 4, 3, 6)],
+        itemMeta: titles.map { ItemMeta(title: $0.0, year: $0.1, genres: $0.2) },
+        userMeta: [
+            UserMeta(age: 9, gender: "F", occupation: "student"),
+            UserMeta(age: 31, gender: "M", occupation: "engineer"),
+            UserMeta(),
+        ])
 }
-

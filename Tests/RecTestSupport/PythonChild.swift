@@ -25,14 +25,17 @@ public final class PythonChild: @unchecked Sendable {
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
             // Wait for the newline: the number may arrive in two chunks.
-            if let r = text.range(of: marker), text[r.upperBound...].contains("\n") || text[r.upperBound...].contains(" ") {
+            if let r = text.range(of: marker),
+                text[r.upperBound...].contains("\n") || text[r.upperBound...].contains(" ")
+            {
                 found = Int(text[r.upperBound...].prefix { $0.isNumber })
             }
         }
         guard let found else {
             kill(p.processIdentifier, SIGKILL)
             _ = waitpid(p.processIdentifier, nil, 0)
-            throw NSError(domain: name, code: 1, userInfo: [NSLocalizedDescriptionKey: "\(name) did not start: \(text)"])
+            throw NSError(
+                domain: name, code: 1, userInfo: [NSLocalizedDescriptionKey: "\(name) did not start: \(text)"])
         }
         port = found
     }

@@ -7,7 +7,8 @@ public final class ScriptedLLMServer: @unchecked Sendable {
     private let child: PythonChild
     public var port: Int { child.port }
 
-    public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fake_openai.py")
+    public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "fake_openai.py")
 
     public init(slowSeconds: Double = 3) throws {
         child = try PythonChild([Self.script.path, "0", String(slowSeconds)], marker: "PORT ", name: "fake_openai.py")

@@ -12,7 +12,9 @@ public enum TestModels {
     }()
 
     public static var modelsDir: URL {
-        if let d = ProcessInfo.processInfo.environment["RECFUSE_MODELS_DIR"], !d.isEmpty { return URL(fileURLWithPath: d) }
+        if let d = ProcessInfo.processInfo.environment["RECFUSE_MODELS_DIR"], !d.isEmpty {
+            return URL(fileURLWithPath: d)
+        }
         return packageRoot.appendingPathComponent("models")
     }
 

@@ -2,10 +2,11 @@ import Foundation
 import RecCore
 import RecData
 import RecEngineKit
-import RecText
-@testable import RecTextEngine
 import RecTestSupport
+import RecText
 import Testing
+
+@testable import RecTextEngine
 
 @Suite(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (recfuse models fetch)"))
 struct TextEngineTests {
@@ -23,14 +24,18 @@ struct TextEngineTests {
         let q = UserQuery(preference: "animated cartoon for kids")
         #expect(e.unscorableReason(q) == nil)
         #expect(Set(try top(e, q)) == ["Toy Story", "Lion King, The"])
-        #expect(Set(try top(e, UserQuery(preference: "romantic comedy"))) == ["Sleepless in Seattle", "When Harry Met Sally..."])
+        #expect(
+            Set(try top(e, UserQuery(preference: "romantic comedy"))) == [
+                "Sleepless in Seattle", "When Harry Met Sally...",
+            ])
         #expect(try top(e, UserQuery(preference: "scary horror slasher"), 1) == ["Scream"])
     }
 
     @Test func aStoredUserIsScoredFromTheBundlesProfileEmbedding() throws {
         let e = try engine()
         let u = e.users.ids.index(of: "fan")!
-        let q = UserQuery(userIndex: u, rawID: "fan", history: e.users.histories.entries(of: u), meta: e.users.meta[Int(u)])
+        let q = UserQuery(
+            userIndex: u, rawID: "fan", history: e.users.histories.entries(of: u), meta: e.users.meta[Int(u)])
         let stored = try e.queryVector(q)
         let profile = Profiles.user(id: "fan", history: q.history, meta: q.meta, catalog: e.catalog).text
         #expect(cosine(stored[...], e.encoder!.embed(profile)[...]) > 0.99999)
@@ -40,8 +45,9 @@ struct TextEngineTests {
     @Test func preferenceAndProfileAreBlended() throws {
         let e = try engine()
         let u = e.users.ids.index(of: "fan")!
-        let q = UserQuery(userIndex: u, rawID: "fan", history: e.users.histories.entries(of: u), preference: "romantic comedy",
-                          meta: e.users.meta[Int(u)])
+        let q = UserQuery(
+            userIndex: u, rawID: "fan", history: e.users.histories.entries(of: u), preference: "romantic comedy",
+            meta: e.users.meta[Int(u)])
         let v = try e.queryVector(q)
         let pref = e.encoder!.embed("romantic comedy")
         let prof = e.encoder!.embed(Profiles.user(id: "fan", history: q.history, meta: q.meta, catalog: e.catalog).text)
@@ -52,20 +58,28 @@ struct TextEngineTests {
         let twice = e.encoder!.embedQuery(["a second text", "romantic comedy"])
         let direct = e.encoder!.embed(["romantic comedy", "a second text"])
         // (Batch composition moves the last bits, so compare within float noise.)
-        func close(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Bool { zip(a, b).allSatisfy { Swift.abs($0 - $1) < 1e-5 } }
+        func close(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Bool {
+            zip(a, b).allSatisfy { Swift.abs($0 - $1) < 1e-5 }
+        }
         #expect(close(once.data[0..<768], direct.data[0..<768]))
-        #expect(twice.data[0..<384] == once.data[384..<768] && twice.data[384..<768] == once.data[0..<384], "the second call is served from the memo")
+        #expect(
+            twice.data[0..<384] == once.data[384..<768] && twice.data[384..<768] == once.data[0..<384],
+            "the second call is served from the memo")
     }
 
     @Test func nothingToGoOnIsUnscorableAndAMissingEncoderLimitsToStoredUsers() throws {
         let e = try engine()
-        #expect(e.unscorableReason(UserQuery()) == "no preference text, history or demographics to build a profile from")
+        #expect(
+            e.unscorableReason(UserQuery()) == "no preference text, history or demographics to build a profile from")
         #expect(throws: RecError.self) { try e.score(UserQuery(), items: nil) }
-        let noEncoder = TextEngine(catalog: e.catalog, users: e.users, itemEmbeddings: e.itemEmbeddings, userEmbeddings: e.userEmbeddings,
-                                   encoder: nil, encoderProblem: "model missing", modelName: "m", modelSHA256: "")
-        #expect(noEncoder.unscorableReason(UserQuery(preference: "comedy")) == "text encoder unavailable (model missing)")
+        let noEncoder = TextEngine(
+            catalog: e.catalog, users: e.users, itemEmbeddings: e.itemEmbeddings, userEmbeddings: e.userEmbeddings,
+            encoder: nil, encoderProblem: "model missing", modelName: "m", modelSHA256: "")
+        #expect(
+            noEncoder.unscorableReason(UserQuery(preference: "comedy")) == "text encoder unavailable (model missing)")
         let u = e.users.ids.index(of: "kid")!
-        let stored = UserQuery(userIndex: u, rawID: "kid", history: e.users.histories.entries(of: u), meta: e.users.meta[Int(u)])
+        let stored = UserQuery(
+            userIndex: u, rawID: "kid", history: e.users.histories.entries(of: u), meta: e.users.meta[Int(u)])
         #expect(noEncoder.unscorableReason(stored) == nil)
         #expect(try noEncoder.score(stored, items: nil) == e.score(stored, items: nil))
         #expect(noEncoder.summary.contains("stored users only"))

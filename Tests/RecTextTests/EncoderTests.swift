@@ -1,15 +1,15 @@
 import Foundation
 import RecCore
 import RecData
-@testable import RecText
 import RecTestSupport
 import Testing
+
+@testable import RecText
 
 /// One encoder for every test in the process (loading maps 90 MB and checks every weight).
 enum SharedEncoder {
     static let encoder: SentenceEncoder? = TestModels.miniLM.flatMap { try? SentenceEncoder(modelDirectory: $0) }
 }
-
 
 @Suite(.enabled(if: TestModels.miniLM != nil, "needs models/all-MiniLM-L6-v2 (recfuse models fetch)"))
 struct EncoderTests {
@@ -44,8 +44,10 @@ struct EncoderTests {
 
     @Test func embeddingsHaveUnitLengthAndDoNotDependOnTheBatch() throws {
         let e = try encoder
-        let texts = ["Star Wars (1977). Genres: Action, Adventure, Romance, Sci-Fi, War.", "", "a",
-                     String(repeating: "long text ", count: 300), "Fargo (1996). Genres: Crime, Drama, Thriller."]
+        let texts = [
+            "Star Wars (1977). Genres: Action, Adventure, Romance, Sci-Fi, War.", "", "a",
+            String(repeating: "long text ", count: 300), "Fargo (1996). Genres: Crime, Drama, Thriller.",
+        ]
         let together = e.embed(texts, batchSize: 32)
         for (i, t) in texts.enumerated() {
             let alone = e.embed(t)
@@ -58,8 +60,10 @@ struct EncoderTests {
 
     @Test func similarTextsAreCloserThanUnrelatedOnes() throws {
         let e = try encoder
-        let m = e.embed(["a space opera with rebels and starships", "Star Wars (1977). Genres: Action, Sci-Fi, War.",
-                         "a gentle romantic comedy in Paris"])
+        let m = e.embed([
+            "a space opera with rebels and starships", "Star Wars (1977). Genres: Action, Sci-Fi, War.",
+            "a gentle romantic comedy in Paris",
+        ])
         let space = m.data[0..<384], starWars = m.data[384..<768], romance = m.data[768..<1152]
         #expect(cosine(space, starWars) > cosine(romance, starWars))
     }
@@ -72,7 +76,9 @@ struct EncoderTests {
         for f in ["vocab.txt", "tokenizer.json", "sentence_bert_config.json"] {
             try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dir.appendingPathComponent(f))
         }
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as! [String: Any]
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json")))
+            as! [String: Any]
         config["hidden_act"] = "relu"
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
         #expect { try SentenceEncoder(modelDirectory: dir) } throws: { "\($0)".contains("hidden_act relu") }

@@ -1,8 +1,9 @@
 import Foundation
 import RecCore
-@testable import RecText
 import RecTestSupport
 import Testing
+
+@testable import RecText
 
 @Suite struct ProfileTests {
     @Test func itemProfileTextFollowsTheTemplateAndPutsArticlesFirst() throws {
@@ -14,7 +15,11 @@ import Testing
         enriched.overview = "A killer stalks teenagers"
         enriched.attributes = ["slasher", "self-aware"]
         enriched.description = "Witty and scary!"
-        #expect(enriched.text == "Scream (1996). Genres: Horror, Thriller. Overview: A killer stalks teenagers. Attributes: slasher; self-aware. Witty and scary!")
+        #expect(
+            enriched.text
+                == "Scream (1996). Genres: Horror, Thriller. Overview: A killer stalks teenagers. Attributes: "
+                + "slasher; self-aware. Witty and scary!"
+        )
         #expect(ItemProfile(id: "x", title: "Untitled", year: nil, genres: []).text == "Untitled.")
     }
 
@@ -26,8 +31,9 @@ import Testing
         #expect(p[1].liked == ["Star Wars (1977)", "Alien (1979)"])
         #expect(p[1].disliked == ["Sleepless in Seattle (1993)"])
         #expect(p[1].dominantGenres == ["Action", "Sci-Fi", "Adventure"])
-        #expect(p[1].text == "User: 31-year-old male engineer. Liked: Star Wars (1977); Alien (1979). "
-            + "Disliked: Sleepless in Seattle (1993). Dominant genres: Action, Sci-Fi, Adventure.")
+        #expect(
+            p[1].text == "User: 31-year-old male engineer. Liked: Star Wars (1977); Alien (1979). "
+                + "Disliked: Sleepless in Seattle (1993). Dominant genres: Action, Sci-Fi, Adventure.")
         // Neither liked nor disliked (rated 3), no demographics: only the genres remain.
         #expect(p[2].text == "Dominant genres: Drama.")
         #expect(Profiles.user(id: "n", history: [], meta: UserMeta(), catalog: catalog).isEmpty)
@@ -43,4 +49,3 @@ import Testing
         #expect(try JSONDecoder().decode(UserProfile.self, from: data) == u)
     }
 }
-

@@ -1,8 +1,9 @@
 import Foundation
 import RecCore
-@testable import RecText
 import RecTestSupport
 import Testing
+
+@testable import RecText
 
 func fixture(_ name: String) -> URL {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name)
@@ -18,8 +19,10 @@ func corpusLines() throws -> [String] {
 
 /// The tokenizer's rules on a small hand-made vocabulary (no model needed).
 @Suite struct TokenizerRuleTests {
-    static let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "play", "##ing", "cafe",
-                        "!", ",", "日", "本", "a", "##b", "hello", "world", "ab", "x", "##x"]
+    static let vocab = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "play", "##ing", "cafe",
+        "!", ",", "日", "本", "a", "##b", "hello", "world", "ab", "x", "##x",
+    ]
     let tok = try! WordPieceTokenizer(vocabulary: vocab)
     func pieces(_ s: String, _ max: Int = 256) -> [String] { tok.tokens(tok.encode(s, maxLength: max)) }
 
@@ -55,7 +58,10 @@ func corpusLines() throws -> [String] {
     }
 
     @Test func wordsOverTheCharacterLimitAreUnknown() {
-        #expect(pieces(String(repeating: "x", count: 100)) == ["[CLS]", "x"] + Array(repeating: "##x", count: 99) + ["[SEP]"])
+        #expect(
+            pieces(String(repeating: "x", count: 100)) == ["[CLS]", "x"] + Array(repeating: "##x", count: 99) + [
+                "[SEP]"
+            ])
         #expect(pieces(String(repeating: "x", count: 101)) == ["[CLS]", "[UNK]", "[SEP]"])
     }
 
@@ -109,6 +115,8 @@ struct TokenizerReferenceTests {
 
 @Test func theModelIsPresentWhenTheTestRunRequiresIt() {
     if TestModels.required {
-        #expect(TestModels.miniLM != nil, "RECFUSE_REQUIRE_MODELS=1 but \(TestModels.modelsDir.path)/all-MiniLM-L6-v2 is missing")
+        #expect(
+            TestModels.miniLM != nil,
+            "RECFUSE_REQUIRE_MODELS=1 but \(TestModels.modelsDir.path)/all-MiniLM-L6-v2 is missing")
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import RecCore
 import RecFixtures
-@testable import RecWire
 import SwiftProtobuf
 import Testing
+
+@testable import RecWire
 
 /// `ItemListEncoder` against the generated code: the same bytes for the same response.
 @Suite struct ItemListEncoderTests {
@@ -16,7 +17,9 @@ import Testing
             case 0: ItemMeta(title: "Film \(i)", year: 1990 + i % 30, genres: ["Drama", "Comedy"])
             case 1: ItemMeta(title: "", year: nil, genres: [])
             case 2: ItemMeta(title: String(repeating: "Long title ", count: 20), year: 2001, genres: ["Sci-Fi"])
-            case 3: ItemMeta(title: "Amélie (Le Fabuleux Destin d'Amélie Poulain) — 🎬", year: 2001, genres: ["Romance", ""])
+            case 3:
+                ItemMeta(
+                    title: "Amélie (Le Fabuleux Destin d'Amélie Poulain) — 🎬", year: 2001, genres: ["Romance", ""])
             case 4: ItemMeta(title: "Zero year", year: 0, genres: ["Film-Noir", "Thriller", "Mystery"])
             default: ItemMeta(title: "Film \(i)", year: 1920, genres: ["Western"])
             }

@@ -1,10 +1,11 @@
 import Foundation
 import RecCore
 import RecFixtures
-@testable import RecWire
-import SwiftProtobuf
 import RecTestSupport
+import SwiftProtobuf
 import Testing
+
+@testable import RecWire
 
 /// The dispatcher on raw bytes: whatever arrives, a valid Reply with the right status.
 @Suite struct ServiceTests {
@@ -147,15 +148,20 @@ import Testing
     @Test func randomBytesNeverTrap() throws {
         let s = try Self.service.get()
         var rng = SplitMix64(seed: 42)
-        var valid = try RFEnvelope.with { $0.method = Methods.rank; $0.payload = try RFRankRequest.with { $0.itemIds = ["i1", "i2"] }.serializedData() }
-            .serializedData()
+        var valid = try RFEnvelope.with {
+            $0.method = Methods.rank
+            $0.payload = try RFRankRequest.with { $0.itemIds = ["i1", "i2"] }.serializedData()
+        }
+        .serializedData()
         for n in 0..<2000 {
             var bytes: Data
             if n % 2 == 0 {
                 bytes = Data((0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
             } else {  // mutate a valid envelope
                 bytes = valid
-                for _ in 0..<(1 + Int(rng.next() % 4)) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                for _ in 0..<(1 + Int(rng.next() % 4)) {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                }
             }
             let reply = try RFReply(serializedBytes: s.handle(bytes))
             #expect(reply.status.code != .internal, "bytes \(bytes as NSData) -> \(reply.status)")
