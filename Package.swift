@@ -19,6 +19,7 @@ let engines: [(name: String, settings: [SwiftSetting])] = [
     ("RecSVD", optimisedInDebug),
     ("RecTextEngine", []),
     ("RecGAT", tapeSettings),
+    ("RecRP3beta", []),
 ]
 /// What every engine may use, and what every engine's tests may use besides it.
 let engineDependencies: [Target.Dependency] = ["RecEngineKit", "RecCore", "RecData", "RecMath", "RecText"]

@@ -3,6 +3,7 @@ import RecCore
 import RecEASE
 import RecEngineKit
 import RecGAT
+import RecRP3beta
 import RecSVD
 import RecTextEngine
 
@@ -18,6 +19,7 @@ public enum Registry {
         SVDPPKind.self,
         TextKind.self,
         GATKind.self,
+        RP3betaKind.self,
     ]
 
     /// The kind every bundle carries as its fallback (it scores anyone).
