@@ -10,7 +10,7 @@ import RecText
 /// adding one.
 ///
 /// Kinds are types with static members only (the way nng keeps one ops table per protocol).
-public protocol EngineKind {
+public protocol EngineKind: SendableMetatype {
     /// The name in bundles, requests and flags ("svdpp").
     static var name: String { get }
     /// One line for `recfuse engines` and `--help`.

@@ -84,6 +84,19 @@ public struct ParamSpec: Sendable {
         }
     }
 
+    /// A valid `raw` written the one way the manifest records it ("300" and "3e2" are "300.0").
+    func canonical(_ raw: String) -> String {
+        switch type {
+        case .int: Int(raw).map(String.init) ?? raw
+        case .double: Double(raw).map { String($0) } ?? raw
+        case .bool: Bool(raw).map(String.init) ?? raw
+        case .ints:
+            raw.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map(String.init)
+                .joined(separator: ",")
+        case .choice, .string, .recorded: raw
+        }
+    }
+
     /// `raw` checked against the type: nil when it is a valid value, else why not.
     func problem(_ raw: String) -> String? {
         switch type {
@@ -140,7 +153,7 @@ public struct EngineParams: Sendable, Equatable {
                 throw RecError(code, "\(source): \(kind) has no parameter '\(key)' (it has: \(known))")
             }
             if let why = spec.problem(raw) { throw RecError(code, "\(source): \(kind) \(key): \(why)") }
-            values[key] = raw
+            values[key] = spec.canonical(raw)
         }
         self.values = values
         self.types = types
@@ -285,7 +298,7 @@ extension ParamFields.Field {
             set: { $0[keyPath: kp] = try $1.ints(name) })
     }
 
-    public static func choice<E: RawRepresentable & CaseIterable>(
+    public static func choice<E: RawRepresentable & CaseIterable & Sendable>(
         _ name: String, _ kp: WritableKeyPath<Config, E> & Sendable,
         _ help: String
     ) -> Self where E.RawValue == String {

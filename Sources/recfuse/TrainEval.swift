@@ -195,8 +195,10 @@ struct Engines: ParsableCommand {
         abstract:
             "List the engine kinds this build can train and serve, with every parameter (name, type, default, flag).")
     @Flag(help: "One JSON object per kind.") var json = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        _ = global.bootstrap()
         for k in Registry.kinds {
             let params = k.parameters
             if json {
