@@ -10,8 +10,8 @@ once on the real split.
         --grid alpha=0.4,0.6,0.8,1.0 --grid beta=0,0.2,0.4 --grid neighbours=50,100,200
 
 Each --grid is a parameter of the engine kind (`recfuse engines`) with the values to try; the
-search is the full product. Prints one line per point (validation NDCG@10), the best, and the
-test split's figures for it.
+search is the full product. Prints one line per point (validation NDCG@10) and the best; with
+--test, also the test split's figures for the best (run that once, when the search is settled).
 """
 import argparse
 import itertools
@@ -53,6 +53,8 @@ def main():
     ap.add_argument("--validation-fraction", type=float, default=0.1, help="of the training part")
     ap.add_argument("--validation-seed", type=int, default=7)
     ap.add_argument("--metric", default="ndcg@10")
+    ap.add_argument("--test", action="store_true",
+                    help="evaluate the best point on the test split (do this once, after the search is settled)")
     a = ap.parse_args()
     binary = recfuse_bin()
     common = ["--dataset", a.dataset, "--data-dir", a.data_dir, "--models-dir", a.models_dir]
@@ -85,6 +87,8 @@ def main():
             print(f"  {params}: validation {a.metric} {m[a.metric]:.4f} ({time.time() - t0:.1f} s)", flush=True)
         best_value, best = max(results, key=lambda r: r[0])
         print(f"best on validation: {best} ({a.metric} {best_value:.4f})")
+        if not a.test:
+            return
         test = evaluate(binary, common, split, a.engine, best)
         print("test split, once: " + ", ".join(f"{k} {test[k]:.4f}" for k in ("ndcg@10", "recall@10", "precision@10",
                                                                                "coverage@10") if k in test))

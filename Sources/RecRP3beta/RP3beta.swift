@@ -22,15 +22,15 @@ import RecEngineKit
 /// Cold start: a user with an inline history is scored without retraining; with no history
 /// the pipeline falls back to popularity. Explain lists the history items whose weights add
 /// to the score. Hyper-parameters (defaults chosen on a validation slice of ml-100k's
-/// training data, docs/engines.md): α 0.8, β 0.3, 100 neighbours, implicit, no row
-/// normalisation. Thread-safe (immutable).
+/// training data with benchmarks/tune.py, docs/engines.md): α 0.5, β 0.55, 200 neighbours,
+/// ratings as weights (implicit false), rows normalised. Thread-safe (immutable).
 public final class RP3betaEngine: Explaining {
     public struct Params: Sendable, Equatable {
-        public var alpha = 0.8
-        public var beta = 0.3
-        public var neighbours = 100
-        public var implicit = true
-        public var normalize = false
+        public var alpha = 0.5
+        public var beta = 0.55
+        public var neighbours = 200
+        public var implicit = false
+        public var normalize = true
         public var minRating: Float = 0
         public init() {}
 

@@ -43,7 +43,7 @@ func checkerboard() throws -> Dataset {
     @Test(arguments: [(1.0, 0.0), (0.5, 0.6)])
     func weightsAreTheDiscountedThreeStepWalk(alpha: Double, beta: Double) throws {
         var p = RP3betaEngine.Params()
-        (p.alpha, p.beta) = (alpha, beta)
+        (p.alpha, p.beta, p.implicit, p.normalize) = (alpha, beta, true, false)
         let e = RP3betaEngine.fit(try walkDataset(), params: p)
         func pw(_ x: Double) -> Double { pow(x, alpha) }
         // Item a (users u0, u1, u2) to b: via u0 (1/2 of its items) and u2 (1/3); pop(b) = 2.
@@ -60,7 +60,7 @@ func checkerboard() throws -> Dataset {
 
     @Test func withoutTruncationAndDiscountEachRowIsTheWalksOffDiagonalMass() throws {
         var p = RP3betaEngine.Params()
-        (p.alpha, p.beta) = (1, 0)
+        (p.alpha, p.beta, p.implicit, p.normalize) = (1, 0, true, false)
         let d = try walkDataset()
         let e = RP3betaEngine.fit(d, params: p)
         // Row sums are 1 minus the walk's probability of returning to the start item.
@@ -94,7 +94,7 @@ func checkerboard() throws -> Dataset {
 
     @Test func ratingsWeightTheHistoryWhenNotImplicitAndMinRatingFilters() throws {
         var p = RP3betaEngine.Params()
-        p.implicit = false
+        (p.implicit, p.normalize) = (false, false)
         let d = try walkDataset()
         let e = RP3betaEngine.fit(d, params: p)
         let q = UserQuery(history: [HistoryEntry(item: 1, rating: 4), HistoryEntry(item: 2, rating: 2)])
