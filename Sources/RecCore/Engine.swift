@@ -47,9 +47,24 @@ public protocol Engine: AnyObject, Sendable {
     func unscorableReason(_ query: UserQuery) -> String?
     /// Scores for `items` (dense indices), or for every item when `items` is nil.
     func score(_ query: UserQuery, items: [Int32]?) throws -> [Float]
+    /// `score`, or the reason `unscorableReason` would give: what the pipeline calls, so an
+    /// engine that has to work out how to serve a user (the GAT's and the text engine's plan)
+    /// does it once per request. The default asks `unscorableReason`, then scores.
+    func answer(_ query: UserQuery, items: [Int32]?) throws -> EngineAnswer
+}
+
+/// An engine's answer for one user: scores, or why it cannot score them.
+public enum EngineAnswer: Sendable {
+    case scores([Float])
+    case declined(String)
 }
 
 extension Engine {
+    public func answer(_ query: UserQuery, items: [Int32]?) throws -> EngineAnswer {
+        if let why = unscorableReason(query) { return .declined(why) }
+        return .scores(try score(query, items: items))
+    }
+
     /// Scores a subset by scoring everything and gathering: the default for engines
     /// whose full-catalogue pass is a single matrix-vector product anyway.
     public func gather(_ all: [Float], _ items: [Int32]?) -> [Float] {

@@ -58,10 +58,7 @@ public final class Recommender: Sendable {
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
         let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
-        var result = try withEngine(q.engine, user, warnings: warnings) { engine in
-            try deadline.check("scoring")
-            let scores = try engine.score(user, items: nil)
-            try check(scores, count: catalog.count, engine)
+        var result = try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
             let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
             let top = TopK.select(scores, k: k) { i in
                 let item = Int32(i)
@@ -114,10 +111,8 @@ public final class Recommender: Sendable {
         if !unknown.isEmpty { warnings.append("\(unknown.count) unknown candidate id(s) left out") }
         if duplicates > 0 { warnings.append("\(duplicates) duplicate candidate id(s) ignored") }
         if filtered > 0 { warnings.append("\(filtered) candidate(s) removed by filters or exclude_seen") }
-        var result = try withEngine(q.engine, user, warnings: warnings) { engine in
-            try deadline.check("scoring")
-            let scores = candidates.isEmpty ? [] : try engine.score(user, items: candidates)
-            try check(scores, count: candidates.count, engine)
+        var result = try scored(q.engine, user, items: candidates, warnings: warnings, deadline: deadline) {
+            engine, scores in
             var entries: [TopK.Entry] = []
             entries.reserveCapacity(candidates.count)
             for (c, s) in zip(candidates, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
@@ -190,12 +185,39 @@ public final class Recommender: Sendable {
         return (engine, name, nil)
     }
 
-    private func withEngine(
-        _ requested: String, _ user: UserQuery, warnings: [String],
-        _ body: (any Engine) throws -> [ScoredItem]
+    /// One engine call for a request: the named engine's answer for `items` (nil: the whole
+    /// catalogue), or — when it declines the user — the fallback engine's scores and the
+    /// reason; `body` turns the scores into the reply's items.
+    private func scored(
+        _ requested: String, _ user: UserQuery, items: [Int32]?, warnings: [String], deadline: Deadline,
+        _ body: (any Engine, [Float]) throws -> [ScoredItem]
     ) throws -> Recommendation {
-        let (engine, name, degraded) = try chooseEngine(requested, user)
-        var r = Recommendation(items: try body(engine), engine: engine.name, requestedEngine: name)
+        let name = requested.isEmpty ? defaultEngine : requested
+        guard var engine = byName[name] else {
+            let known = engines.map(\.name).joined(separator: ", ")
+            throw RecError.invalidArgument("unknown engine '\(requested)'; this bundle serves: \(known)")
+        }
+        try deadline.check("scoring")
+        var degraded: String?
+        var scores: [Float]
+        if items?.isEmpty == true {
+            // Nothing to score; the reply still says which engine would have.
+            (engine, _, degraded) = try chooseEngine(requested, user)
+            scores = []
+        } else {
+            switch try engine.answer(user, items: items) {
+            case .scores(let s): scores = s
+            case .declined(let reason):
+                guard let fallback = byName[fallbackEngine], fallback !== engine else {
+                    throw RecError.failedPrecondition("\(engine.name): \(reason)")
+                }
+                degraded = "\(engine.name): \(reason); scored by \(fallback.name)"
+                engine = fallback
+                scores = try fallback.score(user, items: items)
+            }
+        }
+        try check(scores, count: items?.count ?? catalog.count, engine)
+        var r = Recommendation(items: try body(engine, scores), engine: engine.name, requestedEngine: name)
         if let degraded {
             r.degraded = true
             r.degradedReason = degraded

@@ -29,50 +29,67 @@ public enum Bundles {
         }
     }
 
-    /// Trains one kind on every interaction of `dataset`.
+    /// One kind to train, with its parameters already read.
+    public struct Job {
+        public let kind: any EngineKind.Type
+        public let params: EngineParams
+    }
+
+    /// Trains one kind on every interaction of `dataset` (`recfuse eval` fits this way).
     public static func fit(
-        _ kind: String, _ dataset: Dataset, given: [String: String] = [:],
-        context: FitContext
+        _ kind: String, _ dataset: Dataset, given: [String: String] = [:], context: FitContext
     ) throws -> (fitted: FittedEngine, seconds: Double) {
         let k = try Registry.kind(kind)
-        let params = try k.params(given, source: "--\(kind)-* flags")
+        return try fit(
+            Job(kind: k, params: try k.params(given, source: "--\(kind)-* flags")), dataset, context: context)
+    }
+
+    static func fit(
+        _ job: Job, _ dataset: Dataset, context: FitContext
+    ) throws -> (fitted: FittedEngine, seconds: Double) {
         let t0 = ContinuousClock.now
-        let f = try k.fit(dataset, params: params, context: context)
+        let f = try job.kind.fit(dataset, params: job.params, context: context)
         return (f, (ContinuousClock.now - t0).seconds)
+    }
+
+    /// The plan's kinds in registry order, the fallback added, each with its parameters read
+    /// (every error here comes before any work).
+    public static func jobs(_ plan: Plan, log: (String) -> Void = { _ in }) throws -> [Job] {
+        for k in plan.kinds { _ = try Registry.kind(k) }
+        for k in plan.params.keys where !plan.kinds.contains(k) && k != Registry.fallback {
+            throw RecError.invalidArgument("--\(k)-* flags given, but \(k) is not trained (add --engine \(k))")
+        }
+        var kinds = Registry.kinds.filter { plan.kinds.contains($0.name) }
+        if !kinds.contains(where: { $0.name == Registry.fallback }) {
+            kinds.insert(try Registry.kind(Registry.fallback), at: 0)
+            log("adding \(Registry.fallback): every bundle carries it as the fallback engine")
+        }
+        if let d = plan.defaultEngine, !kinds.contains(where: { $0.name == d }) {
+            let names = kinds.map { $0.name }.joined(separator: ", ")
+            throw RecError.invalidArgument("--default-engine \(d) is not among the engines trained (\(names))")
+        }
+        return try kinds.map { k in
+            Job(kind: k, params: try k.params(plan.params[k.name] ?? [:], source: "--\(k.name)-* flags"))
+        }
     }
 
     /// Trains the plan's kinds on `dataset` and writes a bundle to `out` atomically (nothing
     /// is written if any step fails). Every parameter is checked before anything is trained.
     @discardableResult
     public static func train(
-        _ dataset: Dataset, plan: Plan, out: URL, name: String,
-        context: FitContext = FitContext()
+        _ dataset: Dataset, plan: Plan, out: URL, name: String, context: FitContext = FitContext()
     ) throws -> BundleManifest {
-        for k in plan.kinds { _ = try Registry.kind(k) }
-        for (k, given) in plan.params {
-            guard plan.kinds.contains(k) || k == Registry.fallback else {
-                throw RecError.invalidArgument("--\(k)-* flags given, but \(k) is not trained (add --engine \(k))")
-            }
-            _ = try Registry.kind(k).params(given, source: "--\(k)-* flags")
-        }
-        var wanted = Registry.names.filter { plan.kinds.contains($0) }
-        if !wanted.contains(Registry.fallback) {
-            wanted.insert(Registry.fallback, at: 0)
-            context.log("adding \(Registry.fallback): every bundle carries it as the fallback engine")
-        }
-        if let d = plan.defaultEngine, !wanted.contains(d) {
-            throw RecError.invalidArgument(
-                "--default-engine \(d) is not among the engines trained (\(wanted.joined(separator: ", ")))")
-        }
+        let jobs = try jobs(plan, log: context.log)
         var validation: [String: Double] = [:]
-        if plan.defaultEngine == nil && wanted.count > 1 {
-            validation = try validationNDCG(wanted, dataset, plan: plan, context: context)
+        if plan.defaultEngine == nil && jobs.count > 1 {
+            validation = try validationNDCG(jobs, dataset, plan: plan, context: context)
         }
-        let defaultEngine = plan.defaultEngine ?? best(wanted, validation)
+        let defaultEngine = plan.defaultEngine ?? best(jobs.map { $0.kind.name }, validation)
         let writer = try BundleWriter(destination: out, dataset: dataset)
         do {
-            for kind in wanted {
-                let (f, secs) = try fit(kind, dataset, given: plan.params[kind] ?? [:], context: context)
+            for job in jobs {
+                let kind = job.kind.name
+                let (f, secs) = try fit(job, dataset, context: context)
                 var metrics = f.metrics
                 if let v = validation[kind] { metrics["validation_ndcg10"] = v }
                 try writer.addEngine(
@@ -97,12 +114,11 @@ public enum Bundles {
         return pick
     }
 
-    /// NDCG@10 of each kind trained on a seeded random slice of `dataset` without the
+    /// NDCG@10 of each job's kind trained on a seeded random slice of `dataset` without the
     /// validation interactions, ranking every item the user has not seen in that slice
     /// (relevant: `Splits.relevanceThreshold`). This trains every kind a second time.
     public static func validationNDCG(
-        _ kinds: [String], _ dataset: Dataset, plan: Plan,
-        context: FitContext
+        _ jobs: [Job], _ dataset: Dataset, plan: Plan, context: FitContext
     ) throws -> [String: Double] {
         let split = Splits.random(dataset, testFraction: plan.validationFraction, seed: plan.seed)
         let threshold = Splits.relevanceThreshold(dataset)
@@ -112,20 +128,21 @@ public enum Bundles {
         }
         var quiet = context
         quiet.progress = { _ in }
-        let fallback = try fit(
-            Registry.fallback, split.train, given: plan.params[Registry.fallback] ?? [:], context: quiet
-        ).fitted.engine
+        let fallbackJob =
+            try jobs.first { $0.kind.name == Registry.fallback }
+            ?? Job(kind: Registry.kind(Registry.fallback), params: Registry.kind(Registry.fallback).params())
+        let fallback = try fit(fallbackJob, split.train, context: quiet).fitted.engine
         var out: [String: Double] = [:]
-        for kind in kinds {
-            let (f, secs) = try fit(kind, split.train, given: plan.params[kind] ?? [:], context: quiet)
+        for job in jobs {
+            let kind = job.kind.name
+            let (f, secs) = try fit(job, split.train, context: quiet)
             let r = Evaluator.ranking(f.engine, on: split, threshold: threshold, maxK: 10, fallback: fallback)
             out[kind] = r.metrics["ndcg@10"] ?? 0
-            context.log(
-                "validation: \(kind) fitted in \(String(format: "%.2f", secs)) s, NDCG@10 "
-                    + "\(String(format: "%.4f", out[kind]!))"
-            )
+            let figures = String(format: "fitted in %.2f s, NDCG@10 %.4f", secs, out[kind]!)
+            context.log("validation: \(kind) \(figures)")
         }
-        let line = kinds.map { "\($0) \(String(format: "%.4f", out[$0] ?? 0))" }.joined(separator: ", ")
+        let line = jobs.map { "\($0.kind.name) \(String(format: "%.4f", out[$0.kind.name] ?? 0))" }.joined(
+            separator: ", ")
         context.log("validation NDCG@10 (\(Int(plan.validationFraction * 100))% of the interactions held out): \(line)")
         return out
     }

@@ -257,7 +257,7 @@ public final class GATEngine: Engine, Explaining {
 
     private func plan(_ q: UserQuery) -> Plan {
         let pref = q.preference.trimmingCharacters(in: .whitespacesAndNewlines)
-        // Sorted and deduplicated without a Set: this runs twice per request (unscorableReason, then scoring).
+        // Sorted and deduplicated without a Set (a Set cost more than scoring 100 candidates).
         var nbrs = q.history.compactMap {
             isMessageEdge($0.rating) || $0.rating == 0 ? Int32(userCount) + $0.item : nil
         }
@@ -301,9 +301,9 @@ public final class GATEngine: Engine, Explaining {
         return nil
     }
 
-    private func userPass(_ query: UserQuery) throws -> (z: [Float], pass: NodePass?) {
+    private func userPass(_ query: UserQuery, plan: Plan? = nil) throws -> (z: [Float], pass: NodePass?) {
         let h = config.hidden, d = weights.textDim
-        switch plan(query) {
+        switch plan ?? self.plan(query) {
         case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
         case .stored(let u):
             return (Array(states.last!.data[(Int(u) * h)..<(Int(u) * h + h)]), nil)
@@ -341,6 +341,13 @@ public final class GATEngine: Engine, Explaining {
 
     /// The final embedding the engine scores `query` with.
     public func userVector(_ query: UserQuery) throws -> [Float] { try userPass(query).z }
+
+    /// Plans the user once, for both the decision and the scores.
+    public func answer(_ query: UserQuery, items: [Int32]?) throws -> EngineAnswer {
+        let p = plan(query)
+        if case .unscorable(let why) = p { return .declined(why) }
+        return .scores(Kernels.rowDots(itemEmbeddings, try userPass(query, plan: p).z, rows: items))
+    }
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         Kernels.rowDots(itemEmbeddings, try userVector(query), rows: items)

@@ -123,8 +123,10 @@ public final class TextEngine: TextEmbeddingSpace {
     }
 
     /// The unit query vector for `query` (see the type's documentation).
-    public func queryVector(_ query: UserQuery) throws -> [Float] {
-        switch plan(query) {
+    public func queryVector(_ query: UserQuery) throws -> [Float] { try queryVector(query, plan: plan(query)) }
+
+    private func queryVector(_ query: UserQuery, plan: Plan) throws -> [Float] {
+        switch plan {
         case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
         case .stored(let u):
             let d = userEmbeddings.cols
@@ -142,6 +144,13 @@ public final class TextEngine: TextEmbeddingSpace {
     public func itemVector(_ item: Int32) -> ArraySlice<Float> {
         let d = itemEmbeddings.cols
         return itemEmbeddings.data[(Int(item) * d)..<(Int(item) * d + d)]
+    }
+
+    /// Plans the user once, for both the decision and the scores.
+    public func answer(_ query: UserQuery, items: [Int32]?) throws -> EngineAnswer {
+        let p = plan(query)
+        if case .unscorable(let why) = p { return .declined(why) }
+        return .scores(gather(BLAS.gemv(itemEmbeddings, try queryVector(query, plan: p)), items))
     }
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {

@@ -85,6 +85,30 @@ import Testing
         }
     }
 
+    /// The one call the pipeline makes agrees with the two it replaces.
+    @Test(arguments: testKinds)
+    func answerIsUnscorableReasonThenScore(engine: String) throws {
+        let r = try rec()
+        let e = try #require(r.engines.first { $0.name == engine })
+        let u = r.users.ids.index(of: "u6")!
+        let queries = [
+            UserQuery(userIndex: u, rawID: "u6", history: r.users.histories.entries(of: u)),
+            UserQuery(rawID: "new", history: [HistoryEntry(item: 3, rating: 5), HistoryEntry(item: 8, rating: 4)]),
+            UserQuery(), UserQuery(preference: "a comedy"),
+        ]
+        for q in queries {
+            for items in [nil, [Int32(4), 0, 17]] as [[Int32]?] {
+                switch try e.answer(q, items: items) {
+                case .scores(let s):
+                    #expect(e.unscorableReason(q) == nil)
+                    #expect(try s == e.score(q, items: items))
+                case .declined(let why):
+                    #expect(e.unscorableReason(q) == why)
+                }
+            }
+        }
+    }
+
     @Test func saveLoadRoundTripKeepsEveryEngine() throws {
         let (dir, r, m) = try Self.fixture.get()
         #expect(Set(r.engines.map(\.name)) == Set(testKinds))

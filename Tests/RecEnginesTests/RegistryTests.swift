@@ -69,7 +69,7 @@ import Testing
     @Test func theFiguresAreTheEvaluatorsOnTheValidationSplit() throws {
         let d = try syntheticDataset()
         let plan = Bundles.Plan(kinds: ["popularity", "cooccurrence"])
-        let got = try Bundles.validationNDCG(["popularity", "cooccurrence"], d, plan: plan, context: fitContext())
+        let got = try Bundles.validationNDCG(Bundles.jobs(plan), d, plan: plan, context: fitContext())
         let split = Splits.random(d, testFraction: plan.validationFraction, seed: plan.seed)
         let pop = try Bundles.fit("popularity", split.train, context: fitContext()).fitted.engine
         let cooc = try Bundles.fit("cooccurrence", split.train, context: fitContext()).fitted.engine
