@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The issue-8 latency/throughput table: `recfuse bench` (Rank of 100 candidates over ipc,
-with its bare NNG echo baseline) at 1 and 16 clients, several runs, medians.
+"""The latency/throughput table of docs/operations.md: `recfuse bench` (Rank of 100 candidates
+over ipc, with its bare NNG echo baseline) at 1 and 16 clients, several runs, medians.
 
     benchmarks/server_table.py [--runs 3] [--clients 1,16] [--count 20000] [LABEL=BINARY ...]
 
@@ -21,6 +21,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The engine every Rank names (not the bundle's default, which training chooses).
+ENGINE = os.environ.get("RECFUSE_BENCH_ENGINE", "gat")
 
 
 def serve(binary, bundle, models, sock, blas_threads):
@@ -39,7 +41,7 @@ def serve(binary, bundle, models, sock, blas_threads):
 
 
 def bench(binary, sock, clients, count, duration):
-    out = subprocess.run([binary, "bench", "--url", sock, "--method", "rank", "--clients", str(clients),
+    out = subprocess.run([binary, "bench", "--url", sock, "--method", "rank", "--engine", ENGINE, "--clients", str(clients),
                           "--count", str(count), "--duration", str(duration), "--json", "--log-level", "warning"],
                          check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

@@ -74,9 +74,7 @@ public enum CooccurrenceKind: EngineKind {
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
         let e = CooccurrenceEngine.fit(
             dataset, neighbours: try params.int("neighbours"), minRating: try params.float("min_rating"))
-        var t = SafetensorsWriter()
-        e.matrix.add(to: &t)
-        return FittedEngine(engine: e, tensors: t, params: params)
+        return FittedEngine(engine: e, tensors: e.matrix.tensors, params: params)
     }
 
     public static func load(

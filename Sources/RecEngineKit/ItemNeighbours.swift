@@ -125,14 +125,16 @@ public struct ItemNeighbours: Sendable {
         }
     }
 
-    /// Adds the matrix to `t` as `offsets` (I64), `neighbours` (I32), `similarities` (F32).
-    public func add(to t: inout SafetensorsWriter) {
+    /// The matrix as tensors: `offsets` (I64), `neighbours` (I32), `similarities` (F32).
+    public var tensors: SafetensorsWriter {
+        var t = SafetensorsWriter()
         t.add("offsets", offsets.map(Int64.init))
         t.add("neighbours", neighbours)
         t.add("similarities", weights)
+        return t
     }
 
-    /// Reads what `add(to:)` wrote, checking the row index and every neighbour's range.
+    /// Reads what `tensors` holds, checking the row index and every neighbour's range.
     public static func load(_ file: SafetensorsFile, itemCount: Int) throws -> ItemNeighbours {
         let offsets = try file.int64s("offsets", shape: [itemCount + 1]).map(Int.init)
         guard offsets.first == 0, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {

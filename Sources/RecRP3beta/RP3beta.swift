@@ -123,9 +123,7 @@ public enum RP3betaKind: EngineKind {
 
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
         let e = RP3betaEngine.fit(dataset, params: try RP3betaEngine.Params.fields.read(params, over: .init()))
-        var t = SafetensorsWriter()
-        e.matrix.add(to: &t)
-        return FittedEngine(engine: e, tensors: t, params: params)
+        return FittedEngine(engine: e, tensors: e.matrix.tensors, params: params)
     }
 
     public static func load(

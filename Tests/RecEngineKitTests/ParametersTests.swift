@@ -117,9 +117,7 @@ struct ToyConfig: Equatable {
 
     @Test func roundTripsThroughSafetensorsAndRejectsBadIndices() throws {
         let m = matrix(k: 3)
-        var t = SafetensorsWriter()
-        m.add(to: &t)
-        let back = try ItemNeighbours.load(SafetensorsFile(data: t.serialized()), itemCount: 4)
+        let back = try ItemNeighbours.load(SafetensorsFile(data: m.tensors.serialized()), itemCount: 4)
         #expect(back.offsets == m.offsets && back.neighbours == m.neighbours && back.weights == m.weights)
         var bad = SafetensorsWriter()
         bad.add("offsets", [Int64(0), 1, 1, 1, 1])
