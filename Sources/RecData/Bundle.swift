@@ -200,7 +200,7 @@ public struct BundleReader: Sendable {
         }
         let manifest: BundleManifest
         do { manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(contentsOf: mURL)) } catch {
-            throw RecError.dataLoss("\(mURL.path): invalid manifest (\(error))")
+            throw RecError(.dataLoss, "\(mURL.path): invalid manifest (\(error))", cause: error)
         }
         guard manifest.format == "recfuse-bundle", manifest.formatVersion == BundleManifest.currentFormat else {
             throw RecError.dataLoss(

@@ -11,7 +11,7 @@ struct TextFile {
         path = url.path
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw RecError.notFound("cannot read \(url.path): \(error.localizedDescription)")
+            throw RecError(.notFound, "cannot read \(url.path): \(error.localizedDescription)", cause: error)
         }
         let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) ?? ""
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)

@@ -44,7 +44,7 @@ public final class EASEEngine: Engine {
         for i in 0..<n { g[i * n + i] += lambda }
         let p: [Double]
         do { p = try LAPACK.inverseSPD(g, n: n) } catch {
-            throw RecError.internal("EASE: cannot invert XᵀX + \(lambda)·I: \(error)")
+            throw RecError.wrapping(error, "EASE: cannot invert XᵀX + \(lambda)·I: ")
         }
         var out = [Float](repeating: 0, count: n * n)
         for i in 0..<n {

@@ -7,7 +7,7 @@ extension Splits {
     public static func fromFile(_ url: URL, dataset d: Dataset) throws -> Split {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw RecError.notFound("cannot read split file \(url.path): \(error.localizedDescription)")
+            throw RecError(.notFound, "cannot read split file \(url.path): \(error.localizedDescription)", cause: error)
         }
         var train: [Interaction] = [], test: [Interaction] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty

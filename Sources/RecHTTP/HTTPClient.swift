@@ -89,12 +89,7 @@ public struct HTTPClient: Sendable {
         for (n, r) in requests.enumerated() {
             do throws(HTTPError) {
                 let t = try Transfer(r, index: n)
-                let mc = curl_multi_add_handle(multi, t.handle)
-                guard mc == CURLM_OK else {
-                    throw HTTPError(
-                        curlCode: 0, message: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(mc)))",
-                        url: r.url)
-                }
+                try curlCheck(curl_multi_add_handle(multi, t.handle), "curl_multi_add_handle", url: r.url)
                 transfers.append(t)
             } catch {
                 results[n] = .failure(error)
@@ -114,13 +109,10 @@ public struct HTTPClient: Sendable {
                     results[t.index] = t.finish(msg.pointee.data.result)
                 }
             }
-            if running == 0 || mc != CURLM_OK {
-                if mc != CURLM_OK {
-                    let why = String(cString: curl_multi_strerror(mc))
-                    for t in transfers where results[t.index] == nil {
-                        results[t.index] = .failure(
-                            HTTPError(curlCode: 0, message: "curl_multi_perform: \(why)", url: t.url))
-                    }
+            if running == 0 { break }
+            if mc != CURLM_OK {
+                for t in transfers where results[t.index] == nil {
+                    results[t.index] = .failure(curlError(mc, "curl_multi_perform", url: t.url))
                 }
                 break
             }
@@ -143,6 +135,29 @@ public struct HTTPClient: Sendable {
         }
         return r.body
     }
+}
+
+/// Every libcurl code goes through here: CURLE_OK (CURLM_OK) passes, anything else is an
+/// `HTTPError` with the code and libcurl's own message.
+@inline(__always)
+func curlCheck(_ c: CURLcode, _ what: @autoclosure () -> String, url: String) throws(HTTPError) {
+    guard c != CURLE_OK else { return }
+    throw curlError(c, what(), url: url)
+}
+
+@inline(__always)
+func curlCheck(_ c: CURLMcode, _ what: @autoclosure () -> String, url: String) throws(HTTPError) {
+    guard c != CURLM_OK else { return }
+    throw curlError(c, what(), url: url)
+}
+
+func curlError(_ c: CURLcode, _ what: String, url: String) -> HTTPError {
+    HTTPError(curlCode: Int(c.rawValue), message: "\(what): \(String(cString: curl_easy_strerror(c)))", url: url)
+}
+
+/// A multi-interface code (reported with curl code 0: CURLMcodes are not CURLcodes).
+func curlError(_ c: CURLMcode, _ what: String, url: String) -> HTTPError {
+    HTTPError(curlCode: 0, message: "\(what): \(String(cString: curl_multi_strerror(c)))", url: url)
 }
 
 /// One configured easy handle with everything libcurl points into (error buffer, header
@@ -168,37 +183,45 @@ private final class Transfer {
         errbuf.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         for (k, v) in request.headers { headerList = curl_slist_append(headerList, "\(k): \(v)") }
         let sinkPtr = Unmanaged.passUnretained(sink).toOpaque()
-        var c = rec_curl_setopt_str(h, CURLOPT_URL, request.url)
-        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, errbuf) }
-        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) }
-        if c == CURLE_OK {
-            c = rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout * 1000)))
-        }
-        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000))) }
-        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1) }
-        if c == CURLE_OK { c = rec_curl_setopt_long(h, CURLOPT_MAXREDIRS, 5) }
-        if c == CURLE_OK { c = rec_curl_setopt_str(h, CURLOPT_USERAGENT, "recfuse/0.1") }
-        if c == CURLE_OK { c = rec_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList) }
-        if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_WRITEFUNCTION, Sink.write) }
-        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_WRITEDATA, sinkPtr) }
-        if c == CURLE_OK { c = rec_curl_setopt_datafn(h, CURLOPT_HEADERFUNCTION, Sink.header) }
-        if c == CURLE_OK { c = rec_curl_setopt_ptr(h, CURLOPT_HEADERDATA, sinkPtr) }
-        if c == CURLE_OK, request.method != "GET" { c = rec_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method) }
-        if c == CURLE_OK, let body = request.body {
-            // COPYPOSTFIELDS: libcurl keeps its own copy, so the Data need not outlive this call.
-            c = rec_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-            if c == CURLE_OK {
-                c = body.withUnsafeBytes { b in
+        let url = request.url
+        do throws(HTTPError) {
+            func set(_ c: CURLcode, _ option: String) throws(HTTPError) {
+                try curlCheck(c, "setting \(option)", url: url)
+            }
+            try set(rec_curl_setopt_str(h, CURLOPT_URL, url), "CURLOPT_URL")
+            try set(rec_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, errbuf), "CURLOPT_ERRORBUFFER")
+            try set(rec_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1), "CURLOPT_NOSIGNAL")
+            try set(
+                rec_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout * 1000))),
+                "CURLOPT_CONNECTTIMEOUT_MS")
+            try set(
+                rec_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000))), "CURLOPT_TIMEOUT_MS")
+            try set(rec_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1), "CURLOPT_FOLLOWLOCATION")
+            try set(rec_curl_setopt_long(h, CURLOPT_MAXREDIRS, 5), "CURLOPT_MAXREDIRS")
+            try set(rec_curl_setopt_str(h, CURLOPT_USERAGENT, "recfuse/0.1"), "CURLOPT_USERAGENT")
+            try set(rec_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList), "CURLOPT_HTTPHEADER")
+            try set(rec_curl_setopt_datafn(h, CURLOPT_WRITEFUNCTION, Sink.write), "CURLOPT_WRITEFUNCTION")
+            try set(rec_curl_setopt_ptr(h, CURLOPT_WRITEDATA, sinkPtr), "CURLOPT_WRITEDATA")
+            try set(rec_curl_setopt_datafn(h, CURLOPT_HEADERFUNCTION, Sink.header), "CURLOPT_HEADERFUNCTION")
+            try set(rec_curl_setopt_ptr(h, CURLOPT_HEADERDATA, sinkPtr), "CURLOPT_HEADERDATA")
+            if request.method != "GET" {
+                try set(rec_curl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method), "CURLOPT_CUSTOMREQUEST")
+            }
+            if let body = request.body {
+                // COPYPOSTFIELDS: libcurl keeps its own copy, so the Data need not outlive this call.
+                try set(
+                    rec_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)),
+                    "CURLOPT_POSTFIELDSIZE_LARGE")
+                let c = body.withUnsafeBytes { b in
                     rec_curl_setopt_ptr(
                         h, CURLOPT_COPYPOSTFIELDS,
                         UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafeRawPointer(errbuf)))
                 }
+                try set(c, "CURLOPT_COPYPOSTFIELDS")
             }
-        }
-        guard c == CURLE_OK else {
-            let message = "configuring the transfer: \(String(cString: curl_easy_strerror(c)))"
+        } catch {
             cleanup()
-            throw HTTPError(curlCode: Int(c.rawValue), message: message, url: request.url)
+            throw error
         }
     }
 
@@ -227,14 +250,11 @@ private final class Transfer {
                     message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail, url: url))
         }
         var status = 0
-        let c = rec_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        guard c == CURLE_OK else {
-            return .failure(
-                HTTPError(
-                    curlCode: Int(c.rawValue), message: "reading the status: \(String(cString: curl_easy_strerror(c)))",
-                    url: url))
+        return Result { () throws(HTTPError) in
+            try curlCheck(
+                rec_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status), "reading the status", url: url)
+            return HTTPResponse(status: status, headers: sink.headers, body: sink.data)
         }
-        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.data))
     }
 }
 

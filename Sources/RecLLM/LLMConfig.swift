@@ -75,7 +75,7 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
     public static func load(_ path: String) throws -> LLMConfig {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw RecError.notFound("cannot read the LLM config \(path): \(error.localizedDescription)")
+            throw RecError(.notFound, "cannot read the LLM config \(path): \(error.localizedDescription)", cause: error)
         }
         let known = Set([
             "base_url", "model", "embedding_model", "connect_timeout_s", "timeout_s", "max_retries", "backoff_s",
@@ -91,7 +91,7 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
             }
         }
         do { return try JSONDecoder().decode(LLMConfig.self, from: data) } catch {
-            throw RecError.invalidArgument("\(path) is not a valid LLM config: \(error)")
+            throw RecError.wrapping(error, "\(path) is not a valid LLM config: ", code: .invalidArgument)
         }
     }
 

@@ -108,7 +108,7 @@ struct OpenOptions {
                     throw RecError.invalidArgument("options_json: \"llm\" must be an object")
                 }
                 do { llm = try JSONDecoder().decode(LLMConfig.self, from: data) } catch {
-                    throw RecError.invalidArgument("options_json: \"llm\": \(error)")
+                    throw RecError.wrapping(error, "options_json: \"llm\": ", code: .invalidArgument)
                 }
             default:
                 throw RecError.invalidArgument(

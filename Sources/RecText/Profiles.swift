@@ -196,7 +196,7 @@ public struct ProfileOverrides: Sendable {
                 default: throw RecError.invalidArgument("unknown kind '\(kind)'")
                 }
             } catch {
-                throw RecError.invalidArgument("\(url.path):\(n + 1): \(error)")
+                throw RecError.wrapping(error, "\(url.path):\(n + 1): ", code: .invalidArgument)
             }
         }
         return o

@@ -72,9 +72,7 @@ public final class Service: Sendable {
         let (rec, facts): (Recommender, BundleFacts)
         do { (rec, facts) = try r.load(target) } catch {
             reloadCounts.withLock { $0.failed += 1 }
-            let why = "reload of \(target) failed, still serving \(current.bundleVersion): "
-            if let e = error as? RecError { throw RecError(e.code, why + e.message) }
-            throw RecError.internal(why + "\(error)")
+            throw RecError.wrapping(error, "reload of \(target) failed, still serving \(current.bundleVersion): ")
         }
         var out = RFReloadResponse()
         out.previousVersion = current.bundleVersion
@@ -140,7 +138,8 @@ public final class Service: Sendable {
             }
             let env: RFEnvelope
             do { env = try RFEnvelope(serializedBytes: bytes) } catch {
-                throw RecError.invalidArgument("message is not a recfuse.v1.Envelope (\(bytes.count) bytes): \(error)")
+                throw RecError.wrapping(
+                    error, "message is not a recfuse.v1.Envelope (\(bytes.count) bytes): ", code: .invalidArgument)
             }
             reply.requestID = env.requestID
             method = env.method
@@ -161,7 +160,7 @@ public final class Service: Sendable {
             reply.status = Self.status(e)
             code = e.code
         } catch {
-            reply.status = Self.status(RecError.internal("\(error)"))
+            reply.status = Self.status(RecError.wrapping(error))
             code = .internal
         }
         reply.serverMicros = UInt64(max(0, (ContinuousClock.now - received).microseconds))
@@ -280,7 +279,8 @@ public final class Service: Sendable {
 
     private func decode<M: SwiftProtobuf.Message>(_ payload: Data, _ method: String) throws -> M {
         do { return try M(serializedBytes: payload) } catch {
-            throw RecError.invalidArgument("payload of \(method) does not decode as \(M.protoMessageName): \(error)")
+            throw RecError.wrapping(
+                error, "payload of \(method) does not decode as \(M.protoMessageName): ", code: .invalidArgument)
         }
     }
 

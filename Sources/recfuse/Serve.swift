@@ -126,7 +126,8 @@ struct Serve: ParsableCommand {
                 }
                 func read(_ f: String) throws -> String {
                     do { return try String(contentsOfFile: f, encoding: .utf8) } catch {
-                        throw RecError.invalidArgument("cannot read \(f): \(error.localizedDescription)")
+                        throw RecError(
+                            .invalidArgument, "cannot read \(f): \(error.localizedDescription)", cause: error)
                     }
                 }
                 config.tls = .init(
