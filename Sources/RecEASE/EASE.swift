@@ -81,7 +81,7 @@ public enum EASEKind: EngineKind {
     public static let summary = "EASE (Steck 2019): closed-form item-item weights, dense items x items"
     public static let parameters: [ParamSpec] = [
         .double(
-            "lambda", 500, in: Double.leastNonzeroMagnitude...(.greatestFiniteMagnitude),
+            "lambda", 500, in: 1e-6...(.greatestFiniteMagnitude),
             "L2 weight on the item-item matrix"),
         .float("min_rating", 0, "interactions rated below this are not positives (0 = every interaction is)"),
     ]

@@ -217,13 +217,12 @@ struct Engines: ParsableCommand {
                         decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print("\(k.name): \(k.summary)")
-                for p in params {
-                    let flag = p.type == .recorded ? "(recorded)" : p.flag(kind: k.name)
-                    print(
-                        "  \(flag.padding(toLength: 36, withPad: " ", startingAt: 0)) \(p.typeName), default "
-                            + "\(p.defaultValue.isEmpty ? "-" : p.defaultValue): \(p.help)"
-                    )
+                for p in params where p.type != .recorded {
+                    let flag = p.flag(kind: k.name).padding(toLength: 36, withPad: " ", startingAt: 0)
+                    print("  \(flag) \(p.help) (\(p.typeName); default \(p.defaultValue))")
                 }
+                let recorded = params.filter { $0.type == .recorded }.map(\.name)
+                if !recorded.isEmpty { print("  recorded in the bundle: \(recorded.joined(separator: ", "))") }
             }
         }
     }
