@@ -58,7 +58,8 @@ public struct FittedEngine {
     }
 }
 
-/// Progress of an iterative trainer: epoch `epoch` of at most `epochs` just finished.
+/// Progress of an iterative trainer: epoch `epoch` of at most `epochs` just finished or,
+/// with `step`, is under way.
 public struct TrainingProgress: Sendable {
     public var engine: String
     public var epoch: Int
@@ -69,10 +70,15 @@ public struct TrainingProgress: Sendable {
     public var validation: (name: String, value: Double)?
     /// The trainer's last epoch (it may stop before `epochs`).
     public var final: Bool
+    /// Within an epoch: the step just done, of `steps`, at `stepsPerSecond`.
+    public var step: Int?
+    public var steps: Int?
+    public var stepsPerSecond: Double?
 
     public init(
         engine: String, epoch: Int, epochs: Int, loss: Double, lossName: String,
-        validation: (name: String, value: Double)? = nil, final: Bool
+        validation: (name: String, value: Double)? = nil, final: Bool, step: Int? = nil, steps: Int? = nil,
+        stepsPerSecond: Double? = nil
     ) {
         self.engine = engine
         self.epoch = epoch
@@ -81,6 +87,9 @@ public struct TrainingProgress: Sendable {
         self.lossName = lossName
         self.validation = validation
         self.final = final
+        self.step = step
+        self.steps = steps
+        self.stepsPerSecond = stepsPerSecond
     }
 }
 

@@ -102,7 +102,8 @@ enum GATv2 {
 extension Tape {
     /// One GATv2 attention step (Brody, Alon & Yahav 2022), fused: for every node d and edge
     /// s → d, logit = attᵀ LeakyReLU(xl[s] + xr[d]) per head, α = softmax over d's incoming
-    /// edges, out[d] = Σ α · xl[s] (per head). xl, xr are nodes × heads·c; att is 1 × heads·c.
+    /// edges, out[d] = Σ α · xl[s] (per head). xl is sources × heads·c, xr destinations × heads·c
+    /// (the same nodes for a whole graph; a sampled block's inputs and outputs); att is 1 × heads·c.
     /// Equal to composing gather, add, leakyReLU, headDot, segmentSoftmax, headScale and
     /// segmentSum (tested), but keeps only the attention weights (edges × heads) instead of
     /// five edges × heads·c intermediates, runs 8-wide SIMD, and runs forward and backward on
@@ -112,10 +113,11 @@ extension Tape {
         _ xl: Tensor, _ xr: Tensor, att: Tensor, heads: Int, edges g: EdgeIndex,
         slope: Float = 0.2
     ) -> Tensor {
-        let n = g.nodeCount, w = xl.cols, hc = w / heads
+        let n = g.nodeCount, ns = g.sourceCount, w = xl.cols, hc = w / heads
         precondition(
-            xl.rows == n && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
-            "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, \(n) nodes")
+            xl.rows == ns && xr.rows == n && xr.cols == w && att.count == w && w % heads == 0,
+            "gatv2: xl \(xl.rows)x\(xl.cols), xr \(xr.rows)x\(xr.cols), att \(att.count), \(heads) heads, "
+                + "\(ns) sources, \(n) destinations")
         guard hc % 8 == 0 else {
             let el = gather(xl, g.src)
             let alpha = segmentSoftmax(
@@ -160,7 +162,7 @@ extension Tape {
             var dxr = [Float](repeating: 0, count: n * w)
             let chunks = Kernels.chunkCount(n, grain: 64)
             var dattParts = [Float](repeating: 0, count: chunks * w)
-            var dxl = [Float](repeating: 0, count: n * w)
+            var dxl = [Float](repeating: 0, count: ns * w)
             dlogit.withUnsafeMutableBufferPointer { dlb in
                 dxr.withUnsafeMutableBufferPointer { drb in
                     dattParts.withUnsafeMutableBufferPointer { dpb in
@@ -223,7 +225,7 @@ extension Tape {
                                                 }
                                                 // Pass 2, by source: dxl.
                                                 let so = g.sourceOffsets, se = g.sourceEdges, dstA = g.dst
-                                                Kernels.parallelRows(n, grain: 64) { range in
+                                                Kernels.parallelRows(ns, grain: 64) { range in
                                                     for s in range {
                                                         let xs = l + s * vw, ds = dx + s * vw
                                                         for q in so[s]..<so[s + 1] {

@@ -28,7 +28,8 @@ public enum GATKind: EngineKind {
             context.progress(
                 TrainingProgress(
                     engine: name, epoch: g.epoch, epochs: g.maxEpochs, loss: g.loss, lossName: "loss",
-                    validation: ("val NDCG@10", g.validationNDCG), final: g.final))
+                    validation: g.validationNDCG.map { ("val NDCG@10", $0) }, final: g.final, step: g.step,
+                    steps: g.steps, stepsPerSecond: g.stepsPerSecond))
         }
         return FittedEngine(engine: m, tensors: m.tensors(), params: try self.params(of: m))
     }

@@ -26,8 +26,12 @@ public struct GATConfig: Sendable, Equatable {
     /// (NDCG@10 0.311 vs 0.330 at 5e-3 and 0.319 at 1e-2 on the random split; docs/gat.md).
     public var lr: Float = 5e-3
     public var weightDecay: Float = 1e-5
-    /// Positive pairs per optimiser step (every step runs the whole graph).
+    /// Positive pairs per optimiser step.
     public var batchSize = 2048
+    /// Neighbours sampled per node and layer, bottom layer first (0: all of them, exact).
+    public var fanouts = [0, 0, 0]
+    /// Validation NDCG@10 after each epoch is taken over at most this many users (seeded).
+    public var validationUsers = 2000
     public var maxEpochs = 30
     /// Epochs without a better validation NDCG@10 before the learning rate is multiplied by `lrFactor`.
     public var plateauPatience = 2
@@ -76,6 +80,10 @@ public struct GATConfig: Sendable, Equatable {
         .float("lr", \.lr, in: 0...1, "AdamW learning rate"),
         .float("weight_decay", \.weightDecay, in: 0...1, "AdamW decoupled weight decay"),
         .int("batch_size", \.batchSize, in: 1...Int.max, "positive pairs per step"),
+        .ints("fanouts", \.fanouts, in: 0...Int.max, "neighbours sampled per node and layer, bottom first (0 = all)"),
+        .int(
+            "validation_users", \.validationUsers, in: 1...Int.max,
+            "users the per-epoch validation NDCG@10 is taken over"),
         .int(
             "max_epochs", \.maxEpochs, in: 1...Int.max,
             "epochs at most (training stops earlier on validation " + "NDCG@10)"),
@@ -114,6 +122,10 @@ public struct GATConfig: Sendable, Equatable {
     public func validate() throws {
         guard hidden > 0, !heads.isEmpty, heads.allSatisfy({ $0 > 0 }) else {
             throw RecError.invalidArgument("gat: hidden and every head count must be positive")
+        }
+        guard fanouts.count == heads.count else {
+            throw RecError.invalidArgument(
+                "gat: \(fanouts.count) fanouts for \(heads.count) layers (one per layer, bottom first)")
         }
         for h in heads.dropLast() where hidden % h != 0 {
             throw RecError.invalidArgument(
@@ -257,6 +269,7 @@ final class GATParameters {
         textB = w.textB.isEmpty ? nil : Parameter("text_b", rows: 1, cols: h, value: w.textB, decay: false)
         idEmbedding =
             w.idEmbedding.isEmpty ? nil : Parameter("id_embedding", rows: w.nodeCount, cols: h, value: w.idEmbedding)
+        idEmbedding?.sparse = true
         ln0Gain = Parameter("ln0_gain", rows: 1, cols: h, value: w.ln0Gain, decay: false)
         ln0Bias = Parameter("ln0_bias", rows: 1, cols: h, value: w.ln0Bias, decay: false)
         layers = w.layers.enumerated().map { l, x in
@@ -286,25 +299,44 @@ final class GATParameters {
             })
     }
 
-    /// Node states after the input layer and after each GAT layer (the last is the embedding
-    /// scores are dot products of). `text` is nodes × textDim (or nil for id-only models).
+    /// States after the input layer and after each GAT layer over `graph`: state 0 has a row per
+    /// node of `graph.nodes`, state l one per destination of block l (a prefix of state l−1's
+    /// rows), so the targets are the first `graph.targets` rows of every state. `text` is the
+    /// text features of every node of the whole graph (nodes × textDim; nil for id-only models);
+    /// the id embedding is looked up by row, so a step touches only the rows it uses.
     func forward(
-        _ t: Tape, edges: EdgeIndex, text: Tensor?, dropout: Float, finalLayerNorm: Bool,
+        _ t: Tape, graph: SampledGraph, text: Matrix?, dropout: Float, finalLayerNorm: Bool,
         rng: inout SplitMix64
     ) -> [Tensor] {
         var h: Tensor?
-        if let textW, let textB, let text { h = t.add(t.matmul(text, t.param(textW)), t.param(textB)) }
-        if let idEmbedding { h = h.map { t.add($0, t.param(idEmbedding)) } ?? t.param(idEmbedding) }
+        if let textW, let textB, let text {
+            let rows = graph.nodes.count, d = text.cols
+            var x = [Float](repeating: 0, count: rows * d)
+            x.withUnsafeMutableBufferPointer { xp in
+                text.data.withUnsafeBufferPointer { tp in
+                    for (r, v) in graph.nodes.enumerated() {
+                        (xp.baseAddress! + r * d).update(from: tp.baseAddress! + Int(v) * d, count: d)
+                    }
+                }
+            }
+            h = t.add(t.matmul(t.constant(x, rows: rows, cols: d), t.param(textW)), t.param(textB))
+        }
+        if let idEmbedding {
+            let ids = t.rows(of: idEmbedding, graph.nodes)
+            h = h.map { t.add($0, ids) } ?? ids
+        }
         var x = t.layerNorm(h!, gain: t.param(ln0Gain), bias: t.param(ln0Bias))
         var states = [x]
         for (l, layer) in layers.enumerated() {
+            let block = graph.blocks[l]
             let input = t.dropout(x, p: dropout, rng: &rng)
-            let xl = t.matmul(input, t.param(layer.wSrc)), xr = t.matmul(input, t.param(layer.wDst))
-            var out = t.gatv2(xl, xr, att: t.param(layer.att), heads: layer.heads, edges: edges)
+            let xl = t.matmul(input, t.param(layer.wSrc))
+            let xr = t.matmul(t.prefixRows(input, block.nodeCount), t.param(layer.wDst))
+            var out = t.gatv2(xl, xr, att: t.param(layer.att), heads: layer.heads, edges: block)
             if layer.averages { out = t.headMean(out, heads: layer.heads) }
             out = t.add(out, t.param(layer.bias))
             if l < layers.count - 1 { out = t.elu(out) }
-            let residual = t.add(x, out)
+            let residual = t.add(t.prefixRows(x, block.nodeCount), out)
             x =
                 l < layers.count - 1 || finalLayerNorm
                 ? t.layerNorm(residual, gain: t.param(layer.lnGain), bias: t.param(layer.lnBias)) : residual

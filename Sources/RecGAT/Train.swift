@@ -3,24 +3,28 @@ import RecCore
 import RecMath
 import RecText
 
-/// One finished epoch of GAT training.
+/// Progress of GAT training: after each epoch (`step == nil`) and, within one, every few steps.
 public struct GATProgress: Sendable {
     public var epoch: Int
     public var maxEpochs: Int
-    /// Mean training loss (BPR + alpha · cosine term) over the epoch's steps.
+    /// Mean training loss (BPR + alpha · cosine term) over the epoch's steps so far.
     public var loss: Double
-    /// NDCG@10 on the validation slice after the epoch.
-    public var validationNDCG: Double
+    /// NDCG@10 on the validation slice after the epoch (nil within an epoch).
+    public var validationNDCG: Double?
     public var learningRate: Float
     public var seconds: Double
+    /// Within an epoch: the step just done, of `steps`, at `stepsPerSecond`.
+    public var step: Int?
+    public var steps: Int
+    public var stepsPerSecond: Double
     /// True on the last epoch training runs (early stop or max epochs).
     public var final: Bool
 }
 
 /// The user–item graph of a training set: users are nodes 0 ..< U, items U ..< U + I.
-/// Ratings ≥ positiveMin are positive edges (both directions, plus a self loop on every node);
-/// ratings ≤ negativeMax are explicit negatives: never message edges, never sampled as
-/// negatives-to-push-down either (the rule), kept as each user's dislikes.
+/// Ratings ≥ positiveMin are positive edges; ratings ≤ negativeMax are explicit negatives:
+/// never message edges, never sampled as negatives-to-push-down either, kept as each user's
+/// dislikes. Everything is per-user lists: memory O(|E|), nothing users × items.
 struct TrainingGraph {
     let users: Int
     let items: Int
@@ -31,6 +35,8 @@ struct TrainingGraph {
     let neutral: [[Int32]]
     /// Every item each user rated in the training data.
     let seen: [[Int32]]
+    /// What a user's sampled negative must not be (positives, dislikes, neutral), sorted.
+    let forbidden: [[Int32]]
 
     init(_ d: Dataset, positiveMin: Float, negativeMax: Float, messageMin: Float? = nil) {
         let messageMin = min(messageMin ?? positiveMin, positiveMin)
@@ -51,19 +57,20 @@ struct TrainingGraph {
         positives = pos
         dislikes = neg
         self.seen = seen
+        forbidden = (0..<users).map { u in Array(Set(pos[u] + neg[u] + neutral[u])).sorted() }
     }
 
     var nodes: Int { users + items }
 
-    /// Message edges for the positive pairs `pairs` (user, item): self loop first, then
-    /// neighbours, per destination; pairs in `excluding` (keys `user << 32 | item`) are left out.
-    func edges(_ pairs: [(Int32, Int32)], excluding: Set<Int64> = []) -> EdgeIndex {
-        var nbrs = (0..<nodes).map { [Int32($0)] }
-        for (u, i) in pairs where excluding.isEmpty || !excluding.contains(Int64(u) << 32 | Int64(i)) {
-            nbrs[Int(u)].append(Int32(users) + i)
-            nbrs[users + Int(i)].append(u)
+    /// Whether item `i` may be `u`'s sampled negative (binary search in the sorted list).
+    func allowed(_ u: Int, _ i: Int32) -> Bool {
+        let f = forbidden[u]
+        var lo = 0, hi = f.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if f[mid] < i { lo = mid + 1 } else { hi = mid }
         }
-        return EdgeIndex(neighbours: nbrs)
+        return lo == f.count || f[lo] != i
     }
 }
 
@@ -71,6 +78,15 @@ extension GATEngine {
     /// Trains on every interaction of `d` (see `GATEngine` for the model). `encoder` embeds the
     /// profiles when the configuration uses text features (it may be nil for id-only).
     /// `profiles` lays LLM-enriched profiles over the template ones for the text features.
+    ///
+    /// Mini-batch training over sampled computation graphs (Hamilton et al. 2017's GraphSAGE;
+    /// Ying et al. 2018's PinSage): each step takes `batchSize` positive pairs with one sampled
+    /// negative each, samples every layer's neighbours of the nodes the loss needs (per-layer
+    /// `fanouts`, 0 = all) leaving the batch's own pairs out of its message edges, and runs
+    /// forward and backward on those blocks only. A step costs O(batch · Π fanouts) whatever the
+    /// graph's size, so an epoch is O(|E|); memory is O(|E| + nodes · d). With every fanout 0 a
+    /// step computes exactly what a full-graph pass would for its targets. Validation (each
+    /// epoch) and the final node states run the whole graph layer by layer, O(|E|).
     public static func fit(
         _ d: Dataset, config c: GATConfig = GATConfig(), encoder: SentenceEncoder?, name: String = "gat",
         profiles: ProfileOverrides? = nil, progress: (GATProgress) -> Void = { _ in }
@@ -94,7 +110,7 @@ extension GATEngine {
             userText = encoder.embedMemoised(o.userTexts(store, catalog: catalog))
             textDim = encoder.dimension
         }
-        let textAll = userText.data + itemText.data
+        let text = c.usesText ? Matrix(rows: nU + nI, cols: textDim, data: userText.data + itemText.data) : nil
 
         // Positive pairs; a validation slice carved from them (never from a user's last positive).
         var rng = SplitMix64(seed: c.seed)
@@ -117,89 +133,94 @@ extension GATEngine {
         let trainPairs = pairs.indices.filter { !isVal[$0] }.map { pairs[$0] }
         var valItems: [Int32: Set<Int32>] = [:]
         for p in pairs.indices where isVal[p] { valItems[pairs[p].0, default: []].insert(pairs[p].1) }
+        // Validation NDCG over at most `validationUsers` users (seeded), so an epoch's check stays bounded.
+        var valUsers = valItems.keys.sorted()
+        if valUsers.count > c.validationUsers {
+            rng.shuffle(&valUsers)
+            valUsers = Array(valUsers.prefix(c.validationUsers)).sorted()
+        }
         var neutralPairs: [(Int32, Int32)] = []
         for u in 0..<nU { for i in g.neutral[u] { neutralPairs.append((Int32(u), i)) } }
-        let messagePairs = trainPairs + neutralPairs
-        let trainEdges = g.edges(messagePairs), fullEdges = g.edges(pairs + neutralPairs)
-
-        // Items a user's sampled negative must avoid: positives (any) and explicit negatives.
-        var forbidden = [UInt64](repeating: 0, count: (nU * nI + 63) / 64)
-        for u in 0..<nU {
-            for i in g.positives[u] + g.dislikes[u] + g.neutral[u] {
-                let b = u * nI + Int(i)
-                forbidden[b >> 6] |= 1 << UInt64(b & 63)
-            }
-        }
-        func allowed(_ u: Int, _ i: Int) -> Bool {
-            let b = u * nI + i
-            return forbidden[b >> 6] & (1 << UInt64(b & 63)) == 0
-        }
+        let trainGraph = MessageGraph(users: nU, items: nI, pairs: trainPairs + neutralPairs)
+        var sampler = BlockSampler(graph: trainGraph, fanouts: c.fanouts)
+        let layers = c.heads.count
 
         let params = GATParameters(GATWeights.initial(c, textDim: textDim, nodeCount: nU + nI, rng: &rng))
         var adam = AdamW(lr: c.lr, weightDecay: c.weightDecay)
         var best = -1.0, bestWeights = params.weights, sinceBest = 0
         var batchOrder = Array(trainPairs.indices)
+        // Final states under the weights of the last validation: the scorer of hard negatives.
+        var lastStates: [Float]?
 
-        func validate() -> Double {
+        /// Final states of every node over `graph` (the whole graph), as a flat array.
+        func allStates(_ p: GATParameters, _ graph: MessageGraph) -> [Tensor] {
             let t = Tape()
             var r = rng
-            let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
-            let z = params.forward(
-                t, edges: trainEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r
-            ).last!
-            return validationNDCG(z.value, hidden: h, users: nU, items: nI, valItems: valItems, seen: g.seen)
+            return p.forward(
+                t, graph: .full(graph, layers: layers), text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm,
+                rng: &r)
         }
 
+        let steps = (batchOrder.count + c.batchSize - 1) / c.batchSize
+        var slot = [Int32](repeating: -1, count: nU + nI)
         // The products are small (nodes × 64): OpenBLAS's own threads would spin-wait between
         // them; the tape's kernels use the cores instead.
         BLAS.withThreads(1) {
             for epoch in 1...c.maxEpochs {
                 rng.shuffle(&batchOrder)
-                var lossSum = 0.0, steps = 0
-                var start = 0
-                while start < batchOrder.count {
-                    let batch = batchOrder[start..<min(start + c.batchSize, batchOrder.count)]
-                    start += c.batchSize
-                    let t = Tape()
-                    let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
-                    // The pairs being scored are not message edges in their own step: otherwise
-                    // the user's state already contains the positive item's message and BPR learns
-                    // to recognise edges instead of predicting them.
-                    let stepEdges =
-                        c.disjointEdges
-                        ? g.edges(
-                            messagePairs,
-                            excluding: Set(batch.map { Int64(trainPairs[$0].0) << 32 | Int64(trainPairs[$0].1) }))
-                        : trainEdges
-                    let z = params.forward(
-                        t, edges: stepEdges, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng
-                    ).last!
+                var lossSum = 0.0
+                let epochStart = ContinuousClock.now
+                var lastReport = epochStart
+                for step in 0..<steps {
+                    let batch = batchOrder[(step * c.batchSize)..<min((step + 1) * c.batchSize, batchOrder.count)]
                     var us: [Int32] = [], ps: [Int32] = [], ns: [Int32] = []
                     us.reserveCapacity(batch.count)
+                    var batchPairs: [(Int32, Int32)] = []
+                    batchPairs.reserveCapacity(batch.count)
                     for p in batch {
                         let (u, i) = trainPairs[p]
-                        var j = -1
-                        if c.negatives == .uniform {
-                            repeat { j = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), j)
-                        } else {
+                        var j: Int32 = -1
+                        if c.negatives == .hard, let z = lastStates {
                             var bestScore = -Float.infinity
                             for _ in 0..<c.hardCandidates {
-                                var k: Int
-                                repeat { k = Int(rng.next() % UInt64(nI)) } while !allowed(Int(u), k)
+                                var k: Int32
+                                repeat { k = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), k)
                                 var s: Float = 0
-                                let zu = Int(u) * h, zk = (nU + k) * h
-                                for x in 0..<h { s += z.value[zu + x] * z.value[zk + x] }
-                                if s > bestScore {
-                                    bestScore = s
-                                    j = k
-                                }
+                                let zu = Int(u) * h, zk = (nU + Int(k)) * h
+                                for x in 0..<h { s += z[zu + x] * z[zk + x] }
+                                if s > bestScore { (bestScore, j) = (s, k) }
                             }
+                        } else {
+                            repeat { j = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), j)
                         }
                         us.append(u)
                         ps.append(Int32(nU) + i)
-                        ns.append(Int32(nU + j))
+                        ns.append(Int32(nU) + j)
+                        batchPairs.append((u, i))
                     }
-                    let zu = t.gather(z, us), zp = t.gather(z, ps), zn = t.gather(z, ns)
+                    // The targets: every distinct node the loss reads, and where each sits.
+                    var targets: [Int32] = []
+                    targets.reserveCapacity(batch.count * 3)
+                    func position(_ v: Int32) -> Int32 {
+                        if slot[Int(v)] < 0 {
+                            slot[Int(v)] = Int32(targets.count)
+                            targets.append(v)
+                        }
+                        return slot[Int(v)]
+                    }
+                    let (lu, lp, ln) = (us.map(position), ps.map(position), ns.map(position))
+                    for v in targets { slot[Int(v)] = -1 }
+                    // The pairs being scored are not message edges in their own step: otherwise
+                    // the user's state already contains the positive item's message and BPR learns
+                    // to recognise edges instead of predicting them.
+                    let graph = sampler.sample(
+                        targets: targets, excluding: c.disjointEdges ? batchPairs : [], rng: &rng)
+                    let t = Tape()
+                    let z = params.forward(
+                        t, graph: graph, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng
+                    ).last!
+                    let zt = t.prefixRows(z, graph.targets)
+                    let zu = t.gather(zt, lu), zp = t.gather(zt, lp), zn = t.gather(zt, ln)
                     let bpr = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zu, zp), t.rowDot(zu, zn)))), -1)
                     var loss = bpr
                     if c.alpha != 0 {
@@ -208,9 +229,25 @@ extension GATEngine {
                     t.backward(loss)
                     adam.step(params.all)
                     lossSum += Double(loss.scalar)
-                    steps += 1
+                    let now = ContinuousClock.now
+                    if (now - lastReport).seconds >= 1 && step + 1 < steps {
+                        lastReport = now
+                        progress(
+                            GATProgress(
+                                epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(step + 1),
+                                validationNDCG: nil,
+                                learningRate: adam.lr, seconds: (now - started).seconds, step: step + 1, steps: steps,
+                                stepsPerSecond: Double(step + 1) / (now - epochStart).seconds, final: false))
+                    }
                 }
-                let ndcg = valItems.isEmpty ? 0 : validate()
+                let epochSeconds = (ContinuousClock.now - epochStart).seconds
+                var ndcg = 0.0
+                if !valUsers.isEmpty {
+                    let z = allStates(params, trainGraph).last!.value
+                    ndcg = validationNDCG(
+                        z, hidden: h, users: nU, items: nI, valUsers: valUsers, valItems: valItems, seen: g.seen)
+                    if c.negatives == .hard { lastStates = z }
+                }
                 if ndcg > best {
                     best = ndcg
                     bestWeights = params.weights
@@ -223,22 +260,19 @@ extension GATEngine {
                 progress(
                     GATProgress(
                         epoch: epoch, maxEpochs: c.maxEpochs, loss: lossSum / Double(max(1, steps)),
-                        validationNDCG: ndcg, learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds,
-                        final: stopping))
+                        validationNDCG: ndcg,
+                        learningRate: adam.lr, seconds: (ContinuousClock.now - started).seconds, step: nil,
+                        steps: steps,
+                        stepsPerSecond: Double(steps) / max(epochSeconds, 1e-9), final: stopping))
                 if stopping { break }
             }
         }
 
-        // The best weights, run once more over every positive edge (validation pairs included).
-        let final = GATParameters(bestWeights)
-        let t = Tape()
-        var r = rng
-        let text = c.usesText ? t.constant(textAll, rows: nU + nI, cols: textDim) : nil
+        // The best weights, run once more over every message edge (validation pairs included).
+        let fullGraph = MessageGraph(users: nU, items: nI, pairs: pairs + neutralPairs)
         // Under the same single-threaded BLAS as training: OpenBLAS's thread count (which a
         // concurrent caller may be holding at 1) can change the last bits of a product.
-        let states = BLAS.withThreads(1) {
-            final.forward(t, edges: fullEdges, text: text, dropout: 0, finalLayerNorm: c.finalLayerNorm, rng: &r)
-        }
+        let states = BLAS.withThreads(1) { allStates(GATParameters(bestWeights), fullGraph) }
         return try GATEngine(
             name: name, config: c, weights: bestWeights, catalog: catalog, users: store,
             states: states.map { Matrix(rows: nU + nI, cols: h, data: $0.value) },
@@ -249,11 +283,10 @@ extension GATEngine {
 
     /// NDCG@10 of the validation items among each validation user's unseen items.
     static func validationNDCG(
-        _ z: [Float], hidden h: Int, users nU: Int, items nI: Int,
+        _ z: [Float], hidden h: Int, users nU: Int, items nI: Int, valUsers: [Int32],
         valItems: [Int32: Set<Int32>], seen: [[Int32]]
     ) -> Double {
         let items = Matrix(rows: nI, cols: h, data: Array(z[(nU * h)...]))
-        let valUsers = valItems.keys.sorted()
         let per: [Double] = Parallel.map(valUsers.count) { n in
             let u = valUsers[n], rel = valItems[u]!
             var s = Kernels.rowDots(items, Array(z[(Int(u) * h)..<(Int(u) * h + h)]))  // as serving scores

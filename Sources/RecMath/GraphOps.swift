@@ -13,29 +13,43 @@ public struct Segments: Sendable {
 
 /// A directed edge list in both orders: by destination (the segments attention normalises
 /// over) and by source (for race-free parallel gradient scatters).
+/// A directed edge list in both orders: by destination (the segments attention normalises
+/// over) and by source (for race-free parallel gradient scatters). Destinations are nodes
+/// `0 ..< nodeCount`, sources `0 ..< sourceCount` (the same set for a whole graph; for a
+/// sampled message-flow block, the block's inputs, whose first `nodeCount` are its outputs).
 public struct EdgeIndex: Sendable {
     /// Source node of edge e; edges are sorted by destination.
     public let src: [Int32]
     /// Destination node of edge e.
     public let dst: [Int32]
     public let byDestination: Segments
-    /// Edges leaving node s: `sourceEdges[sourceOffsets[s] ..< sourceOffsets[s + 1]]`.
+    /// Edges leaving source s: `sourceEdges[sourceOffsets[s] ..< sourceOffsets[s + 1]]`.
     public let sourceOffsets: [Int]
     public let sourceEdges: [Int32]
+    public let sourceCount: Int
 
     /// `neighbours[d]` are the sources of the edges into node d, in order.
-    public init(neighbours: [[Int32]]) {
-        var src: [Int32] = [], dst: [Int32] = [], offsets = [0]
-        for (d, ns) in neighbours.enumerated() {
-            for s in ns {
-                src.append(s)
-                dst.append(Int32(d))
-            }
+    public init(neighbours: [[Int32]], sourceCount: Int? = nil) {
+        var src: [Int32] = [], offsets = [0]
+        for ns in neighbours {
+            src.append(contentsOf: ns)
             offsets.append(src.count)
         }
-        var counts = [Int](repeating: 0, count: neighbours.count + 1)
-        for s in src { counts[Int(s) + 1] += 1 }
-        for n in 0..<neighbours.count { counts[n + 1] += counts[n] }
+        self.init(offsets: offsets, sources: src, sourceCount: sourceCount ?? neighbours.count)
+    }
+
+    /// CSR by destination: the sources of the edges into d are `sources[offsets[d] ..< offsets[d + 1]]`.
+    public init(offsets: [Int], sources src: [Int32], sourceCount: Int) {
+        precondition(offsets.last == src.count, "edge offsets end at \(offsets.last ?? -1), \(src.count) edges")
+        let n = offsets.count - 1
+        var dst = [Int32](repeating: 0, count: src.count)
+        for d in 0..<n { for e in offsets[d]..<offsets[d + 1] { dst[e] = Int32(d) } }
+        var counts = [Int](repeating: 0, count: sourceCount + 1)
+        for s in src {
+            precondition(s >= 0 && Int(s) < sourceCount, "edge source \(s) outside 0..<\(sourceCount)")
+            counts[Int(s) + 1] += 1
+        }
+        for k in 0..<sourceCount { counts[k + 1] += counts[k] }
         var fill = counts, edges = [Int32](repeating: 0, count: src.count)
         for (e, s) in src.enumerated() {
             edges[fill[Int(s)]] = Int32(e)
@@ -46,8 +60,10 @@ public struct EdgeIndex: Sendable {
         byDestination = Segments(offsets: offsets)
         sourceOffsets = counts
         sourceEdges = edges
+        self.sourceCount = sourceCount
     }
 
+    /// Destinations.
     public var nodeCount: Int { byDestination.count }
     public var edgeCount: Int { src.count }
 }
@@ -233,5 +249,52 @@ extension Tape {
                 }
             }
         }
+    }
+
+    /// The first `n` rows of `a` (a block's outputs among its inputs); `a` itself when n is all of them.
+    public func prefixRows(_ a: Tensor, _ n: Int) -> Tensor {
+        precondition(n >= 0 && n <= a.rows, "prefixRows: \(n) of \(a.rows) rows")
+        guard n < a.rows else { return a }
+        let c = a.cols
+        return record(n, c, Array(a.value[0..<(n * c)]), [a]) { t in
+            a.ensureGrad()
+            a.grad.withUnsafeMutableBufferPointer { g in
+                t.grad.withUnsafeBufferPointer { tg in for i in 0..<(n * c) { g[i] += tg[i] } }
+            }
+        }
+    }
+
+    /// Rows `index` of parameter `p`, without bringing the whole parameter onto the tape: the
+    /// backward pass adds into those rows of `p.grad` only and marks them touched, so a sparse
+    /// optimiser step (`AdamW.step`) updates only them. An embedding table's lookup.
+    public func rows(of p: Parameter, _ index: [Int32]) -> Tensor {
+        let c = p.cols, n = index.count, limit = p.rows
+        var out = [Float](repeating: 0, count: n * c)
+        out.withUnsafeMutableBufferPointer { o in
+            p.value.withUnsafeBufferPointer { x in
+                nonisolated(unsafe) let (op, xp) = (o.baseAddress!, x.baseAddress!)
+                Kernels.parallelRows(n) { range in
+                    for r in range {
+                        let src = Int(index[r])
+                        precondition(src >= 0 && src < limit, "rows(of:): row \(src) of \(limit)")
+                        (op + r * c).update(from: xp + src * c, count: c)
+                    }
+                }
+            }
+        }
+        let t = Tensor(rows: n, cols: c, value: out, needsGrad: true)
+        t.backwardFn = { [unowned t] in
+            p.touch(index)
+            p.grad.withUnsafeMutableBufferPointer { g in
+                t.grad.withUnsafeBufferPointer { tg in
+                    for r in 0..<n {
+                        let dst = Int(index[r]) * c
+                        for j in 0..<c { g[dst + j] += tg[r * c + j] }
+                    }
+                }
+            }
+        }
+        append(t)
+        return t
     }
 }

@@ -24,9 +24,9 @@ public final class Tensor: @unchecked Sendable {  // one tape, one thread; paral
     /// d loss / d self, allocated when the backward pass first reaches this tensor.
     public package(set) var grad: [Float] = []
     public let needsGrad: Bool
-    var backwardFn: (() -> Void)?
+    package var backwardFn: (() -> Void)?
 
-    init(rows: Int, cols: Int, value: [Float], needsGrad: Bool) {
+    package init(rows: Int, cols: Int, value: [Float], needsGrad: Bool) {
         precondition(value.count == rows * cols, "tensor value has \(value.count) entries, expected \(rows)x\(cols)")
         self.rows = rows
         self.cols = cols
@@ -54,6 +54,29 @@ public final class Parameter {
     var v: [Float]
     /// Whether AdamW applies weight decay (not to biases and LayerNorm parameters, by convention).
     public var decay: Bool
+
+    /// Whether the optimiser updates only the rows the backward pass reached since its last
+    /// step (an embedding table looked up with `Tape.rows(of:)`, never used whole in training).
+    public var sparse = false
+    /// Rows reached since the last step (a mask and the list of the marked ones).
+    private var touchedMask: [Bool] = []
+    private var touchedRows: [Int32] = []
+
+    /// Marks `rows` touched (called by `Tape.rows(of:)`'s backward pass).
+    func touch(_ rows: [Int32]) {
+        if touchedMask.isEmpty { touchedMask = [Bool](repeating: false, count: self.rows) }
+        for r in rows where !touchedMask[Int(r)] {
+            touchedMask[Int(r)] = true
+            touchedRows.append(r)
+        }
+    }
+
+    /// The rows touched since the last step, and forgets them.
+    func takeTouched() -> [Int32] {
+        for r in touchedRows { touchedMask[Int(r)] = false }
+        defer { touchedRows.removeAll(keepingCapacity: true) }
+        return touchedRows
+    }
 
     public init(_ name: String, rows: Int, cols: Int, value: [Float], decay: Bool = true) {
         precondition(
@@ -108,6 +131,9 @@ public final class Tape {
             t.backwardFn?()
         }
     }
+
+    /// Adds a tensor made outside `record` (an op with its own backward closure).
+    package func append(_ t: Tensor) { nodes.append(t) }
 
     /// Records the result of an operation on `inputs`; `back` runs when the backward pass reaches it.
     package func record(
@@ -374,6 +400,62 @@ public final class Tape {
                             g * (a.value[r * c + j] / (na[r] * nb[r]) - cs * b.value[r * c + j] / (nb[r] * nb[r]))
                     }
                 }
+            }
+        }
+    }
+
+    /// Each row of `a` scaled to unit length (norms floored at 1e-8).
+    public func rowNormalize(_ a: Tensor) -> Tensor {
+        let n = a.rows, c = a.cols
+        var out = a.value
+        var inv = [Float](repeating: 0, count: n)
+        for r in 0..<n {
+            var ss: Float = 0
+            for j in 0..<c { ss += a.value[r * c + j] * a.value[r * c + j] }
+            inv[r] = 1 / max(ss.squareRoot(), 1e-8)
+            for j in 0..<c { out[r * c + j] *= inv[r] }
+        }
+        let y = out
+        return record(n, c, out, [a]) { t in
+            a.ensureGrad()
+            // dx = (dy − y (y · dy)) / |x|
+            for r in 0..<n {
+                var dot: Float = 0
+                for j in 0..<c { dot += y[r * c + j] * t.grad[r * c + j] }
+                for j in 0..<c { a.grad[r * c + j] += (t.grad[r * c + j] - y[r * c + j] * dot) * inv[r] }
+            }
+        }
+    }
+
+    /// Mean cross-entropy of each row's softmax against its target column: −(1/n) Σ_r
+    /// log softmax(logits_r)[target_r], as 1×1. Entries of `masked` (row, column) are left out
+    /// of their row's softmax (known positives that are not the target).
+    public func softmaxCrossEntropy(_ logits: Tensor, targets: [Int], masked: [(Int, Int)] = []) -> Tensor {
+        let n = logits.rows, c = logits.cols
+        precondition(targets.count == n, "softmaxCrossEntropy: \(targets.count) targets for \(n) rows")
+        var x = logits.value
+        for (r, j) in masked where j != targets[r] { x[r * c + j] = -.infinity }
+        var p = [Float](repeating: 0, count: n * c)
+        var loss = 0.0
+        for r in 0..<n {
+            var m = -Float.infinity
+            for j in 0..<c { m = max(m, x[r * c + j]) }
+            var z: Float = 0
+            for j in 0..<c {
+                let e = Foundation.exp(x[r * c + j] - m)
+                p[r * c + j] = e
+                z += e
+            }
+            for j in 0..<c { p[r * c + j] /= z }
+            loss -= Double(x[r * c + targets[r]] - m - Foundation.log(z))
+        }
+        let probs = p
+        return record(1, 1, [Float(loss / Double(max(1, n)))], [logits]) { t in
+            logits.ensureGrad()
+            let g = t.grad[0] / Float(max(1, n))
+            for r in 0..<n {
+                for j in 0..<c { logits.grad[r * c + j] += g * probs[r * c + j] }
+                logits.grad[r * c + targets[r]] -= g
             }
         }
     }

@@ -61,25 +61,33 @@ struct FitOptions: ParsableArguments {
     }
 }
 
-/// Training progress for people: one line per trainer, rewritten in place with epoch, loss and
-/// ETA when stderr is a terminal; silent otherwise (CI logs keep only the summary lines).
+/// Training progress for people: one line per trainer, rewritten in place with epoch (and,
+/// within an epoch, step and steps/s), loss and ETA when stderr is a terminal; silent
+/// otherwise (CI logs keep only the summary lines).
 final class TerminalProgress {
     private let enabled = isatty(STDERR_FILENO) == 1
     private var started: [String: ContinuousClock.Instant] = [:]
 
     func report(_ p: TrainingProgress) {
         guard enabled else { return }
-        // The clock starts at the first report (end of epoch 1), so the rate comes from the
-        // epochs after it.
-        if p.epoch == 1 { started[p.engine] = ContinuousClock.now }
-        var eta = "…"
-        if let t0 = started[p.engine], p.epoch > 1 {
-            let perEpoch = (ContinuousClock.now - t0).seconds / Double(p.epoch - 1)
-            eta = String(format: "%.1f s", perEpoch * Double(p.epochs - p.epoch))
+        var line: String
+        if let step = p.step, let steps = p.steps, let rate = p.stepsPerSecond, rate > 0 {
+            let left = Double(steps - step) / rate
+            line = String(
+                format: "\r%@: epoch %d/%d  step %d/%d  %.1f steps/s  %@ %.4f  epoch ETA %.0f s   ", p.engine,
+                p.epoch, p.epochs, step, steps, rate, p.lossName, p.loss, left)
+        } else {
+            // The clock starts at the first epoch's end, so the rate comes from the epochs after it.
+            if p.epoch == 1 { started[p.engine] = ContinuousClock.now }
+            var eta = "…"
+            if let t0 = started[p.engine], p.epoch > 1 {
+                let perEpoch = (ContinuousClock.now - t0).seconds / Double(p.epoch - 1)
+                eta = String(format: "%.1f s", perEpoch * Double(p.epochs - p.epoch))
+            }
+            line = String(format: "\r%@: epoch %d/%d  %@ %.4f", p.engine, p.epoch, p.epochs, p.lossName, p.loss)
+            if let v = p.validation { line += String(format: "  %@ %.4f", v.name, v.value) }
+            line += (p.validation == nil ? "  ETA " : "  ETA ≤ ") + eta + "                         "
         }
-        var line = String(format: "\r%@: epoch %d/%d  %@ %.4f", p.engine, p.epoch, p.epochs, p.lossName, p.loss)
-        if let v = p.validation { line += String(format: "  %@ %.4f", v.name, v.value) }
-        line += (p.validation == nil ? "  ETA " : "  ETA ≤ ") + eta + "   "
         FileHandle.standardError.write(Data(line.utf8))
         if p.final { FileHandle.standardError.write(Data("\n".utf8)) }
     }

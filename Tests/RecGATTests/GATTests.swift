@@ -63,28 +63,71 @@ enum Planted {
         }
         var pairs: [(Int32, Int32)] = []
         for u in 0..<60 { for i in g.positives[u] { pairs.append((Int32(u), i)) } }
-        let e = g.edges(pairs)
-        #expect(e.nodeCount == 100)
+        let m = MessageGraph(users: 60, items: 40, pairs: pairs)
+        let e = m.fullBlock
+        #expect(e.nodeCount == 100 && e.sourceCount == 100)
         #expect(e.edgeCount == 100 + 2 * 480)  // self loops + both directions of every positive
         for d in 0..<100 {
             let r = e.byDestination.offsets[d]..<e.byDestination.offsets[d + 1]
             #expect(e.src[r.lowerBound] == Int32(d))  // self loop first
         }
-        // No dislike is a message edge.
+        // No dislike is a message edge, nor a permitted negative.
         for u in 0..<60 {
             let r = e.byDestination.offsets[u]..<e.byDestination.offsets[u + 1]
             let items = Set(r.map { e.src[$0] - 60 })
             #expect(items.isDisjoint(with: g.dislikes[u]))
+            #expect(g.dislikes[u].allSatisfy { !g.allowed(u, $0) } && g.positives[u].allSatisfy { !g.allowed(u, $0) })
+            #expect((0..<40).filter { g.allowed(u, Int32($0)) }.count == 30)
         }
-        // Excluding pairs removes both directions.
-        let without = g.edges(pairs, excluding: [Int64(pairs[0].0) << 32 | Int64(pairs[0].1)])
-        #expect(without.edgeCount == e.edgeCount - 2)
+    }
+
+    /// Blocks: outputs are a prefix of inputs, every destination keeps its self loop and at most
+    /// `fanout` neighbours, and a batch's own pairs are never message edges.
+    @Test func sampledBlocksBoundTheirFanoutAndLeaveTheBatchPairsOut() {
+        let d = plantedDataset()
+        let g = TrainingGraph(d, positiveMin: 4, negativeMax: 2)
+        var pairs: [(Int32, Int32)] = []
+        for u in 0..<60 { for i in g.positives[u] { pairs.append((Int32(u), i)) } }
+        let m = MessageGraph(users: 60, items: 40, pairs: pairs)
+        var rng = SplitMix64(seed: 1)
+        for fanouts in [[3, 2, 4], [0, 0, 0]] {
+            var sampler = BlockSampler(graph: m, fanouts: fanouts)
+            let batch = Array(pairs[0..<5])
+            let targets = Array(Set(batch.flatMap { [$0.0, 60 + $0.1] })).sorted()
+            let sg = sampler.sample(targets: targets, excluding: batch, rng: &rng)
+            #expect(
+                sg.blocks.count == 3 && sg.targets == targets.count && Array(sg.nodes.prefix(targets.count)) == targets)
+            #expect(sg.blocks[2].nodeCount == targets.count)
+            #expect(Set(sg.nodes).count == sg.nodes.count)
+            for l in 0..<3 {
+                let b = sg.blocks[l]
+                #expect(b.sourceCount == (l == 0 ? sg.nodes.count : sg.blocks[l - 1].nodeCount))
+                if l > 0 { #expect(sg.blocks[l - 1].nodeCount == b.sourceCount) }
+                for dst in 0..<b.nodeCount {
+                    let r = b.byDestination.offsets[dst]..<b.byDestination.offsets[dst + 1]
+                    #expect(b.src[r.lowerBound] == Int32(dst))
+                    let v = Int(sg.nodes[dst])
+                    let limit = fanouts[l] == 0 ? m.degree(v) : min(fanouts[l], m.degree(v))
+                    #expect(r.count - 1 <= limit)
+                    for e in r.dropFirst() {
+                        let w = Int(sg.nodes[Int(b.src[e])])
+                        let (u, i) = v < 60 ? (v, w - 60) : (w, v - 60)
+                        #expect(!batch.contains { Int($0.0) == u && Int($0.1) == i }, "batch pair \(u)-\(i) in a block")
+                    }
+                    if fanouts[l] == 0 {  // exact: every neighbour but the batch pairs
+                        let excluded = batch.filter { Int($0.0) == v || 60 + Int($0.1) == v }.count
+                        #expect(r.count - 1 == m.degree(v) - excluded)
+                    }
+                }
+            }
+        }
     }
 
     @Test func configRoundTripsAndRejectsMalformedValues() throws {
         var c = GATConfig()
         c.features = .text
         c.heads = [2, 1]
+        c.fanouts = [10, 5]
         c.alpha = 0.5
         c.negatives = .hard
         #expect(try GATConfig(GATKind.params(c.asStrings)) == c)
@@ -92,6 +135,7 @@ enum Planted {
         #expect(throws: RecError.self) { try GATConfig(GATKind.params(["features": "pixels"])) }
         #expect(throws: RecError.self) { try GATConfig(GATKind.params(["hidden": "63", "heads": "4,1"])) }
         #expect(throws: RecError.self) { try GATKind.params(["epochs": "3"]) }  // no such parameter
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["fanouts": "10,10"])) }  // 2 for 3 layers
     }
 }
 

@@ -167,3 +167,22 @@ import Testing
         for (a, b) in zip(w.value, target) { #expect(abs(a - b) < 0.02) }
     }
 }
+
+@Suite struct LossOpsTests {
+    @Test func rowNormalizeAndSoftmaxCrossEntropyGradients() {
+        AutogradTests.check([(4, 5)]) { t, x in t.rowNormalize(x[0]) }
+        AutogradTests.check([(3, 6)], scale: 2) { t, x in
+            t.softmaxCrossEntropy(x[0], targets: [2, 0, 5], masked: [(0, 1), (1, 0), (2, 3)])
+        }
+    }
+
+    @Test func softmaxCrossEntropyByHand() {
+        let t = Tape()
+        let l = t.softmaxCrossEntropy(t.constant([0, 0, 1, 5], rows: 2, cols: 2), targets: [0, 1])
+        // Row 0: log 2; row 1: −log(e^5 / (e + e^5)).
+        let want = (log(2.0) + -log(exp(5.0) / (exp(1.0) + exp(5.0)))) / 2
+        #expect(abs(Double(l.scalar) - want) < 1e-6)
+        let masked = t.softmaxCrossEntropy(t.constant([3, 9, 1], rows: 1, cols: 3), targets: [0], masked: [(0, 1)])
+        #expect(abs(Double(masked.scalar) - -log(exp(3.0) / (exp(3.0) + exp(1.0)))) < 1e-6)
+    }
+}
