@@ -44,7 +44,8 @@ def evaluate(binary, args, split_file, engine, params):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", required=True)
-    ap.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (repeatable)")
+    ap.add_argument("--grid", action="append", default=[], help="name=v1,v2,... or name=l1/l2 for list values (repeatable)")
+    ap.add_argument("--fixed", action="append", default=[], help="name=value held for every point (repeatable)")
     ap.add_argument("--dataset", default="ml-100k")
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
     ap.add_argument("--models-dir", default=str(ROOT / "models"))
@@ -61,7 +62,8 @@ def main():
     grid = {}
     for g in a.grid:
         name, values = g.split("=", 1)
-        grid[name] = values.split(",")
+        # Values are comma-separated, or slash-separated when a value is itself a list ("fanouts=10,10,10/5,5,5").
+        grid[name] = values.split("/") if "/" in values else values.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         split = os.path.join(tmp, "split.tsv")
         subprocess.run([binary, "eval", *common, "--engine", "popularity", "--seed", str(a.seed), "--test-fraction",
@@ -80,7 +82,8 @@ def main():
               f"for validation (seed {a.validation_seed}); the test part is not used while searching", flush=True)
         results = []
         for values in itertools.product(*grid.values()):
-            params = dict(zip(grid.keys(), values))
+            params = dict(f.split("=", 1) for f in a.fixed)
+            params.update(zip(grid.keys(), values))
             t0 = time.time()
             m = evaluate(binary, common, val, a.engine, params)
             results.append((m[a.metric], params))

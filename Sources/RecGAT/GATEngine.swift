@@ -41,9 +41,14 @@ public final class GATEngine: Engine, Explaining {
     public let modelSHA256: String
     /// Validation NDCG@10 of the kept weights (training only; nil when loaded).
     public let validationNDCG: Double?
+    /// How training went (training only; empty when loaded): epochs run, seconds per epoch
+    /// (steps and validation), the epoch whose weights were kept.
+    public let trainingFigures: [String: Double]
 
-    /// Final item states, items × hidden.
+    /// Final item embeddings (`combined` states), items × hidden.
     public let itemEmbeddings: Matrix
+    /// Final embeddings of the stored users.
+    let userEmbeddings: Matrix
     /// Per layer, every node's state before the layer times the source projection: the
     /// messages a new node's neighbours send (nodes × width).
     let messages: [Matrix]
@@ -68,7 +73,7 @@ public final class GATEngine: Engine, Explaining {
     public init(
         name: String, config: GATConfig, weights: GATWeights, catalog: Catalog, users: UserStore, states: [Matrix],
         userText: Matrix, itemText: Matrix, encoder: SentenceEncoder?, encoderProblem: String?,
-        modelName: String, modelSHA256: String, validationNDCG: Double? = nil
+        modelName: String, modelSHA256: String, validationNDCG: Double? = nil, trainingFigures: [String: Double] = [:]
     ) throws {
         let nU = users.ids.count, nI = catalog.count, h = config.hidden
         guard states.count == config.heads.count + 1, states.allSatisfy({ $0.rows == nU + nI && $0.cols == h }) else {
@@ -106,8 +111,10 @@ public final class GATEngine: Engine, Explaining {
         self.modelName = modelName
         self.modelSHA256 = modelSHA256
         self.validationNDCG = validationNDCG
-        let last = states.last!
-        itemEmbeddings = Matrix(rows: nI, cols: h, data: Array(last.data[(nU * h)...]))
+        self.trainingFigures = trainingFigures
+        let z = Self.embeddings(states, config)
+        itemEmbeddings = Matrix(rows: nI, cols: h, data: Array(z.data[(nU * h)...]))
+        userEmbeddings = Matrix(rows: nU, cols: h, data: Array(z.data[0..<(nU * h)]))
         messages = weights.layers.enumerated().map { l, layer in
             BLAS.gemm(states[l], Matrix(rows: h, cols: layer.width, data: layer.wSrc))
         }
@@ -117,7 +124,44 @@ public final class GATEngine: Engine, Explaining {
         }
         meanUserID = Self.meanRow(weights.idEmbedding, rows: 0..<nU, cols: h)
         meanUserText = Self.meanRow(userText.data, rows: 0..<nU, cols: weights.textDim)
-        meanUserZ = Self.meanRow(last.data, rows: 0..<nU, cols: h)
+        meanUserZ = Self.meanRow(z.data, rows: 0..<nU, cols: h)
+    }
+
+    /// The embedding scores are dot products of, from a node's states after the input layer
+    /// and after each layer: the last state, or the mean of all of them (`combine`), scaled to
+    /// unit length for cosine similarity. Training's loss and serving combine the same way.
+    static func combined(_ layerStates: [ArraySlice<Float>], _ c: GATConfig) -> (z: [Float], scale: Float) {
+        var z: [Float]
+        var scale: Float = 1
+        switch c.combine {
+        case .last: z = Array(layerStates.last!)
+        case .mean:
+            z = Array(layerStates[0])
+            for s in layerStates.dropFirst() { for (k, v) in s.enumerated() { z[k] += v } }
+            scale = 1 / Float(layerStates.count)
+            for k in z.indices { z[k] *= scale }
+        }
+        if c.similarity == .cosine {
+            var ss: Float = 0
+            for v in z { ss += v * v }
+            let inv = 1 / max(ss.squareRoot(), 1e-8)
+            for k in z.indices { z[k] *= inv }
+            scale *= inv
+        }
+        return (z, scale)
+    }
+
+    /// `combined` for every node of `states` (nodes × hidden each).
+    static func embeddings(_ states: [Matrix], _ c: GATConfig) -> Matrix {
+        let last = states.last!
+        if c.combine == .last && c.similarity == .dot { return last }
+        let h = last.cols
+        var out = [Float](repeating: 0, count: last.data.count)
+        for r in 0..<last.rows {
+            let (z, _) = combined(states.map { $0.data[(r * h)..<(r * h + h)] }, c)
+            for k in 0..<h { out[r * h + k] = z[k] }
+        }
+        return Matrix(rows: last.rows, cols: h, data: out)
     }
 
     /// The mean of rows `rows` of a row-major matrix with `cols` columns (zeros when the
@@ -150,6 +194,8 @@ public final class GATEngine: Engine, Explaining {
         var lastAttention: [Float]
         /// Last layer's LayerNorm input standard deviation.
         var lastSigma: Float
+        /// What the last layer's output is multiplied by in `z` (layer mean, unit length).
+        var lastScale: Float = 1
     }
 
     /// Runs the layers for one node from its input state `h0`, with edges from `neighbours`
@@ -158,6 +204,7 @@ public final class GATEngine: Engine, Explaining {
     func pass(h0: [Float], neighbours: [Int32]) -> NodePass {
         let h = config.hidden
         var x = h0
+        var layerStates = [h0[...]]
         var result = NodePass(z: [], neighbours: neighbours, lastMessages: [], lastAttention: [], lastSigma: 1)
         let edges = neighbours.count + 1
         for (l, layer) in weights.layers.enumerated() {
@@ -209,8 +256,9 @@ public final class GATEngine: Engine, Explaining {
             } else {
                 x = pre
             }
+            layerStates.append(x[...])
         }
-        result.z = x
+        (result.z, result.lastScale) = Self.combined(layerStates, config)
         return result
     }
 
@@ -306,7 +354,7 @@ public final class GATEngine: Engine, Explaining {
         switch plan ?? self.plan(query) {
         case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
         case .stored(let u):
-            return (Array(states.last!.data[(Int(u) * h)..<(Int(u) * h + h)]), nil)
+            return (Array(userEmbeddings.data[(Int(u) * h)..<(Int(u) * h + h)]), nil)
         case .inductive(let known, let nbrs, let source):
             var text: [Float]?
             switch source {
@@ -399,7 +447,7 @@ public final class GATEngine: Engine, Explaining {
                 let mean = normed ? m.reduce(0, +) / Float(h) : 0
                 var s: Float = 0
                 for c in 0..<h { s += gain[c] * (m[c] - mean) * zi[c] }
-                shares.append((node - Int32(nU), s / p.lastSigma, p.lastAttention[n]))
+                shares.append((node - Int32(nU), s / p.lastSigma * p.lastScale, p.lastAttention[n]))
             }
             shares.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
             for (i, share, att) in shares.prefix(limit) where share > 0 {

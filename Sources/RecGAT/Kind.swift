@@ -31,7 +31,7 @@ public enum GATKind: EngineKind {
                     validation: g.validationNDCG.map { ("val NDCG@10", $0) }, final: g.final, step: g.step,
                     steps: g.steps, stepsPerSecond: g.stepsPerSecond))
         }
-        return FittedEngine(engine: m, tensors: m.tensors(), params: try self.params(of: m))
+        return FittedEngine(engine: m, tensors: m.tensors(), params: try self.params(of: m), metrics: m.trainingFigures)
     }
 
     /// What a bundle records of `m`: its configuration, encoder and validation score.

@@ -12,6 +12,14 @@ public struct GATConfig: Sendable, Equatable {
     /// How the one negative per positive is drawn: uniformly, or the best-scoring of
     /// `hardCandidates` uniform draws under the current embeddings.
     public enum Negatives: String, Sendable, CaseIterable { case uniform, hard }
+    /// The embedding scores are taken from: the last layer's states, or the mean of every
+    /// layer's (the input included), as LightGCN combines its layers.
+    public enum Combine: String, Sendable, CaseIterable { case last, mean }
+    /// BPR + alpha · cosine term, or a sampled softmax over the batch's positives and
+    /// negatives (each user's own other positives left out) at `temperature`.
+    public enum Loss: String, Sendable, CaseIterable { case bpr, softmax }
+    /// Scores are dot products of the embeddings, or of the embeddings scaled to unit length.
+    public enum Similarity: String, Sendable, CaseIterable { case dot, cosine }
 
     public var hidden = 64
     /// Heads per layer: all but the last concatenate (hidden / heads units each); the last averages.
@@ -32,6 +40,13 @@ public struct GATConfig: Sendable, Equatable {
     public var fanouts = [0, 0, 0]
     /// Validation NDCG@10 after each epoch is taken over at most this many users (seeded).
     public var validationUsers = 2000
+    public var combine = Combine.last
+    public var loss = Loss.bpr
+    public var similarity = Similarity.dot
+    /// Softmax temperature (similarities are divided by it).
+    public var temperature: Float = 0.1
+    /// Sampled negatives per positive pair.
+    public var negativesPerPositive = 1
     public var maxEpochs = 30
     /// Epochs without a better validation NDCG@10 before the learning rate is multiplied by `lrFactor`.
     public var plateauPatience = 2
@@ -84,9 +99,14 @@ public struct GATConfig: Sendable, Equatable {
         .int(
             "validation_users", \.validationUsers, in: 1...Int.max,
             "users the per-epoch validation NDCG@10 is taken over"),
+        .choice("combine", \.combine, "embedding scored: the last layer's, or the mean of every layer's (LightGCN)"),
+        .choice("loss", \.loss, "bpr (+ alpha cosine term), or a sampled softmax over the batch's items"),
+        .choice("similarity", \.similarity, "score: dot product, or cosine (unit-length embeddings)"),
+        .float("temperature", \.temperature, in: 0.001...10, "softmax temperature"),
+        .int("negatives_per_positive", \.negativesPerPositive, in: 1...1024, "sampled negatives per positive pair"),
         .int(
             "max_epochs", \.maxEpochs, in: 1...Int.max,
-            "epochs at most (training stops earlier on validation " + "NDCG@10)"),
+            "epochs at most (training stops earlier on validation NDCG@10)"),
         .int(
             "plateau_patience", \.plateauPatience, in: 1...Int.max,
             "epochs without a better validation NDCG@10 before the lr drops"),

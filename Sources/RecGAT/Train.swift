@@ -147,7 +147,8 @@ extension GATEngine {
 
         let params = GATParameters(GATWeights.initial(c, textDim: textDim, nodeCount: nU + nI, rng: &rng))
         var adam = AdamW(lr: c.lr, weightDecay: c.weightDecay)
-        var best = -1.0, bestWeights = params.weights, sinceBest = 0
+        var best = -1.0, bestWeights = params.weights, sinceBest = 0, bestEpoch = 0, epochsRun = 0
+        var trainSeconds = 0.0
         var batchOrder = Array(trainPairs.indices)
         // Final states under the weights of the last validation: the scorer of hard negatives.
         var lastStates: [Float]?
@@ -179,24 +180,26 @@ extension GATEngine {
                     batchPairs.reserveCapacity(batch.count)
                     for p in batch {
                         let (u, i) = trainPairs[p]
-                        var j: Int32 = -1
-                        if c.negatives == .hard, let z = lastStates {
-                            var bestScore = -Float.infinity
-                            for _ in 0..<c.hardCandidates {
-                                var k: Int32
-                                repeat { k = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), k)
-                                var s: Float = 0
-                                let zu = Int(u) * h, zk = (nU + Int(k)) * h
-                                for x in 0..<h { s += z[zu + x] * z[zk + x] }
-                                if s > bestScore { (bestScore, j) = (s, k) }
-                            }
-                        } else {
-                            repeat { j = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), j)
-                        }
                         us.append(u)
                         ps.append(Int32(nU) + i)
-                        ns.append(Int32(nU) + j)
                         batchPairs.append((u, i))
+                        for _ in 0..<c.negativesPerPositive {
+                            var j: Int32 = -1
+                            if c.negatives == .hard, let z = lastStates {
+                                var bestScore = -Float.infinity
+                                for _ in 0..<c.hardCandidates {
+                                    var k: Int32
+                                    repeat { k = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), k)
+                                    var s: Float = 0
+                                    let zu = Int(u) * h, zk = (nU + Int(k)) * h
+                                    for x in 0..<h { s += z[zu + x] * z[zk + x] }
+                                    if s > bestScore { (bestScore, j) = (s, k) }
+                                }
+                            } else {
+                                repeat { j = Int32(rng.next() % UInt64(nI)) } while !g.allowed(Int(u), j)
+                            }
+                            ns.append(Int32(nU) + j)
+                        }
                     }
                     // The targets: every distinct node the loss reads, and where each sits.
                     var targets: [Int32] = []
@@ -216,16 +219,10 @@ extension GATEngine {
                     let graph = sampler.sample(
                         targets: targets, excluding: c.disjointEdges ? batchPairs : [], rng: &rng)
                     let t = Tape()
-                    let z = params.forward(
-                        t, graph: graph, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng
-                    ).last!
-                    let zt = t.prefixRows(z, graph.targets)
-                    let zu = t.gather(zt, lu), zp = t.gather(zt, lp), zn = t.gather(zt, ln)
-                    let bpr = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zu, zp), t.rowDot(zu, zn)))), -1)
-                    var loss = bpr
-                    if c.alpha != 0 {
-                        loss = t.add(loss, t.scale(t.mean(t.shift(t.scale(t.rowCosine(zu, zp), -1), 1)), c.alpha))
-                    }
+                    let states = params.forward(
+                        t, graph: graph, text: text, dropout: c.dropout, finalLayerNorm: c.finalLayerNorm, rng: &rng)
+                    let zt = embedding(t, states, targets: graph.targets, c)
+                    let loss = self.loss(t, zt, users: lu, positives: lp, negatives: ln, nodes: targets, graph: g, c)
                     t.backward(loss)
                     adam.step(params.all)
                     lossSum += Double(loss.scalar)
@@ -243,15 +240,19 @@ extension GATEngine {
                 let epochSeconds = (ContinuousClock.now - epochStart).seconds
                 var ndcg = 0.0
                 if !valUsers.isEmpty {
-                    let z = allStates(params, trainGraph).last!.value
+                    let all = allStates(params, trainGraph).map { Matrix(rows: nU + nI, cols: h, data: $0.value) }
+                    let z = GATEngine.embeddings(all, c).data
                     ndcg = validationNDCG(
                         z, hidden: h, users: nU, items: nI, valUsers: valUsers, valItems: valItems, seen: g.seen)
                     if c.negatives == .hard { lastStates = z }
                 }
+                epochsRun = epoch
+                trainSeconds += (ContinuousClock.now - epochStart).seconds
                 if ndcg > best {
                     best = ndcg
                     bestWeights = params.weights
                     sinceBest = 0
+                    bestEpoch = epoch
                 } else {
                     sinceBest += 1
                     if sinceBest % c.plateauPatience == 0 { adam.lr *= c.lrFactor }
@@ -273,12 +274,72 @@ extension GATEngine {
         // Under the same single-threaded BLAS as training: OpenBLAS's thread count (which a
         // concurrent caller may be holding at 1) can change the last bits of a product.
         let states = BLAS.withThreads(1) { allStates(GATParameters(bestWeights), fullGraph) }
+        let figures = [
+            "epochs": Double(epochsRun), "best_epoch": Double(bestEpoch),
+            "seconds_per_epoch": trainSeconds / Double(max(1, epochsRun)), "steps_per_epoch": Double(steps),
+            "seconds_total": (ContinuousClock.now - started).seconds,
+        ]
         return try GATEngine(
             name: name, config: c, weights: bestWeights, catalog: catalog, users: store,
             states: states.map { Matrix(rows: nU + nI, cols: h, data: $0.value) },
             userText: userText, itemText: itemText, encoder: encoder, encoderProblem: nil,
             modelName: encoder?.name ?? "", modelSHA256: encoder?.weightsSHA256 ?? "",
-            validationNDCG: best)
+            validationNDCG: best, trainingFigures: figures)
+    }
+
+    /// The targets' embeddings on the tape, combined as serving combines them (`combined`).
+    static func embedding(_ t: Tape, _ states: [Tensor], targets n: Int, _ c: GATConfig) -> Tensor {
+        var z: Tensor
+        switch c.combine {
+        case .last: z = t.prefixRows(states.last!, n)
+        case .mean:
+            z = t.prefixRows(states[0], n)
+            for s in states.dropFirst() { z = t.add(z, t.prefixRows(s, n)) }
+            z = t.scale(z, 1 / Float(states.count))
+        }
+        return c.similarity == .cosine ? t.rowNormalize(z) : z
+    }
+
+    /// The training loss of one batch over the targets' embeddings `z` (rows by local index):
+    /// BPR over each (user, positive, negative) — `negatives` holds `negativesPerPositive` per
+    /// user — or a softmax of each user over every item in the batch (positives and negatives,
+    /// the user's other known positives left out) at `temperature`; plus `alpha` times the
+    /// cosine term 1 − cos(u, i+).
+    static func loss(
+        _ t: Tape, _ z: Tensor, users lu: [Int32], positives lp: [Int32], negatives ln: [Int32], nodes: [Int32],
+        graph g: TrainingGraph, _ c: GATConfig
+    ) -> Tensor {
+        let zu = t.gather(z, lu), zp = t.gather(z, lp)
+        var loss: Tensor
+        switch c.loss {
+        case .bpr:
+            let k = c.negativesPerPositive
+            let zuk = k == 1 ? zu : t.gather(z, lu.flatMap { Array(repeating: $0, count: k) })
+            let zpk = k == 1 ? zp : t.gather(z, lp.flatMap { Array(repeating: $0, count: k) })
+            let zn = t.gather(z, ln)
+            loss = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zuk, zpk), t.rowDot(zuk, zn)))), -1)
+        case .softmax:
+            // The candidate items: every distinct positive and negative of the batch.
+            var column = [Int32: Int](), items: [Int32] = []
+            for v in lp + ln where column[v] == nil {
+                column[v] = items.count
+                items.append(v)
+            }
+            let logits = t.scale(t.matmul(zu, t.gather(z, items), transposeB: true), 1 / c.temperature)
+            let nU = g.users
+            var masked: [(Int, Int)] = []
+            for (r, u) in lu.enumerated() {
+                let user = Int(nodes[Int(u)])
+                for (col, v) in items.enumerated() where !g.allowed(user, nodes[Int(v)] - Int32(nU)) {
+                    masked.append((r, col))
+                }
+            }
+            loss = t.softmaxCrossEntropy(logits, targets: lp.map { column[$0]! }, masked: masked)
+        }
+        if c.alpha != 0 {
+            loss = t.add(loss, t.scale(t.mean(t.shift(t.scale(t.rowCosine(zu, zp), -1), 1)), c.alpha))
+        }
+        return loss
     }
 
     /// NDCG@10 of the validation items among each validation user's unseen items.

@@ -220,7 +220,11 @@ public final class Tape {
             if b.needsGrad {
                 if rowBroadcast {
                     b.ensureGrad()
-                    for r in 0..<a.rows { for j in 0..<c { b.grad[j] += t.grad[r * c + j] } }
+                    b.grad.withUnsafeMutableBufferPointer { bg in
+                        t.grad.withUnsafeBufferPointer { tg in
+                            for r in 0..<a.rows { for j in 0..<c { bg[j] += tg[r * c + j] } }
+                        }
+                    }
                 } else {
                     Tape.accumulate(b, t.grad)
                 }
@@ -278,10 +282,25 @@ public final class Tape {
 
     /// ELU(x) = x for x > 0, eˣ − 1 otherwise.
     public func elu(_ a: Tensor) -> Tensor {
-        let out = a.value.map { $0 > 0 ? $0 : Foundation.expm1($0) }
+        var out = a.value
+        let n = a.count
+        out.withUnsafeMutableBufferPointer { o in
+            nonisolated(unsafe) let op = o.baseAddress!
+            Kernels.parallelRows(n, grain: 16_384) { range in
+                for i in range where op[i] <= 0 { op[i] = Foundation.expm1(op[i]) }
+            }
+        }
         return record(a.rows, a.cols, out, [a]) { t in
             a.ensureGrad()
-            for i in 0..<a.count { a.grad[i] += t.grad[i] * (a.value[i] > 0 ? 1 : t.value[i] + 1) }
+            a.grad.withUnsafeMutableBufferPointer { g in
+                t.grad.withUnsafeBufferPointer { tg in
+                    a.value.withUnsafeBufferPointer { x in
+                        t.value.withUnsafeBufferPointer { y in
+                            for i in 0..<n { g[i] += tg[i] * (x[i] > 0 ? 1 : y[i] + 1) }
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -491,10 +510,18 @@ public final class Tape {
             if gain.needsGrad || bias.needsGrad {
                 gain.ensureGrad()
                 bias.ensureGrad()
-                for r in 0..<n {
-                    for j in 0..<c {
-                        gain.grad[j] += t.grad[r * c + j] * xhatC[r * c + j]
-                        bias.grad[j] += t.grad[r * c + j]
+                gain.grad.withUnsafeMutableBufferPointer { gg in
+                    bias.grad.withUnsafeMutableBufferPointer { bg in
+                        t.grad.withUnsafeBufferPointer { tg in
+                            xhatC.withUnsafeBufferPointer { xh in
+                                for r in 0..<n {
+                                    for j in 0..<c {
+                                        gg[j] += tg[r * c + j] * xh[r * c + j]
+                                        bg[j] += tg[r * c + j]
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -68,7 +68,7 @@ public final class SVDEngine: RatingPredictor {
             .float("reg", \.reg, in: 0...(.greatestFiniteMagnitude), "L2 regularisation"),
             .float(
                 "init_std", \.initStd, in: 0...(.greatestFiniteMagnitude),
-                "std of the N(0, s^2) factor " + "initialisation"),
+                "std of the N(0, s^2) factor initialisation"),
             .uint64("seed", \.seed, "random seed"),
         ])
     }
