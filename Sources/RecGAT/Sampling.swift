@@ -1,3 +1,4 @@
+import Foundation
 import RecCore
 import RecMath
 
@@ -70,21 +71,33 @@ struct SampledGraph {
 
 /// Samples `SampledGraph`s from a message graph. Each destination keeps its self loop and up
 /// to `fanouts[l]` neighbours drawn uniformly without replacement (0: all of them), never
-/// an edge that is one of the batch's own supervision pairs. Cost per batch O(targets ·
-/// Π fanouts), bounded whatever the graph's size; the scratch arrays are O(nodes), allocated
-/// once. Not thread-safe (one per trainer).
+/// an edge that is one of the batch's own supervision pairs. With a node budget for the layer
+/// (`budgets[l]` > 0), when the sampled neighbours would bring in more new nodes than that, a
+/// subset of `budgets[l]` of them is kept, drawn with probability growing with how many
+/// destinations sampled each (Efraimidis–Spirakis weighted sampling), and the edges to the
+/// others are dropped (layer-wise sampling, as LADIES does): a step's computation graph then
+/// holds at most targets + Σ budgets nodes whatever the graph's size. Cost per batch
+/// O(targets · Π fanouts) at most; the scratch arrays are O(nodes), allocated once. Not
+/// thread-safe (one per trainer).
 struct BlockSampler {
     let graph: MessageGraph
     /// Per layer, bottom first.
     let fanouts: [Int]
+    /// New nodes a layer may add, bottom first (0: no bound).
+    let budgets: [Int]
     private var local: [Int32]
     private var inBatch: [Bool]
+    /// How many destinations sampled each not-yet-included node (layer scratch).
+    private var hits: [Int32]
 
-    init(graph: MessageGraph, fanouts: [Int]) {
+    init(graph: MessageGraph, fanouts: [Int], budgets: [Int]? = nil) {
         self.graph = graph
         self.fanouts = fanouts
+        self.budgets = budgets ?? Array(repeating: 0, count: fanouts.count)
+        precondition(self.budgets.count == fanouts.count, "BlockSampler: one budget per layer")
         local = [Int32](repeating: -1, count: graph.nodes)
         inBatch = [Bool](repeating: false, count: graph.nodes)
+        hits = [Int32](repeating: 0, count: graph.nodes)
     }
 
     /// The blocks for `targets` (distinct global node ids), leaving out the edges of `pairs`
@@ -103,14 +116,15 @@ struct BlockSampler {
         var blocks: [EdgeIndex] = []
         var dstCount = targets.count
         var chosen: [Int] = []
+        // One layer's sampled edges before the budget: destination's local id, global source.
+        var picked: [(Int32, Int32)] = []
+        var fresh: [Int32] = []
         for l in stride(from: fanouts.count - 1, through: 0, by: -1) {
             let f = fanouts[l]
-            var off = [0], src: [Int32] = []
-            off.reserveCapacity(dstCount + 1)
-            src.reserveCapacity(dstCount * (f == 0 ? 8 : f + 1))
+            picked.removeAll(keepingCapacity: true)
+            fresh.removeAll(keepingCapacity: true)
             for d in 0..<dstCount {
                 let v = Int(nodes[d])
-                src.append(Int32(d))  // self loop first, as in the full graph
                 let lo = graph.offsets[v], deg = graph.offsets[v + 1] - lo
                 func take(_ p: Int) {
                     let w = graph.neighbours[lo + p]
@@ -118,13 +132,11 @@ struct BlockSampler {
                         let (u, i) = v < users ? (v, Int(w) - users) : (Int(w), v - users)
                         if excluded.contains(Int64(u) << 32 | Int64(i)) { return }
                     }
-                    var k = local[Int(w)]
-                    if k < 0 {
-                        k = Int32(nodes.count)
-                        local[Int(w)] = k
-                        nodes.append(w)
+                    if local[Int(w)] < 0 {
+                        if hits[Int(w)] == 0 { fresh.append(w) }
+                        hits[Int(w)] += 1
                     }
-                    src.append(k)
+                    picked.append((Int32(d), w))
                 }
                 if f == 0 || deg <= f {
                     for p in 0..<deg { take(p) }
@@ -136,6 +148,39 @@ struct BlockSampler {
                         chosen.append(chosen.contains(t) ? j : t)
                     }
                     for p in chosen { take(p) }
+                }
+            }
+            // The new nodes this layer brings in: all of them in the order first sampled, or
+            // the budget's worth by weighted sampling without replacement, kept in that order.
+            let budget = budgets[l]
+            if budget > 0 && fresh.count > budget {
+                var keyed = fresh.map { w -> (Double, Int32) in
+                    let u = Double(rng.next() >> 11) * 0x1p-53
+                    return (Foundation.log(max(u, 1e-300)) / Double(hits[Int(w)]), w)
+                }
+                keyed.sort { $0.0 > $1.0 }
+                var keep = Set(keyed.prefix(budget).map(\.1))
+                for w in fresh where keep.remove(w) != nil {
+                    local[Int(w)] = Int32(nodes.count)
+                    nodes.append(w)
+                }
+            } else {
+                for w in fresh {
+                    local[Int(w)] = Int32(nodes.count)
+                    nodes.append(w)
+                }
+            }
+            for w in fresh { hits[Int(w)] = 0 }
+            var off = [0], src: [Int32] = []
+            off.reserveCapacity(dstCount + 1)
+            src.reserveCapacity(picked.count + dstCount)
+            var next = 0
+            for d in 0..<dstCount {
+                src.append(Int32(d))  // self loop first, as in the full graph
+                while next < picked.count && Int(picked[next].0) == d {
+                    let k = local[Int(picked[next].1)]
+                    if k >= 0 { src.append(k) }
+                    next += 1
                 }
                 off.append(src.count)
             }

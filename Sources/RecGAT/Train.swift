@@ -142,7 +142,7 @@ extension GATEngine {
         var neutralPairs: [(Int32, Int32)] = []
         for u in 0..<nU { for i in g.neutral[u] { neutralPairs.append((Int32(u), i)) } }
         let trainGraph = MessageGraph(users: nU, items: nI, pairs: trainPairs + neutralPairs)
-        var sampler = BlockSampler(graph: trainGraph, fanouts: c.fanouts)
+        var sampler = BlockSampler(graph: trainGraph, fanouts: c.fanouts, budgets: c.layerNodes)
         let layers = c.heads.count
 
         let params = GATParameters(GATWeights.initial(c, textDim: textDim, nodeCount: nU + nI, rng: &rng))
@@ -318,20 +318,28 @@ extension GATEngine {
             let zpk = k == 1 ? zp : t.gather(z, lp.flatMap { Array(repeating: $0, count: k) })
             let zn = t.gather(z, ln)
             loss = t.scale(t.mean(t.logSigmoid(t.sub(t.rowDot(zuk, zpk), t.rowDot(zuk, zn)))), -1)
-        case .softmax:
-            // The candidate items: every distinct positive and negative of the batch.
+        case .softmax, .inbatch:
+            // The candidate items: every distinct negative of the batch, shared by all its rows
+            // (a sampled softmax), then the positives. `softmax` lets each row see only its own
+            // positive among them; `inbatch` lets it see all, so other users' positives are
+            // negatives too (popularity-sampled: they push popular items down).
             var column = [Int32: Int](), items: [Int32] = []
-            for v in lp + ln where column[v] == nil {
+            for v in ln + lp where column[v] == nil {
                 column[v] = items.count
                 items.append(v)
             }
+            let negativeColumns = Set(ln.map { column[$0]! })
             let logits = t.scale(t.matmul(zu, t.gather(z, items), transposeB: true), 1 / c.temperature)
             let nU = g.users
             var masked: [(Int, Int)] = []
             for (r, u) in lu.enumerated() {
-                let user = Int(nodes[Int(u)])
-                for (col, v) in items.enumerated() where !g.allowed(user, nodes[Int(v)] - Int32(nU)) {
-                    masked.append((r, col))
+                let user = Int(nodes[Int(u)]), own = column[lp[r]]!
+                for (col, v) in items.enumerated() where col != own {
+                    if c.loss == .softmax && !negativeColumns.contains(col) {
+                        masked.append((r, col))
+                    } else if !g.allowed(user, nodes[Int(v)] - Int32(nU)) {
+                        masked.append((r, col))
+                    }
                 }
             }
             loss = t.softmaxCrossEntropy(logits, targets: lp.map { column[$0]! }, masked: masked)

@@ -123,11 +123,51 @@ enum Planted {
         }
     }
 
+    /// A node budget bounds what each layer adds; every kept edge is still a graph edge, and
+    /// with a budget larger than the graph the blocks are those of no budget (same draws).
+    @Test func layerNodeBudgetsBoundEachLayersNewNodes() {
+        let d = plantedDataset()
+        let g = TrainingGraph(d, positiveMin: 4, negativeMax: 2)
+        var pairs: [(Int32, Int32)] = []
+        for u in 0..<60 { for i in g.positives[u] { pairs.append((Int32(u), i)) } }
+        let m = MessageGraph(users: 60, items: 40, pairs: pairs)
+        let batch = Array(pairs[0..<4])
+        let targets = Array(Set(batch.flatMap { [$0.0, 60 + $0.1] })).sorted()
+        var bounded = BlockSampler(graph: m, fanouts: [5, 5, 5], budgets: [6, 4, 3])
+        var rng = SplitMix64(seed: 3)
+        let sg = bounded.sample(targets: targets, excluding: batch, rng: &rng)
+        // Layer l adds nodes `blocks[l].sourceCount - blocks[l].nodeCount`, at most its budget.
+        for (l, budget) in [6, 4, 3].enumerated() {
+            let b = sg.blocks[l]
+            #expect(b.sourceCount - b.nodeCount <= budget)
+            #expect(b.sourceCount - b.nodeCount == budget, "a budget below the reachable nodes is used up")
+            for dst in 0..<b.nodeCount {
+                let r = b.byDestination.offsets[dst]..<b.byDestination.offsets[dst + 1]
+                #expect(b.src[r.lowerBound] == Int32(dst))
+                let v = Int(sg.nodes[dst])
+                let nb = Set(m.neighbours[m.offsets[v]..<m.offsets[v + 1]])
+                for e in r.dropFirst() { #expect(nb.contains(sg.nodes[Int(b.src[e])])) }
+            }
+        }
+        #expect(sg.nodes.count <= targets.count + 13)
+        var loose = BlockSampler(graph: m, fanouts: [5, 5, 5], budgets: [1000, 1000, 1000])
+        var free = BlockSampler(graph: m, fanouts: [5, 5, 5])
+        var r1 = SplitMix64(seed: 9), r2 = SplitMix64(seed: 9)
+        let a = loose.sample(targets: targets, excluding: batch, rng: &r1)
+        let b = free.sample(targets: targets, excluding: batch, rng: &r2)
+        #expect(a.nodes == b.nodes)
+        #expect(zip(a.blocks, b.blocks).allSatisfy { $0.src == $1.src && $0.sourceCount == $1.sourceCount })
+    }
+
     @Test func configRoundTripsAndRejectsMalformedValues() throws {
         var c = GATConfig()
         c.features = .text
         c.heads = [2, 1]
         c.fanouts = [10, 5]
+        c.layerNodes = [512, 256]
+        c.loss = .inbatch
+        c.combine = .mean
+        c.similarity = .cosine
         c.alpha = 0.5
         c.negatives = .hard
         #expect(try GATConfig(GATKind.params(c.asStrings)) == c)
@@ -136,6 +176,8 @@ enum Planted {
         #expect(throws: RecError.self) { try GATConfig(GATKind.params(["hidden": "63", "heads": "4,1"])) }
         #expect(throws: RecError.self) { try GATKind.params(["epochs": "3"]) }  // no such parameter
         #expect(throws: RecError.self) { try GATConfig(GATKind.params(["fanouts": "10,10"])) }  // 2 for 3 layers
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["layer_nodes": "0,0"])) }
+        #expect(throws: RecError.self) { try GATConfig(GATKind.params(["loss": "hinge"])) }
     }
 }
 
@@ -167,6 +209,39 @@ enum Planted {
         c.seed = 43
         let other = try GATEngine.fit(plantedDataset(), config: c, encoder: nil)
         #expect(other.states.last! != a.states.last!)
+    }
+
+    /// The softmax losses with mean-of-layers cosine embeddings learn the planted groups too,
+    /// and what serving scores is the same combination training optimised (a stored user's
+    /// single-node pass reproduces its served embedding).
+    @Test(arguments: [GATConfig.Loss.softmax, .inbatch, .bpr])
+    func softmaxLossesAndLayerMeansLearnThePlantedGroups(loss: GATConfig.Loss) throws {
+        var c = idOnlyConfig()
+        c.loss = loss
+        c.alpha = 0
+        c.combine = .mean
+        c.similarity = .cosine
+        c.fanouts = [0, 0, 0]
+        c.maxEpochs = 12
+        let e = try GATEngine.fit(plantedDataset(), config: c, encoder: nil)
+        let store = e.users
+        var agree = 0
+        for u in 0..<60 {
+            let history = store.histories.entries(of: Int32(u))
+            let s = try e.score(UserQuery(userIndex: Int32(u), history: history), items: nil)
+            let seen = Set(history.map(\.item))
+            let own = u < 30 ? 0..<20 : 20..<40, other = u < 30 ? 20..<40 : 0..<20
+            let mean = { (r: Range<Int>) in r.filter { !seen.contains(Int32($0)) }.map { s[$0] }.reduce(0, +) }
+            if mean(own) / 20 > mean(other) / 20 { agree += 1 }
+            // Unit length, and the single-node pass gives the same embedding.
+            let h = c.hidden
+            let z = e.userEmbeddings.data[(u * h)..<(u * h + h)]
+            #expect(abs(z.reduce(0) { $0 + $1 * $1 } - 1) < 1e-3)
+            let nbrs = e.positives[u].map { Int32(60) + $0 }
+            let p = e.pass(h0: Array(e.states[0].data[(u * h)..<(u * h + h)]), neighbours: nbrs)
+            #expect(zip(p.z, z).allSatisfy { abs($0 - $1) < 1e-3 }, "user \(u)")
+        }
+        #expect(agree >= 54, "\(loss): only \(agree) of 60 users score their own group's unseen items higher")
     }
 
     @Test func harderNegativesAndBPROnlyAlsoTrain() throws {
