@@ -56,7 +56,8 @@ def main():
                     status = "ok" if p.returncode == 0 else f"exit {p.returncode}: {p.stderr.strip().splitlines()[-2:]}"
                     err = p.stderr
                 except subprocess.TimeoutExpired as e:
-                    status, err = f"stopped at the {a.timeout:.0f} s bound", (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+                    # text=True does not decode what a timed-out run had written
+                    status, err = f"stopped at the {a.timeout:.0f} s bound", (e.stderr or b"").decode(errors="replace")
                 wall = time.time() - t0
                 rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
                 row = {"ratings": n, "engine": engine, "status": status, "wall_s": wall,

@@ -7,7 +7,7 @@ import RecText
 public struct GATProgress: Sendable {
     public var epoch: Int
     public var maxEpochs: Int
-    /// Mean training loss (BPR + alpha · cosine term) over the epoch's steps so far.
+    /// Mean training loss (`GATConfig.loss` + alpha · cosine term) over the epoch's steps so far.
     public var loss: Double
     /// NDCG@10 on the validation slice after the epoch (nil within an epoch).
     public var validationNDCG: Double?
@@ -302,9 +302,10 @@ extension GATEngine {
 
     /// The training loss of one batch over the targets' embeddings `z` (rows by local index):
     /// BPR over each (user, positive, negative) — `negatives` holds `negativesPerPositive` per
-    /// user — or a softmax of each user over every item in the batch (positives and negatives,
-    /// the user's other known positives left out) at `temperature`; plus `alpha` times the
-    /// cosine term 1 − cos(u, i+).
+    /// user — or a softmax of each positive at `temperature` against the batch's negatives
+    /// (`softmax`) or against its negatives and the other rows' positives (`inbatch`), the
+    /// user's own known positives never counted as negatives; plus `alpha` times the cosine
+    /// term 1 − cos(u, i+).
     static func loss(
         _ t: Tape, _ z: Tensor, users lu: [Int32], positives lp: [Int32], negatives ln: [Int32], nodes: [Int32],
         graph g: TrainingGraph, _ c: GATConfig
@@ -324,18 +325,22 @@ extension GATEngine {
             // positive among them; `inbatch` lets it see all, so other users' positives are
             // negatives too (popularity-sampled: they push popular items down).
             var column = [Int32: Int](), items: [Int32] = []
-            for v in ln + lp where column[v] == nil {
+            for v in ln where column[v] == nil {
                 column[v] = items.count
                 items.append(v)
             }
-            let negativeColumns = Set(ln.map { column[$0]! })
+            let negativeColumns = items.count  // columns 0 ..< this are negatives
+            for v in lp where column[v] == nil {
+                column[v] = items.count
+                items.append(v)
+            }
             let logits = t.scale(t.matmul(zu, t.gather(z, items), transposeB: true), 1 / c.temperature)
             let nU = g.users
             var masked: [(Int, Int)] = []
             for (r, u) in lu.enumerated() {
                 let user = Int(nodes[Int(u)]), own = column[lp[r]]!
                 for (col, v) in items.enumerated() where col != own {
-                    if c.loss == .softmax && !negativeColumns.contains(col) {
+                    if c.loss == .softmax && col >= negativeColumns {
                         masked.append((r, col))
                     } else if !g.allowed(user, nodes[Int(v)] - Int32(nU)) {
                         masked.append((r, col))
