@@ -8,6 +8,9 @@ public enum Checksum {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The 32 bytes of SHA-256(`data`).
+    public static func sha256Digest(_ data: Data) -> Data { Data(SHA256.hash(data: data)) }
+
     public static func sha256(file url: URL) throws -> String {
         guard let h = FileHandle(forReadingAtPath: url.path) else {
             throw RecError.notFound("cannot open \(url.path)")

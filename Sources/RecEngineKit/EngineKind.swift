@@ -99,15 +99,18 @@ public struct FitContext {
     public var modelsDir: URL
     /// LLM-enriched profiles laid over the template ones (`recfuse profiles --llm`).
     public var profiles: ProfileOverrides?
+    /// Folder keeping profile embeddings between runs (`EmbeddingCache`); nil: none.
+    public var embeddingCache: URL?
     public var progress: (TrainingProgress) -> Void
     public var log: (String) -> Void
 
     public init(
-        modelsDir: URL = URL(fileURLWithPath: "models"), profiles: ProfileOverrides? = nil,
+        modelsDir: URL = URL(fileURLWithPath: "models"), profiles: ProfileOverrides? = nil, embeddingCache: URL? = nil,
         progress: @escaping (TrainingProgress) -> Void = { _ in }, log: @escaping (String) -> Void = { _ in }
     ) {
         self.modelsDir = modelsDir
         self.profiles = profiles
+        self.embeddingCache = embeddingCache
         self.progress = progress
         self.log = log
     }
@@ -117,7 +120,9 @@ public struct FitContext {
         guard !model.isEmpty, !model.contains("/") else {
             throw RecError.invalidArgument("encoder model '\(model)' must be a folder name under \(modelsDir.path)")
         }
-        return try SentenceEncoder.shared(modelsDir.appendingPathComponent(model))
+        let e = try SentenceEncoder.shared(modelsDir.appendingPathComponent(model))
+        e.useDiskCache(embeddingCache.map { EmbeddingCache(directory: $0, encoder: e, warn: log) })
+        return e
     }
 }
 

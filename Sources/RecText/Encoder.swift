@@ -196,9 +196,37 @@ public final class SentenceEncoder: Sendable {
     /// Like `embed(_:)`, but remembers every text's embedding for the life of the encoder, so
     /// training several engines (or several evaluation splits) on the same profiles encodes each
     /// distinct text once. The memo holds at most `memoLimit` texts (then it starts over).
+    /// With a disk cache attached (`useDiskCache`), texts embedded by an earlier run are read
+    /// from it rather than encoded again, and new ones are added to it.
     public func embedMemoised(_ texts: [String]) -> Matrix {
-        memoised(texts, in: memo, limit: Self.memoLimit) { embed($0) }
+        memoised(texts, in: memo, limit: Self.memoLimit) { missing in
+            guard let cache = diskCache.withLock({ $0 }) else { return embed(missing) }
+            let h = config.hidden
+            let cached = cache.lookup(missing)
+            let absent = missing.indices.filter { cached[$0] == nil }
+            let fresh = embed(absent.map { missing[$0] })
+            if !absent.isEmpty {
+                let rows = absent.indices.map { Array(fresh.data[$0 * h..<($0 + 1) * h]) }
+                cache.store(absent.map { missing[$0] }, rows: rows)
+            }
+            var out = Matrix(rows: missing.count, cols: h)
+            var next = 0
+            for (r, v) in cached.enumerated() {
+                if let v {
+                    out.data.replaceSubrange(r * h..<(r + 1) * h, with: v)
+                } else {
+                    out.data.replaceSubrange(r * h..<(r + 1) * h, with: fresh.data[next * h..<(next + 1) * h])
+                    next += 1
+                }
+            }
+            return out
+        }
     }
+
+    /// Keeps `embedMemoised`'s embeddings in `cache` across runs too (nil: in memory only).
+    public func useDiskCache(_ cache: EmbeddingCache?) { diskCache.withLock { $0 = cache } }
+
+    private let diskCache = Mutex<EmbeddingCache?>(nil)
 
     public static let memoLimit = 200_000
     private let memo = Mutex<[String: [Float]]>([:])

@@ -43,6 +43,11 @@ struct FitOptions: ParsableArguments {
     var modelsDir: String = "models"
     @Option(help: "JSON lines from `recfuse profiles --llm` laid over the template profiles (text and GAT engines).")
     var profiles: String?
+    @Option(
+        help: ArgumentHelp(
+            "Folder keeping profile embeddings between runs, so retraining on the same profiles skips the encoder; 'off' for none.",
+            discussion: "Default: $RECFUSE_CACHE_DIR, else $XDG_CACHE_HOME/recfuse, else ~/.cache/recfuse."))
+    var embeddingCache: String?
     @Argument(
         parsing: .allUnrecognized,
         help: ArgumentHelp("Engine parameters, --<kind>-<parameter> VALUE.", discussion: Registry.flagHelp))
@@ -52,6 +57,8 @@ struct FitOptions: ParsableArguments {
         let overrides = try profiles.map { try ProfileOverrides.load(URL(fileURLWithPath: $0)) }
         return FitContext(
             modelsDir: URL(fileURLWithPath: modelsDir), profiles: overrides,
+            embeddingCache: embeddingCache == "off"
+                ? nil : embeddingCache.map { URL(fileURLWithPath: $0) } ?? EmbeddingCache.defaultDirectory,
             progress: { progress?.report($0) }, log: { log.info("\($0)") })
     }
 
