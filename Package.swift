@@ -162,7 +162,7 @@ let package = Package(
             .testTarget(
                 name: "RecWireTests",
                 dependencies: [
-                    "RecWire", "RecEngines", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
+                    "RecWire", "RecEngines", "RecLLM", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
                     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 ]),
             .testTarget(

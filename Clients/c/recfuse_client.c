@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct rfc_client {
 	nng_socket sock;
@@ -204,6 +205,11 @@ rfc_call(rfc_client *c, const char *method, const ProtobufCMessage *req,
 	protobuf_c_message_pack(req, payload);
 	env.method = (char *) method;
 	env.deadline_ms = (uint32_t) c->timeout_ms;
+	/* Also absolute, so the time the request waits in a queue before a server thread takes
+	 * it counts against the deadline (a request whose caller gave up is not worked on). */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	env.deadline_unix_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 + c->timeout_ms;
 	env.payload.data = payload;
 	env.payload.len = plen;
 	size_t elen = recfuse__v1__envelope__get_packed_size(&env);

@@ -26,6 +26,11 @@ public struct LoadGenerator: Sendable {
         public var candidates = 100
         /// "" = the server's default.
         public var engine = ""
+        /// Each request's deadline, sent both relative (`deadline_ms`) and absolute
+        /// (`deadline_unix_ms`, stamped when the request is sent, so time queued counts).
+        public var deadlineMs = 10_000
+        /// Rerank's judge ("" = the server's default).
+        public var judge = ""
         public init() {}
     }
 
@@ -56,7 +61,7 @@ public struct LoadGenerator: Sendable {
         let o = options
         let ids = (0..<max(0, o.candidates)).map { String($0 * 13 % 1682 + 1) }
         var env = RFEnvelope()
-        env.deadlineMs = 10_000
+        env.deadlineMs = UInt32(max(1, o.deadlineMs))
         var u = RFUser()
         u.id = o.user
         switch o.method {
@@ -81,6 +86,13 @@ public struct LoadGenerator: Sendable {
                 c.itemID = id
                 return c
             }
+            switch o.judge {
+            case "": break
+            case "local": r.judge = .local
+            case "llm_relevancy": r.judge = .llmRelevancy
+            case "llm_pointwise": r.judge = .llmPointwise
+            default: throw RecError.invalidArgument("--judge must be local, llm_relevancy or llm_pointwise")
+            }
             env.payload = try r.serializedData()
         case .explain:
             env.method = Methods.explain
@@ -91,6 +103,14 @@ public struct LoadGenerator: Sendable {
         return try env.serializedData()
     }
 
+    /// `bytes` with the absolute deadline `deadlineMs` from now appended: a protobuf field
+    /// appended to a message is read as if it had been encoded with it.
+    static func stamped(_ bytes: Data, deadlineMs: Int) -> Data {
+        var e = RFEnvelope()
+        e.deadlineUnixMs = Int64(Date().timeIntervalSince1970 * 1000) + Int64(deadlineMs)
+        return bytes + ((try? e.serializedData()) ?? Data())
+    }
+
     /// Runs the load against `urls`; `checkReplies` decodes each reply and counts non-OK ones.
     public func run(_ target: String, urls: [String], bytes: Data, checkReplies: Bool) throws -> Result {
         let o = options
@@ -99,7 +119,7 @@ public struct LoadGenerator: Sendable {
         let firstError = Mutex<String?>(nil)
         let requesters = try (0..<o.clients).map { _ in
             let s = try NNGSocket(.req)
-            try s.setTimeouts(milliseconds: 10_000)
+            try s.setTimeouts(milliseconds: Int32(clamping: max(1, o.deadlineMs) + 1_000))
             try s.setMaxMessageBytes(64 << 20)
             for u in urls { try s.dial(u) }
             return s
@@ -118,7 +138,7 @@ public struct LoadGenerator: Sendable {
                 while issued.add(1, ordering: .relaxed).oldValue < o.count && ContinuousClock.now < end {
                     let t0 = ContinuousClock.now
                     do {
-                        let reply = try requester.call(bytes)
+                        let reply = try requester.call(Self.stamped(bytes, deadlineMs: o.deadlineMs))
                         let dt = ContinuousClock.now - t0
                         lat.append(
                             UInt64(

@@ -24,6 +24,18 @@ public struct LLMError: Error, Sendable, CustomStringConvertible, Equatable {
         case truncated
         /// The answer is not JSON matching the requested schema.
         case schema
+        /// Every LLM slot was taken for longer than `queueTimeout`: not queued (the bulkhead).
+        case busy
+        /// The circuit breaker is open: the endpoint failed repeatedly and is resting.
+        case circuitOpen = "circuit_open"
+    }
+
+    /// Whether this failure says the endpoint itself is unwell (what the breaker counts).
+    public var endpointFailure: Bool {
+        switch kind {
+        case .unavailable, .timeout, .http: return true
+        default: return false
+        }
     }
 
     public var kind: Kind
@@ -117,6 +129,8 @@ public final class LLMClient: Sendable {
     private let permits: Permits
     private let cache: ResponseCache?
     private let counters = Mutex(LLMStats())
+    /// Opens after `config.breakerFailures` consecutive endpoint failures.
+    public let breaker: CircuitBreaker
     private let rng = Mutex(
         SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))))
 
@@ -124,10 +138,15 @@ public final class LLMClient: Sendable {
         try config.validate()
         self.config = config
         permits = Permits(config.concurrency)
+        breaker = CircuitBreaker(
+            threshold: config.breakerFailures, cooloff: .milliseconds(Int64(config.breakerCooloff * 1000)))
         cache = config.cacheDir.map { ResponseCache(URL(fileURLWithPath: $0)) }
     }
 
     public var stats: LLMStats { counters.withLock { $0 } }
+
+    /// HTTP transfers in flight now (at most `config.concurrency`).
+    public var inFlight: Int { config.concurrency - permits.available }
 
     public func chat(_ request: ChatRequest, deadline: Deadline = .none) -> Result<ChatResult, LLMError> {
         chatAll([request], deadline: deadline)[0]
@@ -235,6 +254,26 @@ public final class LLMClient: Sendable {
                 pending.append(Pending(index: n, attempt: 0))
             }
         }
+        // The breaker: open = every call fails at once; half-open = only the first goes (the probe).
+        var probe = false
+        if !pending.isEmpty {
+            switch breaker.admit() {
+            case .refuse(let why):
+                for p in pending { results[p.index] = .failure(LLMError(.circuitOpen, why)) }
+                pending.removeAll()
+            case .go(let isProbe):
+                probe = isProbe
+                if probe {
+                    for p in pending.dropFirst() {
+                        results[p.index] = .failure(
+                            LLMError(.circuitOpen, "LLM endpoint considered down; one probe call is testing it"))
+                    }
+                    pending = Array(pending.prefix(1))
+                }
+            }
+        }
+        let admitted = pending.map(\.index)
+        defer { recordOutcomes(admitted, results, probe: probe) }
         var headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
         if let key = config.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
 
@@ -244,9 +283,20 @@ public final class LLMClient: Sendable {
                 for p in pending { results[p.index] = .failure(Self.outOfTime(p.lastError)) }
                 break
             }
-            let granted = permits.acquire(upTo: pending.count, within: remaining)
+            // The bulkhead: wait for a slot at most queueTimeout (and never past the deadline).
+            let wait = min(config.queueTimeout, remaining ?? config.queueTimeout)
+            let granted = permits.acquire(upTo: pending.count, within: wait)
             if granted == 0 {
-                for p in pending { results[p.index] = .failure(Self.outOfTime(p.lastError)) }
+                let busy = remaining.map { $0 > config.queueTimeout } ?? true
+                for p in pending {
+                    results[p.index] = .failure(
+                        busy
+                            ? LLMError(
+                                .busy,
+                                "all \(config.concurrency) LLM slots busy for \(config.queueTimeout) s (--llm-concurrency); "
+                                    + "not queued")
+                            : Self.outOfTime(p.lastError))
+                }
                 break
             }
             let wave = Array(pending.prefix(granted))
@@ -301,6 +351,33 @@ public final class LLMClient: Sendable {
             pending += retry.map(\.0)
         }
         return results.map { $0 ?? .failure(LLMError(.deadline, "not attempted")) }
+    }
+
+    /// Tells the breaker how the admitted calls ended.
+    private func recordOutcomes<T>(_ admitted: [Int], _ results: [Result<T, LLMError>?], probe: Bool) {
+        guard !admitted.isEmpty else { return }
+        var anySuccess = false, failure: LLMError?
+        for n in admitted {
+            switch results[n] {
+            case .success?: anySuccess = true
+            case .failure(let e)? where e.endpointFailure: failure = failure ?? e
+            default: break
+            }
+        }
+        if probe {
+            breaker.record(
+                success: anySuccess, countable: failure != nil, probe: true, attempted: anySuccess || failure != nil,
+                error: failure?.description ?? "")
+            return
+        }
+        for n in admitted {
+            switch results[n] {
+            case .success?: breaker.record(success: true, countable: false, probe: false)
+            case .failure(let e)? where e.endpointFailure:
+                breaker.record(success: false, countable: true, probe: false, error: e.description)
+            default: break
+            }
+        }
     }
 
     private enum Classified<T> {
@@ -452,6 +529,12 @@ final class Permits: @unchecked Sendable {
         let k = min(n, free)
         free -= k
         return k
+    }
+
+    var available: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return free
     }
 
     func release(_ n: Int) {

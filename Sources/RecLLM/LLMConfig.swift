@@ -22,8 +22,18 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
     /// First back-off in seconds; doubles per retry, with ±50 % jitter, capped at `maxBackoff`.
     public var backoff: Double = 0.25
     public var maxBackoff: Double = 8
-    /// HTTP transfers in flight at once across the whole process.
+    /// HTTP transfers in flight at once across the whole process (the LLM's bulkhead).
     public var concurrency: Int = 8
+    /// Seconds a call waits for one of those slots before it is refused (`busy`) and the
+    /// caller falls back (the local judge, the template): a burst is not queued behind a slow
+    /// endpoint.
+    public var queueTimeout: Double = 0.05
+    /// Consecutive failed calls (connection errors, timeouts, 408/429/5xx after the retries)
+    /// after which the endpoint is considered down: calls fail at once (`circuit_open`) for
+    /// `breakerCooloff` seconds, then one probe call is let through; its success closes the
+    /// breaker again, its failure re-opens it. 0 = no breaker.
+    public var breakerFailures: Int = 5
+    public var breakerCooloff: Double = 30
     public var temperature: Double = 0
     public var maxTokens: Int = 512
     /// Send `response_format: {type: json_schema, ...}` (turn off for servers without it;
@@ -44,6 +54,9 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
         case backoff = "backoff_s"
         case maxBackoff = "max_backoff_s"
         case concurrency, temperature
+        case queueTimeout = "queue_timeout_s"
+        case breakerFailures = "breaker_failures"
+        case breakerCooloff = "breaker_cooloff_s"
         case maxTokens = "max_tokens"
         case jsonSchema = "json_schema"
         case cacheDir = "cache_dir"
@@ -65,6 +78,9 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
         backoff = try c.decodeIfPresent(Double.self, forKey: .backoff) ?? backoff
         maxBackoff = try c.decodeIfPresent(Double.self, forKey: .maxBackoff) ?? maxBackoff
         concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency) ?? concurrency
+        queueTimeout = try c.decodeIfPresent(Double.self, forKey: .queueTimeout) ?? queueTimeout
+        breakerFailures = try c.decodeIfPresent(Int.self, forKey: .breakerFailures) ?? breakerFailures
+        breakerCooloff = try c.decodeIfPresent(Double.self, forKey: .breakerCooloff) ?? breakerCooloff
         temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? temperature
         maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? maxTokens
         jsonSchema = try c.decodeIfPresent(Bool.self, forKey: .jsonSchema) ?? jsonSchema
@@ -79,7 +95,8 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
         }
         let known = Set([
             "base_url", "model", "embedding_model", "connect_timeout_s", "timeout_s", "max_retries", "backoff_s",
-            "max_backoff_s", "concurrency", "temperature", "max_tokens", "json_schema", "cache_dir",
+            "max_backoff_s", "concurrency", "temperature", "max_tokens", "json_schema", "cache_dir", "queue_timeout_s",
+            "breaker_failures", "breaker_cooloff_s",
         ])
         if let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let unknown = Set(obj.keys).subtracting(known)
@@ -118,11 +135,18 @@ public struct LLMConfig: Codable, Sendable, Equatable, CustomStringConvertible {
         guard concurrency >= 1, concurrency <= 256 else {
             throw RecError.invalidArgument("LLM concurrency must be in 1...256")
         }
+        guard queueTimeout >= 0, queueTimeout <= 60 else {
+            throw RecError.invalidArgument("LLM queue_timeout_s must be in 0...60")
+        }
+        guard breakerFailures >= 0, breakerCooloff > 0 else {
+            throw RecError.invalidArgument("LLM breaker_failures must be >= 0 and breaker_cooloff_s positive")
+        }
         guard maxTokens >= 1 else { throw RecError.invalidArgument("LLM max_tokens must be positive") }
     }
 
     public var description: String {
         "\(model) at \(baseURL) (timeout \(timeout) s, connect \(connectTimeout) s, retries \(maxRetries), "
-            + "concurrency \(concurrency), key \(apiKey == nil ? "none" : "set"), cache \(cacheDir ?? "off"))"
+            + "concurrency \(concurrency), queue \(queueTimeout) s, breaker \(breakerFailures) failures / "
+            + "\(breakerCooloff) s, key \(apiKey == nil ? "none" : "set"), cache \(cacheDir ?? "off"))"
     }
 }

@@ -107,8 +107,40 @@ extension ServerMetrics {
             "# TYPE recfuse_start_time_seconds gauge",
             "recfuse_start_time_seconds \(firstLoadedAt.timeIntervalSince1970)",
         ]
+        let a = service.admission
+        out += [
+            "# HELP recfuse_requests_in_progress Requests holding an admission place, by class (fast, slow).",
+            "# TYPE recfuse_requests_in_progress gauge",
+            "recfuse_requests_in_progress{class=\"fast\"} \(a.inProgress(.fast))",
+            "recfuse_requests_in_progress{class=\"slow\"} \(a.inProgress(.slow))",
+            "# HELP recfuse_requests_in_progress_limit Admission limits (serve --max-fast-requests, --max-slow-requests).",
+            "# TYPE recfuse_requests_in_progress_limit gauge",
+            "recfuse_requests_in_progress_limit{class=\"fast\"} \(a.current.fast)",
+            "recfuse_requests_in_progress_limit{class=\"slow\"} \(a.current.slow)",
+            "# HELP recfuse_requests_shed_total Requests not worked on as asked: deadline passed when picked up, "
+                + "over a limit (RESOURCE_EXHAUSTED), or served without the LLM (degraded).",
+            "# TYPE recfuse_requests_shed_total counter",
+        ]
+        let shed = a.shed
+        for r in Admission.Shed.allCases {
+            out.append("recfuse_requests_shed_total{reason=\"\(r.label)\"} \(shed[r] ?? 0)")
+        }
         if let llm = service.reranker.llm {
             let s = llm.stats
+            out += [
+                "# HELP recfuse_llm_breaker_state The LLM endpoint's circuit breaker: 0 closed, 1 open, 2 half-open.",
+                "# TYPE recfuse_llm_breaker_state gauge",
+                "recfuse_llm_breaker_state \(llm.breaker.state.rawValue)",
+                "# TYPE recfuse_llm_breaker_openings_total counter",
+                "recfuse_llm_breaker_openings_total \(llm.breaker.openings)",
+                "# HELP recfuse_llm_in_flight LLM HTTP transfers in flight (at most the LLM concurrency).",
+                "# TYPE recfuse_llm_in_flight gauge", "recfuse_llm_in_flight \(llm.inFlight)",
+                "# HELP recfuse_llm_failures_total Failed LLM calls by kind (busy and circuit_open were never sent).",
+                "# TYPE recfuse_llm_failures_total counter",
+            ]
+            for (k, n) in s.errorsByKind.sorted(by: { $0.key < $1.key }) {
+                out.append("recfuse_llm_failures_total{kind=\"\(escapeLabel(k))\"} \(n)")
+            }
             out += [
                 "# HELP recfuse_llm_calls_total LLM calls (answered from the cache or not).",
                 "# TYPE recfuse_llm_calls_total counter",

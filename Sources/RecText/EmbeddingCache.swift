@@ -112,9 +112,12 @@ public final class EmbeddingCache: @unchecked Sendable {
         table = t
         guard !out.isEmpty else { return nil }
         do {
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             let fd = open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw RecError.unavailable("cannot open \(file.path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw RecError.unavailable("cannot open \(file.path): \(String(cString: strerror(errno)))")
+            }
             defer { close(fd) }
             var st = stat()
             if fstat(fd, &st) == 0 {
@@ -152,7 +155,9 @@ public final class EmbeddingCache: @unchecked Sendable {
     public static var defaultDirectory: URL {
         let env = ProcessInfo.processInfo.environment
         if let d = env["RECFUSE_CACHE_DIR"], !d.isEmpty { return URL(fileURLWithPath: d) }
-        if let d = env["XDG_CACHE_HOME"], !d.isEmpty { return URL(fileURLWithPath: d).appendingPathComponent("recfuse") }
+        if let d = env["XDG_CACHE_HOME"], !d.isEmpty {
+            return URL(fileURLWithPath: d).appendingPathComponent("recfuse")
+        }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/recfuse")
     }
 }

@@ -29,6 +29,8 @@ public final class Service: Sendable {
     /// The fusion stage (Rerank) and LLM explanations; both share one LLM client, if any.
     public let reranker: Reranker
     public let explainer: Explainer
+    /// Requests in progress per class, and what was shed (unlimited until configured).
+    public let admission = Admission()
 
     public init(_ recommender: Recommender, llm: LLMClient? = nil, defaultJudge: JudgeKind = .local) {
         state = Mutex(Served(recommender))
@@ -145,10 +147,22 @@ public final class Service: Sendable {
             method = env.method
             guard !env.method.isEmpty else { throw RecError.invalidArgument("envelope has no method") }
             let deadline = Self.deadline(env, received: received)
-            try deadline.check("dispatch")
+            if let late = deadline.instant.map({ ContinuousClock.now - $0 }), late >= .zero {
+                // Not worked on: whoever sent it has given up (the time it spent queued in the
+                // transport counts when the client sends deadline_unix_ms).
+                admission.count(.deadline)
+                throw RecError.deadlineExceeded(
+                    "deadline passed \(late.microseconds / 1000) ms before the request was picked up (queued behind "
+                        + "other requests, or sent with little time left); not worked on")
+            }
             if env.method == Methods.adminReload {
                 try authorise(env)
                 let req: RFReloadRequest = try decode(env.payload, env.method)
+                guard admission.enter(.slow) else {
+                    admission.count(.slowOverloaded)
+                    throw admission.overloaded(.slow)
+                }
+                defer { admission.leave(.slow) }
                 let out = try reload(req.bundleDir)
                 reply.bundleVersion = out.bundleVersion
                 reply.payload = try out.serializedData()
@@ -173,7 +187,32 @@ public final class Service: Sendable {
         try call(method, payload: payload, deadline: deadline, served: served)
     }
 
+    /// Runs `body` holding a place in class `c`, or throws RESOURCE_EXHAUSTED at once when
+    /// the class is full.
+    private func admitted<T>(_ c: Admission.Class, _ body: () throws -> T) throws -> T {
+        guard admission.enter(c) else {
+            admission.count(c == .fast ? .overloaded : .slowOverloaded)
+            throw admission.overloaded(c)
+        }
+        defer { admission.leave(c) }
+        return try body()
+    }
+
+    /// Why a slow request was served without the LLM.
+    private func slowLimitReason(_ what: String) -> String {
+        "\(admission.current.slow) LLM-backed requests already in progress (serve --max-slow-requests): \(what)"
+    }
+
     private func call(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
+        if method != Methods.health && method != Methods.rerank && method != Methods.explain {
+            return try admitted(.fast) {
+                try callAdmitted(method, payload: payload, deadline: deadline, served: served)
+            }
+        }
+        return try callAdmitted(method, payload: payload, deadline: deadline, served: served)
+    }
+
+    private func callAdmitted(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
         let rec = served.recommender
         switch method {
         case Methods.retrieve:
@@ -193,7 +232,27 @@ public final class Service: Sendable {
             return try served.items.rank(r, bundleVersion: rec.bundleVersion)
         case Methods.rerank:
             let req: RFRerankRequest = try decode(payload, method)
-            let r = try reranker.rerank(rec, try RerankQuery(req), deadline: deadline)
+            var q = try RerankQuery(req)
+            let r: RerankResult
+            if (q.judge ?? reranker.defaultJudge).usesLLM && reranker.llm != nil {
+                if admission.enter(.slow) {
+                    defer { admission.leave(.slow) }
+                    r = try reranker.rerank(rec, q, deadline: deadline)
+                } else {
+                    // Over the slow limit: the local judge now rather than a place in a queue.
+                    admission.count(.degraded)
+                    q.judge = .local
+                    var local = try admitted(.fast) { try reranker.rerank(rec, q, deadline: deadline) }
+                    let why = slowLimitReason("the local judge was used")
+                    local.recommendation.degraded = true
+                    local.recommendation.degradedReason =
+                        local.recommendation.degradedReason.isEmpty
+                        ? why : why + "; " + local.recommendation.degradedReason
+                    r = local
+                }
+            } else {
+                r = try admitted(.fast) { try reranker.rerank(rec, q, deadline: deadline) }
+            }
             return try served.items.rerank(
                 r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
                 bundleVersion: rec.bundleVersion)
@@ -202,7 +261,24 @@ public final class Service: Sendable {
             let q = ExplainQuery(
                 user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
                 style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
-            let e = try explainer.explain(rec, q, deadline: deadline)
+            let e: Explanation
+            if q.style == .llm && explainer.llm != nil {
+                if admission.enter(.slow) {
+                    defer { admission.leave(.slow) }
+                    e = try explainer.explain(rec, q, deadline: deadline)
+                } else {
+                    admission.count(.degraded)
+                    var t = q
+                    t.style = .template
+                    var x = try admitted(.fast) { try explainer.explain(rec, t, deadline: deadline) }
+                    let why = slowLimitReason("the template text is returned")
+                    x.degraded = true
+                    x.degradedReason = x.degradedReason.isEmpty ? why : why + "; " + x.degradedReason
+                    e = x
+                }
+            } else {
+                e = try admitted(.fast) { try explainer.explain(rec, q, deadline: deadline) }
+            }
             return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
             let _: RFHealthRequest = try decode(payload, method)

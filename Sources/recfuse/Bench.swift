@@ -22,6 +22,10 @@ struct Bench: ParsableCommand {
     @Option(help: "User id in the requests.") var user: String = "196"
     @Option(help: "Candidates per Rank/Rerank request (item ids 1, 14, 27, ...).") var candidates: Int = 100
     @Option(help: "Engine for Rank/Retrieve (empty = the server's default).") var engine: String = ""
+    @Option(help: "Each request's deadline in ms (sent relative and absolute, so time queued counts).")
+    var deadlineMs: Int = 10_000
+    @Option(help: "Rerank's judge: local, llm_relevancy, llm_pointwise (empty = the server's default).")
+    var judge: String = ""
     @Flag(inversion: .prefixedNo, help: "Also measure a bare NNG echo of the same bytes (ipc, same clients).")
     var echo = true
     @Flag(help: "One JSON object per target instead of the table.") var json = false
@@ -37,6 +41,7 @@ struct Bench: ParsableCommand {
             var o = LoadGenerator.Options()
             (o.urls, o.method, o.clients, o.count, o.duration, o.warmup) = (urls, m, clients, count, duration, warmup)
             (o.user, o.candidates, o.engine) = (user, candidates, engine)
+            (o.deadlineMs, o.judge) = (deadlineMs, judge)
             let gen = try LoadGenerator(o)
             let results = try gen.runWithBaseline(echo: echo)
             let bytes = try gen.request().count

@@ -11,7 +11,7 @@ struct LLMOptions: ParsableArguments {
         help:
             """
             JSON file: base_url, model, timeout_s, connect_timeout_s, max_retries, backoff_s, concurrency, \
-            cache_dir, ...
+            queue_timeout_s, breaker_failures, breaker_cooloff_s, cache_dir, ...
             """
     )
     var llmConfig: String?
@@ -23,7 +23,13 @@ struct LLMOptions: ParsableArguments {
     @Option(help: "Seconds per LLM attempt (capped by each request's deadline).") var llmTimeout: Double?
     @Option(help: "Seconds to connect to the LLM endpoint.") var llmConnectTimeout: Double?
     @Option(help: "Retries on connection errors, 408, 409, 429 and 5xx.") var llmRetries: Int?
-    @Option(help: "LLM HTTP calls in flight at most.") var llmConcurrency: Int?
+    @Option(help: "LLM HTTP calls in flight at most (the LLM's bulkhead; default 8).") var llmConcurrency: Int?
+    @Option(help: "Seconds a call may wait for a free LLM slot before falling back to the local judge (default 0.05).")
+    var llmQueueTimeout: Double?
+    @Option(help: "Consecutive LLM failures that open the circuit breaker (default 5; 0 = none).")
+    var llmBreakerFailures: Int?
+    @Option(help: "Seconds the breaker stays open before one probe call is let through (default 30).")
+    var llmBreakerCooloff: Double?
     @Option(help: "Folder for the on-disk LLM response cache (default: off).") var llmCacheDir: String?
     @Flag(help: "Do not send response_format (answers are still validated).") var llmNoJsonSchema = false
 
@@ -43,6 +49,9 @@ struct LLMOptions: ParsableArguments {
         if let llmConnectTimeout { c.connectTimeout = llmConnectTimeout }
         if let llmRetries { c.maxRetries = llmRetries }
         if let llmConcurrency { c.concurrency = llmConcurrency }
+        if let llmQueueTimeout { c.queueTimeout = llmQueueTimeout }
+        if let llmBreakerFailures { c.breakerFailures = llmBreakerFailures }
+        if let llmBreakerCooloff { c.breakerCooloff = llmBreakerCooloff }
         if let llmCacheDir { c.cacheDir = llmCacheDir }
         if llmNoJsonSchema { c.jsonSchema = false }
         c.apiKey = LLMConfig.apiKeyFromEnvironment()

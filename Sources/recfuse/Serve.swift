@@ -14,7 +14,25 @@ struct Serve: ParsableCommand {
         abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
     @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
     @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
-    @Option(help: "NNG contexts, each served by its own thread: requests in flight at most.") var contexts: Int = 64
+    @Option(
+        help: """
+            NNG contexts, each served by its own thread: requests received at once. Keep it above \
+            --max-fast-requests + --max-slow-requests, so that a request over a limit is answered at once rather \
+            than queued inside NNG.
+            """)
+    var contexts: Int = 64
+    @Option(
+        help: """
+            Fast requests (Info, Retrieve, Rank, template Explain, local-judge Rerank) in progress at most; more are \
+            answered at once with RESOURCE_EXHAUSTED. Health is never limited.
+            """)
+    var maxFastRequests: Int = 48
+    @Option(
+        help: """
+            Requests that may call the LLM (LLM-judged Rerank, LLM Explain) in progress at most; more are served \
+            with the local judge or the template, marked degraded.
+            """)
+    var maxSlowRequests: Int = 8
     @Option(help: "Largest request accepted (NNG_OPT_RECVMAXSZ); NNG drops larger ones and their connection.")
     var maxMessageBytes: Int = 4 << 20
     @Option(help: "Largest k a request may ask for.") var maxK: Int = 10_000
@@ -93,6 +111,18 @@ struct Serve: ParsableCommand {
             let client = try llm.client()
             if let client { log.info("LLM endpoint: \(client.config)") }
             let service = Service(rec, llm: client, defaultJudge: judge)
+            guard maxFastRequests >= 1, maxSlowRequests >= 0 else {
+                throw RecError.invalidArgument("--max-fast-requests must be >= 1 and --max-slow-requests >= 0")
+            }
+            service.admission.configure(.init(fast: maxFastRequests, slow: maxSlowRequests))
+            if contexts <= maxFastRequests + maxSlowRequests {
+                log.warning(
+                    """
+                    --contexts \(contexts) is not above --max-fast-requests + --max-slow-requests \
+                    (\(maxFastRequests + maxSlowRequests)): with every context busy, new requests wait inside NNG \
+                    instead of being answered at once
+                    """)
+            }
             service.setFacts(facts)
             let reloader = Service.Reloader(bundleDir: bundle, load: load)
             let token = try adminTokenFile.map { f in

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import pynng
@@ -160,7 +161,12 @@ class Client:
         """Calls `method` (a full name or a short one like "Rank") and returns the decoded response."""
         timeout = self.timeout if timeout is None else timeout
         full = METHODS.get(method, method)
-        envelope = env_pb.Envelope(method=full, deadline_ms=max(1, int(timeout * 1000)),
+        # The deadline goes both ways: relative (counted from when the server receives it) and
+        # absolute, so time spent queued before a server thread picks it up counts too (a
+        # request whose caller has given up is then not worked on).
+        timeout_ms = max(1, int(timeout * 1000))
+        envelope = env_pb.Envelope(method=full, deadline_ms=timeout_ms,
+                                   deadline_unix_ms=int(time.time() * 1000) + timeout_ms,
                                    payload=request.SerializeToString(), request_id=request_id)
         for k, v in (metadata or {}).items():
             envelope.metadata[k] = v
