@@ -293,8 +293,8 @@ public final class LLMClient: Sendable {
                         busy
                             ? LLMError(
                                 .busy,
-                                "all \(config.concurrency) LLM slots busy for \(config.queueTimeout) s (--llm-concurrency); "
-                                    + "not queued")
+                                "all \(config.concurrency) LLM slots busy for \(config.queueTimeout) s "
+                                    + "(--llm-concurrency); not queued")
                             : Self.outOfTime(p.lastError))
                 }
                 break

@@ -113,7 +113,8 @@ extension ServerMetrics {
             "# TYPE recfuse_requests_in_progress gauge",
             "recfuse_requests_in_progress{class=\"fast\"} \(a.inProgress(.fast))",
             "recfuse_requests_in_progress{class=\"slow\"} \(a.inProgress(.slow))",
-            "# HELP recfuse_requests_in_progress_limit Admission limits (serve --max-fast-requests, --max-slow-requests).",
+            "# HELP recfuse_requests_in_progress_limit Admission limits (serve --max-fast-requests, "
+                + "--max-slow-requests).",
             "# TYPE recfuse_requests_in_progress_limit gauge",
             "recfuse_requests_in_progress_limit{class=\"fast\"} \(a.current.fast)",
             "recfuse_requests_in_progress_limit{class=\"slow\"} \(a.current.slow)",

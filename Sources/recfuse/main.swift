@@ -45,7 +45,8 @@ struct FitOptions: ParsableArguments {
     var profiles: String?
     @Option(
         help: ArgumentHelp(
-            "Folder keeping profile embeddings between runs, so retraining on the same profiles skips the encoder; 'off' for none.",
+            "Folder keeping profile embeddings between runs, so retraining on the same profiles skips the "
+                + "encoder; 'off' for none.",
             discussion: "Default: $RECFUSE_CACHE_DIR, else $XDG_CACHE_HOME/recfuse, else ~/.cache/recfuse."))
     var embeddingCache: String?
     @Argument(
