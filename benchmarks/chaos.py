@@ -10,7 +10,8 @@ it, then, per run:
   A. baseline: `recfuse bench` with 16 clients of Rank (100 candidates) at full rate for
      --duration seconds;
   B. chaos: the same Rank load while 8 clients send LLM-judged Reranks (deadline
-     --rerank-deadline-ms each) back to back for the same time.
+     --rerank-deadline-ms each) back to back (or one per --rerank-interval-ms each) for the
+     same time.
 
 Reports Rank p50/p99 and error rate in both phases (ratio B/A, medians over the runs), the
 share of Reranks answered within their deadline (and how many were degraded), and the
@@ -67,9 +68,9 @@ def bench(binary, url, clients, duration, deadline_ms):
     return rows[0]
 
 
-def reranks(url, clients, duration, deadline_ms, stop):
-    """`clients` threads sending LLM-judged Reranks back to back until `stop` is set or
-    `duration` passes; returns per-call (seconds, outcome)."""
+def reranks(url, clients, duration, deadline_ms, stop, interval_ms=0):
+    """`clients` threads sending LLM-judged Reranks until `stop` is set or `duration` passes,
+    back to back or (`interval_ms`) one per interval each; returns per-call (seconds, outcome)."""
     results, lock = [], threading.Lock()
     end = time.time() + duration
 
@@ -85,8 +86,11 @@ def reranks(url, clients, duration, deadline_ms, stop):
                     outcome = "late"
                 except recfuse.RpcError as e:
                     outcome = f"error {recfuse.Code(e.code).name}"
+                took = time.perf_counter() - t0
                 with lock:
-                    results.append((time.perf_counter() - t0, outcome))
+                    results.append((took, outcome))
+                if interval_ms and took < interval_ms / 1000:
+                    stop.wait(interval_ms / 1000 - took)
 
     threads = [threading.Thread(target=run) for _ in range(clients)]
     for t in threads:
@@ -105,6 +109,8 @@ def main():
     ap.add_argument("--rerank-clients", type=int, default=8)
     ap.add_argument("--rank-deadline-ms", type=int, default=1000)
     ap.add_argument("--rerank-deadline-ms", type=int, default=2000)
+    ap.add_argument("--rerank-interval-ms", type=int, default=0,
+                    help="each Rerank client sends one request per interval (0: back to back)")
     ap.add_argument("--serve-flag", action="append", default=[], help="extra `recfuse serve` flag (repeatable)")
     a = ap.parse_args()
     if not (pathlib.Path(a.bundle) / "manifest.json").exists():
@@ -135,7 +141,8 @@ def main():
             base_row = bench(a.binary, url, a.rank_clients, a.duration, a.rank_deadline_ms)
             before = metrics(base)
             stop = threading.Event()
-            threads, rr = reranks(url, a.rerank_clients, a.duration + 5, a.rerank_deadline_ms, stop)
+            threads, rr = reranks(url, a.rerank_clients, a.duration + 5, a.rerank_deadline_ms, stop,
+                                  a.rerank_interval_ms)
             time.sleep(1.0)  # let the Reranks fill the slow places first
             chaos_row = bench(a.binary, url, a.rank_clients, a.duration, a.rank_deadline_ms)
             stop.set()

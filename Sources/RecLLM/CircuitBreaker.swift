@@ -45,6 +45,25 @@ public final class CircuitBreaker: Sendable {
         case refuse(String)
     }
 
+    /// Why a call would be refused now, without claiming the probe (nil: it may go). Lets a
+    /// caller skip building a request the breaker would refuse anyway.
+    public func refusal(now: ContinuousClock.Instant = .now) -> String? {
+        s.withLock { s in
+            switch s.state {
+            case .closed: return nil
+            case .open, .halfOpen:
+                if s.probing {
+                    return "LLM endpoint considered down (\(s.lastError)); a probe call is testing it"
+                }
+                if now < s.until {
+                    return "LLM endpoint considered down after \(threshold) consecutive failures (last: \(s.lastError)); "
+                        + "next probe in \(String(format: "%.1f", (s.until - now).seconds)) s"
+                }
+                return nil
+            }
+        }
+    }
+
     public func admit(now: ContinuousClock.Instant = .now) -> Admission {
         s.withLock { s in
             switch s.state {

@@ -154,10 +154,16 @@ public final class LLMClient: Sendable {
 
     /// Runs several chat completions concurrently; results in the same order.
     public func chatAll(_ requests: [ChatRequest], deadline: Deadline = .none) -> [Result<ChatResult, LLMError>] {
-        let bodies = requests.map(chatBody)
-        let outcomes = run(bodies.map { ("chat/completions", $0) }, deadline: deadline) {
-            (data: Data) throws(LLMError) -> ChatResult in
-            try Self.parseChat(data)
+        // An open breaker refuses before the request bodies are built (JSON encoding is most of
+        // a refused call's cost).
+        let outcomes: [Result<ChatResult, LLMError>]
+        if let why = breaker.refusal() {
+            outcomes = requests.map { _ in .failure(LLMError(.circuitOpen, why)) }
+        } else {
+            outcomes = run(requests.map { ("chat/completions", chatBody($0)) }, deadline: deadline) {
+                (data: Data) throws(LLMError) -> ChatResult in
+                try Self.parseChat(data)
+            }
         }
         counters.withLock { c in
             c.calls += requests.count
@@ -179,10 +185,15 @@ public final class LLMClient: Sendable {
     /// `/embeddings` for `inputs`; one vector per input, in order.
     public func embeddings(_ inputs: [String], deadline: Deadline = .none) -> Result<[[Float]], LLMError> {
         let model = config.embeddingModel.isEmpty ? config.model : config.embeddingModel
-        let body = Self.json(["model": model, "input": inputs])
-        let r = run([("embeddings", body)], deadline: deadline) { (data: Data) throws(LLMError) -> [[Float]] in
-            try Self.parseEmbeddings(data, count: inputs.count)
-        }[0]
+        let r: Result<[[Float]], LLMError>
+        if let why = breaker.refusal() {
+            r = .failure(LLMError(.circuitOpen, why))
+        } else {
+            let body = Self.json(["model": model, "input": inputs])
+            r = run([("embeddings", body)], deadline: deadline) { (data: Data) throws(LLMError) -> [[Float]] in
+                try Self.parseEmbeddings(data, count: inputs.count)
+            }[0]
+        }
         counters.withLock { c in
             c.calls += 1
             if case .failure(let e) = r {

@@ -88,8 +88,16 @@ class Client:
     """A connection to one or more recfuse servers.
 
     `url` is an NNG URL (``ipc:///tmp/recfuse.sock``, ``tcp://127.0.0.1:7878``) or a list of
-    them: all are dialed on one REQ socket and NNG spreads requests across them. `timeout`
-    (seconds) bounds every call and is sent to the server as the call's deadline.
+    them. `timeout` (seconds) bounds every call and is sent to the server as the call's
+    deadline (relative and absolute, so time the request waits in a server's queue counts).
+
+    Several URLs are replicas of one service: each gets its own socket, and calls go to them
+    in turn. A call that fails to connect, or (with `resend_time`) has no reply after
+    `resend_time` seconds, is sent to the next replica with the time left, and the replica
+    that failed is skipped for `eject_time` seconds (all replicas skipped: the one skipped
+    longest is tried). So a replica that died or hangs (accepts requests, never answers)
+    costs a call at most `resend_time`. Set `resend_time` well above the slowest call you
+    expect (an LLM-judged Rerank), or that call is sent twice.
 
     Thread-safe: each call runs on its own NNG context, so several threads may share a client.
     """
@@ -97,39 +105,57 @@ class Client:
     def __init__(self, url: Union[str, Sequence[str]], timeout: float = 5.0,
                  resend_time: Optional[float] = None, recv_max_size: int = 0,
                  tls_ca_file: Optional[str] = None, tls_cert_file: Optional[str] = None,
-                 tls_key_file: Optional[str] = None, tls_server_name: Optional[str] = None):
+                 tls_key_file: Optional[str] = None, tls_server_name: Optional[str] = None,
+                 eject_time: float = 5.0):
         """`tls_*` configure `tls+tcp://` URLs: the CA that signed the server's certificate
         (verified), and for mutual TLS this client's certificate and key (PEM files)."""
         self.urls = [url] if isinstance(url, str) else list(url)
-        if not self.urls:
-            raise ValueError("at least one URL is needed")
+        if not self.urls or not all(isinstance(u, str) and u for u in self.urls):
+            raise ValueError("at least one URL is needed, each a non-empty string")
         self.timeout = float(timeout)
-        self._sock = pynng.Req0(recv_timeout=int(self.timeout * 1000), send_timeout=int(self.timeout * 1000))
-        if resend_time is not None:
-            self._sock.resend_time = int(resend_time * 1000)
-        if recv_max_size:
-            self._sock.recv_max_size = recv_max_size
+        self.resend_time = resend_time
+        self.eject_time = float(eject_time)
+        tls = None
         if tls_ca_file or tls_cert_file:
             def read(path):
                 with open(path) as f:
                     return f.read()
-            self._sock.tls_config = pynng.TLSConfig(
+            tls = pynng.TLSConfig(
                 pynng.TLSConfig.MODE_CLIENT, server_name=tls_server_name,
                 ca_string=read(tls_ca_file) if tls_ca_file else None,
                 own_cert_string=read(tls_cert_file) if tls_cert_file else None,
                 own_key_string=read(tls_key_file) if tls_key_file else None,
                 auth_mode=pynng.TLSConfig.AUTH_MODE_REQUIRED if tls_ca_file else pynng.TLSConfig.AUTH_MODE_NONE)
-        for u in self.urls:
-            self._sock.dial(u, block=False)
+
+        def socket(urls):
+            sock = pynng.Req0(recv_timeout=int(self.timeout * 1000), send_timeout=int(self.timeout * 1000))
+            if resend_time is not None and len(self.urls) == 1:
+                sock.resend_time = int(resend_time * 1000)
+            if recv_max_size:
+                sock.recv_max_size = recv_max_size
+            if tls is not None:
+                sock.tls_config = tls
+            for u in urls:
+                sock.dial(u, block=False)
+            return sock
+
+        # One socket per replica: the client, not NNG, picks where each attempt goes (NNG's
+        # REQ re-sends go to whichever connection is next, the hung one included, and libnng
+        # 1.5 checks for re-sends only once a second).
+        self._socks = [socket([u]) for u in self.urls]
+        self._sock = self._socks[0]
         self._lock = threading.Lock()
         self._closed = False
+        self._next = 0
+        self._ejected_until = [0.0] * len(self.urls)
 
     # -- lifecycle
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._sock.close()
+                for s in self._socks:
+                    s.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -138,23 +164,65 @@ class Client:
         self.close()
 
     # -- transport
+    def _order(self):
+        """Replica indices for one call: healthy ones in turn, then skipped ones (longest-skipped first)."""
+        with self._lock:
+            n = len(self._socks)
+            start = self._next
+            self._next = (self._next + 1) % n
+            now = time.monotonic()
+            ring = [(start + k) % n for k in range(n)]
+            healthy = [i for i in ring if self._ejected_until[i] <= now]
+            ejected = sorted((i for i in ring if self._ejected_until[i] > now), key=lambda i: self._ejected_until[i])
+            return healthy + ejected
+
+    def _eject(self, i):
+        with self._lock:
+            self._ejected_until[i] = time.monotonic() + self.eject_time
+
     def call_raw(self, data: bytes, timeout: Optional[float] = None) -> bytes:
         """Sends raw bytes and returns the raw reply (for tests and tools)."""
         timeout = self.timeout if timeout is None else timeout
-        ctx = self._sock.new_context()
-        try:
-            ctx.recv_timeout = int(timeout * 1000)
-            ctx.send_timeout = int(timeout * 1000)
-            ctx.send(data)
-            return ctx.recv()
-        except pynng.Timeout as e:
-            raise DeadlineExceeded(Code.DEADLINE_EXCEEDED, f"no reply within {timeout:g} s from {', '.join(self.urls)}") from e
-        except pynng.Closed as e:
-            raise RpcError(Code.CANCELLED, "client is closed") from e
-        except pynng.NNGException as e:
-            raise RpcError(Code.UNAVAILABLE, f"{e} ({', '.join(self.urls)})") from e
-        finally:
-            ctx.close()
+        if self._closed:
+            raise RpcError(Code.CANCELLED, "client is closed")
+        end = time.monotonic() + timeout
+        last = None
+        order = self._order()
+        for n, i in enumerate(order):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            several = len(order) > 1 and n < len(order) - 1
+            attempt = min(left, self.resend_time) if (several and self.resend_time) else left
+            try:
+                ctx = self._socks[i].new_context()
+            except pynng.Closed as e:
+                raise RpcError(Code.CANCELLED, "client is closed") from e
+            try:
+                ms = max(1, int(attempt * 1000))
+                # On the NNG context itself (pynng's Context attributes do not reach NNG, so a
+                # context would otherwise wait for the socket's timeout).
+                pynng.lib.nng_ctx_set_ms(ctx.context, b"recv-timeout", ms)
+                pynng.lib.nng_ctx_set_ms(ctx.context, b"send-timeout", ms)
+                ctx.send(data)
+                return ctx.recv()
+            except pynng.Timeout as e:
+                last = e
+                if len(order) > 1:
+                    self._eject(i)
+            except pynng.Closed as e:
+                raise RpcError(Code.CANCELLED, "client is closed") from e
+            except pynng.NNGException as e:
+                last = e
+                if len(order) == 1:
+                    raise RpcError(Code.UNAVAILABLE, f"{e} ({self.urls[i]})") from e
+                self._eject(i)
+            finally:
+                ctx.close()
+        if isinstance(last, pynng.NNGException) and not isinstance(last, pynng.Timeout):
+            raise RpcError(Code.UNAVAILABLE, f"{last} ({', '.join(self.urls)})") from last
+        raise DeadlineExceeded(Code.DEADLINE_EXCEEDED, f"no reply within {timeout:g} s from {', '.join(self.urls)}") \
+            from last
 
     def call(self, method: str, request, response_type, timeout: Optional[float] = None,
              metadata: Optional[Mapping[str, str]] = None, request_id: str = ""):
