@@ -56,8 +56,9 @@ public final class CircuitBreaker: Sendable {
                     return "LLM endpoint considered down (\(s.lastError)); a probe call is testing it"
                 }
                 if now < s.until {
-                    return "LLM endpoint considered down after \(threshold) consecutive failures (last: \(s.lastError)); "
-                        + "next probe in \(String(format: "%.1f", (s.until - now).seconds)) s"
+                    let left = String(format: "%.1f", (s.until - now).seconds)
+                    return "LLM endpoint considered down after \(threshold) consecutive failures "
+                        + "(last: \(s.lastError)); next probe in \(left) s"
                 }
                 return nil
             }

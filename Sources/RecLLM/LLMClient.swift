@@ -190,9 +190,10 @@ public final class LLMClient: Sendable {
             r = .failure(LLMError(.circuitOpen, why))
         } else {
             let body = Self.json(["model": model, "input": inputs])
-            r = run([("embeddings", body)], deadline: deadline) { (data: Data) throws(LLMError) -> [[Float]] in
-                try Self.parseEmbeddings(data, count: inputs.count)
-            }[0]
+            r =
+                run([("embeddings", body)], deadline: deadline) { (data: Data) throws(LLMError) -> [[Float]] in
+                    try Self.parseEmbeddings(data, count: inputs.count)
+                }[0]
         }
         counters.withLock { c in
             c.calls += 1
