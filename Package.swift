@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "RecData",
             dependencies: [
-                "RecCore", "RecHTTP",
+                "RecCore", "RecHTTP", "CRecShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),

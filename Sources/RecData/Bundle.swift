@@ -1,3 +1,4 @@
+import CRecShims
 import Foundation
 import RecCore
 
@@ -86,6 +87,9 @@ struct UserRecord: Codable {
 /// Writes a bundle atomically: everything goes to a temporary sibling folder, the manifest
 /// (with every file's SHA-256) is written last, and the folder is renamed into place. A
 /// reader therefore never sees a half-written bundle; a crash leaves only a `.tmp-` folder.
+/// Over an existing bundle the last step is an atomic exchange (`renameat2(RENAME_EXCHANGE)`),
+/// so the destination always holds a whole bundle, old or new; every file and folder is
+/// fsynced before it.
 ///
 /// Layout: `manifest.json`, `items.jsonl`, `users.jsonl`, `interactions.safetensors`
 /// (each known user's history, CSR), `engines/<name>.safetensors`.
@@ -100,18 +104,30 @@ public final class BundleWriter {
         self.dataset = dataset
         let parent = self.destination.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-        staging = parent.appendingPathComponent(".\(self.destination.lastPathComponent).tmp-\(getpid())")
+        let prefix = ".\(self.destination.lastPathComponent).tmp-"
+        staging = parent.appendingPathComponent("\(prefix)\(getpid())")
         try? FileManager.default.removeItem(at: staging)
+        // Staging folders of runs that were killed: their process is gone.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        where name.hasPrefix(prefix) {
+            if let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
+            }
+        }
         try FileManager.default.createDirectory(
             at: staging.appendingPathComponent("engines"), withIntermediateDirectories: true)
-        try writeCatalog()
+        do { try writeCatalog() } catch {
+            abandon()
+            throw error
+        }
     }
 
     /// Adds an engine's tensors.
     public func addEngine(_ entry: BundleManifest.EngineEntry, tensors: SafetensorsWriter) throws {
         precondition(!engines.contains { $0.name == entry.name }, "engine \(entry.name) added twice")
-        try tensors.write(to: staging.appendingPathComponent(entry.file))
+        try write(tensors.serialized(), to: staging.appendingPathComponent(entry.file))
         engines.append(entry)
+        Failpoint.hit("bundle-after-engine")
     }
 
     /// Writes the manifest and moves the bundle into place. Returns the manifest.
@@ -140,13 +156,45 @@ public final class BundleWriter {
             defaultEngine: defaultEngine, fallbackEngine: fallbackEngine, engines: engines, files: files)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try enc.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
-        let old = destination.deletingLastPathComponent().appendingPathComponent(
-            ".\(destination.lastPathComponent).old-\(getpid())")
-        if fm.fileExists(atPath: destination.path) { try fm.moveItem(at: destination, to: old) }
-        try fm.moveItem(at: staging, to: destination)
-        try? fm.removeItem(at: old)
+        Failpoint.hit("bundle-before-manifest")
+        try write(enc.encode(manifest), to: staging.appendingPathComponent("manifest.json"))
+        Failpoint.hit("bundle-after-manifest")
+        // Durable before it becomes visible: every file, then the folder.
+        for rel in files.keys.sorted() + ["manifest.json"] { try sync(root + rel) }
+        try sync(staging.appendingPathComponent("engines").path)
+        try sync(staging.path)
+        let parent = destination.deletingLastPathComponent()
+        if fm.fileExists(atPath: destination.path) {
+            // One atomic step: the old bundle and the new one trade places, so at every instant
+            // the destination holds a whole bundle (a crash here leaves the old one or the new
+            // one, never neither). The old one, now at the staging path, is then removed.
+            guard rec_rename_exchange(staging.path, destination.path) == 0 else {
+                throw RecError.unavailable(
+                    "cannot swap \(staging.path) into \(destination.path): \(String(cString: strerror(errno))) "
+                        + "(the old bundle is untouched)")
+            }
+            Failpoint.hit("bundle-after-swap")
+            try sync(parent.path)
+            try? fm.removeItem(at: staging)
+        } else {
+            try fm.moveItem(at: staging, to: destination)
+            try sync(parent.path)
+        }
         return manifest
+    }
+
+    /// `data` to `url`; a failure (a full disk, a file-size limit) names the file and says the
+    /// old bundle stands.
+    private func write(_ data: Data, to url: URL) throws {
+        do { try FileWrite.write(data, to: url) } catch let e as RecError {
+            throw RecError(e.code, e.message + "; no bundle was replaced", cause: e)
+        }
+    }
+
+    private func sync(_ path: String) throws {
+        guard rec_fsync_path(path) == 0 else {
+            throw RecError.unavailable("cannot fsync \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Removes the staging folder (on failure).
@@ -161,7 +209,7 @@ public final class BundleWriter {
                 try enc.encode(ItemRecord(id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres)))
             items.append(0x0A)
         }
-        try items.write(to: staging.appendingPathComponent("items.jsonl"))
+        try write(items, to: staging.appendingPathComponent("items.jsonl"))
         var users = Data()
         for (u, m) in dataset.userMeta.enumerated() {
             users.append(
@@ -171,14 +219,15 @@ public final class BundleWriter {
                         occupation: m.occupation, zip: m.zip)))
             users.append(0x0A)
         }
-        try users.write(to: staging.appendingPathComponent("users.jsonl"))
+        try write(users, to: staging.appendingPathComponent("users.jsonl"))
         let h = dataset.userHistories()
         var t = SafetensorsWriter()
         t.add("offsets", h.offsets.map(Int64.init))
         t.add("items", h.items)
         t.add("ratings", h.ratings)
         t.add("timestamps", h.timestamps)
-        try t.write(to: staging.appendingPathComponent("interactions.safetensors"))
+        try write(t.serialized(), to: staging.appendingPathComponent("interactions.safetensors"))
+        Failpoint.hit("bundle-after-catalog")
     }
 }
 

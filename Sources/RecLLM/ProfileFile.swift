@@ -56,20 +56,47 @@ public enum ProfileFile {
         let fh = try FileHandle(forWritingTo: url)
         defer { try? fh.close() }
         try fh.seekToEnd()
+        /// Appends whole lines; a failure (a full disk, a file-size limit) names the file and
+        /// says what is kept. A crash mid-append leaves a torn last line, which `resume` drops.
+        func append(_ data: Data) throws {
+            if Failpoint.armed == "profiles-mid-write" {
+                try? fh.write(contentsOf: data.prefix(data.count / 2))
+                Failpoint.hit("profiles-mid-write")
+            }
+            var failed: Int32 = 0
+            data.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let w = Foundation.write(fh.fileDescriptor, raw.baseAddress! + done, raw.count - done)
+                    if w < 0 {
+                        if errno == EINTR { continue }
+                        failed = errno
+                        return
+                    }
+                    done += w
+                }
+            }
+            if failed != 0 {
+                throw RecError(
+                    failed == ENOSPC || failed == EFBIG ? .resourceExhausted : .unavailable,
+                    "cannot append to \(url.path): \(String(cString: strerror(failed))); the profiles written "
+                        + "before are kept, and a run once there is room resumes after them")
+            }
+        }
         var s = Summary()
         if kind != "users" {
             s.items = try writer.items(
                 catalog, done: done["item", default: []],
                 emit: { ps in
-                    try fh.write(contentsOf: ps.reduce(into: Data()) { $0.append(try line("item", $1, $1.text)) })
+                    try append(ps.reduce(into: Data()) { $0.append(try line("item", $1, $1.text)) })
                 }, progress: { n, total in log("items: \(n)/\(total)") })
         }
         if kind != "items" {
             s.users = try writer.users(
                 users, catalog: catalog, done: done["user", default: []],
                 emit: { rs in
-                    try fh.write(
-                        contentsOf: rs.reduce(into: Data()) {
+                    try append(
+                        rs.reduce(into: Data()) {
                             let extra = $1.preference.isEmpty ? [:] : ["preference": $1.preference]
                             $0.append(try line("user", $1.profile, $1.profile.text, extra: extra))
                         })

@@ -106,4 +106,7 @@ func fail(_ e: Error) -> Never {
     Foundation.exit(1)
 }
 
+// A file-size limit (ulimit -f) then makes a write fail with EFBIG, reported with the file's
+// name, instead of SIGXFSZ killing the process mid-write.
+signal(SIGXFSZ, SIG_IGN)
 Recfuse.main()

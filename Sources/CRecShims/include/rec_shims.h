@@ -17,4 +17,12 @@ CURLcode rec_curl_setopt_datafn(CURL *h, CURLoption opt, rec_curl_data_fn fn);
 CURLcode rec_curl_getinfo_long(CURL *h, CURLINFO info, long *out);
 CURLcode rec_curl_getinfo_double(CURL *h, CURLINFO info, double *out);
 
+
+// Atomically exchanges two paths (Linux renameat2 with RENAME_EXCHANGE): both must exist.
+// Returns 0, or -1 with errno set (EINVAL/ENOSYS where the file system or kernel lacks it).
+int rec_rename_exchange(const char *a, const char *b);
+
+// fsync of a file or directory by path: 0, or -1 with errno set.
+int rec_fsync_path(const char *path);
+
 #endif
