@@ -9,11 +9,28 @@
 #include <string.h>
 #include <time.h>
 
+/* One REQ socket per replica URL: the client, not NNG, picks where each attempt goes (NNG's
+ * own re-send may pick a hung replica again, and libnng 1.5 checks for re-sends only once a
+ * second). */
 struct rfc_client {
-	nng_socket sock;
-	int        timeout_ms;
-	char       err[512];
+	nng_socket *socks;
+	size_t      n;
+	size_t      next;          /* replica the next call starts at */
+	int64_t    *ejected_until; /* monotonic ms: skip this replica until then */
+	int         timeout_ms;
+	int         resend_ms; /* several replicas: an attempt's time before the next replica */
+	char        err[512];
 };
+
+#define RFC_EJECT_MS 5000
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static int
 fail(rfc_client *c, int code, const char *fmt, ...)
@@ -75,53 +92,68 @@ rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeou
 		return RECFUSE__V1__CODE__RESOURCE_EXHAUSTED;
 	}
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
+	/* Several replicas: an attempt without a reply after a quarter of the timeout (at least
+	 * 100 ms) goes to the next replica, and the silent one is skipped for a while. */
+	c->resend_ms = c->timeout_ms / 4 > 100 ? c->timeout_ms / 4 : 100;
+	c->n = nurls;
+	c->socks = calloc(nurls, sizeof(nng_socket));
+	c->ejected_until = calloc(nurls, sizeof(int64_t));
+	if (c->socks == NULL || c->ejected_until == NULL) {
+		free(c->socks);
+		free(c->ejected_until);
 		free(c);
-		return RECFUSE__V1__CODE__UNAVAILABLE;
-	}
-	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, c->timeout_ms);
-	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms);
-	if (nurls > 1) {
-		/* Several replicas: a request whose replica died (or stalls) is sent again to another
-		 * after a quarter of the timeout (at least 100 ms), instead of NNG's default minute. */
-		int resend = c->timeout_ms / 4 > 100 ? c->timeout_ms / 4 : 100;
-		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, resend);
+		return RECFUSE__V1__CODE__RESOURCE_EXHAUSTED;
 	}
 	nng_tls_config *cfg = NULL;
 	if (tls != NULL && (cfg = tls_client_config(tls)) == NULL) {
-		nng_close(c->sock);
+		free(c->socks);
+		free(c->ejected_until);
 		free(c);
 		return RECFUSE__V1__CODE__INVALID_ARGUMENT;
 	}
+	size_t opened = 0;
 	for (size_t i = 0; i < nurls; i++) {
+		if ((rv = nng_req0_open(&c->socks[i])) != 0) {
+			fprintf(stderr, "recfuse: cannot open a socket: %s\n", nng_strerror(rv));
+			goto fail;
+		}
+		opened++;
+		nng_socket_set_ms(c->socks[i], NNG_OPT_RECVTIMEO, c->timeout_ms);
+		nng_socket_set_ms(c->socks[i], NNG_OPT_SENDTIMEO, c->timeout_ms);
 		/* Non-blocking: NNG keeps (re)connecting in the background. */
 		if (strncmp(urls[i], "tls+", 4) == 0 && cfg != NULL) {
 			nng_dialer d;
-			if ((rv = nng_dialer_create(&d, c->sock, urls[i])) == 0 &&
+			if ((rv = nng_dialer_create(&d, c->socks[i], urls[i])) == 0 &&
 			    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) == 0) {
 				rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 			}
 		} else {
-			rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
+			rv = nng_dial(c->socks[i], urls[i], NULL, NNG_FLAG_NONBLOCK);
 		}
 		if (rv != 0) {
-			if (cfg != NULL) nng_tls_config_free(cfg);
 			fprintf(stderr, "recfuse: cannot dial %s: %s\n", urls[i], nng_strerror(rv));
-			nng_close(c->sock);
-			free(c);
-			return RECFUSE__V1__CODE__INVALID_ARGUMENT;
+			goto fail;
 		}
 	}
 	if (cfg != NULL) nng_tls_config_free(cfg); /* each dialer holds its own reference */
 	*out = c;
 	return 0;
+fail:
+	if (cfg != NULL) nng_tls_config_free(cfg);
+	for (size_t i = 0; i < opened; i++) nng_close(c->socks[i]);
+	free(c->socks);
+	free(c->ejected_until);
+	free(c);
+	return RECFUSE__V1__CODE__INVALID_ARGUMENT;
 }
 
 void
 rfc_close(rfc_client *c)
 {
 	if (c != NULL) {
-		nng_close(c->sock);
+		for (size_t i = 0; i < c->n; i++) nng_close(c->socks[i]);
+		free(c->socks);
+		free(c->ejected_until);
 		free(c);
 	}
 }
@@ -132,58 +164,96 @@ rfc_errmsg(const rfc_client *c)
 	return c != NULL ? c->err : "no client";
 }
 
-int
-rfc_call_raw(rfc_client *c, const uint8_t *data, size_t len, uint8_t **reply, size_t *reply_len)
+/* One attempt on replica i within attempt_ms: 0 and the reply, or nng's error code. */
+static int
+attempt(rfc_client *c, size_t i, const uint8_t *data, size_t len, int attempt_ms, nng_msg **reply, const char **what)
 {
 	nng_ctx  ctx;
 	nng_aio *aio = NULL;
 	nng_msg *msg = NULL;
 	int      rv;
 
-	*reply = NULL;
-	*reply_len = 0;
 	/* nng 1.5 has no nng_ctx_sendmsg/recvmsg: a context is driven through an aio. */
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		return nng_fail(c, rv, "allocating an aio");
-	}
-	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+	*what = "allocating an aio";
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) return rv;
+	*what = "opening a context";
+	if ((rv = nng_ctx_open(&ctx, c->socks[i])) != 0) {
 		nng_aio_free(aio);
-		return nng_fail(c, rv, "opening a context");
+		return rv;
 	}
-	nng_aio_set_timeout(aio, c->timeout_ms);
+	int64_t end = mono_ms() + attempt_ms;
+	nng_aio_set_timeout(aio, attempt_ms);
+	*what = "building the request";
 	if ((rv = nng_msg_alloc(&msg, 0)) != 0 || (rv = nng_msg_append(msg, data, len)) != 0) {
 		nng_msg_free(msg);
-		rv = nng_fail(c, rv, "building the request");
 		goto out;
 	}
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(ctx, aio);
 	nng_aio_wait(aio);
+	*what = "sending";
 	if ((rv = nng_aio_result(aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio)); /* not consumed on failure */
-		rv = nng_fail(c, rv, "sending");
 		goto out;
 	}
+	int64_t left = end - mono_ms();
+	nng_aio_set_timeout(aio, left > 0 ? (nng_duration) left : 1);
 	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		rv = nng_fail(c, rv, "waiting for the reply");
-		goto out;
-	}
-	msg = nng_aio_get_msg(aio);
-	*reply_len = nng_msg_len(msg);
-	*reply = malloc(*reply_len > 0 ? *reply_len : 1);
-	if (*reply == NULL) {
-		*reply_len = 0;
-		rv = fail(c, RECFUSE__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
-	} else {
-		memcpy(*reply, nng_msg_body(msg), *reply_len);
-	}
-	nng_msg_free(msg);
+	*what = "waiting for the reply";
+	if ((rv = nng_aio_result(aio)) == 0) *reply = nng_aio_get_msg(aio);
 out:
 	nng_ctx_close(ctx);
 	nng_aio_free(aio);
 	return rv;
+}
+
+int
+rfc_call_raw(rfc_client *c, const uint8_t *data, size_t len, uint8_t **reply, size_t *reply_len)
+{
+	*reply = NULL;
+	*reply_len = 0;
+	/* The order: replicas not skipped, starting at the next one, then skipped ones. */
+	size_t  order[c->n];
+	size_t  k = 0;
+	int64_t now = mono_ms();
+	size_t  start = c->next;
+	c->next = (c->next + 1) % c->n;
+	for (size_t j = 0; j < c->n; j++) {
+		size_t i = (start + j) % c->n;
+		if (c->ejected_until[i] <= now) order[k++] = i;
+	}
+	for (size_t j = 0; j < c->n; j++) {
+		size_t i = (start + j) % c->n;
+		if (c->ejected_until[i] > now) order[k++] = i;
+	}
+	int64_t     end = now + c->timeout_ms;
+	int         rv = NNG_ETIMEDOUT;
+	const char *what = "waiting for the reply";
+	for (size_t j = 0; j < c->n; j++) {
+		int64_t left = end - mono_ms();
+		if (left <= 0) break;
+		int      last = j + 1 == c->n;
+		int      ms = (!last && left > c->resend_ms) ? c->resend_ms : (int) left;
+		nng_msg *msg = NULL;
+		size_t   i = order[j];
+		rv = attempt(c, i, data, len, ms, &msg, &what);
+		if (rv == 0) {
+			*reply_len = nng_msg_len(msg);
+			*reply = malloc(*reply_len > 0 ? *reply_len : 1);
+			if (*reply == NULL) {
+				*reply_len = 0;
+				nng_msg_free(msg);
+				return fail(c, RECFUSE__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+			}
+			memcpy(*reply, nng_msg_body(msg), *reply_len);
+			nng_msg_free(msg);
+			return 0;
+		}
+		if (c->n == 1) break;
+		c->ejected_until[i] = mono_ms() + RFC_EJECT_MS; /* silent or unreachable: skip it a while */
+	}
+	return nng_fail(c, rv, what);
 }
 
 int

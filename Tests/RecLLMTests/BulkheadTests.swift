@@ -65,13 +65,10 @@ struct CircuitBreakerTests {
     init() throws { server = try ScriptedLLMServer(slowSeconds: 2) }
 
     func client(_ model: String, _ edit: (inout LLMConfig) -> Void = { _ in }) throws -> LLMClient {
-        var c = LLMConfig(baseURL: server.baseURL, model: model)
-        c.backoff = 0.01
-        c.maxBackoff = 0.05
-        c.maxRetries = 0
-        c.timeout = 10
-        edit(&c)
-        return try LLMClient(config: c)
+        try server.client(model) { c in
+            c.maxRetries = 0
+            edit(&c)
+        }
     }
 
     static func request(_ n: Int) -> ChatRequest {

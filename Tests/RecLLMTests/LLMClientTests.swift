@@ -13,12 +13,7 @@ import Testing
     init() throws { server = try ScriptedLLMServer(slowSeconds: 3) }
 
     func client(_ model: String, _ edit: (inout LLMConfig) -> Void = { _ in }) throws -> LLMClient {
-        var c = LLMConfig(baseURL: server.baseURL, model: model)
-        c.backoff = 0.01
-        c.maxBackoff = 0.05
-        c.timeout = 10
-        edit(&c)
-        return try LLMClient(config: c)
+        try server.client(model, edit)
     }
 
     static let relevancy = ChatRequest(
@@ -188,5 +183,18 @@ import Testing
         #expect(c.timeout == 3 && c.maxRetries == 1 && c.model == "m")
         try Data(#"{"base_url": "http://127.0.0.1:9/v1", "model": "m", "timout_s": 3}"#.utf8).write(to: dir)
         #expect { try LLMConfig.load(dir.path) } throws: { "\($0)".contains("timout_s") }
+    }
+}
+
+extension ScriptedLLMServer {
+    /// A client of this server for `model`, with short back-offs and a 10 s attempt timeout,
+    /// then `edit`.
+    func client(_ model: String, _ edit: (inout LLMConfig) -> Void = { _ in }) throws -> LLMClient {
+        var c = LLMConfig(baseURL: baseURL, model: model)
+        c.backoff = 0.01
+        c.maxBackoff = 0.05
+        c.timeout = 10
+        edit(&c)
+        return try LLMClient(config: c)
     }
 }

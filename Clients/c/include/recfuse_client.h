@@ -35,10 +35,12 @@ typedef struct rfc_client rfc_client;
 #define RFC_METHOD_HEALTH "/recfuse.v1.Recommender/Health"
 #define RFC_METHOD_INFO "/recfuse.v1.Recommender/Info"
 
-/* Opens a REQ socket dialing every URL in urls[0..nurls). timeout_ms bounds each call and is
- * sent as the call's deadline. With several URLs (replicas), NNG spreads requests across them
- * and re-sends a request that got no reply within timeout_ms / 4 (at least 100 ms) to another
- * replica, so a replica that dies costs its in-flight requests that delay, not an error. */
+/* Opens one REQ socket per URL in urls[0..nurls). timeout_ms bounds each call and is sent as
+ * the call's deadline (relative and absolute). With several URLs (replicas), calls go to them
+ * in turn; an attempt with no reply within timeout_ms / 4 (at least 100 ms), or that cannot
+ * connect, goes to the next replica with the time left, and the silent replica is skipped for
+ * 5 s. So a replica that dies or hangs costs a call that delay, not an error. Use one client
+ * per thread. */
 int rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms);
 
 /* TLS for tls+tcp:// URLs: the CA that must have signed the server's certificate (NULL = do

@@ -33,6 +33,11 @@ def recfuse_bin() -> str:
     pytest.fail("no recfuse binary: run `swift build` (or set RECFUSE_BIN)")
 
 
+def dead_http_url() -> str:
+    """An http://127.0.0.1 base URL that nothing listens on (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

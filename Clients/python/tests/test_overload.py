@@ -3,7 +3,6 @@ waited are not worked on, LLM-backed requests over their limit are served by the
 (degraded, with the reason), and an LLM endpoint that keeps failing trips the circuit
 breaker, so later requests do not wait on it at all. Real `recfuse serve` over NNG, real
 libcurl, a scripted OpenAI-compatible server on loopback."""
-import socket
 import threading
 import time
 
@@ -13,7 +12,7 @@ import recfuse
 from recfuse import Code
 from recfuse import recommender_pb2 as pb
 
-from conftest import ServerProc, free_port
+from conftest import dead_http_url, ServerProc, free_port
 from test_metrics import get, sample
 from test_rerank import fake_llm  # noqa: F401 - the module-scoped fixture (slow = 30 s)
 
@@ -100,9 +99,7 @@ def test_llm_reranks_over_the_slow_limit_get_the_local_judge_at_once(bundle_dir,
 
 
 def test_a_dead_llm_endpoint_trips_the_breaker(bundle_dir):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    dead = dead_http_url()
     base = f"http://127.0.0.1:{free_port()}"
     s = ServerProc(bundle_dir, extra=["--llm-base-url", dead, "--llm-retries", "0", "--llm-breaker-failures", "2",
                                       "--llm-breaker-cooloff", "60", "--metrics-listen", base])

@@ -89,3 +89,22 @@ def test_c_client_dials_several_replicas(bundle_dir):
     finally:
         for r in replicas:
             r.stop()
+
+
+def test_c_client_routes_around_a_hung_replica(bundle_dir):
+    """The C client's first replica is SIGSTOPped: each call that lands there goes on to the next
+    after a quarter of its 5 s timeout, and the tool still prints its full answer."""
+    from conftest import ROOT
+    replicas = [ServerProc(bundle_dir) for _ in range(3)]
+    try:
+        replicas[0].proc.send_signal(signal.SIGSTOP)
+        rank = str(ROOT / "Clients" / "c" / "build" / "rank")
+        urls = [a for r in replicas for a in ("-u", r.ipc)]
+        for _ in range(3):
+            out = subprocess.run([rank, *urls, "-U", "196"], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and "top-10 of 1682 candidates" in out.stdout and " 10. " in out.stdout, \
+                out.stdout + out.stderr
+    finally:
+        replicas[0].proc.send_signal(signal.SIGCONT)
+        for r in replicas:
+            r.stop()

@@ -4,7 +4,6 @@ with the real libcurl client talking to a scripted OpenAI-compatible server on l
 match, anything else is not)."""
 import math
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import recfuse
 from recfuse import Code
 from recfuse import recommender_pb2 as pb
 
-from conftest import ROOT, ServerProc
+from conftest import dead_http_url, ROOT, ServerProc
 
 FAKE = ROOT / "Tests" / "RecTestSupport" / "fake_openai.py"
 
@@ -154,9 +153,7 @@ def test_a_failing_llm_degrades_within_the_deadline(bundle_dir, fake_llm, model,
 
 
 def test_llm_endpoint_down_degrades(bundle_dir):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    dead = dead_http_url()
     s = ServerProc(bundle_dir, extra=["--llm-base-url", dead, "--llm-retries", "1"])
     try:
         with recfuse.Client(s.ipc, timeout=2.0) as c:
