@@ -1,3 +1,4 @@
+import Foundation
 import RecCore
 import RecData
 import RecEngineKit
@@ -34,23 +35,56 @@ public final class EASEEngine: Engine {
         self.b = b
     }
 
+    /// Bytes training holds at its peak for `items` items: G and its inverse in place (8 bytes
+    /// per item pair) plus B (4): 12 · items². Serving holds B, 4 · items².
+    public static func trainingBytes(items n: Int) -> Double { 12 * Double(n) * Double(n) }
+
+    /// `maxMemoryBytes`: training refuses, before allocating anything, a catalogue whose
+    /// items × items matrices would need more (nil: no limit).
     public static func fit(
-        _ d: Dataset, name: String = "ease", lambda: Double = 500, minRating: Float = 0
+        _ d: Dataset, name: String = "ease", lambda: Double = 500, minRating: Float = 0,
+        maxMemoryBytes: Double? = nil
     ) throws -> EASEEngine {
-        let nU = d.users.count, n = d.items.count
-        var x = [Double](repeating: 0, count: nU * n)
-        for r in d.interactions where r.rating >= minRating { x[Int(r.user) * n + Int(r.item)] = 1 }
-        var g = LAPACK.gram(x, rows: nU, cols: n)
+        let n = d.items.count
+        let need = trainingBytes(items: n)
+        if let maxMemoryBytes, need > maxMemoryBytes {
+            throw RecError.resourceExhausted(
+                "ease: \(n) items need dense items x items matrices: \(Self.format(bytes: need)) to train "
+                    + "(12 bytes per item pair) and \(Self.format(bytes: need / 3)) to serve, over the limit of "
+                    + "\(Self.format(bytes: maxMemoryBytes)) (--ease-max-memory-mb); for a catalogue this size use "
+                    + "rp3beta or cooccurrence (sparse top-k neighbours)")
+        }
+        // G = XᵀX from each user's item set (integer counts, exact in Double: the same G the dense
+        // product gives), so nothing users × items is ever allocated.
+        var g = [Double](repeating: 0, count: n * n)
+        let h = d.userHistories()
+        for u in 0..<d.users.count {
+            let r = h.range(of: Int32(u))
+            let items = Array(Set(r.filter { h.ratings[$0] >= minRating }.map { Int(h.items[$0]) })).sorted()
+            for (a, i) in items.enumerated() {
+                g[i * n + i] += 1
+                for j in items[(a + 1)...] {
+                    g[i * n + j] += 1
+                    g[j * n + i] += 1
+                }
+            }
+        }
         for i in 0..<n { g[i * n + i] += lambda }
-        let p: [Double]
-        do { p = try LAPACK.inverseSPD(g, n: n) } catch {
+        do { try LAPACK.invertSPDInPlace(&g, n: n) } catch {
             throw RecError.wrapping(error, "EASE: cannot invert XᵀX + \(lambda)·I: ")
         }
+        let p = g
         var out = [Float](repeating: 0, count: n * n)
         for i in 0..<n {
             for j in 0..<n where i != j { out[i * n + j] = Float(-p[i * n + j] / p[j * n + j]) }
         }
         return EASEEngine(name: name, lambda: lambda, minRating: minRating, b: Matrix(rows: n, cols: n, data: out))
+    }
+
+    static func format(bytes b: Double) -> String {
+        b >= 1e12
+            ? String(format: "%.1f TB", b / 1e12)
+            : b >= 1e9 ? String(format: "%.1f GB", b / 1e9) : String(format: "%.0f MB", b / 1e6)
     }
 
     public func unscorableReason(_ query: UserQuery) -> String? {
@@ -84,11 +118,18 @@ public enum EASEKind: EngineKind {
             "lambda", 500, in: 1e-6...(.greatestFiniteMagnitude),
             "L2 weight on the item-item matrix"),
         .float("min_rating", 0, "interactions rated below this are not positives (0 = every interaction is)"),
+        .int(
+            "max_memory_mb", 0,
+            "training refuses a catalogue whose items x items matrices need more (12 bytes per item pair); "
+                + "0 = half the machine's memory"),
     ]
 
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        let mb = try params.int("max_memory_mb")
+        let limit = mb > 0 ? Double(mb) * 1e6 : Double(ProcessInfo.processInfo.physicalMemory) / 2
         let e = try EASEEngine.fit(
-            dataset, lambda: try params.double("lambda"), minRating: try params.float("min_rating"))
+            dataset, lambda: try params.double("lambda"), minRating: try params.float("min_rating"),
+            maxMemoryBytes: limit)
         return FittedEngine(engine: e, tensors: e.tensors(), params: params)
     }
 

@@ -114,6 +114,21 @@ public enum LAPACK {
         return m
     }
 
+    /// `inverseSPD` without the copy: `a` (n×n, row-major, symmetric positive definite) is
+    /// replaced by its inverse, both triangles filled.
+    public static func invertSPDInPlace(_ a: inout [Double], n: Int) throws {
+        precondition(a.count == n * n, "invertSPDInPlace: \(a.count) values for \(n)x\(n)")
+        let info1 = a.withUnsafeMutableBufferPointer {
+            LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
+        }
+        guard info1 == 0 else { throw LAPACKError(routine: "dpotrf", info: Int(info1)) }
+        let info2 = a.withUnsafeMutableBufferPointer {
+            LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
+        }
+        guard info2 == 0 else { throw LAPACKError(routine: "dpotri", info: Int(info2)) }
+        for i in 0..<n { for j in 0..<i { a[i * n + j] = a[j * n + i] } }  // mirror the upper triangle
+    }
+
     /// C = Aᵀ A for a row-major rows×cols Double matrix (BLAS dsyrk), full symmetric result.
     public static func gram(_ a: [Double], rows: Int, cols: Int) -> [Double] {
         precondition(a.count == rows * cols)

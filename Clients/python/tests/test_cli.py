@@ -70,6 +70,16 @@ def test_bad_engine_flags_fail_before_training(tmp_path, args, message):
     assert not (tmp_path / "b").exists()
 
 
+def test_ease_refuses_a_catalogue_over_its_memory_limit(tmp_path):
+    # ml-100k's 1,682 items need 34 MB to train EASE: over a 1 MB limit, refused with the figures.
+    r = run("train", "--dataset", "ml-100k", "--data-dir", DATA, "--out", str(tmp_path / "b"), "--engine", "ease",
+            "--ease-max-memory-mb", "1", check=False)
+    assert r.returncode != 0, r.stderr
+    assert "RESOURCE_EXHAUSTED" in r.stderr and "1682 items" in r.stderr and "34 MB to train" in r.stderr, r.stderr
+    assert "--ease-max-memory-mb" in r.stderr and "rp3beta" in r.stderr
+    assert not (tmp_path / "b").exists()
+
+
 def test_engines_lists_every_kind_with_its_flags():
     lines = [json.loads(line) for line in run("engines", "--json").stdout.splitlines()]
     kinds = {k["kind"]: k for k in lines}
