@@ -54,7 +54,8 @@ public final class CooccurrenceEngine: Explaining {
     }
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
-        gather(matrix.scores(query.history), items)
+        guard let items else { return matrix.scores(query.history) }
+        return matrix.scores(query.history, items: items)
     }
 
     public func explain(_ query: UserQuery, item: Int32, limit: Int) throws -> (score: Float, evidence: [Evidence]) {

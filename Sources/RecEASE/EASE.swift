@@ -91,15 +91,25 @@ public final class EASEEngine: Engine {
         query.history.isEmpty ? "no history (unknown user and no inline items)" : nil
     }
 
+    /// Retrieve adds the history items' rows of B; Rank sums only its candidates' columns,
+    /// O(history · candidates), in the same order (so the same bits: saxpy with alpha 1 rounds
+    /// each sum once, as a scalar add does).
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         let n = itemCount
-        var s = [Float](repeating: 0, count: n)
-        b.data.withUnsafeBufferPointer { bp in
-            for h in query.history where h.rating == 0 || h.rating >= minRating {
-                BLAS.axpy(1, UnsafeBufferPointer(rebasing: bp[(Int(h.item) * n)..<(Int(h.item) * n + n)]), &s)
+        let minRating = self.minRating
+        let rows = query.history.filter { $0.rating == 0 || $0.rating >= minRating }.map { Int($0.item) * n }
+        return b.data.withUnsafeBufferPointer { bp in
+            guard let items else {
+                var s = [Float](repeating: 0, count: n)
+                for r in rows { BLAS.axpy(1, UnsafeBufferPointer(rebasing: bp[r..<(r + n)]), &s) }
+                return s
+            }
+            return items.map { i in
+                var s: Float = 0
+                for r in rows { s += bp[r + Int(i)] }
+                return s
             }
         }
-        return gather(s, items)
     }
 
     public func tensors() -> SafetensorsWriter {

@@ -16,11 +16,14 @@ public struct ItemNeighbours: Sendable {
     public let neighbours: [Int32]
     public let weights: [Float]
     public var itemCount: Int { offsets.count - 1 }
+    /// Scratch for scoring candidate subsets (`scores(_:weight:items:)`).
+    let slots: ItemSlotsPool
 
     public init(offsets: [Int], neighbours: [Int32], weights: [Float]) {
         self.offsets = offsets
         self.neighbours = neighbours
         self.weights = weights
+        slots = ItemSlotsPool(count: offsets.count - 1)
     }
 
     /// One item's row while it is built: a dense accumulator plus the items it touched.
@@ -95,6 +98,33 @@ public struct ItemNeighbours: Sendable {
             for p in offsets[j]..<offsets[j + 1] { s[Int(neighbours[p])] += w * weights[p] }
         }
         return s
+    }
+
+    /// `scores(history, weight:)` for `items` only, aligned with it: O(Σ neighbours of the
+    /// history + items), nothing of catalogue size allocated. Each score is summed in the same
+    /// order as the full pass, so the two agree bit for bit.
+    public func scores(
+        _ history: [HistoryEntry], weight: (HistoryEntry) -> Float = { _ in 1 }, items: [Int32]
+    ) -> [Float] {
+        var out = [Float](repeating: 0, count: items.count)
+        slots.with { slots in
+            for (k, i) in items.enumerated() { slots.set(i, Int32(k)) }
+            for h in history {
+                let w = weight(h)
+                guard w != 0 else { continue }
+                let j = Int(h.item)
+                for p in offsets[j]..<offsets[j + 1] {
+                    let k = slots.slot(neighbours[p])
+                    if k >= 0 { out[Int(k)] += w * weights[p] }
+                }
+            }
+            // A repeated item took the last slot: its earlier places copy that score.
+            for (k, i) in items.enumerated() {
+                let s = Int(slots.slot(i))
+                if s != k { out[k] = out[s] }
+            }
+        }
+        return out
     }
 
     /// The history items that add to `item`'s score, with what each adds, largest first.

@@ -104,7 +104,8 @@ public final class RP3betaEngine: Explaining {
     }
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
-        gather(matrix.scores(query.history, weight: weight), items)
+        guard let items else { return matrix.scores(query.history, weight: weight) }
+        return matrix.scores(query.history, weight: weight, items: items)
     }
 
     public func explain(_ query: UserQuery, item: Int32, limit: Int) throws -> (score: Float, evidence: [Evidence]) {

@@ -234,14 +234,18 @@ public final class SVDEngine: RatingPredictor {
         return (v, b)
     }
 
-    /// One matrix-vector product over the catalogue, also for candidate subsets: it costs
-    /// items × factors flops (34k for ml-100k), and Rank and Retrieve then give bit-identical
-    /// scores for the same item.
+    /// One dot product per scored item (`Kernels.rowDots`, each row summed in a fixed order):
+    /// Retrieve scores every row, Rank only its candidates' — O(candidates · factors) — and the
+    /// two give bit-identical scores for the same item.
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         let (v, b) = userVector(query)
-        var s = BLAS.gemv(q, v)
-        for i in s.indices { s[i] += mu + b + bi[i] }
-        return gather(s, items)
+        var s = Kernels.rowDots(q, v, rows: items)
+        if let items {
+            for (k, i) in items.enumerated() { s[k] += mu + b + bi[Int(i)] }
+        } else {
+            for i in s.indices { s[i] += mu + b + bi[i] }
+        }
+        return s
     }
 
     public func predictRatings(_ query: UserQuery, items: [Int32]) -> [Float] {

@@ -55,6 +55,22 @@ import Testing
         #expect(ranked.unknownItems == ["zzz"])
     }
 
+    /// Scoring a subset (what Rank asks: any order, repeats allowed) gives, bit for bit, the
+    /// full pass's scores of those items, however the engine computes the subset.
+    @Test(arguments: testKinds)
+    func subsetScoresAreTheFullPassesBitForBit(engine: String) throws {
+        let r = try rec()
+        let e = try #require(r.engines.first { $0.name == engine })
+        var warnings: [String] = []
+        let q = try r.resolve(UserSpec(id: "u5"), warnings: &warnings)
+        guard e.unscorableReason(q) == nil else { return }
+        let all = try e.score(q, items: nil)
+        let n = Int32(r.catalog.count)
+        let subset: [Int32] = [n - 1, 3, 0, 3, n / 2, 7, n - 1]
+        let part = try e.score(q, items: subset)
+        #expect(part.map(\.bitPattern) == subset.map { all[Int($0)].bitPattern })
+    }
+
     @Test(arguments: testKinds)
     func unknownUsersAndItemsAreNotFatal(engine: String) throws {
         let r = try rec()
