@@ -49,9 +49,12 @@ def main():
     ap.add_argument("--out", required=True, help="folder to write <name>.inter/.item/.user into")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dim", type=int, default=16, help="latent taste dimensions")
+    ap.add_argument("--users", type=int, help="override the MovieLens-shaped user count")
+    ap.add_argument("--items", type=int, help="override the MovieLens-shaped item count (big catalogues)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     n_users, n_items = shape(a.ratings)
+    n_users, n_items = a.users or n_users, a.items or n_items
     d = a.dim
     name = os.path.basename(os.path.normpath(a.out))
     os.makedirs(a.out, exist_ok=True)
