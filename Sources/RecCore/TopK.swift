@@ -22,12 +22,16 @@ public enum TopK {
         guard k > 0 else { return [] }
         var heap: [Entry] = []  // min-heap by `better`: heap[0] is the worst kept entry
         heap.reserveCapacity(min(k, scores.count))
-        for i in scores.indices where scores[i].isFinite && keep(i) {
+        // `keep` (filters, exclude-seen) is asked only of an item that would enter the heap: the
+        // same top k as asking every item, at a fraction of the calls on a big catalogue.
+        for i in scores.indices where scores[i].isFinite {
             let e = Entry(index: Int32(i), score: scores[i])
             if heap.count < k {
+                guard keep(i) else { continue }
                 heap.append(e)
                 siftUp(&heap, heap.count - 1)
             } else if better(e, heap[0]) {
+                guard keep(i) else { continue }
                 heap[0] = e
                 siftDown(&heap, 0)
             }

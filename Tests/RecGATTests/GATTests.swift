@@ -346,8 +346,12 @@ enum Planted {
             let q = UserQuery(userIndex: u, history: e.users.histories.entries(of: u))
             #expect(try back.score(q, items: nil) == e.score(q, items: nil))
         }
+        // A new user's single-node pass runs small OpenBLAS products, whose last bits depend on
+        // the library's thread count; concurrent tests change it (BLAS.withThreads), so the two
+        // passes agree to float precision here, not always to the bit.
         let cold = UserQuery(history: [HistoryEntry(item: 30, rating: 5, timestamp: 0)])
-        #expect(try back.score(cold, items: nil) == e.score(cold, items: nil))
+        let (a, b) = (try back.score(cold, items: nil), try e.score(cold, items: nil))
+        #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
     @Test func corruptParametersAreRejected() throws {
