@@ -14,6 +14,9 @@ public final class Recommender: Sendable {
     public let limits: Limits
     public let bundleVersion: String
     private let byName: [String: any Engine]
+    /// Scratch for Rank's candidate checks (duplicates, exclude-seen): reused, so a request
+    /// allocates nothing of catalogue size.
+    private let rankSlots: ItemSlotsPool
 
     public static let defaultK = 10
 
@@ -45,6 +48,7 @@ public final class Recommender: Sendable {
         self.fallbackEngine = fallbackEngine
         self.limits = limits
         self.bundleVersion = bundleVersion
+        rankSlots = ItemSlotsPool(count: catalog.count)
     }
 
     // MARK: - Retrieve
@@ -87,26 +91,28 @@ public final class Recommender: Sendable {
         let user = try resolve(q.user, warnings: &warnings)
         let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
         var unknown: [String] = []
-        var seenCandidate = ItemBits(count: catalog.count)
         var candidates: [Int32] = []
         candidates.reserveCapacity(q.candidates.count)
-        var history = ItemBits(count: q.excludeSeen ? catalog.count : 0)
-        for h in user.history where q.excludeSeen { history.insert(h.item) }
         var duplicates = 0, filtered = 0
-        for id in q.candidates {
-            guard let i = catalog.ids.index(of: id) else {
-                unknown.append(id)
-                continue
+        // One slot per item: -1 untouched, -2 seen by the user (exclude_seen), -3 seen by the
+        // user and already a candidate, 0 already a candidate.
+        rankSlots.with { slots in
+            for h in user.history where q.excludeSeen { slots.set(h.item, -2) }
+            for id in q.candidates {
+                guard let i = catalog.ids.index(of: id) else {
+                    unknown.append(id)
+                    continue
+                }
+                switch slots.slot(i) {
+                case 0, -3: duplicates += 1
+                case -2:
+                    slots.set(i, -3)
+                    filtered += 1
+                default:
+                    slots.set(i, 0)
+                    if filter.admits(i) { candidates.append(i) } else { filtered += 1 }
+                }
             }
-            guard seenCandidate.insert(i) else {
-                duplicates += 1
-                continue
-            }
-            guard !history.contains(i), filter.admits(i) else {
-                filtered += 1
-                continue
-            }
-            candidates.append(i)
         }
         if !unknown.isEmpty { warnings.append("\(unknown.count) unknown candidate id(s) left out") }
         if duplicates > 0 { warnings.append("\(duplicates) duplicate candidate id(s) ignored") }
@@ -271,13 +277,24 @@ struct ItemBits {
 /// per item), so the common request pays for a bitset, not a dictionary of its history.
 struct HistoryBuilder {
     private(set) var entries: [HistoryEntry] = []
+    /// A bitset for catalogues up to 64k items (8 KB), a hash set above (so a request never
+    /// clears a structure of a big catalogue's size).
     private var seen: ItemBits
+    private var seenSet: Set<Int32>?
     private var position: [Int32: Int]? = nil
 
-    init(catalogCount: Int) { seen = ItemBits(count: catalogCount) }
+    init(catalogCount: Int) {
+        if catalogCount <= 1 << 16 {
+            seen = ItemBits(count: catalogCount)
+        } else {
+            seen = ItemBits(count: 0)
+            seenSet = []
+        }
+    }
 
     mutating func add(_ e: HistoryEntry) {
-        if seen.insert(e.item) {
+        let new = seenSet == nil ? seen.insert(e.item) : seenSet!.insert(e.item).inserted
+        if new {
             position?[e.item] = entries.count
             entries.append(e)
             return
