@@ -102,15 +102,7 @@ public enum LAPACK {
     public static func inverseSPD(_ a: [Double], n: Int) throws -> [Double] {
         precondition(a.count == n * n, "inverseSPD: \(a.count) values for \(n)x\(n)")
         var m = a
-        let info1 = m.withUnsafeMutableBufferPointer {
-            LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
-        }
-        guard info1 == 0 else { throw LAPACKError(routine: "dpotrf", info: Int(info1)) }
-        let info2 = m.withUnsafeMutableBufferPointer {
-            LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), $0.baseAddress, Int32(n))
-        }
-        guard info2 == 0 else { throw LAPACKError(routine: "dpotri", info: Int(info2)) }
-        for i in 0..<n { for j in 0..<i { m[i * n + j] = m[j * n + i] } }  // mirror the upper triangle
+        try invertSPDInPlace(&m, n: n)
         return m
     }
 
