@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "RecWire",
             dependencies: [
-                "RecCore", "RecData", "RecLLM",
+                "RecCore", "RecData", "RecLLM", "CRecShims",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(

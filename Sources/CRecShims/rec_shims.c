@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "rec_shims.h"
 
+#include <malloc.h>
+
 CURLcode rec_curl_setopt_long(CURL *h, CURLoption opt, long value) { return curl_easy_setopt(h, opt, value); }
 CURLcode rec_curl_setopt_off(CURL *h, CURLoption opt, curl_off_t value) { return curl_easy_setopt(h, opt, value); }
 CURLcode rec_curl_setopt_str(CURL *h, CURLoption opt, const char *value) { return curl_easy_setopt(h, opt, value); }
@@ -40,4 +42,9 @@ int rec_fsync_path(const char *path)
 	close(fd);
 	errno = e;
 	return rv;
+}
+
+int rec_malloc_trim(void)
+{
+	return malloc_trim(0);
 }

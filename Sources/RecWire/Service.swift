@@ -1,3 +1,4 @@
+import CRecShims
 import Foundation
 import RecCore
 import RecData
@@ -82,6 +83,10 @@ public final class Service: Sendable {
         reloadCounts.withLock { $0.ok += 1 }
         swap(rec)
         reloader.withLock { $0?.bundleDir = target }
+        // The old bundle is freed once its last call finishes (now, if none is in flight); hand
+        // its pages back to the system rather than leave them in malloc's arenas, or each
+        // reload of a large bundle would raise the resident size.
+        _ = rec_malloc_trim()
         out.bundleVersion = rec.bundleVersion
         out.loadSeconds = facts.loadSeconds
         return out

@@ -25,4 +25,9 @@ int rec_rename_exchange(const char *a, const char *b);
 // fsync of a file or directory by path: 0, or -1 with errno set.
 int rec_fsync_path(const char *path);
 
+
+// glibc's malloc_trim(0): returns freed heap pages to the system (1 if any were). Swift's Glibc
+// module does not import <malloc.h>.
+int rec_malloc_trim(void);
+
 #endif
