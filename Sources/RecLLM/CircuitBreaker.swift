@@ -48,42 +48,28 @@ public final class CircuitBreaker: Sendable {
     /// Why a call would be refused now, without claiming the probe (nil: it may go). Lets a
     /// caller skip building a request the breaker would refuse anyway.
     public func refusal(now: ContinuousClock.Instant = .now) -> String? {
-        s.withLock { s in
-            switch s.state {
-            case .closed: return nil
-            case .open, .halfOpen:
-                if s.probing {
-                    return "LLM endpoint considered down (\(s.lastError)); a probe call is testing it"
-                }
-                if now < s.until {
-                    let left = String(format: "%.1f", (s.until - now).seconds)
-                    return "LLM endpoint considered down after \(threshold) consecutive failures "
-                        + "(last: \(s.lastError)); next probe in \(left) s"
-                }
-                return nil
-            }
-        }
+        s.withLock { Self.refusal($0, threshold: threshold, now: now) }
     }
 
     public func admit(now: ContinuousClock.Instant = .now) -> Admission {
         s.withLock { s in
-            switch s.state {
-            case .closed: return .go(probe: false)
-            case .open, .halfOpen:
-                if s.probing {
-                    return .refuse("LLM endpoint considered down (\(s.lastError)); a probe call is testing it")
-                }
-                if now < s.until {
-                    let left = (s.until - now).seconds
-                    return .refuse(
-                        "LLM endpoint considered down after \(threshold) consecutive failures (last: \(s.lastError)); "
-                            + "next probe in \(String(format: "%.1f", left)) s")
-                }
-                s.state = .halfOpen
-                s.probing = true
-                return .go(probe: true)
-            }
+            if s.state == .closed { return .go(probe: false) }
+            if let why = Self.refusal(s, threshold: threshold, now: now) { return .refuse(why) }
+            s.state = .halfOpen
+            s.probing = true
+            return .go(probe: true)
         }
+    }
+
+    /// The reason a call is refused in state `s` at `now`, nil when it may go (closed, or the
+    /// cool-off is over and no probe is running).
+    private static func refusal(_ s: S, threshold: Int, now: ContinuousClock.Instant) -> String? {
+        if s.state == .closed { return nil }
+        if s.probing { return "LLM endpoint considered down (\(s.lastError)); a probe call is testing it" }
+        guard now < s.until else { return nil }
+        let left = String(format: "%.1f", (s.until - now).seconds)
+        return "LLM endpoint considered down after \(threshold) consecutive failures (last: \(s.lastError)); "
+            + "next probe in \(left) s"
     }
 
     /// The outcome of an admitted call: `success`, or a failure that says the endpoint is

@@ -203,10 +203,27 @@ public final class Service: Sendable {
         return try body()
     }
 
-    /// Why a slow request was served without the LLM.
-    private func slowLimitReason(_ what: String) -> String {
-        "\(admission.current.slow) LLM-backed requests already in progress (serve --max-slow-requests): \(what)"
+    /// A request that may call the LLM (`slow`): `body` in a slow place; with every slow place
+    /// taken, `fallback` (no LLM) in a fast place, marked degraded by `degrade` with why.
+    /// Not slow: `body` in a fast place.
+    private func slowOrFallback<T>(
+        _ slow: Bool, _ body: () throws -> T, fallback: () throws -> T, degrade: (inout T, String) -> Void,
+        reason: String
+    ) throws -> T {
+        guard slow else { return try admitted(.fast, body) }
+        if admission.enter(.slow) {
+            defer { admission.leave(.slow) }
+            return try body()
+        }
+        admission.count(.degraded)
+        var out = try admitted(.fast, fallback)
+        degrade(
+            &out,
+            "\(admission.current.slow) LLM-backed requests already in progress (serve --max-slow-requests): \(reason)")
+        return out
     }
+
+    static func joined(_ first: String, _ rest: String) -> String { rest.isEmpty ? first : first + "; " + rest }
 
     private func call(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
         if method != Methods.health && method != Methods.rerank && method != Methods.explain {
@@ -237,27 +254,19 @@ public final class Service: Sendable {
             return try served.items.rank(r, bundleVersion: rec.bundleVersion)
         case Methods.rerank:
             let req: RFRerankRequest = try decode(payload, method)
-            var q = try RerankQuery(req)
-            let r: RerankResult
-            if (q.judge ?? reranker.defaultJudge).usesLLM && reranker.llm != nil {
-                if admission.enter(.slow) {
-                    defer { admission.leave(.slow) }
-                    r = try reranker.rerank(rec, q, deadline: deadline)
-                } else {
-                    // Over the slow limit: the local judge now rather than a place in a queue.
-                    admission.count(.degraded)
-                    q.judge = .local
-                    var local = try admitted(.fast) { try reranker.rerank(rec, q, deadline: deadline) }
-                    let why = slowLimitReason("the local judge was used")
-                    local.recommendation.degraded = true
-                    local.recommendation.degradedReason =
-                        local.recommendation.degradedReason.isEmpty
-                        ? why : why + "; " + local.recommendation.degradedReason
-                    r = local
-                }
-            } else {
-                r = try admitted(.fast) { try reranker.rerank(rec, q, deadline: deadline) }
-            }
+            let q = try RerankQuery(req)
+            let r = try slowOrFallback(
+                (q.judge ?? reranker.defaultJudge).usesLLM && reranker.llm != nil,
+                { try reranker.rerank(rec, q, deadline: deadline) },
+                fallback: {
+                    var local = q
+                    local.judge = .local
+                    return try reranker.rerank(rec, local, deadline: deadline)
+                },
+                degrade: { (r: inout RerankResult, why) in
+                    r.recommendation.degraded = true
+                    r.recommendation.degradedReason = Self.joined(why, r.recommendation.degradedReason)
+                }, reason: "the local judge was used")
             return try served.items.rerank(
                 r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
                 bundleVersion: rec.bundleVersion)
@@ -266,24 +275,17 @@ public final class Service: Sendable {
             let q = ExplainQuery(
                 user: UserSpec(req.user), itemID: req.itemID, engine: req.engine,
                 style: req.style == .llm ? .llm : .template, maxEvidence: Int(req.maxEvidence))
-            let e: Explanation
-            if q.style == .llm && explainer.llm != nil {
-                if admission.enter(.slow) {
-                    defer { admission.leave(.slow) }
-                    e = try explainer.explain(rec, q, deadline: deadline)
-                } else {
-                    admission.count(.degraded)
+            let e = try slowOrFallback(
+                q.style == .llm && explainer.llm != nil, { try explainer.explain(rec, q, deadline: deadline) },
+                fallback: {
                     var t = q
                     t.style = .template
-                    var x = try admitted(.fast) { try explainer.explain(rec, t, deadline: deadline) }
-                    let why = slowLimitReason("the template text is returned")
+                    return try explainer.explain(rec, t, deadline: deadline)
+                },
+                degrade: { (x: inout Explanation, why) in
                     x.degraded = true
-                    x.degradedReason = x.degradedReason.isEmpty ? why : why + "; " + x.degradedReason
-                    e = x
-                }
-            } else {
-                e = try admitted(.fast) { try explainer.explain(rec, q, deadline: deadline) }
-            }
+                    x.degradedReason = Self.joined(why, x.degradedReason)
+                }, reason: "the template text is returned")
             return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
             let _: RFHealthRequest = try decode(payload, method)
