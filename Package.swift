@@ -52,6 +52,10 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // hnswlib (Debian's libhnswlib-dev, header-only C++) behind a C header.
+        .target(
+            name: "CHNSW", path: "Sources/CHNSW", cxxSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("stdc++")]),
         // Typed wrappers for what Swift cannot call directly (variadic C functions).
         .target(name: "CRecShims", path: "Sources/CRecShims", linkerSettings: [.linkedLibrary("curl")]),
 
@@ -59,6 +63,7 @@ let package = Package(
         .target(name: "RecCore"),
         .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
+        .target(name: "RecANN", dependencies: ["CHNSW", "RecCore"], swiftSettings: optimisedInDebug),
         .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),
         .target(
             name: "RecData",
@@ -75,7 +80,9 @@ let package = Package(
     ] + engines.map { .target(name: $0.name, dependencies: engineDependencies, swiftSettings: $0.settings) } + [
         .target(
             name: "RecEngines",
-            dependencies: engines.map { .target(name: $0.name) } + ["RecEngineKit", "RecEval", "RecData", "RecCore"]),
+            dependencies: engines.map { .target(name: $0.name) } + [
+                "RecEngineKit", "RecEval", "RecData", "RecCore", "RecANN",
+            ]),
 
         // ---- fusion, evaluation, the service and its doors
         .target(
@@ -132,6 +139,7 @@ let package = Package(
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath", "RecTestSupport"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
+        .testTarget(name: "RecANNTests", dependencies: ["RecANN", "RecCore"], swiftSettings: optimisedInDebug),
         .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecHTTP"]),
         .testTarget(
             name: "RecDataTests",

@@ -31,6 +31,9 @@ public struct LoadGenerator: Sendable {
         public var deadlineMs = 10_000
         /// Rerank's judge ("" = the server's default).
         public var judge = ""
+        /// Retrieve's k and search path.
+        public var k = 10
+        public var retrievalPath = RFRetrievalPath.auto
         public init() {}
     }
 
@@ -75,7 +78,7 @@ public struct LoadGenerator: Sendable {
         case .retrieve:
             env.method = Methods.retrieve
             var r = RFRetrieveRequest()
-            (r.user, r.k, r.engine) = (u, 10, o.engine)
+            (r.user, r.k, r.engine, r.path) = (u, UInt32(o.k), o.engine, o.retrievalPath)
             env.payload = try r.serializedData()
         case .rerank:
             env.method = Methods.rerank

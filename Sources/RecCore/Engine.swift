@@ -90,3 +90,49 @@ public protocol TextEmbeddingSpace: Engine {
     /// Item `item`'s unit vector.
     func itemVector(_ item: Int32) -> ArraySlice<Float>
 }
+
+/// An engine whose score is an inner product, `score(u, i) = c(u) + ⟨x(u), v_i⟩ + b_i`, with
+/// one user vector `x(u)` and offset `c(u)` for every item (GAT, SVD, SVD++, text). Retrieve
+/// over a big catalogue can then ask an approximate inner-product index (`ApproximateIndex`)
+/// for the best items and score only those exactly.
+public protocol DotProductEngine: Engine {
+    /// Width of `x(u)` and `v_i`.
+    var vectorDimension: Int { get }
+    /// The `v_i`, row-major, `itemCount × vectorDimension`.
+    var itemVectorData: [Float] { get }
+    /// The `b_i`, one per item; empty when the engine has no per-item term.
+    var itemBiases: [Float] { get }
+    /// `x(u)` and `c(u)` for `query`, or why the engine cannot score them (what `answer`
+    /// would decline with).
+    func userVector(for query: UserQuery) throws -> UserVectorAnswer
+    /// Scores of `items` for a prepared user, bit-identical to `score(query, items:)`.
+    func scores(_ user: UserVector, items: [Int32]) -> [Float]
+}
+
+/// A user's side of a `DotProductEngine`'s score.
+public struct UserVector: Sendable {
+    public var x: [Float]
+    public var offset: Float
+    public init(x: [Float], offset: Float = 0) {
+        self.x = x
+        self.offset = offset
+    }
+}
+
+public enum UserVectorAnswer: Sendable {
+    case vector(UserVector)
+    case declined(String)
+}
+
+/// An approximate maximum-inner-product index over one `DotProductEngine`'s items.
+public protocol ApproximateIndex: AnyObject, Sendable {
+    /// One line for `Info` ("hnsw: 300000 items, M 16, ef_search 128").
+    var summary: String { get }
+    /// The kind of index, as replies name the path ("hnsw").
+    var path: String { get }
+    /// Candidates every search explores (hnswlib's ef): asking for fewer costs the same.
+    var searchBreadth: Int { get }
+    /// Up to `k` items (dense indices) with the largest `⟨x, v_i⟩ + b_i`, best first; the
+    /// search explores at least the index's own breadth (ef) whatever `k`.
+    func search(_ x: [Float], k: Int) -> [Int32]
+}

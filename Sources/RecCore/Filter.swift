@@ -7,10 +7,17 @@ struct CompiledFilter {
     private let minYear: Int?
     private let maxYear: Int?
     private let catalog: Catalog
+    /// Whether any constraint applies (an empty spec admits every item).
+    let constrains: Bool
+    /// Whether the spec has an allow list (then at most its size of items pass).
+    var hasAllowList: Bool { allowed != nil }
+    /// Items named by the deny list.
+    var deniedCount: Int { denied.count }
 
     /// `warnings` collects ids and genres that match nothing.
     init(_ spec: FilterSpec, catalog: Catalog, warnings: inout [String]) {
         self.catalog = catalog
+        constrains = !spec.isEmpty
         minYear = spec.minYear
         maxYear = spec.maxYear
         if !spec.allow.isEmpty {
@@ -41,6 +48,16 @@ struct CompiledFilter {
         }
         genreMask = mask(spec.genres, "genres")
         excludeGenreMask = mask(spec.excludeGenres, "exclude_genres")
+    }
+
+    /// The share of the catalogue the filter admits, estimated from at most `samples` items
+    /// evenly spread over it (1 without constraints).
+    func admittedFraction(samples: Int = 256) -> Double {
+        guard constrains, catalog.count > 0 else { return 1 }
+        let n = min(samples, catalog.count)
+        var pass = 0
+        for s in 0..<n where admits(Int32(s * catalog.count / n)) { pass += 1 }
+        return Double(pass) / Double(n)
     }
 
     func admits(_ item: Int32) -> Bool {

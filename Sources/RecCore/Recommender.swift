@@ -13,6 +13,8 @@ public final class Recommender: Sendable {
     public let fallbackEngine: String
     public let limits: Limits
     public let bundleVersion: String
+    /// Approximate Retrieve indexes, by engine name (engines without one are searched exactly).
+    public let indexes: [String: any ApproximateIndex]
     private let byName: [String: any Engine]
     /// Scratch for Rank's candidate checks (duplicates, exclude-seen): reused, so a request
     /// allocates nothing of catalogue size.
@@ -22,7 +24,8 @@ public final class Recommender: Sendable {
 
     public init(
         catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
-        fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String
+        fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String,
+        indexes: [String: any ApproximateIndex] = [:]
     ) throws {
         var map: [String: any Engine] = [:]
         for e in engines {
@@ -40,6 +43,10 @@ public final class Recommender: Sendable {
         guard map[fallbackEngine] != nil else {
             throw RecError.failedPrecondition("fallback engine '\(fallbackEngine)' not loaded")
         }
+        for name in indexes.keys where !(map[name] is any DotProductEngine) {
+            throw RecError.failedPrecondition("an approximate index for '\(name)', which is not a dot-product engine")
+        }
+        self.indexes = indexes
         self.catalog = catalog
         self.users = users
         self.engines = engines
@@ -62,6 +69,20 @@ public final class Recommender: Sendable {
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
         let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
+        var path = "exact"
+        let name = q.engine.isEmpty ? defaultEngine : q.engine
+        if q.path == .approximate || (q.path == .auto && catalog.count >= limits.annMinItems),
+            let engine = byName[name]
+        {
+            if let dot = engine as? any DotProductEngine, let index = indexes[engine.name] {
+                switch try approximate(q, k: k, dot, index, user, filter, warnings: warnings, deadline: deadline) {
+                case .served(let r): return r
+                case .exact(let why): path = why.map { "exact: \($0)" } ?? path
+                }
+            } else {
+                path = "exact: engine '\(engine.name)' has no approximate index"
+            }
+        }
         var result = try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
             let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
             let top = TopK.select(scores, k: k) { i in
@@ -73,7 +94,65 @@ public final class Recommender: Sendable {
         if result.items.count < k && result.items.count < catalog.count && q.k != 0 {
             result.warnings.append("only \(result.items.count) item(s) pass the filters")
         }
+        result.retrieval = path
         return result
+    }
+
+    private enum Approximate {
+        case served(Recommendation)
+        /// Search exactly instead, and why (nil: nothing worth saying, e.g. the engine
+        /// declined the user and the fallback engine serves them exactly).
+        case exact(String?)
+    }
+
+    /// Retrieve through `index`: the index proposes candidates, enough that `k` should pass
+    /// exclude-seen and the filters (estimated from a sample of the catalogue); the engine
+    /// scores them exactly; the best `k` that pass are the reply. When the filters admit too
+    /// little of the catalogue for that to pay, or too few candidates pass after a wider
+    /// second search, the exact path serves instead and the reply says why.
+    private func approximate(
+        _ q: RetrieveQuery, k: Int, _ engine: any DotProductEngine, _ index: any ApproximateIndex, _ user: UserQuery,
+        _ filter: CompiledFilter, warnings: [String], deadline: Deadline
+    ) throws -> Approximate {
+        if filter.hasAllowList { return .exact("allow_items given (scored directly)") }
+        let admitted = filter.admittedFraction()
+        let seenCount = q.excludeSeen ? user.history.count : 0
+        let needed = Double(k + seenCount + filter.deniedCount)
+        // Proposals needed for k to pass, with a margin; past a quarter of the catalogue the
+        // exact pass costs less than searching and filtering that many.
+        var fetch = max(index.searchBreadth, Int(min(1e9, (needed / max(admitted, 1e-9) * 1.25).rounded(.up))))
+        let limit = catalog.count / 4
+        guard fetch <= limit else {
+            let share = String(format: "%.1f", admitted * 100)
+            return .exact(
+                "about \(share)% of the catalogue passes the filters; \(fetch) proposals would be needed for \(k) "
+                    + "to pass them and exclude_seen (the index is used up to \(limit))")
+        }
+        try deadline.check("scoring")
+        guard case .vector(let v) = try engine.userVector(for: user) else { return .exact(nil) }
+        let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        var kept: [Int32] = []
+        for attempt in 0..<2 {
+            fetch = min(fetch, catalog.count)
+            let candidates = index.search(v.x, k: fetch)
+            kept = candidates.filter { !seen.contains($0) && filter.admits($0) }
+            if kept.count >= k { break }
+            if attempt == 1 { return .exact("only \(kept.count) of \(candidates.count) candidates passed the filters") }
+            fetch *= 4
+        }
+        let scores = engine.scores(v, items: kept)
+        try check(scores, count: kept.count, engine)
+        var entries: [TopK.Entry] = []
+        entries.reserveCapacity(kept.count)
+        for (c, s) in zip(kept, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
+        var ranked = TopK.sorted(entries)
+        if ranked.count > k { ranked.removeLast(ranked.count - k) }
+        var r = Recommendation(
+            items: ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) },
+            engine: engine.name, requestedEngine: engine.name)
+        r.warnings = warnings
+        r.retrieval = index.path
+        return .served(r)
     }
 
     // MARK: - Rank

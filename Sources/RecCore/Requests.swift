@@ -58,16 +58,30 @@ public struct RetrieveQuery: Sendable {
     public var k: Int
     public var excludeSeen: Bool
     public var filters: FilterSpec
+    public var path: RetrievalPath
 
     public init(
-        user: UserSpec, engine: String = "", k: Int = 0, excludeSeen: Bool = true, filters: FilterSpec = FilterSpec()
+        user: UserSpec, engine: String = "", k: Int = 0, excludeSeen: Bool = true, filters: FilterSpec = FilterSpec(),
+        path: RetrievalPath = .auto
     ) {
         self.user = user
         self.engine = engine
         self.k = k
         self.excludeSeen = excludeSeen
         self.filters = filters
+        self.path = path
     }
+}
+
+/// How Retrieve searches the catalogue.
+public enum RetrievalPath: Sendable, Equatable {
+    /// The engine's approximate index when it has one and the catalogue has at least
+    /// `Limits.annMinItems` items; exact otherwise.
+    case auto
+    /// Every item scored.
+    case exact
+    /// The approximate index whatever the catalogue size (exact when the engine has none).
+    case approximate
 }
 
 public struct RankQuery: Sendable {
@@ -144,6 +158,8 @@ public struct Recommendation: Sendable {
     public var warnings: [String] = []
     /// Candidate ids (Rank) the bundle does not know.
     public var unknownItems: [String] = []
+    /// Retrieve: "exact", "hnsw", or "exact: <why the index was not used>"; "" otherwise.
+    public var retrieval: String = ""
 
     public init(items: [ScoredItem], engine: String, requestedEngine: String) {
         self.items = items
@@ -160,6 +176,8 @@ public struct Limits: Sendable, Equatable {
     public var maxHistory: Int = 10_000
     public var maxTextBytes: Int = 16_384
     public var maxFilterIDs: Int = 100_000
+    /// Catalogue size from which Retrieve's `.auto` path is the approximate index.
+    public var annMinItems: Int = 150_000
 
     public init() {}
 }

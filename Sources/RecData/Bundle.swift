@@ -22,10 +22,12 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         public var params: [String: String]
         public var metrics: [String: Double]
         public var fitSeconds: Double
+        /// The engine's approximate Retrieve index, when it has one.
+        public var index: IndexEntry?
 
         public init(
             name: String, kind: String, file: String, params: [String: String] = [:],
-            metrics: [String: Double] = [:], fitSeconds: Double = 0
+            metrics: [String: Double] = [:], fitSeconds: Double = 0, index: IndexEntry? = nil
         ) {
             self.name = name
             self.kind = kind
@@ -33,11 +35,35 @@ public struct BundleManifest: Codable, Sendable, Equatable {
             self.params = params
             self.metrics = metrics
             self.fitSeconds = fitSeconds
+            self.index = index
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, kind, file, params, metrics
+            case name, kind, file, params, metrics, index
             case fitSeconds = "fit_seconds"
+        }
+    }
+
+    /// An approximate-search index file beside an engine's tensors.
+    public struct IndexEntry: Codable, Sendable, Equatable {
+        /// "hnsw".
+        public var kind: String
+        /// Relative to the bundle root.
+        public var file: String
+        /// Build parameters and facts ("m", "ef_construction", "ef_search", "dimension", "bias").
+        public var params: [String: String]
+        public var buildSeconds: Double
+
+        public init(kind: String, file: String, params: [String: String], buildSeconds: Double) {
+            self.kind = kind
+            self.file = file
+            self.params = params
+            self.buildSeconds = buildSeconds
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case kind, file, params
+            case buildSeconds = "build_seconds"
         }
     }
 
@@ -128,6 +154,14 @@ public final class BundleWriter {
         try write(tensors.serialized(), to: staging.appendingPathComponent(entry.file))
         engines.append(entry)
         Failpoint.hit("bundle-after-engine")
+    }
+
+    /// Adds a file beside the engines' tensors (an index), written by `write` to the URL it is
+    /// given; the manifest checksums it like every other file.
+    public func addFile(_ rel: String, _ write: (URL) throws -> Void) throws {
+        let url = staging.appendingPathComponent(rel)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try write(url)
     }
 
     /// Writes the manifest and moves the bundle into place. Returns the manifest.
@@ -258,6 +292,7 @@ public struct BundleReader: Sendable {
             )
         }
         for required in ["items.jsonl", "users.jsonl", "interactions.safetensors"] + manifest.engines.map(\.file)
+            + manifest.engines.compactMap(\.index?.file)
         where manifest.files[required] == nil {
             throw RecError.dataLoss("\(mURL.path): no checksum for \(required)")
         }

@@ -21,6 +21,8 @@ public enum Bundles {
         /// The validation slice: this fraction of the interactions, drawn with `seed`.
         public var validationFraction = 0.1
         public var seed: UInt64 = 42
+        /// Approximate Retrieve indexes for the dot-product engines.
+        public var indexes = Indexes.Options()
 
         public init(kinds: [String], params: [String: [String: String]] = [:], defaultEngine: String? = nil) {
             self.kinds = kinds
@@ -92,11 +94,17 @@ public enum Bundles {
                 let (f, secs) = try fit(job, dataset, context: context)
                 var metrics = f.metrics
                 if let v = validation[kind] { metrics["validation_ndcg10"] = v }
+                context.log("trained \(kind) in \(String(format: "%.2f", secs)) s")
+                var index: BundleManifest.IndexEntry?
+                if let (built, isecs) = try Indexes.build(f.engine, options: plan.indexes, log: context.log) {
+                    let file = "engines/\(kind).hnsw"
+                    try writer.addFile(file) { try built.save(to: $0) }
+                    index = Indexes.entry(built, file: file, seconds: isecs)
+                }
                 try writer.addEngine(
                     .init(
                         name: kind, kind: kind, file: "engines/\(kind).safetensors", params: f.params.values,
-                        metrics: metrics, fitSeconds: secs), tensors: f.tensors)
-                context.log("trained \(kind) in \(String(format: "%.2f", secs)) s")
+                        metrics: metrics, fitSeconds: secs, index: index), tensors: f.tensors)
             }
             return try writer.commit(name: name, defaultEngine: defaultEngine, fallbackEngine: Registry.fallback)
         } catch {
@@ -151,14 +159,16 @@ public enum Bundles {
     /// by `defaultEngine` (nil: the bundle's own default). Kinds that use a sentence encoder
     /// look for it in `modelsDir`; a missing or different model leaves that engine serving what
     /// needs no encoder (it says why in `Info` and in degraded replies) instead of failing.
+    /// `log` gets problems, `progress` one line per engine loaded (with its time).
     public static func load(
         _ dir: URL, limits: Limits = Limits(), modelsDir: URL = URL(fileURLWithPath: "models"),
-        defaultEngine: String? = nil,
-        log: @escaping (String) -> Void = { _ in }
+        defaultEngine: String? = nil, efSearch: Int = 0,
+        log: @escaping (String) -> Void = { _ in }, progress: (String) -> Void = { _ in }
     ) throws -> (Recommender, BundleManifest) {
         let reader = try BundleReader(dir)
         let context = LoadContext(catalog: reader.catalog, users: reader.users, modelsDir: modelsDir, log: log)
         var engines: [any Engine] = []
+        var indexes: [String: any ApproximateIndex] = [:]
         for entry in reader.manifest.engines {
             guard let kind = Registry.kinds.first(where: { $0.name == entry.kind }) else {
                 throw RecError.dataLoss(
@@ -166,8 +176,17 @@ public enum Bundles {
             }
             let params = try kind.params(
                 entry.params, source: "\(dir.path)/manifest.json, engine \(entry.name)", code: .dataLoss)
-            engines.append(
-                try kind.load(try reader.tensors(for: entry), entry: entry, params: params, context: context))
+            let t0 = ContinuousClock.now
+            let engine = try kind.load(try reader.tensors(for: entry), entry: entry, params: params, context: context)
+            engines.append(engine)
+            var line = "loaded \(entry.name) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s"
+            if let ie = entry.index {
+                let t1 = ContinuousClock.now
+                let index = try Indexes.load(ie, root: dir, engine: engine, efSearch: efSearch)
+                indexes[entry.name] = index
+                line += ", its \(index.summary) in \(String(format: "%.2f", (ContinuousClock.now - t1).seconds)) s"
+            }
+            progress(line)
         }
         let m = reader.manifest
         let chosen = defaultEngine ?? m.defaultEngine
@@ -179,7 +198,7 @@ public enum Bundles {
         }
         let rec = try Recommender(
             catalog: reader.catalog, users: reader.users, engines: engines, defaultEngine: chosen,
-            fallbackEngine: m.fallbackEngine, limits: limits, bundleVersion: m.version)
+            fallbackEngine: m.fallbackEngine, limits: limits, bundleVersion: m.version, indexes: indexes)
         return (rec, m)
     }
 }

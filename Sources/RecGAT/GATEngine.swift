@@ -24,7 +24,7 @@ import RecText
 /// message.
 ///
 /// Immutable after construction; safe to call from many threads.
-public final class GATEngine: Engine, Explaining {
+public final class GATEngine: Engine, Explaining, DotProductEngine {
     public let name: String
     public let config: GATConfig
     public let weights: GATWeights
@@ -399,6 +399,22 @@ public final class GATEngine: Engine, Explaining {
 
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         Kernels.rowDots(itemEmbeddings, try userVector(query), rows: items)
+    }
+
+    // MARK: - inner-product view (approximate Retrieve)
+
+    public var vectorDimension: Int { itemEmbeddings.cols }
+    public var itemVectorData: [Float] { itemEmbeddings.data }
+    public var itemBiases: [Float] { [] }
+
+    public func userVector(for query: UserQuery) throws -> UserVectorAnswer {
+        let p = plan(query)
+        if case .unscorable(let why) = p { return .declined(why) }
+        return .vector(UserVector(x: try userPass(query, plan: p).z))
+    }
+
+    public func scores(_ user: UserVector, items: [Int32]) -> [Float] {
+        Kernels.rowDots(itemEmbeddings, user.x, rows: items)
     }
 
     /// A final embedding for an item the bundle does not know, from its metadata and the

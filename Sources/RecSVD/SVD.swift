@@ -35,7 +35,7 @@ import RecMath
 /// nor history cannot be scored (the pipeline falls back to popularity).
 ///
 /// Scores are predicted ratings, so the model also serves RMSE/MAE. Thread-safe (immutable).
-public final class SVDEngine: RatingPredictor {
+public final class SVDEngine: RatingPredictor, DotProductEngine {
     public struct Params: Sendable, Equatable {
         public var factors: Int
         public var epochs: Int
@@ -239,13 +239,34 @@ public final class SVDEngine: RatingPredictor {
     /// two give bit-identical scores for the same item.
     public func score(_ query: UserQuery, items: [Int32]?) throws -> [Float] {
         let (v, b) = userVector(query)
+        return scores(v, offset: mu + b, items: items)
+    }
+
+    /// `⟨v, q_i⟩ + (μ + b_u) + b_i` for `items` (nil: every item), in one fixed order.
+    private func scores(_ v: [Float], offset: Float, items: [Int32]?) -> [Float] {
         var s = Kernels.rowDots(q, v, rows: items)
         if let items {
-            for (k, i) in items.enumerated() { s[k] += mu + b + bi[Int(i)] }
+            for (k, i) in items.enumerated() { s[k] += offset + bi[Int(i)] }
         } else {
-            for i in s.indices { s[i] += mu + b + bi[i] }
+            for i in s.indices { s[i] += offset + bi[i] }
         }
         return s
+    }
+
+    // MARK: - inner-product view (approximate Retrieve)
+
+    public var vectorDimension: Int { params.factors }
+    public var itemVectorData: [Float] { q.data }
+    public var itemBiases: [Float] { bi }
+
+    public func userVector(for query: UserQuery) throws -> UserVectorAnswer {
+        if let why = unscorableReason(query) { return .declined(why) }
+        let (v, b) = userVector(query)
+        return .vector(UserVector(x: v, offset: mu + b))
+    }
+
+    public func scores(_ user: UserVector, items: [Int32]) -> [Float] {
+        scores(user.x, offset: user.offset, items: items)
     }
 
     public func predictRatings(_ query: UserQuery, items: [Int32]) -> [Float] {

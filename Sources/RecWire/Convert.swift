@@ -32,6 +32,17 @@ extension RFResponseMeta {
         degraded = r.degraded
         degradedReason = r.degradedReason
         warnings = r.warnings
+        retrieval = r.retrieval
+    }
+}
+
+extension RetrievalPath {
+    init(_ p: RFRetrievalPath) {
+        switch p {
+        case .exact: self = .exact
+        case .approximate: self = .approximate
+        default: self = .auto
+        }
     }
 }
 

@@ -81,15 +81,29 @@ public final class Service: Sendable {
         out.previousVersion = current.bundleVersion
         setFacts(facts)
         reloadCounts.withLock { $0.ok += 1 }
+        let previous = WeakBox(current)
         swap(rec)
         reloader.withLock { $0?.bundleDir = target }
-        // The old bundle is freed once its last call finishes (now, if none is in flight); hand
-        // its pages back to the system rather than leave them in malloc's arenas, or each
-        // reload of a large bundle would raise the resident size.
-        _ = rec_malloc_trim()
+        // The old bundle is freed once its last call finishes (now, if none is in flight; under
+        // load, a moment later); then hand its pages back to the system rather than leave them
+        // in malloc's arenas, or each reload of a large bundle would raise the resident size.
+        Self.trimWhenFreed(previous)
         out.bundleVersion = rec.bundleVersion
         out.loadSeconds = facts.loadSeconds
         return out
+    }
+
+    /// Calls `malloc_trim` once `box`'s object has been freed: at once when it already has,
+    /// else from a background thread that looks every 50 ms for up to a minute.
+    static func trimWhenFreed(_ box: WeakBox<Recommender>) {
+        if box.isEmpty {
+            _ = rec_malloc_trim()
+            return
+        }
+        DispatchQueue.global(qos: .utility).async {
+            for _ in 0..<1200 where !box.isEmpty { usleep(50_000) }
+            _ = rec_malloc_trim()
+        }
     }
 
     /// The Admin RPCs' gate: the envelope must carry "authorization: Bearer <token>".
@@ -240,7 +254,8 @@ public final class Service: Sendable {
         case Methods.retrieve:
             let req: RFRetrieveRequest = try decode(payload, method)
             var q = RetrieveQuery(
-                user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters))
+                user: UserSpec(req.user), engine: req.engine, k: Int(req.k), filters: FilterSpec(req.filters),
+                path: RetrievalPath(req.path))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.retrieve(q, deadline: deadline)
             return try served.items.retrieve(r, bundleVersion: rec.bundleVersion)
@@ -348,6 +363,7 @@ public final class Service: Sendable {
             i.name = e.name
             i.description_p = e.summary
             i.methods = ["Retrieve", "Rank", "Rerank", "Explain"]
+            i.index = rec.indexes[e.name]?.summary ?? ""
             return i
         }
         out.defaultEngine = rec.defaultEngine
@@ -356,6 +372,7 @@ public final class Service: Sendable {
         out.limits.maxCandidates = UInt32(rec.limits.maxCandidates)
         out.limits.maxTextBytes = UInt32(rec.limits.maxTextBytes)
         out.limits.maxHistory = UInt32(rec.limits.maxHistory)
+        out.limits.annMinItems = UInt32(clamping: rec.limits.annMinItems)
         out.methods = Methods.all
         return out
     }
@@ -388,4 +405,12 @@ public final class Service: Sendable {
 
 extension Duration {
     var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
+}
+
+/// A weak reference that can cross threads.
+final class WeakBox<T: AnyObject>: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var object: T?
+    init(_ object: T) { self.object = object }
+    var isEmpty: Bool { lock.withLock { object == nil } }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RecBench
 import RecCore
+import RecWire
 
 /// `recfuse bench`: the load generator (`RecBench.LoadGenerator`) with its echo baseline.
 struct Bench: ParsableCommand {
@@ -22,6 +23,8 @@ struct Bench: ParsableCommand {
     @Option(help: "User id in the requests.") var user: String = "196"
     @Option(help: "Candidates per Rank/Rerank request (item ids 1, 14, 27, ...).") var candidates: Int = 100
     @Option(help: "Engine for Rank/Retrieve (empty = the server's default).") var engine: String = ""
+    @Option(help: "Items per Retrieve.") var k: Int = 10
+    @Option(help: "Retrieve's search path: auto, exact, approximate.") var retrieval: String = "auto"
     @Option(help: "Each request's deadline in ms (sent relative and absolute, so time queued counts).")
     var deadlineMs: Int = 10_000
     @Option(help: "Rerank's judge: local, llm_relevancy, llm_pointwise (empty = the server's default).")
@@ -42,6 +45,11 @@ struct Bench: ParsableCommand {
             (o.urls, o.method, o.clients, o.count, o.duration, o.warmup) = (urls, m, clients, count, duration, warmup)
             (o.user, o.candidates, o.engine) = (user, candidates, engine)
             (o.deadlineMs, o.judge) = (deadlineMs, judge)
+            let paths: [String: RFRetrievalPath] = ["auto": .auto, "exact": .exact, "approximate": .approximate]
+            guard let path = paths[retrieval], k >= 1 else {
+                throw RecError.invalidArgument("--retrieval must be auto, exact or approximate, and --k >= 1")
+            }
+            (o.k, o.retrievalPath) = (k, path)
             let gen = try LoadGenerator(o)
             let results = try gen.runWithBaseline(echo: echo)
             let bytes = try gen.request().count

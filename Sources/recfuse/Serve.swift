@@ -39,6 +39,13 @@ struct Serve: ParsableCommand {
     @Option(help: "Most candidates a Rank request may carry.") var maxCandidates: Int = 10_000
     @Option(help: "Longest history a request may carry inline.") var maxHistory: Int = 10_000
     @Option(help: "Longest free text (bytes).") var maxTextBytes: Int = 16_384
+    @Option(
+        help: """
+            Catalogue size from which Retrieve uses an engine's approximate (HNSW) index by default; requests \
+            may still ask for either path.
+            """)
+    var annMinItems: Int = Limits().annMinItems
+    @Option(help: "HNSW search breadth (ef); 0: the one recorded in the bundle.") var hnswEfSearch: Int = 0
     @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
     @Option(help: "The engine requests without one are served by (default: the bundle's).") var defaultEngine: String?
     @Option(help: "Rerank's judge when a request leaves it unset: local, llm_relevancy, llm_pointwise.")
@@ -83,16 +90,21 @@ struct Serve: ParsableCommand {
             limits.maxCandidates = maxCandidates
             limits.maxHistory = maxHistory
             limits.maxTextBytes = maxTextBytes
+            guard annMinItems >= 0, (0...100_000).contains(hnswEfSearch) else {
+                throw RecError.invalidArgument("--ann-min-items must be >= 0 and --hnsw-ef-search in 0...100000")
+            }
+            limits.annMinItems = annMinItems
             BLAS.setThreads(blasThreads)
             // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
-            let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine) = (
-                modelsDir, maxMessageBytes, limits, defaultEngine
+            let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine, efSearch) = (
+                modelsDir, maxMessageBytes, limits, defaultEngine, hnswEfSearch
             )
             let load: @Sendable (String) throws -> (Recommender, Service.BundleFacts) = { dir in
                 let t0 = ContinuousClock.now
                 let (r, m) = try Bundles.load(
                     URL(fileURLWithPath: dir), limits: fixedLimits, modelsDir: URL(fileURLWithPath: modelsDir),
-                    defaultEngine: defaultEngine, log: { log.warning("\($0)") })
+                    defaultEngine: defaultEngine, efSearch: efSearch, log: { log.warning("\($0)") },
+                    progress: { log.info("\($0)") })
                 var facts = Service.BundleFacts(m, maxMessageBytes: maxMessageBytes)
                 facts.loadSeconds = (ContinuousClock.now - t0).seconds
                 return (r, facts)

@@ -31,6 +31,16 @@ struct Train: ParsableCommand {
     var defaultEngine: String?
     @Option(help: "Fraction of the interactions held out to choose the default engine.") var validationFraction:
         Double = 0.1
+    @Option(
+        help: """
+            Catalogue size from which every dot-product engine (gat, svd, svdpp, text) gets an HNSW index for \
+            approximate Retrieve, stored in the bundle (0: always; -1: never).
+            """)
+    var annMinItems: Int = Indexes.Options().minItems
+    @Option(help: "HNSW links per node (M).") var hnswM: Int = HNSWDefaults.m
+    @Option(help: "HNSW insertion breadth (ef_construction).") var hnswEfConstruction: Int = HNSWDefaults.efConstruction
+    @Option(help: "HNSW search breadth (ef) recorded in the bundle; serve --hnsw-ef-search overrides it.")
+    var hnswEfSearch: Int = HNSWDefaults.efSearch
     @OptionGroup var fit: FitOptions
     @OptionGroup var global: GlobalOptions
 
@@ -50,6 +60,16 @@ struct Train: ParsableCommand {
             )
             var plan = Bundles.Plan(kinds: kinds, params: params, defaultEngine: defaultEngine)
             plan.validationFraction = validationFraction
+            guard annMinItems >= -1 else { throw RecError.invalidArgument("--ann-min-items must be >= -1") }
+            guard (2...512).contains(hnswM), (1...100_000).contains(hnswEfConstruction),
+                (1...100_000).contains(hnswEfSearch)
+            else {
+                throw RecError.invalidArgument(
+                    "--hnsw-m must be in 2...512, --hnsw-ef-construction and --hnsw-ef-search in 1...100000")
+            }
+            plan.indexes = Indexes.Options(
+                minItems: annMinItems < 0 ? Int.max : annMinItems,
+                hnsw: .init(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch))
             let outURL = URL(fileURLWithPath: out)
             let m = try Bundles.train(
                 data, plan: plan, out: outURL, name: name ?? outURL.lastPathComponent,

@@ -53,7 +53,8 @@ public func fitContext() -> FitContext { FitContext(modelsDir: TestModels.models
 /// A bundle of `kinds` trained on `dataset` in a fresh temporary folder, loaded back.
 /// The default engine is fixed (`defaultEngine`), unless nil, when training chooses it.
 public func trainedBundle(
-    _ dataset: Dataset? = nil, kinds: [String] = testKinds, defaultEngine: String? = defaultTestEngine
+    _ dataset: Dataset? = nil, kinds: [String] = testKinds, defaultEngine: String? = defaultTestEngine,
+    indexes: Indexes.Options = Indexes.Options(), limits: Limits = Limits()
 )
     throws -> (URL, Recommender, BundleManifest)
 {
@@ -61,9 +62,9 @@ public func trainedBundle(
         for: .itemReplacementDirectory, in: .userDomainMask,
         appropriateFor: FileManager.default.temporaryDirectory, create: true)
     let dir = root.appendingPathComponent("bundle")
-    try Bundles.train(
-        try dataset ?? syntheticDataset(), plan: Bundles.Plan(kinds: kinds, defaultEngine: defaultEngine), out: dir,
-        name: "synthetic", context: fitContext())
-    let (rec, m) = try Bundles.load(dir, modelsDir: TestModels.modelsDir)
+    var plan = Bundles.Plan(kinds: kinds, defaultEngine: defaultEngine)
+    plan.indexes = indexes
+    try Bundles.train(try dataset ?? syntheticDataset(), plan: plan, out: dir, name: "synthetic", context: fitContext())
+    let (rec, m) = try Bundles.load(dir, limits: limits, modelsDir: TestModels.modelsDir)
     return (dir, rec, m)
 }

@@ -259,9 +259,13 @@ class Client:
 
     def retrieve(self, user_id: Optional[str] = None, k: int = 10, engine: str = "", *,
                  history: Optional[HistoryLike] = None, preference: str = "",
-                 exclude_seen: Optional[bool] = None, filters=None, **kw) -> pb.RetrieveResponse:
-        """Top-k items from the whole catalogue for a user (by id and/or inline history)."""
-        req = pb.RetrieveRequest(user=_user(user_id, history, preference), engine=engine, k=k)
+                 exclude_seen: Optional[bool] = None, filters=None, path: int = pb.RETRIEVAL_PATH_AUTO,
+                 **kw) -> pb.RetrieveResponse:
+        """Top-k items from the whole catalogue for a user (by id and/or inline history).
+
+        `path`: RETRIEVAL_PATH_AUTO (the engine's approximate index from the server's ann_min_items),
+        RETRIEVAL_PATH_EXACT or RETRIEVAL_PATH_APPROXIMATE; `.meta.retrieval` says which served."""
+        req = pb.RetrieveRequest(user=_user(user_id, history, preference), engine=engine, k=k, path=path)
         return self.call("Retrieve", _constrain(req, exclude_seen, filters), pb.RetrieveResponse, **kw)
 
     def rank(self, user_id: Optional[str] = None, item_ids: Sequence[str] = (), k: int = 0, engine: str = "", *,

@@ -51,7 +51,9 @@ def bundle_dir(tmp_path_factory) -> pathlib.Path:
     # The default engine is named, so the bundle trains once (choosing it by validation trains
     # every engine twice; test_cli.py covers that path on a smaller bundle).
     subprocess.run([recfuse_bin(), "train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(out),
-                    "--models-dir", str(MODELS), "--default-engine", "gat", "--log-level", "warning"], check=True, timeout=600)
+                    "--models-dir", str(MODELS), "--default-engine", "gat", "--log-level", "warning",
+                    # Every dot-product engine gets an HNSW index, narrow enough to be used at 1682 items.
+                    "--ann-min-items", "0", "--hnsw-ef-search", "64"], check=True, timeout=600)
     return out
 
 

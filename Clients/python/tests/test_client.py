@@ -54,6 +54,37 @@ def test_retrieve_excludes_seen_by_default(client, bundle_dir):
     assert seen & {it.item_id for it in with_seen.items}
 
 
+def test_retrieve_paths_over_the_wire(client):
+    """The session bundle carries an HNSW index for every dot-product engine: Retrieve names the
+    path that served, approximate replies hold exact scores (Rank's), and Info shows the indexes."""
+    info = client.info()
+    indexed = {e.name: e.index for e in info.engines}
+    assert indexed["popularity"] == "" and indexed["cooccurrence"] == ""
+    for name in ("gat", "svdpp", "svd"):
+        assert indexed[name].startswith("hnsw: 1682 items"), indexed[name]
+    assert info.limits.ann_min_items > 1682
+    for engine in ("gat", "svdpp"):
+        auto = client.retrieve(user_id="196", k=20, engine=engine)
+        exact = client.retrieve(user_id="196", k=20, engine=engine, path=pb.RETRIEVAL_PATH_EXACT)
+        approx = client.retrieve(user_id="196", k=20, engine=engine, path=pb.RETRIEVAL_PATH_APPROXIMATE)
+        assert auto.meta.retrieval == "exact" and exact.meta.retrieval == "exact"
+        assert approx.meta.retrieval == "hnsw"
+        assert [i.item_id for i in auto.items] == [i.item_id for i in exact.items]
+        assert len(approx.items) == 20
+        ranked = client.rank(user_id="196", item_ids=[i.item_id for i in approx.items], engine=engine)
+        assert [i.score for i in ranked.items] == [i.score for i in approx.items]
+        assert len({i.item_id for i in exact.items} & {i.item_id for i in approx.items}) >= 18
+    # A selective filter goes exact and says why; an engine without an index likewise.
+    rare = client.retrieve(user_id="196", k=10, engine="svdpp", path=pb.RETRIEVAL_PATH_APPROXIMATE,
+                           filters={"genres": ["Documentary"]})
+    assert rare.meta.retrieval.startswith("exact: about "), rare.meta.retrieval
+    assert all("Documentary" in i.genres for i in rare.items)
+    pop = client.retrieve(user_id="196", k=5, engine="popularity", path=pb.RETRIEVAL_PATH_APPROXIMATE)
+    assert pop.meta.retrieval == "exact: engine 'popularity' has no approximate index"
+    # Rank replies name no path.
+    assert client.rank(user_id="196", item_ids=["1", "2"]).meta.retrieval == ""
+
+
 def test_health_and_info(client):
     h = client.health()
     assert h.status == pb.HealthResponse.SERVING and h.uptime_seconds >= 0

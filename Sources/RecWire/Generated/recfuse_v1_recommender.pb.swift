@@ -29,6 +29,53 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// How Retrieve searches the catalogue (see docs/scale.md).
+public nonisolated enum RFRetrievalPath: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The engine's approximate (HNSW) index when it has one and the catalogue
+  /// has at least the server's ann_min_items items (Info.limits); exact otherwise.
+  case auto // = 0
+
+  /// Score every item: the true top k.
+  case exact // = 1
+
+  /// The approximate index whatever the catalogue size; exact when the engine
+  /// has no index (ResponseMeta.retrieval says so).
+  case approximate // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .auto
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .auto
+    case 1: self = .exact
+    case 2: self = .approximate
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .auto: return 0
+    case .exact: return 1
+    case .approximate: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [RFRetrievalPath] = [
+    .auto,
+    .exact,
+    .approximate,
+  ]
+
+}
+
 public nonisolated enum RFJudge: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
@@ -293,6 +340,12 @@ public nonisolated struct RFResponseMeta: Sendable {
   /// Non-fatal problems, e.g. "2 unknown item ids ignored".
   public var warnings: [String] = []
 
+  /// Retrieve only: how the top k was found. "exact" (every item scored),
+  /// "hnsw" (the engine's approximate index, candidates re-scored exactly), or
+  /// "exact: <why>" when an approximate request fell back (a very selective
+  /// filter, an engine without an index). Empty for other methods.
+  public var retrieval: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -341,6 +394,8 @@ public nonisolated struct RFRetrieveRequest: Sendable {
   public var hasFilters: Bool {self._filters != nil}
   /// Clears the value of `filters`. Subsequent reads from it will return its default value.
   public mutating func clearFilters() {self._filters = nil}
+
+  public var path: RFRetrievalPath = .auto
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -789,6 +844,10 @@ public nonisolated struct RFEngineInfo: Sendable {
   /// Methods this engine serves ("Retrieve", "Rank", ...).
   public var methods: [String] = []
 
+  /// The engine's approximate Retrieve index, e.g. "hnsw: 300000 items, M 16,
+  /// ef_search 128"; empty when it has none.
+  public var index: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -830,59 +889,84 @@ public nonisolated struct RFLimits: Sendable {
 
   public var maxHistory: UInt32 = 0
 
+  /// Catalogue size from which Retrieve's default path is the approximate
+  /// index (for engines that have one).
+  public var annMinItems: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct RFInfoResponse: Sendable {
+public nonisolated struct RFInfoResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var serverVersion: String = String()
+  public var serverVersion: String {
+    get {_storage._serverVersion}
+    set {_uniqueStorage()._serverVersion = newValue}
+  }
 
-  public var bundleVersion: String = String()
+  public var bundleVersion: String {
+    get {_storage._bundleVersion}
+    set {_uniqueStorage()._bundleVersion = newValue}
+  }
 
   public var dataset: RFDatasetInfo {
-    get {_dataset ?? RFDatasetInfo()}
-    set {_dataset = newValue}
+    get {_storage._dataset ?? RFDatasetInfo()}
+    set {_uniqueStorage()._dataset = newValue}
   }
   /// Returns true if `dataset` has been explicitly set.
-  public var hasDataset: Bool {self._dataset != nil}
+  public var hasDataset: Bool {_storage._dataset != nil}
   /// Clears the value of `dataset`. Subsequent reads from it will return its default value.
-  public mutating func clearDataset() {self._dataset = nil}
+  public mutating func clearDataset() {_uniqueStorage()._dataset = nil}
 
-  public var engines: [RFEngineInfo] = []
+  public var engines: [RFEngineInfo] {
+    get {_storage._engines}
+    set {_uniqueStorage()._engines = newValue}
+  }
 
-  public var defaultEngine: String = String()
+  public var defaultEngine: String {
+    get {_storage._defaultEngine}
+    set {_uniqueStorage()._defaultEngine = newValue}
+  }
 
   public var limits: RFLimits {
-    get {_limits ?? RFLimits()}
-    set {_limits = newValue}
+    get {_storage._limits ?? RFLimits()}
+    set {_uniqueStorage()._limits = newValue}
   }
   /// Returns true if `limits` has been explicitly set.
-  public var hasLimits: Bool {self._limits != nil}
+  public var hasLimits: Bool {_storage._limits != nil}
   /// Clears the value of `limits`. Subsequent reads from it will return its default value.
-  public mutating func clearLimits() {self._limits = nil}
+  public mutating func clearLimits() {_uniqueStorage()._limits = nil}
 
   /// Full method names this server answers.
-  public var methods: [String] = []
+  public var methods: [String] {
+    get {_storage._methods}
+    set {_uniqueStorage()._methods = newValue}
+  }
 
   /// Bundle creation time, RFC 3339.
-  public var bundleCreated: String = String()
+  public var bundleCreated: String {
+    get {_storage._bundleCreated}
+    set {_uniqueStorage()._bundleCreated = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _dataset: RFDatasetInfo? = nil
-  fileprivate var _limits: RFLimits? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "recfuse.v1"
+
+nonisolated extension RFRetrievalPath: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RETRIEVAL_PATH_AUTO\0\u{1}RETRIEVAL_PATH_EXACT\0\u{1}RETRIEVAL_PATH_APPROXIMATE\0")
+}
 
 nonisolated extension RFJudge: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JUDGE_DEFAULT\0\u{1}JUDGE_LOCAL\0\u{1}JUDGE_LLM_RELEVANCY\0\u{1}JUDGE_LLM_POINTWISE\0")
@@ -1108,7 +1192,7 @@ nonisolated extension RFScoredItem: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension RFResponseMeta: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResponseMeta"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}engine\0\u{3}requested_engine\0\u{3}bundle_version\0\u{1}degraded\0\u{3}degraded_reason\0\u{1}warnings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}engine\0\u{3}requested_engine\0\u{3}bundle_version\0\u{1}degraded\0\u{3}degraded_reason\0\u{1}warnings\0\u{1}retrieval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1122,6 +1206,7 @@ nonisolated extension RFResponseMeta: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 4: try { try decoder.decodeSingularBoolField(value: &self.degraded) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.degradedReason) }()
       case 6: try { try decoder.decodeRepeatedStringField(value: &self.warnings) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.retrieval) }()
       default: break
       }
     }
@@ -1146,6 +1231,9 @@ nonisolated extension RFResponseMeta: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.warnings.isEmpty {
       try visitor.visitRepeatedStringField(value: self.warnings, fieldNumber: 6)
     }
+    if !self.retrieval.isEmpty {
+      try visitor.visitSingularStringField(value: self.retrieval, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1156,6 +1244,7 @@ nonisolated extension RFResponseMeta: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.degraded != rhs.degraded {return false}
     if lhs.degradedReason != rhs.degradedReason {return false}
     if lhs.warnings != rhs.warnings {return false}
+    if lhs.retrieval != rhs.retrieval {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1163,7 +1252,7 @@ nonisolated extension RFResponseMeta: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension RFRetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetrieveRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}user\0\u{1}engine\0\u{1}k\0\u{3}exclude_seen\0\u{1}filters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}user\0\u{1}engine\0\u{1}k\0\u{3}exclude_seen\0\u{1}filters\0\u{1}path\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1183,6 +1272,7 @@ nonisolated extension RFRetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._M
         }
       }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._filters) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.path) }()
       default: break
       }
     }
@@ -1208,6 +1298,9 @@ nonisolated extension RFRetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._M
     try { if let v = self._filters {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.path != .auto {
+      try visitor.visitSingularEnumField(value: self.path, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1217,6 +1310,7 @@ nonisolated extension RFRetrieveRequest: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.k != rhs.k {return false}
     if lhs.seenPolicy != rhs.seenPolicy {return false}
     if lhs._filters != rhs._filters {return false}
+    if lhs.path != rhs.path {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1860,7 +1954,7 @@ nonisolated extension RFInfoRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension RFEngineInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EngineInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{1}methods\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{1}methods\0\u{1}index\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1871,6 +1965,7 @@ nonisolated extension RFEngineInfo: SwiftProtobuf.Message, SwiftProtobuf._Messag
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.methods) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.index) }()
       default: break
       }
     }
@@ -1886,6 +1981,9 @@ nonisolated extension RFEngineInfo: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if !self.methods.isEmpty {
       try visitor.visitRepeatedStringField(value: self.methods, fieldNumber: 3)
     }
+    if !self.index.isEmpty {
+      try visitor.visitSingularStringField(value: self.index, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1893,6 +1991,7 @@ nonisolated extension RFEngineInfo: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if lhs.name != rhs.name {return false}
     if lhs.description_p != rhs.description_p {return false}
     if lhs.methods != rhs.methods {return false}
+    if lhs.index != rhs.index {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1950,7 +2049,7 @@ nonisolated extension RFDatasetInfo: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Limits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_message_bytes\0\u{3}max_k\0\u{3}max_candidates\0\u{3}max_text_bytes\0\u{3}max_history\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_message_bytes\0\u{3}max_k\0\u{3}max_candidates\0\u{3}max_text_bytes\0\u{3}max_history\0\u{3}ann_min_items\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1963,6 +2062,7 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxCandidates) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxTextBytes) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxHistory) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.annMinItems) }()
       default: break
       }
     }
@@ -1984,6 +2084,9 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.maxHistory != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxHistory, fieldNumber: 5)
     }
+    if self.annMinItems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.annMinItems, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1993,6 +2096,7 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.maxCandidates != rhs.maxCandidates {return false}
     if lhs.maxTextBytes != rhs.maxTextBytes {return false}
     if lhs.maxHistory != rhs.maxHistory {return false}
+    if lhs.annMinItems != rhs.annMinItems {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2002,66 +2106,116 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
   public static let protoMessageName: String = _protobuf_package + ".InfoResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}bundle_version\0\u{1}dataset\0\u{1}engines\0\u{3}default_engine\0\u{1}limits\0\u{1}methods\0\u{3}bundle_created\0")
 
+  fileprivate class _StorageClass {
+    var _serverVersion: String = String()
+    var _bundleVersion: String = String()
+    var _dataset: RFDatasetInfo? = nil
+    var _engines: [RFEngineInfo] = []
+    var _defaultEngine: String = String()
+    var _limits: RFLimits? = nil
+    var _methods: [String] = []
+    var _bundleCreated: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _serverVersion = source._serverVersion
+      _bundleVersion = source._bundleVersion
+      _dataset = source._dataset
+      _engines = source._engines
+      _defaultEngine = source._defaultEngine
+      _limits = source._limits
+      _methods = source._methods
+      _bundleCreated = source._bundleCreated
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.serverVersion) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.bundleVersion) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._dataset) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.engines) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.defaultEngine) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
-      case 7: try { try decoder.decodeRepeatedStringField(value: &self.methods) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.bundleCreated) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._serverVersion) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._bundleVersion) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._dataset) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._engines) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._defaultEngine) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
+        case 7: try { try decoder.decodeRepeatedStringField(value: &_storage._methods) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._bundleCreated) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.serverVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.serverVersion, fieldNumber: 1)
-    }
-    if !self.bundleVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.bundleVersion, fieldNumber: 2)
-    }
-    try { if let v = self._dataset {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.engines.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.engines, fieldNumber: 4)
-    }
-    if !self.defaultEngine.isEmpty {
-      try visitor.visitSingularStringField(value: self.defaultEngine, fieldNumber: 5)
-    }
-    try { if let v = self._limits {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    if !self.methods.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.methods, fieldNumber: 7)
-    }
-    if !self.bundleCreated.isEmpty {
-      try visitor.visitSingularStringField(value: self.bundleCreated, fieldNumber: 8)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._serverVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._serverVersion, fieldNumber: 1)
+      }
+      if !_storage._bundleVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._bundleVersion, fieldNumber: 2)
+      }
+      try { if let v = _storage._dataset {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._engines.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._engines, fieldNumber: 4)
+      }
+      if !_storage._defaultEngine.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._defaultEngine, fieldNumber: 5)
+      }
+      try { if let v = _storage._limits {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._methods.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._methods, fieldNumber: 7)
+      }
+      if !_storage._bundleCreated.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._bundleCreated, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: RFInfoResponse, rhs: RFInfoResponse) -> Bool {
-    if lhs.serverVersion != rhs.serverVersion {return false}
-    if lhs.bundleVersion != rhs.bundleVersion {return false}
-    if lhs._dataset != rhs._dataset {return false}
-    if lhs.engines != rhs.engines {return false}
-    if lhs.defaultEngine != rhs.defaultEngine {return false}
-    if lhs._limits != rhs._limits {return false}
-    if lhs.methods != rhs.methods {return false}
-    if lhs.bundleCreated != rhs.bundleCreated {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._serverVersion != rhs_storage._serverVersion {return false}
+        if _storage._bundleVersion != rhs_storage._bundleVersion {return false}
+        if _storage._dataset != rhs_storage._dataset {return false}
+        if _storage._engines != rhs_storage._engines {return false}
+        if _storage._defaultEngine != rhs_storage._defaultEngine {return false}
+        if _storage._limits != rhs_storage._limits {return false}
+        if _storage._methods != rhs_storage._methods {return false}
+        if _storage._bundleCreated != rhs_storage._bundleCreated {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

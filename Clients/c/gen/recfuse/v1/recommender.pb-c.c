@@ -1440,7 +1440,7 @@ const ProtobufCMessageDescriptor recfuse__v1__scored_item__descriptor =
   (ProtobufCMessageInit) recfuse__v1__scored_item__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__response_meta__field_descriptors[6] =
+static const ProtobufCFieldDescriptor recfuse__v1__response_meta__field_descriptors[7] =
 {
   {
     "engine",
@@ -1514,6 +1514,18 @@ static const ProtobufCFieldDescriptor recfuse__v1__response_meta__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "retrieval",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__ResponseMeta, retrieval),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__response_meta__field_indices_by_name[] = {
   2,   /* field[2] = bundle_version */
@@ -1521,12 +1533,13 @@ static const unsigned recfuse__v1__response_meta__field_indices_by_name[] = {
   4,   /* field[4] = degraded_reason */
   0,   /* field[0] = engine */
   1,   /* field[1] = requested_engine */
+  6,   /* field[6] = retrieval */
   5,   /* field[5] = warnings */
 };
 static const ProtobufCIntRange recfuse__v1__response_meta__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__response_meta__descriptor =
 {
@@ -1536,14 +1549,14 @@ const ProtobufCMessageDescriptor recfuse__v1__response_meta__descriptor =
   "Recfuse__V1__ResponseMeta",
   "recfuse.v1",
   sizeof(Recfuse__V1__ResponseMeta),
-  6,
+  7,
   recfuse__v1__response_meta__field_descriptors,
   recfuse__v1__response_meta__field_indices_by_name,
   1,  recfuse__v1__response_meta__number_ranges,
   (ProtobufCMessageInit) recfuse__v1__response_meta__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__retrieve_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor recfuse__v1__retrieve_request__field_descriptors[6] =
 {
   {
     "user",
@@ -1605,18 +1618,31 @@ static const ProtobufCFieldDescriptor recfuse__v1__retrieve_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "path",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrieveRequest, path),
+    &recfuse__v1__retrieval_path__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__retrieve_request__field_indices_by_name[] = {
   1,   /* field[1] = engine */
   3,   /* field[3] = exclude_seen */
   4,   /* field[4] = filters */
   2,   /* field[2] = k */
+  5,   /* field[5] = path */
   0,   /* field[0] = user */
 };
 static const ProtobufCIntRange recfuse__v1__retrieve_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__retrieve_request__descriptor =
 {
@@ -1626,7 +1652,7 @@ const ProtobufCMessageDescriptor recfuse__v1__retrieve_request__descriptor =
   "Recfuse__V1__RetrieveRequest",
   "recfuse.v1",
   sizeof(Recfuse__V1__RetrieveRequest),
-  5,
+  6,
   recfuse__v1__retrieve_request__field_descriptors,
   recfuse__v1__retrieve_request__field_indices_by_name,
   1,  recfuse__v1__retrieve_request__number_ranges,
@@ -2560,7 +2586,7 @@ const ProtobufCMessageDescriptor recfuse__v1__info_request__descriptor =
   (ProtobufCMessageInit) recfuse__v1__info_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__engine_info__field_descriptors[3] =
+static const ProtobufCFieldDescriptor recfuse__v1__engine_info__field_descriptors[4] =
 {
   {
     "name",
@@ -2598,16 +2624,29 @@ static const ProtobufCFieldDescriptor recfuse__v1__engine_info__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "index",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__EngineInfo, index),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__engine_info__field_indices_by_name[] = {
   1,   /* field[1] = description */
+  3,   /* field[3] = index */
   2,   /* field[2] = methods */
   0,   /* field[0] = name */
 };
 static const ProtobufCIntRange recfuse__v1__engine_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__engine_info__descriptor =
 {
@@ -2617,7 +2656,7 @@ const ProtobufCMessageDescriptor recfuse__v1__engine_info__descriptor =
   "Recfuse__V1__EngineInfo",
   "recfuse.v1",
   sizeof(Recfuse__V1__EngineInfo),
-  3,
+  4,
   recfuse__v1__engine_info__field_descriptors,
   recfuse__v1__engine_info__field_indices_by_name,
   1,  recfuse__v1__engine_info__number_ranges,
@@ -2714,7 +2753,7 @@ const ProtobufCMessageDescriptor recfuse__v1__dataset_info__descriptor =
   (ProtobufCMessageInit) recfuse__v1__dataset_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[5] =
+static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[6] =
 {
   {
     "max_message_bytes",
@@ -2776,8 +2815,21 @@ static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[5] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ann_min_items",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Limits, ann_min_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__limits__field_indices_by_name[] = {
+  5,   /* field[5] = ann_min_items */
   2,   /* field[2] = max_candidates */
   4,   /* field[4] = max_history */
   1,   /* field[1] = max_k */
@@ -2787,7 +2839,7 @@ static const unsigned recfuse__v1__limits__field_indices_by_name[] = {
 static const ProtobufCIntRange recfuse__v1__limits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__limits__descriptor =
 {
@@ -2797,7 +2849,7 @@ const ProtobufCMessageDescriptor recfuse__v1__limits__descriptor =
   "Recfuse__V1__Limits",
   "recfuse.v1",
   sizeof(Recfuse__V1__Limits),
-  5,
+  6,
   recfuse__v1__limits__field_descriptors,
   recfuse__v1__limits__field_indices_by_name,
   1,  recfuse__v1__limits__number_ranges,
@@ -2932,6 +2984,36 @@ const ProtobufCMessageDescriptor recfuse__v1__info_response__descriptor =
   1,  recfuse__v1__info_response__number_ranges,
   (ProtobufCMessageInit) recfuse__v1__info_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue recfuse__v1__retrieval_path__enum_values_by_number[3] =
+{
+  { "RETRIEVAL_PATH_AUTO", "RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_AUTO", 0 },
+  { "RETRIEVAL_PATH_EXACT", "RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_EXACT", 1 },
+  { "RETRIEVAL_PATH_APPROXIMATE", "RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_APPROXIMATE", 2 },
+};
+static const ProtobufCIntRange recfuse__v1__retrieval_path__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex recfuse__v1__retrieval_path__enum_values_by_name[3] =
+{
+  { "RETRIEVAL_PATH_APPROXIMATE", 2 },
+  { "RETRIEVAL_PATH_AUTO", 0 },
+  { "RETRIEVAL_PATH_EXACT", 1 },
+};
+const ProtobufCEnumDescriptor recfuse__v1__retrieval_path__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "recfuse.v1.RetrievalPath",
+  "RetrievalPath",
+  "Recfuse__V1__RetrievalPath",
+  "recfuse.v1",
+  3,
+  recfuse__v1__retrieval_path__enum_values_by_number,
+  3,
+  recfuse__v1__retrieval_path__enum_values_by_name,
+  1,
+  recfuse__v1__retrieval_path__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue recfuse__v1__judge__enum_values_by_number[4] =
 {

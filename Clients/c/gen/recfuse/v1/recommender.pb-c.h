@@ -48,6 +48,26 @@ typedef enum _Recfuse__V1__HealthResponse__ServingStatus {
   RECFUSE__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RECFUSE__V1__HEALTH_RESPONSE__SERVING_STATUS)
 } Recfuse__V1__HealthResponse__ServingStatus;
+/*
+ * How Retrieve searches the catalogue (see docs/scale.md).
+ */
+typedef enum _Recfuse__V1__RetrievalPath {
+  /*
+   * The engine's approximate (HNSW) index when it has one and the catalogue
+   * has at least the server's ann_min_items items (Info.limits); exact otherwise.
+   */
+  RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_AUTO = 0,
+  /*
+   * Score every item: the true top k.
+   */
+  RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_EXACT = 1,
+  /*
+   * The approximate index whatever the catalogue size; exact when the engine
+   * has no index (ResponseMeta.retrieval says so).
+   */
+  RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_APPROXIMATE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(RECFUSE__V1__RETRIEVAL_PATH)
+} Recfuse__V1__RetrievalPath;
 typedef enum _Recfuse__V1__Judge {
   /*
    * Server default (the local judge).
@@ -249,10 +269,17 @@ struct  Recfuse__V1__ResponseMeta
    */
   size_t n_warnings;
   char **warnings;
+  /*
+   * Retrieve only: how the top k was found. "exact" (every item scored),
+   * "hnsw" (the engine's approximate index, candidates re-scored exactly), or
+   * "exact: <why>" when an approximate request fell back (a very selective
+   * filter, an engine without an index). Empty for other methods.
+   */
+  char *retrieval;
 };
 #define RECFUSE__V1__RESPONSE_META__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__response_meta__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 typedef enum {
@@ -277,6 +304,7 @@ struct  Recfuse__V1__RetrieveRequest
    */
   uint32_t k;
   Recfuse__V1__Filters *filters;
+  Recfuse__V1__RetrievalPath path;
   Recfuse__V1__RetrieveRequest__SeenPolicyCase seen_policy_case;
   union {
     protobuf_c_boolean exclude_seen;
@@ -284,7 +312,7 @@ struct  Recfuse__V1__RetrieveRequest
 };
 #define RECFUSE__V1__RETRIEVE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__retrieve_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, 0, NULL, RECFUSE__V1__RETRIEVE_REQUEST__SEEN_POLICY__NOT_SET, {0} }
+    , NULL, (char *)protobuf_c_empty_string, 0, NULL, RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_AUTO, RECFUSE__V1__RETRIEVE_REQUEST__SEEN_POLICY__NOT_SET, {0} }
 
 
 struct  Recfuse__V1__RetrieveResponse
@@ -527,10 +555,15 @@ struct  Recfuse__V1__EngineInfo
    */
   size_t n_methods;
   char **methods;
+  /*
+   * The engine's approximate Retrieve index, e.g. "hnsw: 300000 items, M 16,
+   * ef_search 128"; empty when it has none.
+   */
+  char *index;
 };
 #define RECFUSE__V1__ENGINE_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__engine_info__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Recfuse__V1__DatasetInfo
@@ -558,10 +591,15 @@ struct  Recfuse__V1__Limits
   uint32_t max_candidates;
   uint32_t max_text_bytes;
   uint32_t max_history;
+  /*
+   * Catalogue size from which Retrieve's default path is the approximate
+   * index (for engines that have one).
+   */
+  uint32_t ann_min_items;
 };
 #define RECFUSE__V1__LIMITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__limits__descriptor) \
-    , 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0 }
 
 
 struct  Recfuse__V1__InfoResponse
@@ -1153,6 +1191,7 @@ void recfuse__v1__recommender__info(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    recfuse__v1__retrieval_path__descriptor;
 extern const ProtobufCEnumDescriptor    recfuse__v1__judge__descriptor;
 extern const ProtobufCEnumDescriptor    recfuse__v1__normalization__descriptor;
 extern const ProtobufCEnumDescriptor    recfuse__v1__explain_style__descriptor;

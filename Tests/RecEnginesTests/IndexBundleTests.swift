@@ -1,0 +1,112 @@
+import Foundation
+import RecCore
+import RecData
+import RecEngines
+import RecFixtures
+import RecTestSupport
+import Testing
+
+/// Approximate Retrieve indexes through the real train → bundle → load → pipeline path.
+@Suite struct IndexBundleTests {
+    static let dotKinds = testKinds.filter { ["gat", "svd", "svdpp", "text"].contains($0) }
+    static let options = Indexes.Options(minItems: 0, hnsw: .init(m: 8, efConstruction: 64, efSearch: 24))
+    static let fixture = Result {
+        try trainedBundle(
+            syntheticDataset(users: 150, items: 400), kinds: testKinds, defaultEngine: "popularity",
+            indexes: options)
+    }
+
+    @Test func everyDotProductEngineHasAnIndexInTheBundle() throws {
+        let (dir, rec, m) = try Self.fixture.get()
+        for e in m.engines {
+            let dot = Self.dotKinds.contains(e.kind)
+            #expect((e.index != nil) == dot, "\(e.name)")
+            #expect((rec.indexes[e.name] != nil) == dot, "\(e.name)")
+            if let i = e.index {
+                #expect(i.kind == "hnsw" && i.params["ef_search"] == "24" && i.params["m"] == "8")
+                #expect(m.files[i.file] != nil)
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(i.file).path))
+            }
+        }
+    }
+
+    @Test(arguments: dotKinds)
+    func theIndexPathServesAndScoresExactly(engine: String) throws {
+        let rec = try Self.fixture.get().1
+        var overlap = 0
+        for u in ["u0", "u7", "u33", "u101"] {
+            let exact = try rec.retrieve(RetrieveQuery(user: UserSpec(id: u), engine: engine, k: 10, path: .exact))
+            let approx = try rec.retrieve(
+                RetrieveQuery(user: UserSpec(id: u), engine: engine, k: 10, path: .approximate))
+            #expect(exact.retrieval == "exact")
+            #expect(approx.retrieval == "hnsw")
+            #expect(approx.items.count == 10)
+            // Scores are the engine's own, whichever path found the item.
+            let ranked = try rec.rank(
+                RankQuery(
+                    user: UserSpec(id: u), engine: engine, candidates: approx.items.map { rec.catalog.ids[$0.item] }))
+            #expect(ranked.items.map(\.score) == approx.items.map(\.score))
+            let seen = Set(rec.users.histories.entries(of: rec.users.ids.index(of: u)!).map(\.item))
+            #expect(approx.items.allSatisfy { !seen.contains($0.item) })
+            overlap += Set(exact.items.map(\.item)).intersection(approx.items.map(\.item)).count
+        }
+        #expect(overlap >= 36, "recall@10 over 4 users: \(overlap)/40")
+    }
+
+    @Test func autoFollowsTheServersThreshold() throws {
+        let (dir, _, _) = try Self.fixture.get()
+        var limits = Limits()
+        limits.annMinItems = 400
+        let (on, _) = try Bundles.load(dir, limits: limits, modelsDir: TestModels.modelsDir)
+        limits.annMinItems = 401
+        let (off, _) = try Bundles.load(dir, limits: limits, modelsDir: TestModels.modelsDir)
+        let q = RetrieveQuery(user: UserSpec(id: "u3"), engine: "svd", k: 5)
+        #expect(try on.retrieve(q).retrieval == "hnsw")
+        #expect(try off.retrieve(q).retrieval == "exact")
+    }
+
+    @Test func aBundleWhoseIndexDoesNotFitItsEngineIsRefused() throws {
+        let (dir, _, m) = try Self.fixture.get()
+        let copy = dir.deletingLastPathComponent().appendingPathComponent("tampered")
+        try? FileManager.default.removeItem(at: copy)
+        try FileManager.default.copyItem(at: dir, to: copy)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        var bad = m
+        let n = bad.engines.firstIndex { $0.name == "svd" }!
+        bad.engines[n].index!.params["dimension"] = "7"
+        try JSONEncoder().encode(bad).write(to: copy.appendingPathComponent("manifest.json"))
+        #expect {
+            try Bundles.load(copy, modelsDir: TestModels.modelsDir)
+        } throws: { e in
+            (e as? RecError)?.code == .dataLoss && "\(e)".contains("built for 7-wide vectors")
+        }
+        // A damaged index file fails the checksum before hnswlib reads it.
+        try Data(count: 100).write(to: copy.appendingPathComponent(m.engines[n].index!.file))
+        try JSONEncoder().encode(m).write(to: copy.appendingPathComponent("manifest.json"))
+        #expect {
+            try Bundles.load(copy, modelsDir: TestModels.modelsDir)
+        } throws: { e in (e as? RecError)?.code == .dataLoss && "\(e)".contains("sha256") }
+    }
+}
+
+/// Every dot-product engine's inner-product view gives its own scores, bit for bit.
+@Suite struct DotProductViewTests {
+    @Test(arguments: IndexBundleTests.dotKinds)
+    func userVectorScoresAreTheEnginesScores(engine: String) throws {
+        let rec = try IndexBundleTests.fixture.get().1
+        let e = try #require(rec.engines.first { $0.name == engine } as? any DotProductEngine)
+        var w: [String] = []
+        for spec in [UserSpec(id: "u4"), UserSpec(history: [.init(itemID: "i3", rating: 5), .init(itemID: "i9")])] {
+            let q = try rec.resolve(spec, warnings: &w)
+            guard case .vector(let v) = try e.userVector(for: q) else { continue }
+            let items: [Int32] = [0, 5, 399, 17]
+            #expect(e.scores(v, items: items).map(\.bitPattern) == (try e.score(q, items: items)).map(\.bitPattern))
+            #expect(e.itemVectorData.count == e.itemCount * e.vectorDimension)
+            #expect(e.itemBiases.isEmpty || e.itemBiases.count == e.itemCount)
+        }
+        guard case .declined = try e.userVector(for: UserQuery()) else {
+            Issue.record("\(engine) scored a user with nothing to go on")
+            return
+        }
+    }
+}
