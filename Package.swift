@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "RecText", dependencies: ["RecCore", "RecData", "RecMath"], swiftSettings: optimisedInDebug),
 
         // ---- engines: what they share, each engine, and the registry that lists them
-        .target(name: "RecEngineKit", dependencies: ["RecCore", "RecData", "RecText"]),
+        .target(name: "RecEngineKit", dependencies: ["RecCore", "RecData", "RecText", "RecMath"]),
     ] + engines.map { .target(name: $0.name, dependencies: engineDependencies, swiftSettings: $0.settings) } + [
         .target(
             name: "RecEngines",

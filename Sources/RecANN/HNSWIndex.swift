@@ -52,7 +52,7 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
 
     /// Builds over `vectors` (`count × dimension`, row-major) and `biases` (empty or `count`),
     /// inserting on `threads` threads.
-    public init(
+    public convenience init(
         vectors: [Float], biases: [Float], dimension: Int, params: Params = Params(),
         threads: Int = Parallel.activeCores
     ) throws {
@@ -87,16 +87,11 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
         else {
             throw RecError.internal("hnsw build failed: \(Self.message(error))")
         }
-        handle = h
-        self.dimension = dimension
-        self.hasBias = hasBias
-        self.count = n
-        self.params = params
-        rec_hnsw_set_ef(handle, params.efSearch)
+        self.init(handle: h, dimension: dimension, hasBias: hasBias, count: n, params: params)
     }
 
     /// Reads an index `save` wrote, for an engine of `dimension`-wide vectors over `count` items.
-    public init(contentsOf url: URL, dimension: Int, hasBias: Bool, count: Int, params: Params) throws {
+    public convenience init(contentsOf url: URL, dimension: Int, hasBias: Bool, count: Int, params: Params) throws {
         var error = [CChar](repeating: 0, count: 256)
         guard let h = rec_hnsw_load(url.path, dimension + (hasBias ? 1 : 0), &error, error.count) else {
             throw RecError.dataLoss("\(url.path): not a readable HNSW index (\(Self.message(error)))")
@@ -106,7 +101,12 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
             rec_hnsw_free(h)
             throw RecError.dataLoss("\(url.path): the index holds \(got) items, the catalogue \(count)")
         }
-        handle = h
+        self.init(handle: h, dimension: dimension, hasBias: hasBias, count: count, params: params)
+    }
+
+    /// Takes ownership of `handle` and sets its search breadth.
+    private init(handle: OpaquePointer, dimension: Int, hasBias: Bool, count: Int, params: Params) {
+        self.handle = handle
         self.dimension = dimension
         self.hasBias = hasBias
         self.count = count

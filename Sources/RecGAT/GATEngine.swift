@@ -1,6 +1,7 @@
 import Foundation
 import RecCore
 import RecData
+import RecEngineKit
 import RecMath
 import RecText
 
@@ -24,7 +25,7 @@ import RecText
 /// message.
 ///
 /// Immutable after construction; safe to call from many threads.
-public final class GATEngine: Engine, Explaining, DotProductEngine {
+public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
     public let name: String
     public let config: GATConfig
     public let weights: GATWeights
@@ -401,20 +402,12 @@ public final class GATEngine: Engine, Explaining, DotProductEngine {
         Kernels.rowDots(itemEmbeddings, try userVector(query), rows: items)
     }
 
-    // MARK: - inner-product view (approximate Retrieve)
-
-    public var vectorDimension: Int { itemEmbeddings.cols }
-    public var itemVectorData: [Float] { itemEmbeddings.data }
-    public var itemBiases: [Float] { [] }
+    // MARK: - inner-product view (approximate Retrieve; the rest is ItemEmbeddingEngine's)
 
     public func userVector(for query: UserQuery) throws -> UserVectorAnswer {
         let p = plan(query)
         if case .unscorable(let why) = p { return .declined(why) }
         return .vector(UserVector(x: try userPass(query, plan: p).z))
-    }
-
-    public func scores(_ user: UserVector, items: [Int32]) -> [Float] {
-        Kernels.rowDots(itemEmbeddings, user.x, rows: items)
     }
 
     /// A final embedding for an item the bundle does not know, from its metadata and the

@@ -19,7 +19,7 @@ import RecText
 /// Cold start: works for a user with no history at all as long as there is a preference
 /// or demographics; with neither, `unscorableReason` says so and the pipeline falls back.
 /// Item embeddings: `items.count × 384`, one sgemv per request.
-public final class TextEngine: TextEmbeddingSpace, DotProductEngine {
+public final class TextEngine: TextEmbeddingSpace, ItemEmbeddingEngine {
     public let name: String
     public let catalog: Catalog
     public let users: UserStore
@@ -159,20 +159,12 @@ public final class TextEngine: TextEmbeddingSpace, DotProductEngine {
         return Kernels.rowDots(itemEmbeddings, try queryVector(query), rows: items)
     }
 
-    // MARK: - inner-product view (approximate Retrieve)
-
-    public var vectorDimension: Int { itemEmbeddings.cols }
-    public var itemVectorData: [Float] { itemEmbeddings.data }
-    public var itemBiases: [Float] { [] }
+    // MARK: - inner-product view (approximate Retrieve; the rest is ItemEmbeddingEngine's)
 
     public func userVector(for query: UserQuery) throws -> UserVectorAnswer {
         let p = plan(query)
         if case .unscorable(let why) = p { return .declined(why) }
         return .vector(UserVector(x: try queryVector(query, plan: p)))
-    }
-
-    public func scores(_ user: UserVector, items: [Int32]) -> [Float] {
-        Kernels.rowDots(itemEmbeddings, user.x, rows: items)
     }
 }
 
