@@ -126,7 +126,7 @@ public enum UserVectorAnswer: Sendable {
 
 /// An approximate maximum-inner-product index over one `DotProductEngine`'s items.
 public protocol ApproximateIndex: AnyObject, Sendable {
-    /// One line for `Info` ("hnsw: 300000 items, M 16, ef_search 128").
+    /// One line for `Info` ("hnsw: 300000 items, M 32, ef_construction 200, ef_search 512, 101 MB").
     var summary: String { get }
     /// The kind of index, as replies name the path ("hnsw").
     var path: String { get }

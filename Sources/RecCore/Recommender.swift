@@ -142,14 +142,8 @@ public final class Recommender: Sendable {
         }
         let scores = engine.scores(v, items: kept)
         try check(scores, count: kept.count, engine)
-        var entries: [TopK.Entry] = []
-        entries.reserveCapacity(kept.count)
-        for (c, s) in zip(kept, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
-        var ranked = TopK.sorted(entries)
-        if ranked.count > k { ranked.removeLast(ranked.count - k) }
         var r = Recommendation(
-            items: ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) },
-            engine: engine.name, requestedEngine: engine.name)
+            items: Self.ranked(kept, scores, k: k, engine: engine), engine: engine.name, requestedEngine: engine.name)
         r.warnings = warnings
         r.retrieval = index.path
         return .served(r)
@@ -197,19 +191,24 @@ public final class Recommender: Sendable {
         if duplicates > 0 { warnings.append("\(duplicates) duplicate candidate id(s) ignored") }
         if filtered > 0 { warnings.append("\(filtered) candidate(s) removed by filters or exclude_seen") }
         var result = try scored(q.engine, user, items: candidates, warnings: warnings, deadline: deadline) {
-            engine, scores in
-            var entries: [TopK.Entry] = []
-            entries.reserveCapacity(candidates.count)
-            for (c, s) in zip(candidates, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
-            var ranked = TopK.sorted(entries)
-            if q.k > 0 && ranked.count > q.k { ranked.removeLast(ranked.count - q.k) }
-            return ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
+            engine, scores in Self.ranked(candidates, scores, k: q.k, engine: engine)
         }
         result.unknownItems = unknown
         return result
     }
 
     // MARK: - shared steps
+
+    /// `items` ordered by their `scores` (non-finite ones left out), the best `k` (0: all):
+    /// what Rank returns, and the approximate Retrieve of the index's proposals.
+    static func ranked(_ items: [Int32], _ scores: [Float], k: Int, engine: any Engine) -> [ScoredItem] {
+        var entries: [TopK.Entry] = []
+        entries.reserveCapacity(items.count)
+        for (c, s) in zip(items, scores) where s.isFinite { entries.append(.init(index: c, score: s)) }
+        var ranked = TopK.sorted(entries)
+        if k > 0 && ranked.count > k { ranked.removeLast(ranked.count - k) }
+        return ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
+    }
 
     /// Maps a `UserSpec` to a `UserQuery`: stored history of a known user, plus inline items.
     public func resolve(_ spec: UserSpec, warnings: inout [String]) throws -> UserQuery {
