@@ -173,20 +173,24 @@ public struct SafetensorsFile: Sendable {
         return values
     }
 
-    /// The F32 tensor in place, without copying. With `checkFinite` every value is checked
-    /// (which touches every page once). Throws if the tensor is not 4-byte aligned in the file.
+    /// The F32 tensor in place, without copying: a view into the mapped file (or the
+    /// in-memory bytes) that keeps them alive. With `checkFinite` every value is checked
+    /// (which touches every page once). A tensor that is not 4-byte aligned in the file
+    /// (recfuse writes 8-byte aligned ones; another writer may not) is copied into aligned
+    /// memory of its own first, so every well-formed file can be viewed.
     public func view(_ name: String, shape expected: [Int]? = nil, checkFinite: Bool = true) throws -> FloatView {
         let t = try check(name, .f32, expected)
         let offset = dataStart + t.range.lowerBound
-        guard offset % MemoryLayout<Float>.alignment == 0 else {
-            throw RecError.dataLoss("\(path): tensor '\(name)' starts at byte \(offset), not 4-byte aligned")
-        }
-        let p = (storage.base + offset).assumingMemoryBound(to: Float.self)
+        let owner =
+            offset % MemoryLayout<Float>.alignment == 0
+            ? storage : ByteStorage(copying: Data(bytes: storage.base + offset, count: t.range.count))
+        let start = owner === storage ? offset : 0
+        let p = (owner.base + start).assumingMemoryBound(to: Float.self)
         let buffer = UnsafeBufferPointer(start: p, count: t.elementCount)
         if checkFinite, let bad = buffer.firstIndex(where: { !$0.isFinite }) {
             throw RecError.dataLoss("\(path): tensor '\(name)' has a non-finite value at index \(bad)")
         }
-        return FloatView(owner: storage, buffer: buffer, shape: t.shape)
+        return FloatView(owner: owner, buffer: buffer, shape: t.shape)
     }
 
     public func int32s(_ name: String, shape expected: [Int]? = nil) throws -> [Int32] {

@@ -98,7 +98,7 @@ public final class EASEEngine: Engine {
         let n = itemCount
         let minRating = self.minRating
         let rows = query.history.filter { $0.rating == 0 || $0.rating >= minRating }.map { Int($0.item) * n }
-        return b.data.withUnsafeBufferPointer { bp in
+        return b.withUnsafeBufferPointer { bp in
             guard let items else {
                 var s = [Float](repeating: 0, count: n)
                 for r in rows { BLAS.axpy(1, UnsafeBufferPointer(rebasing: bp[r..<(r + n)]), &s) }
@@ -150,6 +150,6 @@ public enum EASEKind: EngineKind {
         let n = context.catalog.count
         return EASEEngine(
             name: entry.name, lambda: try params.double("lambda"), minRating: try params.float("min_rating"),
-            b: Matrix(rows: n, cols: n, data: try file.floats("b", shape: [n, n])))
+            b: try file.matrix("b", rows: n, cols: n))
     }
 }

@@ -1,4 +1,5 @@
 import RecCore
+import RecData
 import RecMath
 
 /// An engine that scores by the dot product of a user vector with the rows of one item
@@ -17,5 +18,16 @@ extension ItemEmbeddingEngine {
     /// One fixed-order dot product per item: the bits `score` gives.
     public func scores(_ user: UserVector, items: [Int32]) -> [Float] {
         Kernels.rowDots(itemEmbeddings, user.x, rows: items)
+    }
+}
+
+extension SafetensorsFile {
+    /// An F32 tensor as a `rows × cols` matrix served from the file's mapped pages: nothing
+    /// is copied (the pages are shared with the page cache and with any other process
+    /// mapping the same bundle), every value is checked finite, and the matrix keeps the
+    /// mapping alive.
+    public func matrix(_ name: String, rows: Int, cols: Int) throws -> Matrix {
+        let v = try view(name, shape: [rows, cols])
+        return Matrix(rows: rows, cols: cols, borrowing: v.buffer, owner: v.owner)
     }
 }

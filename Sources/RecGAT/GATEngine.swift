@@ -96,7 +96,7 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
                 )
             }
         }
-        for s in states where !s.data.allSatisfy({ $0.isFinite }) {
+        for s in states where !s.withUnsafeBufferPointer({ $0.allSatisfy { $0.isFinite } }) {
             throw RecError.dataLoss("gat: node states contain NaN or infinity")
         }
         self.name = name
@@ -114,8 +114,8 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
         self.validationNDCG = validationNDCG
         self.trainingFigures = trainingFigures
         let z = Self.embeddings(states, config)
-        itemEmbeddings = Matrix(rows: nI, cols: h, data: Array(z.data[(nU * h)...]))
-        userEmbeddings = Matrix(rows: nU, cols: h, data: Array(z.data[0..<(nU * h)]))
+        itemEmbeddings = z.rows(nU..<(nU + nI))
+        userEmbeddings = z.rows(0..<nU)
         messages = weights.layers.enumerated().map { l, layer in
             BLAS.gemm(states[l], Matrix(rows: h, cols: layer.width, data: layer.wSrc))
         }
@@ -124,8 +124,8 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
             hist.range(of: Int32(u)).filter { Self.isMessageEdge(hist.ratings[$0], config) }.map { hist.items[$0] }
         }
         meanUserID = Self.meanRow(weights.idEmbedding, rows: 0..<nU, cols: h)
-        meanUserText = Self.meanRow(userText.data, rows: 0..<nU, cols: weights.textDim)
-        meanUserZ = Self.meanRow(z.data, rows: 0..<nU, cols: h)
+        meanUserText = userText.withUnsafeBufferPointer { Self.meanRow($0, rows: 0..<nU, cols: weights.textDim) }
+        meanUserZ = z.withUnsafeBufferPointer { Self.meanRow($0, rows: 0..<nU, cols: h) }
     }
 
     /// The embedding scores are dot products of, from a node's states after the input layer
@@ -157,9 +157,9 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
         let last = states.last!
         if c.combine == .last && c.similarity == .dot { return last }
         let h = last.cols
-        var out = [Float](repeating: 0, count: last.data.count)
+        var out = [Float](repeating: 0, count: last.rows * h)
         for r in 0..<last.rows {
-            let (z, _) = combined(states.map { $0.data[(r * h)..<(r * h + h)] }, c)
+            let (z, _) = combined(states.map { $0.row(r)[...] }, c)
             for k in 0..<h { out[r * h + k] = z[k] }
         }
         return Matrix(rows: last.rows, cols: h, data: out)
@@ -168,6 +168,10 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
     /// The mean of rows `rows` of a row-major matrix with `cols` columns (zeros when the
     /// matrix is empty, as for a model without that input).
     static func meanRow(_ data: [Float], rows: Range<Int>, cols: Int) -> [Float] {
+        data.withUnsafeBufferPointer { meanRow($0, rows: rows, cols: cols) }
+    }
+
+    static func meanRow(_ data: UnsafeBufferPointer<Float>, rows: Range<Int>, cols: Int) -> [Float] {
         var m = [Float](repeating: 0, count: cols)
         guard !rows.isEmpty, data.count >= rows.upperBound * cols else { return m }
         for r in rows { for k in 0..<cols { m[k] += data[r * cols + k] } }
@@ -214,7 +218,7 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
             var alpha = [Float](repeating: 0, count: edges * heads)
             var att = [Float](repeating: 0, count: w)
             selfMsg.withUnsafeBufferPointer { sp in
-                messages[l].data.withUnsafeBufferPointer { mp in
+                messages[l].withUnsafeBufferPointer { mp in
                     xr.withUnsafeBufferPointer { rp in
                         layer.att.withUnsafeBufferPointer { ap in
                             GATv2.attend(
@@ -232,10 +236,11 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
             if isLast {
                 // Each neighbour's share of `out`: its attention-weighted message, heads combined the same way.
                 result.lastMessages = (1..<edges).map { e in
-                    let row = Int(neighbours[e - 1]) * w
                     var m = [Float](repeating: 0, count: w)
-                    for k in 0..<heads {
-                        for j in (k * hc)..<((k + 1) * hc) { m[j] = alpha[e * heads + k] * messages[l].data[row + j] }
+                    messages[l].withRow(Int(neighbours[e - 1])) { msg in
+                        for k in 0..<heads {
+                            for j in (k * hc)..<((k + 1) * hc) { m[j] = alpha[e * heads + k] * msg[j] }
+                        }
                     }
                     guard layer.averages else { return m }
                     var avg = [Float](repeating: 0, count: h)
@@ -351,20 +356,20 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
     }
 
     private func userPass(_ query: UserQuery, plan: Plan? = nil) throws -> (z: [Float], pass: NodePass?) {
-        let h = config.hidden, d = weights.textDim
+        let h = config.hidden
         switch plan ?? self.plan(query) {
         case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
         case .stored(let u):
-            return (Array(userEmbeddings.data[(Int(u) * h)..<(Int(u) * h + h)]), nil)
+            return (userEmbeddings.row(Int(u)), nil)
         case .inductive(let known, let nbrs, let source):
             var text: [Float]?
             switch source {
             case .none: text = nil
             case .mean: text = meanUserText
-            case .stored(let u): text = Array(userText.data[(Int(u) * d)..<(Int(u) * d + d)])
+            case .stored(let u): text = userText.row(Int(u))
             case .encode(let texts):
                 text = encoder!.embedQuery(texts).normalisedRowSum(
-                    plus: known.map { userText.data[(Int($0) * d)..<(Int($0) * d + d)] })
+                    plus: known.map { userText.row(Int($0))[...] })
             }
             let id =
                 known.map { u in
@@ -372,7 +377,7 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
                 } ?? meanUserID
             let h0: [Float]
             if let known, case .stored = source {
-                h0 = Array(states[0].data[(Int(known) * h)..<(Int(known) * h + h)])
+                h0 = states[0].row(Int(known))
             } else {
                 h0 = inputState(text: text, id: id)
             }
@@ -441,12 +446,12 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
         let score = Kernels.rowDots(itemEmbeddings, z, rows: [item])[0]  // bit-identical to `score`
         if pass == nil, let u = query.userIndex {  // stored user: rerun the pass to see the attention
             pass = self.pass(
-                h0: Array(states[0].data[(Int(u) * h)..<(Int(u) * h + h)]),
+                h0: states[0].row(Int(u)),
                 neighbours: positives[Int(u)].map { Int32(nU) + $0 })
         }
         var out: [Evidence] = []
         if let p = pass {
-            let zi = Array(itemEmbeddings.data[(Int(item) * h)..<(Int(item) * h + h)])
+            let zi = itemEmbeddings.row(Int(item))
             let normed = config.finalLayerNorm
             let gain = normed ? weights.layers.last!.lnGain : [Float](repeating: 1, count: h)
             var shares: [(Int32, Float, Float)] = []
@@ -466,10 +471,11 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
                         detail: String(format: "attention %.3f, share of the score %.3f", att, share)))
             }
         }
-        if config.usesText, let u = query.userIndex, Int(u) < nU, !userText.data.isEmpty {
+        if config.usesText, let u = query.userIndex, Int(u) < nU, userText.rows > 0 {
             let d = weights.textDim
             var s: Float = 0
-            for c in 0..<d { s += userText.data[Int(u) * d + c] * itemText.data[Int(item) * d + c] }
+            userText.withRow(Int(u)) { ut in itemText.withRow(Int(item)) { it in for c in 0..<d { s += ut[c] * it[c] } }
+            }
             out.append(
                 Evidence(
                     kind: "profile_similarity", item: item, weight: s,

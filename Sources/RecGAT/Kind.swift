@@ -63,11 +63,11 @@ public enum GATKind: EngineKind {
         }
         let w = try GATWeights.load(c, textDim: textDim, nodeCount: nodes) { try file.floats($0, shape: $1) }
         let states = try (0...c.heads.count).map { l in
-            Matrix(rows: nodes, cols: c.hidden, data: try file.floats("state\(l)", shape: [nodes, c.hidden]))
+            try file.matrix("state\(l)", rows: nodes, cols: c.hidden)
         }
         func text(_ name: String, _ rows: Int) throws -> Matrix {
             c.usesText
-                ? Matrix(rows: rows, cols: textDim, data: try file.floats(name, shape: [rows, textDim]))
+                ? try file.matrix(name, rows: rows, cols: textDim)
                 : Matrix(rows: 0, cols: 0)
         }
         return try GATEngine(

@@ -352,7 +352,7 @@ final class GATParameters {
             let rows = graph.nodes.count, d = text.cols
             var x = [Float](repeating: 0, count: rows * d)
             x.withUnsafeMutableBufferPointer { xp in
-                text.data.withUnsafeBufferPointer { tp in
+                text.withUnsafeBufferPointer { tp in
                     for (r, v) in graph.nodes.enumerated() {
                         (xp.baseAddress! + r * d).update(from: tp.baseAddress! + Int(v) * d, count: d)
                     }

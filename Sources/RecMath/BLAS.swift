@@ -6,22 +6,103 @@ import Foundation
 public struct Matrix: Sendable, Equatable {
     public let rows: Int
     public let cols: Int
-    public var data: [Float]
+    /// The values when the matrix owns them; empty while it borrows.
+    private var owned: [Float]
+    /// Read-only values kept alive by someone else (a memory-mapped bundle tensor).
+    private var borrowed: BorrowedFloats?
 
     public init(rows: Int, cols: Int, data: [Float]) {
         precondition(data.count == rows * cols, "matrix data has \(data.count) values, expected \(rows)x\(cols)")
         self.rows = rows
         self.cols = cols
-        self.data = data
+        self.owned = data
+        self.borrowed = nil
     }
 
     public init(rows: Int, cols: Int, repeating v: Float = 0) {
         self.init(rows: rows, cols: cols, data: [Float](repeating: v, count: rows * cols))
     }
 
+    /// A matrix over `values` without copying them: `owner` keeps the memory alive and
+    /// unchanged for as long as any copy of this matrix lives. How a bundle's tensors are
+    /// served straight from their memory-mapped file. The first write copies the values into
+    /// memory of the matrix's own.
+    public init(rows: Int, cols: Int, borrowing values: UnsafeBufferPointer<Float>, owner: AnyObject & Sendable) {
+        precondition(values.count == rows * cols, "matrix data has \(values.count) values, expected \(rows)x\(cols)")
+        self.rows = rows
+        self.cols = cols
+        self.owned = []
+        self.borrowed = BorrowedFloats(buffer: values, owner: owner)
+    }
+
+    /// True while the values live in someone else's memory (nothing copied).
+    public var isBorrowed: Bool { borrowed != nil }
+
+    /// The values as an array. Reading a borrowed matrix's `data` copies all of it; the
+    /// serving paths read through `withUnsafeBufferPointer` or `row(_:)` instead. Writing
+    /// makes the matrix own its values first.
+    public var data: [Float] {
+        get { borrowed.map { Array($0.buffer) } ?? owned }
+        _modify {
+            if let b = borrowed {
+                owned = Array(b.buffer)
+                borrowed = nil
+            }
+            yield &owned
+        }
+        set {
+            precondition(newValue.count == rows * cols, "matrix data has \(newValue.count) values")
+            borrowed = nil
+            owned = newValue
+        }
+    }
+
+    /// Calls `body` with the values in place, owned or borrowed, without copying.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        if let b = borrowed { return try body(b.buffer) }
+        return try owned.withUnsafeBufferPointer(body)
+    }
+
+    /// Row `r`, copied. A matrix without columns has an empty row at every index (a model
+    /// without that input).
+    public func row(_ r: Int) -> [Float] {
+        if cols == 0 { return [] }
+        precondition(r >= 0 && r < rows, "row \(r) of \(rows)")
+        return withUnsafeBufferPointer { Array($0[(r * cols)..<(r * cols + cols)]) }
+    }
+
+    /// Row `r`'s values in place, for the duration of `body`.
+    public func withRow<R>(_ r: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        if cols == 0 { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        precondition(r >= 0 && r < rows, "row \(r) of \(rows)")
+        return try withUnsafeBufferPointer {
+            try body(UnsafeBufferPointer(rebasing: $0[(r * cols)..<(r * cols + cols)]))
+        }
+    }
+
+    /// Rows `range` as a matrix of their own: a view of the same memory when borrowed (no
+    /// copy), a copy when owned.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) of \(rows)")
+        if let b = borrowed {
+            return Matrix(
+                rows: range.count, cols: cols,
+                borrowing: UnsafeBufferPointer(
+                    rebasing: b.buffer[(range.lowerBound * cols)..<(range.upperBound * cols)]),
+                owner: b.owner)
+        }
+        return Matrix(
+            rows: range.count, cols: cols, data: Array(owned[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
     public subscript(r: Int, c: Int) -> Float {
-        get { data[r * cols + c] }
+        get { withUnsafeBufferPointer { $0[r * cols + c] } }
         set { data[r * cols + c] = newValue }
+    }
+
+    public static func == (a: Matrix, b: Matrix) -> Bool {
+        a.rows == b.rows && a.cols == b.cols
+            && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.elementsEqual(y) } }
     }
 
     /// The unit-length direction of the sum of every row plus `extra` (another row-sized
@@ -29,11 +110,18 @@ public struct Matrix: Sendable, Equatable {
     /// one query. All zeros stay zeros.
     public func normalisedRowSum(plus extra: ArraySlice<Float>? = nil) -> [Float] {
         var v = [Float](repeating: 0, count: cols)
-        for r in 0..<rows { for c in 0..<cols { v[c] += data[r * cols + c] } }
+        withUnsafeBufferPointer { d in for r in 0..<rows { for c in 0..<cols { v[c] += d[r * cols + c] } } }
         if let extra { for (c, x) in zip(0..<cols, extra) { v[c] += x } }
         let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
         return norm > 0 ? v.map { $0 / norm } : v
     }
+}
+
+/// Floats in memory someone else owns and keeps unchanged while `owner` lives.
+struct BorrowedFloats: @unchecked Sendable {
+    // @unchecked: the memory is read-only for the owner's whole life, and the owner is Sendable.
+    let buffer: UnsafeBufferPointer<Float>
+    let owner: AnyObject & Sendable
 }
 
 /// Thin, checked wrappers over OpenBLAS (cblas). Thread-safe: OpenBLAS routines are
@@ -47,7 +135,7 @@ public enum BLAS {
             "gemv: x has \(x.count) entries, the \(transpose ? "transposed " : "")matrix takes \(inputs)")
         var y = [Float](repeating: 0, count: outputs)
         guard a.rows > 0, a.cols > 0 else { return y }
-        a.data.withUnsafeBufferPointer { ap in
+        a.withUnsafeBufferPointer { ap in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     cblas_sgemv(
@@ -64,8 +152,8 @@ public enum BLAS {
         precondition(a.cols == b.rows, "gemm: \(a.rows)x\(a.cols) times \(b.rows)x\(b.cols)")
         var c = Matrix(rows: a.rows, cols: b.cols)
         guard a.rows > 0, b.cols > 0, a.cols > 0 else { return c }
-        a.data.withUnsafeBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { bp in
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
                 c.data.withUnsafeMutableBufferPointer { cp in
                     cblas_sgemm(
                         CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(a.rows), Int32(b.cols), Int32(a.cols),

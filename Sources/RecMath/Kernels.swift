@@ -33,7 +33,7 @@ public enum Kernels {
         precondition(x.count == a.cols, "rowDots: x has \(x.count) entries, the matrix \(a.cols) columns")
         let n = rows?.count ?? a.rows
         return [Float](unsafeUninitializedCapacity: n) { out, count in
-            a.data.withUnsafeBufferPointer { ap in
+            a.withUnsafeBufferPointer { ap in
                 x.withUnsafeBufferPointer { xp in
                     let cols = a.cols
                     // A whole big catalogue (Retrieve over 10^5+ rows): split over the cores. Each

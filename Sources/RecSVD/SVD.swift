@@ -215,8 +215,7 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
         var v = [Float](repeating: 0, count: f)
         var b: Float = 0
         if let u = query.userIndex, Int(u) < bu.count {
-            let pu = Int(u) * f
-            for k in 0..<f { v[k] = p.data[pu + k] }
+            p.withRow(Int(u)) { row in for k in 0..<f { v[k] = row[k] } }
             b = bu[Int(u)]
         } else {
             let rated = query.history.filter { $0.rating > 0 }
@@ -226,9 +225,11 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
         }
         if params.implicit, !query.history.isEmpty {
             let norm = 1 / Float(query.history.count).squareRoot()
-            for h in query.history {
-                let j = Int(h.item) * f
-                for k in 0..<f { v[k] += norm * y.data[j + k] }
+            y.withUnsafeBufferPointer { yd in
+                for h in query.history {
+                    let j = Int(h.item) * f
+                    for k in 0..<f { v[k] += norm * yd[j + k] }
+                }
             }
         }
         return (v, b)
@@ -317,13 +318,11 @@ extension SVDFamilyKind {
     ) throws -> any Engine {
         let p = try SVDEngine.Params.fields.read(params, over: defaults)
         let (f, users, items) = (p.factors, context.users.ids.count, context.catalog.count)
-        let y = p.implicit ? try file.floats("y", shape: [items, f]) : []
         return SVDEngine(
             name: entry.name, params: p, mu: try file.floats("mu", shape: [1])[0],
             bu: try file.floats("bu", shape: [users]), bi: try file.floats("bi", shape: [items]),
-            p: Matrix(rows: users, cols: f, data: try file.floats("p", shape: [users, f])),
-            q: Matrix(rows: items, cols: f, data: try file.floats("q", shape: [items, f])),
-            y: Matrix(rows: p.implicit ? items : 0, cols: f, data: y))
+            p: try file.matrix("p", rows: users, cols: f), q: try file.matrix("q", rows: items, cols: f),
+            y: p.implicit ? try file.matrix("y", rows: items, cols: f) : Matrix(rows: 0, cols: f))
     }
 }
 

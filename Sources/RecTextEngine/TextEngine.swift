@@ -129,21 +129,18 @@ public final class TextEngine: TextEmbeddingSpace, ItemEmbeddingEngine {
         switch plan {
         case .unscorable(let why): throw RecError.failedPrecondition("\(name): \(why)")
         case .stored(let u):
-            let d = userEmbeddings.cols
-            return Array(userEmbeddings.data[Int(u) * d..<(Int(u) + 1) * d])
+            return userEmbeddings.row(Int(u))
         case .encode(let pref, let profile, let storedProfile):
             let texts = [pref.isEmpty ? nil : pref, profile].compactMap { $0 }
-            let d = userEmbeddings.cols
             return encoder!.embedQuery(texts).normalisedRowSum(
-                plus: storedProfile.map { userEmbeddings.data[(Int($0) * d)..<(Int($0) * d + d)] })
+                plus: storedProfile.map { userEmbeddings.row(Int($0))[...] })
         }
     }
 
     public var dimension: Int { itemEmbeddings.cols }
 
     public func itemVector(_ item: Int32) -> ArraySlice<Float> {
-        let d = itemEmbeddings.cols
-        return itemEmbeddings.data[(Int(item) * d)..<(Int(item) * d + d)]
+        itemEmbeddings.row(Int(item))[...]
     }
 
     /// Plans the user once, for both the decision and the scores.
@@ -207,12 +204,10 @@ public enum TextKind: EngineKind {
         if let encoder, encoder.dimension != d {
             throw RecError.dataLoss("\(file.path): \(d)-d embeddings, the encoder makes \(encoder.dimension)-d")
         }
-        let iv = try file.floats("item_embeddings", shape: [catalog.count, d])
-        let uv = try file.floats("user_embeddings", shape: [users.ids.count, d])
         return TextEngine(
             name: entry.name, catalog: catalog, users: users,
-            itemEmbeddings: Matrix(rows: catalog.count, cols: d, data: iv),
-            userEmbeddings: Matrix(rows: users.ids.count, cols: d, data: uv), encoder: encoder,
+            itemEmbeddings: try file.matrix("item_embeddings", rows: catalog.count, cols: d),
+            userEmbeddings: try file.matrix("user_embeddings", rows: users.ids.count, cols: d), encoder: encoder,
             encoderProblem: problem, modelName: try params.string("model"),
             modelSHA256: try params.string("model_sha256"))
     }

@@ -51,6 +51,23 @@ import Testing
         #expect(try SafetensorsFile(url).view("x", checkFinite: false).count == 2)
     }
 
+    /// Another writer may place an F32 tensor at an offset that is not a multiple of 4: the
+    /// view is then an aligned copy of its own, with the same values.
+    @Test func anUnalignedTensorIsViewedThroughACopy() throws {
+        var header = Data(#"{"pad":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"#.utf8)
+        header.append(Data(#""w":{"dtype":"F32","shape":[2],"data_offsets":[2,10]}}"#.utf8))
+        while header.count % 8 != 0 { header.append(0x20) }
+        var d = Data()
+        for i in 0..<8 { d.append(UInt8((header.count >> (8 * i)) & 0xff)) }
+        d.append(header)
+        d.append(contentsOf: [0, 0])
+        for v: Float in [1.5, -2] { withUnsafeBytes(of: v.bitPattern.littleEndian) { d.append(contentsOf: $0) } }
+        let f = try SafetensorsFile(data: d, path: "u.safetensors")
+        let v = try f.view("w", shape: [2])
+        #expect(Array(v.buffer) == [1.5, -2] && Int(bitPattern: v.pointer) % 4 == 0)
+        #expect(try f.floats("w") == [1.5, -2])
+    }
+
     @Test func headerIsEightByteAlignedJSON() throws {
         let d = try sample()
         let n = d.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }

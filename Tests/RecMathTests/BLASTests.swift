@@ -15,6 +15,42 @@ import Testing
     }
 }
 
+/// A matrix over memory someone else owns (how bundle tensors are served from their mapped
+/// files) reads like an owned one, shares the memory until written, and copies on write.
+@Suite struct BorrowedMatrixTests {
+    final class Owner: @unchecked Sendable {  // @unchecked: never written after init
+        let values: UnsafeMutableBufferPointer<Float>
+        init(_ v: [Float]) {
+            values = .allocate(capacity: v.count)
+            _ = values.initialize(from: v)
+        }
+        deinit { values.deallocate() }
+    }
+
+    @Test func readsInPlaceAndCopiesOnlyOnWrite() {
+        let owner = Owner([1, 2, 3, 4, 5, 6])
+        var m = Matrix(rows: 3, cols: 2, borrowing: UnsafeBufferPointer(owner.values), owner: owner)
+        let owned = Matrix(rows: 3, cols: 2, data: [1, 2, 3, 4, 5, 6])
+        #expect(m.isBorrowed && !owned.isBorrowed)
+        #expect(m == owned && m.data == owned.data && m[2, 1] == 6)
+        #expect(m.row(1) == [3, 4] && m.withRow(2) { Array($0) } == [5, 6])
+        #expect(m.withUnsafeBufferPointer { $0.baseAddress } == UnsafePointer(owner.values.baseAddress))
+        #expect(BLAS.gemv(m, [1, 1]) == [3, 7, 11] && Kernels.rowDots(m, [1, 0], rows: [2, 0]) == [5, 1])
+        // A row range of a borrowed matrix is a view of the same memory; of an owned one, a copy.
+        let tail = m.rows(1..<3)
+        #expect(tail.isBorrowed && tail == Matrix(rows: 2, cols: 2, data: [3, 4, 5, 6]))
+        #expect(tail.withUnsafeBufferPointer { $0.baseAddress } == UnsafePointer(owner.values.baseAddress! + 2))
+        #expect(!owned.rows(0..<1).isBorrowed && owned.rows(0..<1).data == [1, 2])
+        // Writing copies first: the owner's memory never changes.
+        m[0, 0] = 10
+        m.data[5] = 60
+        #expect(!m.isBorrowed && m.data == [10, 2, 3, 4, 5, 60])
+        #expect(Array(owner.values) == [1, 2, 3, 4, 5, 6] && tail.data == [3, 4, 5, 6])
+        // A matrix without columns has an empty row everywhere (a model without that input).
+        #expect(Matrix(rows: 0, cols: 0).row(7).isEmpty)
+    }
+}
+
 @Suite struct KernelTests {
     @Test func fastErfMatchesLibm() {
         var worst: Double = 0

@@ -116,6 +116,12 @@ func lowRankDataset(users: Int = 120, items: Int = 80, perUser: Int = 30, seed: 
                 context: LoadContext(
                     catalog: r.catalog, users: r.users, modelsDir: URL(fileURLWithPath: "/nonexistent"))) as? SVDEngine)
         #expect(back.params == m.params && back.q == m.q && back.y == m.y && back.mu == m.mu)
+        // The factor tables are served from the mapped file, not copied, and score the same bits.
+        #expect(back.p.isBorrowed && back.q.isBorrowed && back.y.isBorrowed)
+        for u: Int32 in [0, 7] {
+            let q = UserQuery(userIndex: u)
+            #expect(try back.score(q, items: nil) == m.score(q, items: nil))
+        }
         #expect(throws: RecError.self) { try SVDPPKind.params(["factors": "0"]) }
         #expect(throws: RecError.self) { try SVDPPKind.params(["factor": "8"]) }
     }
