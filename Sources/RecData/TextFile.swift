@@ -14,8 +14,11 @@ struct TextFile {
             throw RecError(.notFound, "cannot read \(url.path): \(error.localizedDescription)", cause: error)
         }
         let text = String(data: data, encoding: .utf8) ?? String(data: data, encoding: .isoLatin1) ?? ""
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        lines = lines.map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Split on the byte, not the Character: "\r\n" is one Character, and comparing
+        // graphemes costs several times more than the bytes.
+        var lines = text.utf8.split(separator: 10, omittingEmptySubsequences: false).map { line in
+            Substring(line.last == 13 ? line.dropLast() : line)
+        }
         if lines.last?.isEmpty == true { lines.removeLast() }
         self.lines = lines
     }
@@ -23,6 +26,35 @@ struct TextFile {
     /// An error naming this file and a 1-based line number.
     func error(line: Int, _ message: String) -> RecError {
         RecError.dataLoss("\(path):\(line): \(message)")
+    }
+
+    /// Every non-empty line decoded as one JSON value (JSON lines), on all cores, with its
+    /// 1-based line number, in file order. The first line that does not decode is an error
+    /// naming it: `message` and the decoder's reason.
+    func decodeLines<T: Decodable & Sendable>(_ type: T.Type, _ message: String) throws -> [(Int, T)] {
+        let numbers = lines.indices.filter { !lines[$0].isEmpty }
+        let all = lines
+        let decoded = Parallel.map(numbers.count, chunks: Parallel.activeCores * 4, scratch: { JSONDecoder() }) {
+            dec, k -> Result<T, Error> in
+            Result { try dec.decode(T.self, from: Data(all[numbers[k]].utf8)) }
+        }
+        return try zip(numbers, decoded).map { n, r in
+            switch r {
+            case .success(let v): return (n + 1, v)
+            case .failure(let e): throw error(line: n + 1, "\(message) (\(Self.reason(e)))")
+            }
+        }
+    }
+
+    /// A decoding error's reason in a few words, without Swift's type dump.
+    static func reason(_ e: Error) -> String {
+        switch e {
+        case DecodingError.keyNotFound(let key, _): "no '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            "'\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        case DecodingError.dataCorrupted: "not valid JSON"
+        default: "\(e)"
+        }
     }
 
     /// Iterates non-empty lines with their 1-based numbers.

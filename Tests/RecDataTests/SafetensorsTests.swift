@@ -147,6 +147,38 @@ import Testing
         #expect(try BundleReader(dir).manifest == m2)
     }
 
+    /// A catalogue file edited by hand (checksum updated): CRLF line ends read the same, and a
+    /// bad record is an error naming the file, the line and what is wrong with it.
+    @Test func catalogueLinesAreReadWithCRLFAndBadRecordsNamed() throws {
+        let root = try makeTempDir("rf-bundle")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = root.appendingPathComponent("b")
+        _ = try write(dir)
+        let items = dir.appendingPathComponent("items.jsonl")
+        let original = try String(contentsOf: items, encoding: .utf8)
+        func rewrite(_ text: String) throws {
+            try Data(text.utf8).write(to: items)
+            let mURL = dir.appendingPathComponent("manifest.json")
+            var m = try JSONDecoder().decode(BundleManifest.self, from: Data(contentsOf: mURL))
+            m.files["items.jsonl"] = try Checksum.sha256(file: items)
+            try JSONEncoder().encode(m).write(to: mURL)
+        }
+        try rewrite(original.replacingOccurrences(of: "\n", with: "\r\n"))
+        let r = try BundleReader(dir)
+        #expect(r.catalog.ids.ids == ["10", "20", "30", "40"] && r.catalog.meta[0].title == "Toy Story")
+        var lines = original.split(separator: "\n").map(String.init)
+        lines[2] = #"{"id":"30","year":1995,"genres":[]}"#
+        try rewrite(lines.joined(separator: "\n") + "\n")
+        #expect { _ = try BundleReader(dir) } throws: {
+            ($0 as? RecError)?.code == .dataLoss && "\($0)".contains("items.jsonl:3: not an item record (no 'title')")
+        }
+        lines[2] = "{"
+        try rewrite(lines.joined(separator: "\n") + "\n")
+        #expect { _ = try BundleReader(dir) } throws: {
+            "\($0)".contains("items.jsonl:3: not an item record (not valid JSON)")
+        }
+    }
+
     @Test func corruptionIsDetectedAndNamed() throws {
         let root = try FileManager.default.url(
             for: .itemReplacementDirectory, in: .userDomainMask,
