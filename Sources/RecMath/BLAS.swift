@@ -1,8 +1,10 @@
 import CBLAS
 import Foundation
 
-/// A dense row-major `Float` matrix. Value semantics; the storage is one contiguous array
-/// so it can go straight to BLAS and to safetensors.
+/// A dense row-major `Float` matrix. Value semantics; the storage is one contiguous block
+/// so it can go straight to BLAS and to safetensors: an array of its own, or read-only memory
+/// it borrows (a bundle tensor in its memory-mapped file), copied into an array of its own on
+/// the first write.
 public struct Matrix: Sendable, Equatable {
     public let rows: Int
     public let cols: Int
