@@ -181,11 +181,9 @@ public struct SafetensorsFile: Sendable {
     public func view(_ name: String, shape expected: [Int]? = nil, checkFinite: Bool = true) throws -> FloatView {
         let t = try check(name, .f32, expected)
         let offset = dataStart + t.range.lowerBound
-        let owner =
-            offset % MemoryLayout<Float>.alignment == 0
-            ? storage : ByteStorage(copying: Data(bytes: storage.base + offset, count: t.range.count))
-        let start = owner === storage ? offset : 0
-        let p = (owner.base + start).assumingMemoryBound(to: Float.self)
+        let aligned = offset % MemoryLayout<Float>.alignment == 0
+        let owner = aligned ? storage : ByteStorage(copying: Data(bytes: storage.base + offset, count: t.range.count))
+        let p = (owner.base + (aligned ? offset : 0)).assumingMemoryBound(to: Float.self)
         let buffer = UnsafeBufferPointer(start: p, count: t.elementCount)
         if checkFinite, let bad = buffer.firstIndex(where: { !$0.isFinite }) {
             throw RecError.dataLoss("\(path): tensor '\(name)' has a non-finite value at index \(bad)")

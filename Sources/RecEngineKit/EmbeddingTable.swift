@@ -24,10 +24,10 @@ extension ItemEmbeddingEngine {
 extension SafetensorsFile {
     /// An F32 tensor as a `rows × cols` matrix served from the file's mapped pages: nothing
     /// is copied (the pages are shared with the page cache and with any other process
-    /// mapping the same bundle), every value is checked finite, and the matrix keeps the
-    /// mapping alive.
-    public func matrix(_ name: String, rows: Int, cols: Int) throws -> Matrix {
-        let v = try view(name, shape: [rows, cols])
+    /// mapping the same bundle), every value is checked finite (unless the engine checks
+    /// them itself: `checkFinite: false`), and the matrix keeps the mapping alive.
+    public func matrix(_ name: String, rows: Int, cols: Int, checkFinite: Bool = true) throws -> Matrix {
+        let v = try view(name, shape: [rows, cols], checkFinite: checkFinite)
         return Matrix(rows: rows, cols: cols, borrowing: v.buffer, owner: v.owner)
     }
 }

@@ -62,8 +62,9 @@ public enum GATKind: EngineKind {
                 "\(file.path): \(textDim)-d text features, the encoder makes \(encoder.dimension)-d")
         }
         let w = try GATWeights.load(c, textDim: textDim, nodeCount: nodes) { try file.floats($0, shape: $1) }
+        // `GATEngine.init` checks every state is finite, whatever its origin: not twice here.
         let states = try (0...c.heads.count).map { l in
-            try file.matrix("state\(l)", rows: nodes, cols: c.hidden)
+            try file.matrix("state\(l)", rows: nodes, cols: c.hidden, checkFinite: false)
         }
         func text(_ name: String, _ rows: Int) throws -> Matrix {
             c.usesText

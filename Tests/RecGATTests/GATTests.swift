@@ -357,6 +357,23 @@ enum Planted {
         #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
+    /// A NaN in a stored node state is refused at load (the engine checks every state; the
+    /// loader maps them without a check of its own).
+    @Test func aNonFiniteStateIsRefusedAtLoad() throws {
+        let e = Planted.engine
+        var bytes = try e.tensors().serialized()
+        let header = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let at = 8 + header + (try SafetensorsFile(data: bytes).info("state1").range.lowerBound) + 4 * 17
+        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+        let params = try GATKind.params(GATKind.params(of: e).values, code: .dataLoss)
+        #expect {
+            try GATKind.load(
+                SafetensorsFile(data: bytes), entry: .init(name: "gat", kind: "gat", file: "", params: [:]),
+                params: params,
+                context: LoadContext(catalog: e.catalog, users: e.users, modelsDir: TestModels.modelsDir))
+        } throws: { ($0 as? RecError)?.code == .dataLoss && "\($0)".contains("node states contain NaN") }
+    }
+
     @Test func corruptParametersAreRejected() throws {
         let e = Planted.engine
         #expect(throws: RecError.self) { try roundTrip(e) { $0["heads"] = "4,4" } }  // two layers, three stored
