@@ -57,13 +57,15 @@ let package = Package(
             name: "CHNSW", path: "Sources/CHNSW", cxxSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("stdc++")]),
         // Typed wrappers for what Swift cannot call directly (variadic C functions).
+        // Retrieve's int8 screening pass (AVX2 when the processor has it, chosen at run time).
+        .target(name: "CRecKernels", path: "Sources/CRecKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CRecShims", path: "Sources/CRecShims", linkerSettings: [.linkedLibrary("curl")]),
 
         // ---- pure Swift core, numerics, I/O
         .target(name: "RecCore"),
         .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
-        .target(name: "RecANN", dependencies: ["CHNSW", "RecCore"], swiftSettings: optimisedInDebug),
+        .target(name: "RecANN", dependencies: ["CHNSW", "CRecKernels", "RecCore"], swiftSettings: optimisedInDebug),
         .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),
         .target(
             name: "RecData",
@@ -139,7 +141,8 @@ let package = Package(
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore", "RecTestSupport"]),
         .testTarget(name: "RecMathTests", dependencies: ["RecMath", "RecTestSupport"]),
         .testTarget(name: "RecHTTPTests", dependencies: ["RecHTTP", "RecTestSupport"]),
-        .testTarget(name: "RecANNTests", dependencies: ["RecANN", "RecCore"], swiftSettings: optimisedInDebug),
+        .testTarget(
+            name: "RecANNTests", dependencies: ["RecANN", "CRecKernels", "RecCore"], swiftSettings: optimisedInDebug),
         .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecHTTP"]),
         .testTarget(
             name: "RecDataTests",

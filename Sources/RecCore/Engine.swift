@@ -94,12 +94,19 @@ public protocol TextEmbeddingSpace: Engine {
 /// An engine whose score is an inner product, `score(u, i) = c(u) + ⟨x(u), v_i⟩ + b_i`, with
 /// one user vector `x(u)` and offset `c(u)` for every item (GAT, SVD, SVD++, text). Retrieve
 /// over a big catalogue can then ask an approximate inner-product index (`ApproximateIndex`)
-/// for the best items and score only those exactly.
+/// for the best items and score only those exactly, or screen the catalogue with bounds on
+/// every item's score (`ScoreScreen`) and score exactly only the items that can reach the top.
+///
+/// The score must be that sum computed in `Float`, one rounding per operation, in any order
+/// (a screen's bounds allow for the rounding error such a sum can have, and no more).
 public protocol DotProductEngine: Engine {
     /// Width of `x(u)` and `v_i`.
     var vectorDimension: Int { get }
-    /// The `v_i`, row-major, `itemCount × vectorDimension`.
+    /// The `v_i`, row-major, `itemCount × vectorDimension` (a copy; `withItemVectors` reads
+    /// them in place).
     var itemVectorData: [Float] { get }
+    /// Calls `body` with the `v_i`, row-major, in place (the default copies `itemVectorData`).
+    func withItemVectors<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R
     /// The `b_i`, one per item; empty when the engine has no per-item term.
     var itemBiases: [Float] { get }
     /// `x(u)` and `c(u)` for `query`, or why the engine cannot score them (what `answer`
@@ -107,6 +114,12 @@ public protocol DotProductEngine: Engine {
     func userVector(for query: UserQuery) throws -> UserVectorAnswer
     /// Scores of `items` for a prepared user, bit-identical to `score(query, items:)`.
     func scores(_ user: UserVector, items: [Int32]) -> [Float]
+}
+
+extension DotProductEngine {
+    public func withItemVectors<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try itemVectorData.withUnsafeBufferPointer(body)
+    }
 }
 
 /// A user's side of a `DotProductEngine`'s score.
@@ -135,4 +148,22 @@ public protocol ApproximateIndex: AnyObject, Sendable {
     /// Up to `k` items (dense indices) with the largest `⟨x, v_i⟩ + b_i`, best first; the
     /// search explores at least the index's own breadth (ef) whatever `k`.
     func search(_ x: [Float], k: Int) -> [Int32]
+}
+
+/// A compact copy of a `DotProductEngine`'s item vectors that bounds every item's score for a
+/// user: Retrieve's exact path reads it instead of the full vectors, then scores exactly only
+/// the items whose upper bound reaches the k-th best lower bound. The reply is the exact path's,
+/// bit for bit (same items, same scores, same order).
+public protocol ScoreScreen: AnyObject, Sendable {
+    /// One line for `Info` ("int8 screen: 300000 items × 100, 35 MB").
+    var summary: String { get }
+    /// Bytes the screen holds.
+    var memoryBytes: Int { get }
+    /// Every item `keep` admits that may be among the `k` best admitted items for `user` by
+    /// `score(u, i) = user.offset + ⟨user.x, v_i⟩ + b_i`: a superset of the exact top k, each
+    /// admitted. nil when the bounds cannot be trusted for this user (a non-finite vector):
+    /// score everything instead. `fetch` is how many of the best bounds to gather in the pass
+    /// so that k of them should pass `keep` (fewer pass: a second look over every bound); `keep`
+    /// is asked of those and of the final candidates only.
+    func candidates(_ user: UserVector, k: Int, fetch: Int, keep: (Int32) -> Bool) -> [Int32]?
 }

@@ -15,6 +15,8 @@ public final class Recommender: Sendable {
     public let bundleVersion: String
     /// Approximate Retrieve indexes, by engine name (engines without one are searched exactly).
     public let indexes: [String: any ApproximateIndex]
+    /// Score screens for the exact path, by engine name (engines without one score every item).
+    public let screens: [String: any ScoreScreen]
     private let byName: [String: any Engine]
     /// Scratch for Rank's candidate checks (duplicates, exclude-seen): reused, so a request
     /// allocates nothing of catalogue size.
@@ -25,7 +27,7 @@ public final class Recommender: Sendable {
     public init(
         catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
         fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String,
-        indexes: [String: any ApproximateIndex] = [:]
+        indexes: [String: any ApproximateIndex] = [:], screens: [String: any ScoreScreen] = [:]
     ) throws {
         var map: [String: any Engine] = [:]
         for e in engines {
@@ -46,7 +48,11 @@ public final class Recommender: Sendable {
         for name in indexes.keys where !(map[name] is any DotProductEngine) {
             throw RecError.failedPrecondition("an approximate index for '\(name)', which is not a dot-product engine")
         }
+        for name in screens.keys where !(map[name] is any DotProductEngine) {
+            throw RecError.failedPrecondition("a score screen for '\(name)', which is not a dot-product engine")
+        }
         self.indexes = indexes
+        self.screens = screens
         self.catalog = catalog
         self.users = users
         self.engines = engines
@@ -83,7 +89,26 @@ public final class Recommender: Sendable {
                 path = "exact: engine '\(engine.name)' has no approximate index"
             }
         }
-        var result = try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
+        var result: Recommendation
+        if let screened = try screened(q, k: k, name: name, user, filter, warnings: warnings, deadline: deadline) {
+            result = screened
+            path = "screened" + path.dropFirst("exact".count)  // "exact" or "exact: why"
+        } else {
+            result = try exactPass(q, k: k, user, filter, warnings: warnings, deadline: deadline)
+        }
+        if result.items.count < k && result.items.count < catalog.count && q.k != 0 {
+            result.warnings.append("only \(result.items.count) item(s) pass the filters")
+        }
+        result.retrieval = path
+        return result
+    }
+
+    /// Every item scored, the best `k` that pass exclude-seen and the filters.
+    private func exactPass(
+        _ q: RetrieveQuery, k: Int, _ user: UserQuery, _ filter: CompiledFilter, warnings: [String],
+        deadline: Deadline
+    ) throws -> Recommendation {
+        try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
             let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
             let top = TopK.select(scores, k: k) { i in
                 let item = Int32(i)
@@ -91,11 +116,39 @@ public final class Recommender: Sendable {
             }
             return top.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
-        if result.items.count < k && result.items.count < catalog.count && q.k != 0 {
-            result.warnings.append("only \(result.items.count) item(s) pass the filters")
+    }
+
+    /// The exact pass through the engine's score screen: the screen's bounds leave the items
+    /// that can reach the top k, the engine scores those, and the best k are the reply — the
+    /// same items, scores and order as `exactPass`. nil when there is no screen for the engine,
+    /// an allow list names the items anyway, or the engine declines the user (the fallback
+    /// engine then serves through `exactPass`).
+    private func screened(
+        _ q: RetrieveQuery, k: Int, name: String, _ user: UserQuery, _ filter: CompiledFilter,
+        warnings: [String], deadline: Deadline
+    ) throws -> Recommendation? {
+        guard let screen = screens[name], !filter.hasAllowList,
+            let engine = byName[name] as? any DotProductEngine
+        else { return nil }
+        try deadline.check("scoring")
+        guard case .vector(let v) = try engine.userVector(for: user) else { return nil }
+        let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        // Enough of the best bounds that k should pass exclude-seen and the filters, as for
+        // the approximate path's proposals.
+        let needed = Double(k + seen.count + filter.deniedCount)
+        let fetch = Int(min(Double(catalog.count), (needed / max(filter.admittedFraction(), 1e-9) * 1.25).rounded(.up)))
+        guard
+            let candidates = screen.candidates(v, k: k, fetch: fetch, keep: { !seen.contains($0) && filter.admits($0) })
+        else {
+            return nil
         }
-        result.retrieval = path
-        return result
+        let scores = engine.scores(v, items: candidates)
+        try check(scores, count: candidates.count, engine)
+        var r = Recommendation(
+            items: Self.ranked(candidates, scores, k: k, engine: engine), engine: engine.name,
+            requestedEngine: engine.name)
+        r.warnings = warnings
+        return r
     }
 
     private enum Approximate {

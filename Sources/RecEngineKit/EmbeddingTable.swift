@@ -13,6 +13,9 @@ public protocol ItemEmbeddingEngine: DotProductEngine {
 extension ItemEmbeddingEngine {
     public var vectorDimension: Int { itemEmbeddings.cols }
     public var itemVectorData: [Float] { itemEmbeddings.data }
+    public func withItemVectors<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try itemEmbeddings.withUnsafeBufferPointer(body)
+    }
     public var itemBiases: [Float] { [] }
 
     /// One fixed-order dot product per item: the bits `score` gives.

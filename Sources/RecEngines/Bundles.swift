@@ -1,4 +1,5 @@
 import Foundation
+import RecANN
 import RecCore
 import RecData
 import RecEngineKit
@@ -169,6 +170,7 @@ public enum Bundles {
         let context = LoadContext(catalog: reader.catalog, users: reader.users, modelsDir: modelsDir, log: log)
         var engines: [any Engine] = []
         var indexes: [String: any ApproximateIndex] = [:]
+        var screens: [String: any ScoreScreen] = [:]
         for entry in reader.manifest.engines {
             guard let kind = Registry.kinds.first(where: { $0.name == entry.kind }) else {
                 throw RecError.dataLoss(
@@ -180,6 +182,15 @@ public enum Bundles {
             let engine = try kind.load(try reader.tensors(for: entry), entry: entry, params: params, context: context)
             engines.append(engine)
             var line = "loaded \(entry.name) in \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s"
+            if engine.itemCount >= max(1, limits.screenMinItems), let dot = engine as? any DotProductEngine {
+                let t1 = ContinuousClock.now
+                let screen = try dot.withItemVectors { v in
+                    try Int8Screen(
+                        vectors: v, count: dot.itemCount, dimension: dot.vectorDimension, biases: dot.itemBiases)
+                }
+                screens[entry.name] = screen
+                line += ", its \(screen.summary) in \(String(format: "%.2f", (ContinuousClock.now - t1).seconds)) s"
+            }
             if let ie = entry.index {
                 let t1 = ContinuousClock.now
                 let index = try Indexes.load(ie, root: dir, engine: engine, efSearch: efSearch)
@@ -198,7 +209,8 @@ public enum Bundles {
         }
         let rec = try Recommender(
             catalog: reader.catalog, users: reader.users, engines: engines, defaultEngine: chosen,
-            fallbackEngine: m.fallbackEngine, limits: limits, bundleVersion: m.version, indexes: indexes)
+            fallbackEngine: m.fallbackEngine, limits: limits, bundleVersion: m.version, indexes: indexes,
+            screens: screens)
         return (rec, m)
     }
 }

@@ -258,6 +258,9 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
 
     public var vectorDimension: Int { params.factors }
     public var itemVectorData: [Float] { q.data }
+    public func withItemVectors<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try q.withUnsafeBufferPointer(body)
+    }
     public var itemBiases: [Float] { bi }
 
     public func userVector(for query: UserQuery) throws -> UserVectorAnswer {

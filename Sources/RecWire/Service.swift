@@ -363,7 +363,8 @@ public final class Service: Sendable {
             i.name = e.name
             i.description_p = e.summary
             i.methods = ["Retrieve", "Rank", "Rerank", "Explain"]
-            i.index = rec.indexes[e.name]?.summary ?? ""
+            i.index = [rec.indexes[e.name]?.summary, rec.screens[e.name]?.summary].compactMap { $0 }.joined(
+                separator: "; ")
             return i
         }
         out.defaultEngine = rec.defaultEngine

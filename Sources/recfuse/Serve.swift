@@ -45,6 +45,12 @@ struct Serve: ParsableCommand {
             may still ask for either path.
             """)
     var annMinItems: Int = Limits().annMinItems
+    @Option(
+        help: """
+            Catalogue size from which every dot-product engine gets an int8 score screen at load (a quarter of the \
+            bytes per exact Retrieve, the same replies); -1: never.
+            """)
+    var screenMinItems: Int = Limits().screenMinItems
     @Option(help: "HNSW search breadth (ef); 0: the one recorded in the bundle.") var hnswEfSearch: Int = 0
     @Option(help: "Folder holding sentence-encoder models, for text engines.") var modelsDir: String = "models"
     @Option(help: "The engine requests without one are served by (default: the bundle's).") var defaultEngine: String?
@@ -94,6 +100,8 @@ struct Serve: ParsableCommand {
                 throw RecError.invalidArgument("--ann-min-items must be >= 0 and --hnsw-ef-search in 0...100000")
             }
             limits.annMinItems = annMinItems
+            guard screenMinItems >= -1 else { throw RecError.invalidArgument("--screen-min-items must be >= -1") }
+            limits.screenMinItems = screenMinItems < 0 ? Int.max : screenMinItems
             BLAS.setThreads(blasThreads)
             // One loader for start-up and hot reload (SIGHUP, Admin/Reload): the same limits and models.
             let (modelsDir, maxMessageBytes, fixedLimits, defaultEngine, efSearch) = (

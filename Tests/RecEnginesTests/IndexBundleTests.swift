@@ -65,6 +65,42 @@ import Testing
         #expect(try off.retrieve(q).retrieval == "exact")
     }
 
+    /// The int8 screen (given to every dot-product engine from `Limits.screenMinItems` items)
+    /// changes how the exact path reads the catalogue, never its reply.
+    @Test(arguments: dotKinds)
+    func theScreenedExactPathGivesTheFullPassesReply(engine: String) throws {
+        let (dir, plain, _) = try Self.fixture.get()
+        var limits = Limits()
+        limits.screenMinItems = 0
+        let (screened, _) = try Bundles.load(dir, limits: limits, modelsDir: TestModels.modelsDir)
+        #expect(screened.screens[engine] != nil && plain.screens[engine] == nil)
+        let users = [
+            UserSpec(id: "u0"), UserSpec(id: "u77"),
+            UserSpec(history: [.init(itemID: "i3", rating: 5), .init(itemID: "i250", rating: 4)]),
+            UserSpec(id: "stranger"),
+        ]
+        let filters = [
+            FilterSpec(), FilterSpec(genres: ["Drama"]), FilterSpec(deny: ["i1", "i2", "i3"]),
+            FilterSpec(minYear: 1990, maxYear: 1991),
+        ]
+        for (n, user) in users.enumerated() {
+            for k in [1, 10, 400] {
+                for f in filters {
+                    for seen in [true, false] {
+                        var q = RetrieveQuery(user: user, engine: engine, k: k, excludeSeen: seen, filters: f)
+                        q.path = .exact
+                        let a = try plain.retrieve(q), b = try screened.retrieve(q)
+                        let what = "user \(n), k \(k), \(f), exclude_seen \(seen)"
+                        #expect(a.items == b.items, "\(what)")
+                        #expect(a.warnings == b.warnings && a.degraded == b.degraded, "\(what)")
+                        // The screen serves whenever the engine scores the user itself.
+                        #expect(b.retrieval == (b.degraded ? "exact" : "screened"), "\(what): \(b.retrieval)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aBundleWhoseIndexDoesNotFitItsEngineIsRefused() throws {
         let (dir, _, m) = try Self.fixture.get()
         let copy = dir.deletingLastPathComponent().appendingPathComponent("tampered")

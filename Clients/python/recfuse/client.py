@@ -264,7 +264,8 @@ class Client:
         """Top-k items from the whole catalogue for a user (by id and/or inline history).
 
         `path`: RETRIEVAL_PATH_AUTO (the engine's approximate index from the server's ann_min_items),
-        RETRIEVAL_PATH_EXACT or RETRIEVAL_PATH_APPROXIMATE; `.meta.retrieval` says which served."""
+        RETRIEVAL_PATH_EXACT (the true top k, possibly screened) or RETRIEVAL_PATH_APPROXIMATE;
+        `.meta.retrieval` says which served."""
         req = pb.RetrieveRequest(user=_user(user_id, history, preference), engine=engine, k=k, path=path)
         return self.call("Retrieve", _constrain(req, exclude_seen, filters), pb.RetrieveResponse, **kw)
 

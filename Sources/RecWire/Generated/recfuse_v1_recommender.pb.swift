@@ -37,7 +37,7 @@ public nonisolated enum RFRetrievalPath: SwiftProtobuf.Enum, Swift.CaseIterable 
   /// has at least the server's ann_min_items items (Info.limits); exact otherwise.
   case auto // = 0
 
-  /// Score every item: the true top k.
+  /// The true top k: every item scored, or screened (ResponseMeta.retrieval).
   case exact // = 1
 
   /// The approximate index whatever the catalogue size; exact when the engine
@@ -341,9 +341,12 @@ public nonisolated struct RFResponseMeta: Sendable {
   public var warnings: [String] = []
 
   /// Retrieve only: how the top k was found. "exact" (every item scored),
+  /// "screened" (every item bounded through an int8 copy of the engine's
+  /// vectors, those that can reach the top scored: the same reply as "exact"),
   /// "hnsw" (the engine's approximate index, candidates re-scored exactly), or
-  /// "exact: <why>" when an approximate request fell back (a very selective
-  /// filter, an engine without an index). Empty for other methods.
+  /// "exact: <why>" / "screened: <why>" when an approximate request fell back
+  /// (a very selective filter, an engine without an index). Empty for other
+  /// methods.
   public var retrieval: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -58,7 +58,7 @@ typedef enum _Recfuse__V1__RetrievalPath {
    */
   RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_AUTO = 0,
   /*
-   * Score every item: the true top k.
+   * The true top k: every item scored, or screened (ResponseMeta.retrieval).
    */
   RECFUSE__V1__RETRIEVAL_PATH__RETRIEVAL_PATH_EXACT = 1,
   /*
@@ -271,9 +271,12 @@ struct  Recfuse__V1__ResponseMeta
   char **warnings;
   /*
    * Retrieve only: how the top k was found. "exact" (every item scored),
+   * "screened" (every item bounded through an int8 copy of the engine's
+   * vectors, those that can reach the top scored: the same reply as "exact"),
    * "hnsw" (the engine's approximate index, candidates re-scored exactly), or
-   * "exact: <why>" when an approximate request fell back (a very selective
-   * filter, an engine without an index). Empty for other methods.
+   * "exact: <why>" / "screened: <why>" when an approximate request fell back
+   * (a very selective filter, an engine without an index). Empty for other
+   * methods.
    */
   char *retrieval;
 };
