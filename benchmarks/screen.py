@@ -30,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Clients" / "python"))
 import recfuse  # noqa: E402
 from recfuse.v1 import recommender_pb2 as pb  # noqa: E402
+from catalogue_table import rss_mb  # noqa: E402  (this folder is on the path when run as a script)
 
 
 def start(binary, bundle, sock, extra, log):
@@ -41,14 +42,6 @@ def start(binary, bundle, sock, extra, log):
             sys.exit(f"serve exited or hung; see {log.name}")
         time.sleep(0.05)
     return p
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def bench(binary, sock, engine, k, path, count):

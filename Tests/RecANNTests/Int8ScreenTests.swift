@@ -66,13 +66,20 @@ import Testing
         (4_000, 33, true, 2),
     ]
 
-    @Test(arguments: [false, true])
-    func theScreenedTopKIsTheExactTopK(portable: Bool) throws {
+    /// `body(table number, table, its screen)` for every table, on the kernel asked for.
+    static func eachTable(portable: Bool, _ body: (Int, Table, Int8Screen) throws -> Void) throws {
         rec_kernels_force_portable(portable ? 1 : 0)
         defer { rec_kernels_force_portable(0) }
-        for (ti, c) in Self.tables.enumerated() {
+        for (ti, c) in tables.enumerated() {
             let t = Table(n: c.n, d: c.d, bias: c.bias, shift: c.shift, seed: UInt64(ti + 1))
-            let s = try t.screen()
+            try body(ti, t, try t.screen())
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func theScreenedTopKIsTheExactTopK(portable: Bool) throws {
+        try Self.eachTable(portable: portable) { ti, t, s in
+            let c = (n: t.n, d: t.d)
             let keeps: [(String, (Int32) -> Bool)] = [
                 ("all", { _ in true }), ("every third", { $0 % 3 == 0 }), ("one in a hundred", { $0 % 100 == 7 }),
                 ("none", { _ in false }),
@@ -115,11 +122,8 @@ import Testing
     /// x along an item's own rounding residual, where ⟨x, r_i⟩ = ‖x‖ ‖r_i‖.
     @Test(arguments: [false, true])
     func everyItemsScoreLiesWithinItsBounds(portable: Bool) throws {
-        rec_kernels_force_portable(portable ? 1 : 0)
-        defer { rec_kernels_force_portable(0) }
-        for (ti, c) in Self.tables.enumerated() {
-            let t = Table(n: c.n, d: c.d, bias: c.bias, shift: c.shift, seed: UInt64(ti + 1))
-            let s = try t.screen()
+        try Self.eachTable(portable: portable) { ti, t, s in
+            let c = (n: t.n, d: t.d)
             func exact(_ x: [Float], _ i: Int) -> Double {
                 (0..<t.d).reduce(t.b.isEmpty ? 0 : Double(t.b[i])) { $0 + Double(x[$1]) * Double(t.v[i * t.d + $1]) }
             }
