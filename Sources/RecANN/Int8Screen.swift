@@ -87,26 +87,16 @@ public final class Int8Screen: ScoreScreen, @unchecked Sendable {
         queryMax = min(32767, (Double(Int32.max) / (127 * Double(2 * pairs))).rounded(.down))
         let padded = blocks * 8
         bias = biases.isEmpty ? [] : biases + [Float](repeating: 0, count: padded - n)
-        let chunks = Kernels8.chunks(n, work: n * d)
         nonisolated(unsafe) let base = vectors.baseAddress!
 
-        // μ: per-chunk sums in Double, added in chunk order (the same bits whatever the scheduling).
-        let sums = Kernels8.map(chunks) { c -> [Double]? in
-            var s = [Double](repeating: 0, count: d)
-            for i in Kernels8.range(c, of: chunks, n) {
-                let row = base + i * d
-                for j in 0..<d {
-                    guard row[j].isFinite else { return nil }
-                    s[j] += Double(row[j])
-                }
-            }
-            return s
+        // μ, summed in Double (one pass, on one core: a tenth of the build).
+        var total = [Double](repeating: 0, count: d)
+        for i in 0..<n {
+            for j in 0..<d { total[j] += Double(base[i * d + j]) }
         }
-        guard !sums.contains(where: { $0 == nil }), biases.allSatisfy(\.isFinite) else {
+        guard total.allSatisfy(\.isFinite), biases.allSatisfy(\.isFinite) else {
             throw RecError.invalidArgument("item vectors hold a NaN or an infinity; no screen can be built")
         }
-        var total = [Double](repeating: 0, count: d)
-        for s in sums { for j in 0..<d { total[j] += s![j] } }
         let mu = total.map { Float($0 / Double(n)) }
         mean = mu
         let muNorm = mu.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
@@ -117,6 +107,7 @@ public final class Int8Screen: ScoreScreen, @unchecked Sendable {
         var scale = [Float](repeating: 0, count: padded)
         var eps = [Float](repeating: 0, count: padded)
         let g = Double(gamma)
+        let chunks = Kernels8.chunks(n, work: n * d)
         nonisolated(unsafe) let out = codes.baseAddress!
         scale.withUnsafeMutableBufferPointer { sp in
             eps.withUnsafeMutableBufferPointer { ep in
@@ -211,8 +202,7 @@ public final class Int8Screen: ScoreScreen, @unchecked Sendable {
         let b = scratch.withLock { $0.popLast() } ?? Bounds(blocks * 8)
         defer { scratch.withLock { $0.append(b) } }
         let gather = min(count, max(k, fetch))
-        let pass = { (withLower: Bool, gather: Int) in self.fill(b, q, lower: withLower, gather: gather) }
-        let best = pass(false, gather)
+        let best = fill(b, q, lower: false, gather: gather)
 
         // The k-th best lower bound among admitted items. The gathered lower bounds are the
         // catalogue's best, so when k of them are admitted, the k-th of those is it; otherwise
@@ -228,7 +218,7 @@ public final class Int8Screen: ScoreScreen, @unchecked Sendable {
             }
         }
         if admitted < k && best.count == gather && gather < count {
-            _ = pass(true, 0)
+            _ = fill(b, q, lower: true, gather: 0)
             for i in count..<(blocks * 8) { b.lo[i] = -.infinity }  // padding: never selected
             let all = TopK.select(b.lo, k: k) { keep(Int32($0)) }
             threshold = all.count == k ? all[k - 1].score : -Float.infinity
@@ -319,9 +309,5 @@ enum Kernels8 {
 
     static func forEach(_ chunks: Int, _ body: @Sendable (Int) -> Void) {
         if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
-    }
-
-    static func map<T>(_ chunks: Int, _ body: @Sendable (Int) -> T) -> [T] {
-        chunks == 1 ? [body(0)] : Parallel.map(chunks, body)
     }
 }

@@ -133,10 +133,7 @@ public final class Recommender: Sendable {
         try deadline.check("scoring")
         guard case .vector(let v) = try engine.userVector(for: user) else { return nil }
         let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
-        // Enough of the best bounds that k should pass exclude-seen and the filters, as for
-        // the approximate path's proposals.
-        let needed = Double(k + seen.count + filter.deniedCount)
-        let fetch = Int(min(Double(catalog.count), (needed / max(filter.admittedFraction(), 1e-9) * 1.25).rounded(.up)))
+        let fetch = min(catalog.count, Self.expectedToPass(k: k, seen: seen.count, filter, filter.admittedFraction()))
         guard
             let candidates = screen.candidates(v, k: k, fetch: fetch, keep: { !seen.contains($0) && filter.admits($0) })
         else {
@@ -149,6 +146,14 @@ public final class Recommender: Sendable {
             requestedEngine: engine.name)
         r.warnings = warnings
         return r
+    }
+
+    /// How many of the best items to look at so that `k` of them should pass exclude-seen
+    /// (`seen` items) and `filter` (which admits about `admitted` of the catalogue), with a
+    /// margin: the approximate path's proposals, the screen's gathered bounds.
+    static func expectedToPass(k: Int, seen: Int, _ filter: CompiledFilter, _ admitted: Double) -> Int {
+        let needed = Double(k + seen + filter.deniedCount)
+        return Int(min(1e9, (needed / max(admitted, 1e-9) * 1.25).rounded(.up)))
     }
 
     private enum Approximate {
@@ -169,11 +174,11 @@ public final class Recommender: Sendable {
     ) throws -> Approximate {
         if filter.hasAllowList { return .exact("allow_items given (scored directly)") }
         let admitted = filter.admittedFraction()
-        let seenCount = q.excludeSeen ? user.history.count : 0
-        let needed = Double(k + seenCount + filter.deniedCount)
-        // Proposals needed for k to pass, with a margin; past a quarter of the catalogue the
-        // exact pass costs less than searching and filtering that many.
-        var fetch = max(index.searchBreadth, Int(min(1e9, (needed / max(admitted, 1e-9) * 1.25).rounded(.up))))
+        // Past a quarter of the catalogue the exact pass costs less than searching and
+        // filtering that many proposals.
+        var fetch = max(
+            index.searchBreadth,
+            Self.expectedToPass(k: k, seen: q.excludeSeen ? user.history.count : 0, filter, admitted))
         let limit = catalog.count / 4
         guard fetch <= limit else {
             let share = String(format: "%.1f", admitted * 100)
