@@ -120,6 +120,7 @@ let package = Package(
             name: "recfuse",
             dependencies: [
                 "RecServer", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore", "RecEval",
+                "RecANN",
                 "RecText",
                 "RecLLM", "RecMath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -14,7 +14,9 @@
 #include <vector>
 
 struct rec_hnsw {
+    // Searches always use inner products; a graph built on L2 distances keeps its build space too.
     std::unique_ptr<hnswlib::InnerProductSpace> space;
+    std::unique_ptr<hnswlib::L2Space> buildSpace;
     std::unique_ptr<hnswlib::HierarchicalNSW<float>> alg;
     size_t dim;
 };
@@ -26,7 +28,7 @@ static void set_error(char *error, size_t len, const char *message) {
 }
 
 extern "C" rec_hnsw *rec_hnsw_build(const float *rows, size_t count, size_t dim, size_t m, size_t ef_construction,
-                                    uint64_t seed, int threads, char *error, size_t error_len) {
+                                    uint64_t seed, int threads, int l2_graph, char *error, size_t error_len) {
     try {
         if (count == 0 || dim == 0) {
             set_error(error, error_len, "an index needs at least one row of at least one float");
@@ -35,7 +37,12 @@ extern "C" rec_hnsw *rec_hnsw_build(const float *rows, size_t count, size_t dim,
         auto index = std::make_unique<rec_hnsw>();
         index->dim = dim;
         index->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-        index->alg = std::make_unique<hnswlib::HierarchicalNSW<float>>(index->space.get(), count, m, ef_construction,
+        hnswlib::SpaceInterface<float> *build = index->space.get();
+        if (l2_graph) {
+            index->buildSpace = std::make_unique<hnswlib::L2Space>(dim);
+            build = index->buildSpace.get();
+        }
+        index->alg = std::make_unique<hnswlib::HierarchicalNSW<float>>(build, count, m, ef_construction,
                                                                        static_cast<size_t>(seed));
         // The first point alone, then the rest on `threads` threads, each taking the next row.
         index->alg->addPoint(rows, 0);
@@ -66,6 +73,9 @@ extern "C" rec_hnsw *rec_hnsw_build(const float *rows, size_t count, size_t dim,
             set_error(error, error_len, failure.c_str());
             return nullptr;
         }
+        // The links stay those of the L2 graph; the searches rank by inner product.
+        index->alg->fstdistfunc_ = index->space->get_dist_func();
+        index->alg->dist_func_param_ = index->space->get_dist_func_param();
         return index.release();
     } catch (const std::exception &e) {
         set_error(error, error_len, e.what());

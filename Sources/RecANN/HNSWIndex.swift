@@ -3,23 +3,59 @@ import Foundation
 import RecCore
 
 /// An HNSW index (hnswlib, Malkov & Yashunin 2016) for maximum-inner-product search over a
-/// `DotProductEngine`'s items, searched on the raw inner products (ip-NSW: Morozov & Babenko,
-/// *Non-metric similarity graphs for maximum inner product search*, NeurIPS 2018). The bias is
-/// one more coordinate:
+/// `DotProductEngine`'s items. The bias is one more coordinate:
 ///
 ///     w_i = [v_i, b_i],   q = [x, 1],   ⟨q, w_i⟩ = ⟨x, v_i⟩ + b_i
 ///
-/// Mapping the items onto the unit sphere first (Bachrach et al., RecSys 2014) makes the
-/// space metric but, measured on SVD++ factors of a 300k-item catalogue, cut recall@100 from
-/// 0.87 to 0.40 at the same breadth (docs/scale.md): the items of small norm crowd round one
-/// pole, where the graph cannot tell them apart.
+/// Searches always rank by that inner product; the graph's links are chosen one of two ways
+/// (`Graph`), because neither works on every engine's vectors (measured at 300k items,
+/// docs/scale.md):
+///
+/// - `.innerProduct` (ip-NSW: Morozov & Babenko, NeurIPS 2018): links by inner product. Right
+///   for factors spread round the origin (SVD, SVD++): recall@100 0.95 there, against 0.39 for
+///   an L2 graph.
+/// - `.centredL2`: links by L2 distance between the centred rows `[v_i − μ, b_i]`, μ the mean
+///   item vector. Right when every item shares one big common component (the GAT's states:
+///   ‖μ‖² is 99.9 % of the mean ‖v‖²), where an inner-product graph degenerates into a few
+///   high-norm hubs and stops at ~0.88 whatever the breadth; the centred L2 graph reaches
+///   0.98. Centring moves every score of one query by the same ⟨x, μ⟩, so the ranking is
+///   unchanged and μ need not be kept.
+///
+/// Mapping the items onto the unit sphere (Bachrach et al., RecSys 2014) was measured too and
+/// is not offered: 0.40 on SVD++ factors, no better than the centred L2 graph on the GAT's.
 ///
 /// The index only proposes items; the pipeline re-scores them with the engine, so the scores
 /// in a reply are exact and bit-identical with Rank's.
 ///
 /// Thread-safe for searches; `ef` is set once, before serving.
 public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
+    /// How the graph's links are chosen (searches rank by inner product either way).
+    public enum Graph: String, Sendable, Equatable, CaseIterable {
+        case innerProduct = "ip"
+        case centredL2 = "l2-centred"
+
+        /// The graph for these item vectors: `.centredL2` when the mean vector carries at least
+        /// half of the items' mean squared norm (a common component the inner-product graph
+        /// cannot see past), `.innerProduct` otherwise.
+        public static func preferred(vectors: [Float], dimension: Int) -> Graph {
+            commonComponentShare(vectors: vectors, dimension: dimension) >= 0.5 ? .centredL2 : .innerProduct
+        }
+
+        /// ‖μ‖² / mean ‖v_i‖², in [0, 1] (0 for an empty or all-zero set).
+        public static func commonComponentShare(vectors: [Float], dimension: Int) -> Double {
+            guard dimension > 0, vectors.count >= dimension else { return 0 }
+            let n = vectors.count / dimension
+            let mean = HNSWIndex.mean(vectors, dimension: dimension)
+            var norms = 0.0
+            for x in vectors { norms += Double(x) * Double(x) }
+            let meanNorm = norms / Double(n)
+            guard meanNorm > 0 else { return 0 }
+            return mean.reduce(0) { $0 + $1 * $1 } / meanNorm
+        }
+    }
+
     public struct Params: Sendable, Equatable {
+        public var graph = Graph.innerProduct
         /// Links per node (hnswlib's M).
         public var m = 32
         /// Breadth of the insertion search.
@@ -27,7 +63,11 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
         /// Breadth of every query's search (at least k).
         public var efSearch = 512
         public var seed: UInt64 = 100
-        public init(m: Int = 32, efConstruction: Int = 200, efSearch: Int = 512, seed: UInt64 = 100) {
+        public init(
+            graph: Graph = .innerProduct, m: Int = 32, efConstruction: Int = 200, efSearch: Int = 512,
+            seed: UInt64 = 100
+        ) {
+            self.graph = graph
             self.m = m
             self.efConstruction = efConstruction
             self.efSearch = efSearch
@@ -44,7 +84,7 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
     public var path: String { "hnsw" }
     public var searchBreadth: Int { params.efSearch }
     public var summary: String {
-        "hnsw: \(count) items, M \(params.m), ef_construction \(params.efConstruction), ef_search \(params.efSearch), "
+        "hnsw: \(count) items, \(params.graph.rawValue) graph, M \(params.m), ef_construction \(params.efConstruction), ef_search \(params.efSearch), "
             + "\(memoryBytes >> 20) MB"
     }
     /// Bytes the index holds.
@@ -69,12 +109,16 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
         }
         let hasBias = !biases.isEmpty
         let width = dimension + (hasBias ? 1 : 0)
+        let centre = params.graph == .centredL2
         var rows: [Float]
-        if hasBias {
+        if hasBias || centre {
+            let mu = centre ? Self.mean(vectors, dimension: dimension).map { Float($0) } : []
             rows = [Float](repeating: 0, count: n * width)
             for i in 0..<n {
-                for k in 0..<dimension { rows[i * width + k] = vectors[i * dimension + k] }
-                rows[i * width + dimension] = biases[i]
+                for k in 0..<dimension {
+                    rows[i * width + k] = vectors[i * dimension + k] - (centre ? mu[k] : 0)
+                }
+                if hasBias { rows[i * width + dimension] = biases[i] }
             }
         } else {
             rows = vectors
@@ -82,8 +126,8 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
         var error = [CChar](repeating: 0, count: 256)
         guard
             let h = rec_hnsw_build(
-                rows, n, width, params.m, params.efConstruction, params.seed, Int32(max(1, threads)), &error,
-                error.count)
+                rows, n, width, params.m, params.efConstruction, params.seed, Int32(max(1, threads)),
+                centre ? 1 : 0, &error, error.count)
         else {
             throw RecError.internal("hnsw build failed: \(Self.message(error))")
         }
@@ -115,6 +159,17 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
     }
 
     deinit { rec_hnsw_free(handle) }
+
+    /// The mean of `count × dimension` row-major vectors, summed in Double.
+    static func mean(_ vectors: [Float], dimension: Int) -> [Double] {
+        let n = vectors.count / dimension
+        var mu = [Double](repeating: 0, count: dimension)
+        guard n > 0 else { return mu }
+        for i in 0..<n {
+            for k in 0..<dimension { mu[k] += Double(vectors[i * dimension + k]) }
+        }
+        return mu.map { $0 / Double(n) }
+    }
 
     /// The NUL-terminated message a `rec_hnsw_*` call wrote.
     private static func message(_ buffer: [CChar]) -> String {

@@ -11,10 +11,15 @@ public enum Indexes {
         /// Catalogue size from which every dot-product engine gets an HNSW index (0: always;
         /// `Int.max`: never).
         public var minItems: Int = 100_000
+        /// Everything but the graph, which `graph` sets.
         public var hnsw = HNSWIndex.Params()
-        public init(minItems: Int = 100_000, hnsw: HNSWIndex.Params = HNSWIndex.Params()) {
+        /// The graph every index gets; nil picks per engine (`HNSWIndex.Graph.preferred`).
+        public var graph: HNSWIndex.Graph?
+        public init(minItems: Int = 100_000, hnsw: HNSWIndex.Params = HNSWIndex.Params(), graph: HNSWIndex.Graph? = nil)
+        {
             self.minItems = minItems
             self.hnsw = hnsw
+            self.graph = graph
         }
     }
 
@@ -26,9 +31,11 @@ public enum Indexes {
             return nil
         }
         let t0 = ContinuousClock.now
+        var params = options.hnsw
+        params.graph =
+            options.graph ?? HNSWIndex.Graph.preferred(vectors: dot.itemVectorData, dimension: dot.vectorDimension)
         let index = try HNSWIndex(
-            vectors: dot.itemVectorData, biases: dot.itemBiases, dimension: dot.vectorDimension,
-            params: options.hnsw)
+            vectors: dot.itemVectorData, biases: dot.itemBiases, dimension: dot.vectorDimension, params: params)
         let secs = (ContinuousClock.now - t0).seconds
         log("built \(engine.name)'s \(index.summary) in \(String(format: "%.2f", secs)) s")
         return (index, secs)
@@ -38,7 +45,8 @@ public enum Indexes {
         BundleManifest.IndexEntry(
             kind: "hnsw", file: file,
             params: [
-                "m": String(index.params.m), "ef_construction": String(index.params.efConstruction),
+                "graph": index.params.graph.rawValue, "m": String(index.params.m),
+                "ef_construction": String(index.params.efConstruction),
                 "ef_search": String(index.params.efSearch), "seed": String(index.params.seed),
                 "dimension": String(index.dimension), "bias": String(index.hasBias),
             ], buildSeconds: seconds)
@@ -68,8 +76,13 @@ public enum Indexes {
                 "\(where_): built for \(dimension)-wide vectors (bias \(bias)), the engine has "
                     + "\(dot.vectorDimension) (bias \(!dot.itemBiases.isEmpty))")
         }
+        // Bundles from before the choice existed hold inner-product graphs.
+        let graphName = entry.params["graph"] ?? HNSWIndex.Graph.innerProduct.rawValue
+        guard let graph = HNSWIndex.Graph(rawValue: graphName) else {
+            throw RecError.dataLoss("\(where_): graph '\(graphName)', this build reads ip or l2-centred")
+        }
         let params = HNSWIndex.Params(
-            m: try int("m"), efConstruction: try int("ef_construction"),
+            graph: graph, m: try int("m"), efConstruction: try int("ef_construction"),
             efSearch: efSearch > 0 ? efSearch : try int("ef_search"), seed: UInt64(entry.params["seed"] ?? "") ?? 0)
         return try HNSWIndex(
             contentsOf: root.appendingPathComponent(entry.file), dimension: dimension, hasBias: bias,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RecANN
 import RecCore
 import RecData
 import RecEngineKit
@@ -41,6 +42,13 @@ struct Train: ParsableCommand {
     @Option(help: "HNSW insertion breadth (ef_construction).") var hnswEfConstruction: Int = HNSWDefaults.efConstruction
     @Option(help: "HNSW search breadth (ef) recorded in the bundle; serve --hnsw-ef-search overrides it.")
     var hnswEfSearch: Int = HNSWDefaults.efSearch
+    @Option(
+        help: """
+            How the HNSW graph's links are chosen: ip (by inner product), l2-centred (by L2 distance between \
+            centred item vectors), or auto (l2-centred where the mean item vector carries at least half the \
+            items' squared norm, as the GAT's do; ip otherwise). Searches rank by inner product either way.
+            """)
+    var hnswGraph: String = "auto"
     @OptionGroup var fit: FitOptions
     @OptionGroup var global: GlobalOptions
 
@@ -67,9 +75,13 @@ struct Train: ParsableCommand {
                 throw RecError.invalidArgument(
                     "--hnsw-m must be in 2...512, --hnsw-ef-construction and --hnsw-ef-search in 1...100000")
             }
+            let graph = HNSWIndex.Graph(rawValue: hnswGraph)
+            guard graph != nil || hnswGraph == "auto" else {
+                throw RecError.invalidArgument("--hnsw-graph must be auto, ip or l2-centred, got '\(hnswGraph)'")
+            }
             plan.indexes = Indexes.Options(
                 minItems: annMinItems < 0 ? Int.max : annMinItems,
-                hnsw: .init(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch))
+                hnsw: .init(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch), graph: graph)
             let outURL = URL(fileURLWithPath: out)
             let m = try Bundles.train(
                 data, plan: plan, out: outURL, name: name ?? outURL.lastPathComponent,

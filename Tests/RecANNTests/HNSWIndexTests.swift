@@ -64,6 +64,61 @@ final class HNSWIndexTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(recall, 0.9, "recall@100 \(recall)")
     }
 
+    /// Items that all share one big component, as the GAT's layer-normed states do: the
+    /// individual parts are a tenth of the common one.
+    static func commonComponentItems(_ n: Int, dim: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        let common = (0..<dim).map { _ in Float(rng.nextGaussian()) * 3 }
+        let (parts, _) = items(n, dim: dim, seed: seed &+ 1)
+        return parts.enumerated().map { common[$0.offset % dim] + 0.1 * $0.element }
+    }
+
+    /// Mean recall@100 of `index` (re-scored as Retrieve does) over 40 seeded users.
+    static func recallAt100(_ index: HNSWIndex, _ v: [Float], _ b: [Float], dim: Int, seed: UInt64) -> Double {
+        var rng = SplitMix64(seed: seed)
+        var hit = 0
+        for _ in 0..<40 {
+            let x = (0..<dim).map { _ in Float(rng.nextGaussian()) }
+            let exact = Set(exactTop(x, v, b, dim: dim, k: 100))
+            hit +=
+                rescored(index.search(x, k: index.searchBreadth), x, v, b, dim: dim, k: 100).filter(exact.contains)
+                .count
+        }
+        return Double(hit) / Double(40 * 100)
+    }
+
+    func testTheGraphIsChosenByTheShareOfTheCommonComponent() {
+        let dim = 16
+        let spread = Self.items(2_000, dim: dim, seed: 7).vectors
+        let shared = Self.commonComponentItems(2_000, dim: dim, seed: 7)
+        XCTAssertLessThan(HNSWIndex.Graph.commonComponentShare(vectors: spread, dimension: dim), 0.5)
+        XCTAssertGreaterThan(HNSWIndex.Graph.commonComponentShare(vectors: shared, dimension: dim), 0.9)
+        XCTAssertEqual(HNSWIndex.Graph.preferred(vectors: spread, dimension: dim), .innerProduct)
+        XCTAssertEqual(HNSWIndex.Graph.preferred(vectors: shared, dimension: dim), .centredL2)
+        XCTAssertEqual(HNSWIndex.Graph.commonComponentShare(vectors: [0, 0, 0, 0], dimension: 2), 0)
+    }
+
+    func testTheCentredL2GraphFindsTheTopItemsPastACommonComponent() throws {
+        let dim = 16, n = 20_000
+        let v = Self.commonComponentItems(n, dim: dim, seed: 8)
+        let params = HNSWIndex.Params(graph: .centredL2, efSearch: 256)
+        let index = try HNSWIndex(vectors: v, biases: [], dimension: dim, params: params)
+        let recall = Self.recallAt100(index, v, [], dim: dim, seed: 9)
+        XCTAssertGreaterThanOrEqual(recall, 0.9, "recall@100 \(recall)")
+        XCTAssertTrue(index.summary.contains("l2-centred graph"), index.summary)
+
+        // The saved file is searched by inner product after loading, as before saving.
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rf-hnsw-l2-\(getpid()).bin")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try index.save(to: url)
+        let back = try HNSWIndex(contentsOf: url, dimension: dim, hasBias: false, count: n, params: params)
+        var rng = SplitMix64(seed: 10)
+        for _ in 0..<10 {
+            let x = (0..<dim).map { _ in Float(rng.nextGaussian()) }
+            XCTAssertEqual(back.search(x, k: 100), index.search(x, k: 100))
+        }
+    }
+
     func testWithoutBiasesTheOrderIsTheDotProducts() throws {
         let dim = 8
         let (v, _) = Self.items(2_000, dim: dim, seed: 3)

@@ -24,6 +24,9 @@ import Testing
             #expect((rec.indexes[e.name] != nil) == dot, "\(e.name)")
             if let i = e.index {
                 #expect(i.kind == "hnsw" && i.params["ef_search"] == "24" && i.params["m"] == "8")
+                // Chosen per engine from its vectors, recorded, and read back.
+                #expect(["ip", "l2-centred"].contains(i.params["graph"] ?? ""), "\(e.name): \(i.params)")
+                #expect(rec.indexes[e.name]?.summary.contains("\(i.params["graph"] ?? "?") graph") == true)
                 #expect(m.files[i.file] != nil)
                 #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(i.file).path))
             }
@@ -116,6 +119,18 @@ import Testing
         } throws: { e in
             (e as? RecError)?.code == .dataLoss && "\(e)".contains("built for 7-wide vectors")
         }
+        // A graph this build does not know is refused; a bundle from before the choice existed
+        // (no graph recorded) loads as an inner-product graph.
+        bad = m
+        bad.engines[n].index!.params["graph"] = "cosine"
+        try JSONEncoder().encode(bad).write(to: copy.appendingPathComponent("manifest.json"))
+        #expect {
+            try Bundles.load(copy, modelsDir: TestModels.modelsDir)
+        } throws: { e in (e as? RecError)?.code == .dataLoss && "\(e)".contains("graph 'cosine'") }
+        bad.engines[n].index!.params["graph"] = nil
+        try JSONEncoder().encode(bad).write(to: copy.appendingPathComponent("manifest.json"))
+        let (old, _) = try Bundles.load(copy, modelsDir: TestModels.modelsDir)
+        #expect(old.indexes["svd"]?.summary.contains("ip graph") == true)
         // A damaged index file fails the checksum before hnswlib reads it.
         try Data(count: 100).write(to: copy.appendingPathComponent(m.engines[n].index!.file))
         try JSONEncoder().encode(m).write(to: copy.appendingPathComponent("manifest.json"))

@@ -16,8 +16,10 @@ typedef struct rec_hnsw rec_hnsw;
 
 // Builds an index over `count` rows of `dim` floats (row i is labelled i), adding points on
 // `threads` threads (hnswlib's insertion is thread-safe). M and ef_construction as in hnswlib.
+// The graph's links are chosen by inner product, or by L2 distance when `l2_graph` is
+// non-zero; searches rank by inner product either way (a saved file does not record which).
 rec_hnsw *rec_hnsw_build(const float *rows, size_t count, size_t dim, size_t m, size_t ef_construction,
-                         uint64_t seed, int threads, char *error, size_t error_len);
+                         uint64_t seed, int threads, int l2_graph, char *error, size_t error_len);
 
 // Reads an index written by rec_hnsw_save; `dim` must be the width it was built with.
 rec_hnsw *rec_hnsw_load(const char *path, size_t dim, char *error, size_t error_len);
