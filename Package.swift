@@ -31,8 +31,8 @@ let package = Package(
     products: [
         .executable(name: "recfuse", targets: ["recfuse"]),
         // librecfuse.so: the engines in-process behind a C ABI (Bindings/include/recfuse.h).
-        // SwiftPM names the file after the product; Bindings/Makefile installs it as librecfuse.so,
-        // the name its SONAME already carries.
+        // SwiftPM names the file after the product; Bindings/Makefile installs it as librecfuse.so.1,
+        // the name its SONAME carries, with the librecfuse.so symlink for the linker.
         .library(name: "recfuse-c", type: .dynamic, targets: ["RecShim"]),
     ],
     dependencies: [
@@ -42,6 +42,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", exact: "1.0.0"),
+        // The gRPC door: grpc-swift 2 over HTTP/2 (SwiftNIO), its protobuf glue.
+        .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", exact: "2.4.1"),
     ],
     targets: [
         // ---- system libraries (each imported by exactly one Swift target)
@@ -99,11 +105,25 @@ let package = Package(
             dependencies: [
                 "RecCore", "RecData", "RecLLM", "CRecShims",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ]),
         .target(
             name: "RecServer",
             dependencies: [
                 "RecWire", "RecCore", "RecLLM", "RecNNG",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // gRPC over HTTP/2 beside NNG: the same Service behind grpc-swift 2, and grpc.health.v1.
+        .target(
+            name: "RecGRPC",
+            dependencies: [
+                "RecServer", "RecBench", "RecWire", "RecCore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -115,11 +135,18 @@ let package = Package(
         .target(name: "CRecFuse", path: "Bindings", sources: ["src"], publicHeadersPath: "include"),
         .target(
             name: "RecShim", dependencies: ["CRecFuse", "RecWire", "RecEngines", "RecCore", "RecLLM"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname", "-Xlinker", "librecfuse.so"])]),
+            // Exports only recfuse_* (Bindings/librecfuse.map); the SONAME carries the ABI's major version.
+            linkerSettings: [
+                .unsafeFlags([
+                    "-Xlinker", "-soname", "-Xlinker", "librecfuse.so.1", "-Xlinker",
+                    "--version-script=\(Context.packageDirectory)/Bindings/librecfuse.map",
+                ])
+            ]),
         .executableTarget(
             name: "recfuse",
             dependencies: [
-                "RecServer", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore", "RecEval",
+                "RecServer", "RecGRPC", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore",
+                "RecEval",
                 "RecANN",
                 "RecText",
                 "RecLLM", "RecMath",
@@ -183,6 +210,12 @@ let package = Package(
                     "RecServer", "RecWire", "RecEngines", "RecFixtures", "RecData", "RecCore", "RecLLM",
                     "RecTestSupport", "RecNNG",
                     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                ]),
+            .testTarget(
+                name: "RecGRPCTests",
+                dependencies: [
+                    "RecGRPC", "RecServer", "RecWire", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                    .product(name: "Logging", package: "swift-log"),
                 ]),
             .testTarget(
                 name: "RecBenchTests", dependencies: ["RecBench", "RecNNG", "RecWire", "RecCore", "RecTestSupport"]),

@@ -18,6 +18,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BUNDLE_DIR [USER] [MODELS_DIR]\n", argv[0]);
 		return 2;
 	}
+	if (recfuse_abi_version() != RECFUSE_ABI_VERSION) {
+		fprintf(stderr, "librecfuse has ABI %d, this program was built for %d\n", recfuse_abi_version(),
+		        RECFUSE_ABI_VERSION);
+		return 1;
+	}
 	const char *user = argc > 2 ? argv[2] : "196";
 	char        opts[1024];
 	snprintf(opts, sizeof(opts), "{\"models_dir\": \"%s\"}", argc > 3 ? argv[3] : "models");

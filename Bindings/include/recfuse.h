@@ -117,6 +117,12 @@ const char *recfuse_last_error(void);
 /* The library version ("0.1.0"). */
 const char *recfuse_version(void);
 
+/* The ABI version of the loaded library. A program compares it with the RECFUSE_ABI_VERSION
+ * it was compiled against and refuses to run on a mismatch (the SONAME, librecfuse.so.1,
+ * carries the same major version, so the dynamic loader already keeps incompatible majors
+ * apart; this check also catches a library loaded by path, e.g. with dlopen or ctypes). */
+int recfuse_abi_version(void);
+
 #ifdef __cplusplus
 }
 #endif

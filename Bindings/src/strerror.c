@@ -1,4 +1,4 @@
-/* The parts of librecfuse's C API that need no Swift: status descriptions. */
+/* The parts of librecfuse's C API that need no Swift: status descriptions and the ABI version. */
 #include "recfuse.h"
 
 const char *
@@ -23,4 +23,10 @@ recfuse_strerror(int status)
 	case RECFUSE_DATA_LOSS: return "data loss";
 	default: return "unrecognised status";
 	}
+}
+
+int
+recfuse_abi_version(void)
+{
+	return RECFUSE_ABI_VERSION;
 }

@@ -84,7 +84,8 @@ public final class HNSWIndex: ApproximateIndex, @unchecked Sendable {
     public var path: String { "hnsw" }
     public var searchBreadth: Int { params.efSearch }
     public var summary: String {
-        "hnsw: \(count) items, \(params.graph.rawValue) graph, M \(params.m), ef_construction \(params.efConstruction), ef_search \(params.efSearch), "
+        "hnsw: \(count) items, \(params.graph.rawValue) graph, M \(params.m), "
+            + "ef_construction \(params.efConstruction), ef_search \(params.efSearch), "
             + "\(memoryBytes >> 20) MB"
     }
     /// Bytes the index holds.

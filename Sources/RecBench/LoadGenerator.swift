@@ -45,6 +45,14 @@ public struct LoadGenerator: Sendable {
         public var histogram: Histogram<UInt64>
         public var firstError: String?
 
+        public init(
+            target: String, requests: Int, errors: Int, seconds: Double, histogram: Histogram<UInt64>,
+            firstError: String?
+        ) {
+            (self.target, self.requests, self.errors, self.seconds) = (target, requests, errors, seconds)
+            (self.histogram, self.firstError) = (histogram, firstError)
+        }
+
         public var rate: Double { Double(requests) / seconds }
         /// The `q`th percentile in µs.
         public func p(_ q: Double) -> Double { Double(histogram.valueAtPercentile(q)) / 1000 }
@@ -175,9 +183,13 @@ public struct LoadGenerator: Sendable {
 
     /// The server's run, then (with `echo`) the echo's in a child process started with
     /// `executable echo` (see `EchoProcess`).
-    public func runWithBaseline(echo: Bool, executable: String? = nil) throws -> [Result] {
+    /// `extraTarget` (the gRPC run) goes between the server's NNG run and the echo's.
+    public func runWithBaseline(
+        echo: Bool, executable: String? = nil, skipNNG: Bool = false, extraTarget: (() throws -> Result)? = nil
+    ) throws -> [Result] {
         let bytes = try request()
-        var results = [try run("recfuse", urls: options.urls, bytes: bytes, checkReplies: true)]
+        var results = skipNNG ? [] : [try run("recfuse", urls: options.urls, bytes: bytes, checkReplies: true)]
+        if let extra = extraTarget { results.append(try extra()) }
         if echo {
             let child = try EchoProcess(
                 url: "ipc:///tmp/rf-bench-echo-\(getpid()).sock", contexts: max(2, options.clients),
@@ -208,21 +220,23 @@ public struct LoadGenerator: Sendable {
         var out =
             "\(options.method.rawValue), \(requestBytes)-byte requests, \(options.clients) client(s), one request in "
             + "flight each; latency in µs\n"
-        out += "target      requests  errors      req/s      p50      p90      p99    p99.9      max\n"
+        out += "target        requests  errors      req/s      p50      p90      p99    p99.9      max\n"
         for r in results {
             out += String(
-                format: "%-10@ %9d %7d %10.0f %8.1f %8.1f %8.1f %8.1f %8.1f\n", r.target as NSString, r.requests,
+                format: "%-12@ %9d %7d %10.0f %8.1f %8.1f %8.1f %8.1f %8.1f\n", r.target as NSString, r.requests,
                 r.errors,
                 r.rate, r.p(50), r.p(90), r.p(99), r.p(99.9), r.maxMicros)
         }
-        if results.count == 2 {
-            let (s, e) = (results[0], results[1])
-            out += String(
-                format: "ratio      throughput %.2fx of the echo; p50 %.2fx, p99 %.2fx\n", s.rate / e.rate,
-                s.p(50) / e.p(50),
-                s.p(99) / e.p(99))
+        if results.count >= 2, let e = results.last, e.target == "nng echo" {
+            for s in results.dropLast() {
+                out += String(
+                    format: "ratio      %@: throughput %.2fx of the echo; p50 %.2fx, p99 %.2fx\n", s.target as NSString,
+                    s.rate / e.rate, s.p(50) / e.p(50), s.p(99) / e.p(99))
+            }
         }
-        if let e = results.first?.firstError { out += "first error: \(e)\n" }
+        for r in results.dropLast(results.count >= 2 ? 1 : 0) {
+            if let e = r.firstError { out += "first error (\(r.target)): \(e)\n" }
+        }
         return out
     }
 }

@@ -56,6 +56,7 @@ public struct Explanation: Sendable {
     public var requestedEngine: String
     public var degraded = false
     public var degradedReason = ""
+    public var degradations: Set<Degradation> = []
     public var warnings: [String] = []
 }
 
@@ -101,6 +102,7 @@ extension Recommender {
             style: .template, engine: engine.name, requestedEngine: requested)
         out.degraded = !reasons.isEmpty
         out.degradedReason = reasons.joined(separator: "; ")
+        if out.degraded { out.degradations = [.fallbackEngine] }
         out.warnings = warnings
         return out
     }

@@ -363,6 +363,7 @@ public final class Recommender: Sendable {
         if let degraded {
             r.degraded = true
             r.degradedReason = degraded
+            r.degradations = [.fallbackEngine]
         }
         r.warnings = warnings
         return r

@@ -147,6 +147,22 @@ public struct ScoredItem: Sendable, Equatable {
     }
 }
 
+/// Why a reply is degraded, by class (the server counts replies by these; one reply can have
+/// several).
+public enum Degradation: String, Sendable, CaseIterable, Hashable {
+    /// The engine asked for declined the user; the fallback engine (popularity) scored.
+    case fallbackEngine = "fallback_engine"
+    /// An LLM judge was asked for and the local judge judged instead (no LLM configured, the
+    /// LLM failed or answered garbage, or every LLM place was taken).
+    case localJudge = "local_judge"
+    /// No judge could run: ordered by the base score alone.
+    case baseScoreOnly = "base_score_only"
+    /// An LLM explanation was asked for and the template text is returned.
+    case templateText = "template_text"
+    /// The request's deadline cut a step short (the LLM was not waited for).
+    case deadline
+}
+
 /// The result of Retrieve or Rank, before it is put on the wire.
 public struct Recommendation: Sendable {
     public var items: [ScoredItem]
@@ -155,6 +171,8 @@ public struct Recommendation: Sendable {
     public var requestedEngine: String
     public var degraded: Bool = false
     public var degradedReason: String = ""
+    /// The classes of `degradedReason`'s parts.
+    public var degradations: Set<Degradation> = []
     public var warnings: [String] = []
     /// Candidate ids (Rank) the bundle does not know.
     public var unknownItems: [String] = []

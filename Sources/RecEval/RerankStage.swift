@@ -34,7 +34,7 @@ extension EvalRunner {
                         user, items: items, baseScores: base, catalog: catalog, text: text, kind: kind)
                     // Logged a few times, not once per user.
                     if !reasons.isEmpty, failures.count.add(1, ordering: .relaxed).newValue <= 3 {
-                        log("\(kind.rawValue) judge: \(reasons.joined(separator: "; "))")
+                        log("\(kind.rawValue) judge: \(reasons.map(\.why).joined(separator: "; "))")
                     }
                     guard let judged else { return nil }
                     return Fusion.fuse(

@@ -15,8 +15,9 @@ public struct Explainer: Sendable {
     public func explain(_ rec: Recommender, _ q: ExplainQuery, deadline: Deadline = .none) throws -> Explanation {
         var e = try rec.explain(q, deadline: deadline)
         guard q.style == .llm else { return e }
-        func degrade(_ why: String) -> Explanation {
+        func degrade(_ why: String, _ kind: Degradation = .templateText) -> Explanation {
             e.degraded = true
+            e.degradations.insert(kind)
             e.degradedReason =
                 (e.degradedReason.isEmpty ? "" : e.degradedReason + "; ") + why + "; the template text is returned"
             return e
@@ -42,7 +43,7 @@ public struct Explainer: Sendable {
                 schema: Prompts.explanationSchema, maxTokens: 256), deadline: deadline)
         let text: String
         switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseExplanation(res.content) } }) {
-        case .failure(let err): return degrade("LLM explanation failed (\(err))")
+        case .failure(let err): return degrade("LLM explanation failed (\(err))", .of(err, else: .templateText))
         case .success(let t): text = t
         }
         let allowed = [e.item] + e.evidence.filter { $0.kind == "history_item" }.compactMap(\.item)
@@ -100,5 +101,14 @@ public struct TitleMatcher: Sendable {
             from = text.index(after: r.lowerBound)
         }
         return false
+    }
+}
+
+extension Degradation {
+    /// `.deadline` when `error` is the request's deadline running out; `fallback` otherwise.
+    public static func of(_ error: any Error, else fallback: Degradation) -> Degradation {
+        if let e = error as? RecError, e.code == .deadlineExceeded { return .deadline }
+        if let e = error as? LLMError, e.kind == .deadline { return .deadline }
+        return fallback
     }
 }

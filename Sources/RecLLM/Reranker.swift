@@ -119,6 +119,7 @@ public final class Reranker: Sendable {
         let baseScores = base.items.map(\.score)
         var warnings = base.warnings
         var reasons = base.degraded ? [base.degradedReason] : []
+        var kinds = base.degradations
 
         // 2. Judge.
         var warn: [String] = []
@@ -127,7 +128,8 @@ public final class Reranker: Sendable {
         let (judged, why) = judge(
             user, items: items, baseScores: baseScores, catalog: rec.catalog, text: text,
             kind: q.judge ?? defaultJudge, deadline: deadline)
-        reasons += why
+        reasons += why.map(\.why)
+        kinds.formUnion(why.map(\.kind))
         warnings += judged?.out.warnings ?? []
 
         // 3. Fusion and ordering.
@@ -163,6 +165,7 @@ public final class Reranker: Sendable {
         out.warnings = warnings
         out.degraded = !reasons.isEmpty
         out.degradedReason = reasons.joined(separator: "; ")
+        out.degradations = kinds
         return RerankResult(recommendation: out, judge: judged?.kind)
     }
 
@@ -173,9 +176,9 @@ public final class Reranker: Sendable {
     public func judge(
         _ user: UserQuery, items: [Int32], baseScores: [Float], catalog: Catalog, text: (any TextEmbeddingSpace)?,
         kind wanted: JudgeKind, deadline: Deadline = .none
-    ) -> ((kind: JudgeKind, out: JudgeOutput)?, [String]) {
+    ) -> ((kind: JudgeKind, out: JudgeOutput)?, [(why: String, kind: Degradation)]) {
         guard !items.isEmpty else { return (nil, []) }
-        var reasons: [String] = []
+        var reasons: [(why: String, kind: Degradation)] = []
         let input = Self.input(user, items: items, baseScores: baseScores, catalog: catalog)
         if wanted.usesLLM {
             if let llm {
@@ -186,26 +189,28 @@ public final class Reranker: Sendable {
                 do {
                     return ((wanted, try judge.judge(input, deadline: llmDeadline)), [])
                 } catch {
-                    reasons.append("\(error); fell back to the local judge")
+                    reasons.append(("\(error); fell back to the local judge", .of(error, else: .localJudge)))
                 }
             } else {
                 reasons.append(
-                    "\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell "
-                        + "back to the local judge"
-                )
+                    (
+                        "\(wanted.rawValue) needs an LLM endpoint and none is configured (serve --llm-base-url); fell "
+                            + "back to the local judge", .localJudge
+                    ))
             }
         }
         guard let text else {
             reasons.append(
-                "the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base score "
-                    + "alone"
-            )
+                (
+                    "the local judge needs the bundle's text engine, which this bundle lacks; ordered by the base "
+                        + "score alone", .baseScoreOnly
+                ))
             return (nil, reasons)
         }
         do {
             return ((.local, try LocalJudge(text: text).judge(input, deadline: deadline)), reasons)
         } catch {
-            reasons.append("\(error); ordered by the base score alone")
+            reasons.append(("\(error); ordered by the base score alone", .of(error, else: .baseScoreOnly)))
             return (nil, reasons)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RecCore
 import RecLLM
 import RecNNG
@@ -15,15 +16,28 @@ public final class ServerMetrics: Sendable {
     ]
     /// Method labels: the short RPC names, then "unknown" (a name no RPC has) and "none"
     /// (no name), so a client cannot grow the label set.
-    static let methods = ["Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload", "unknown", "none"]
+    static let methods = [
+        "Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Reload", "Check", "unknown", "none",
+    ]
     static let codes = StatusCode.allCases
+    /// The door a request came through (the `transport` label).
+    public enum Transport: Int, Sendable, CaseIterable {
+        case nng, grpc
+        var label: String { self == .nng ? "nng" : "grpc" }
+    }
 
     private struct State {
-        /// [method][code] → requests.
-        var byStatus = [[UInt64]](
-            repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count), count: ServerMetrics.methods.count)
-        var latency = [BucketHistogram](
-            repeating: BucketHistogram(bounds: ServerMetrics.buckets), count: ServerMetrics.methods.count)
+        /// [transport][method][code] → requests.
+        var byStatus = [[[UInt64]]](
+            repeating: [[UInt64]](
+                repeating: [UInt64](repeating: 0, count: ServerMetrics.codes.count),
+                count: ServerMetrics.methods.count),
+            count: Transport.allCases.count)
+        /// [transport][method].
+        var latency = [[BucketHistogram]](
+            repeating: [BucketHistogram](
+                repeating: BucketHistogram(bounds: ServerMetrics.buckets), count: ServerMetrics.methods.count),
+            count: Transport.allCases.count)
     }
 
     private let state = Mutex(State())
@@ -34,13 +48,14 @@ public final class ServerMetrics: Sendable {
     public func begin() { inFlight.add(1, ordering: .relaxed) }
 
     /// One finished request: `method` as the envelope named it.
-    public func end(method: String, code: StatusCode, seconds: Double) {
+    public func end(method: String, code: StatusCode, seconds: Double, transport: Transport = .nng) {
         inFlight.subtract(1, ordering: .relaxed)
         let m = Self.index(method)
         let c = Self.codes.firstIndex(of: code) ?? 0
+        let t = transport.rawValue
         state.withLock { s in
-            s.byStatus[m][c] += 1
-            s.latency[m].record(seconds)
+            s.byStatus[t][m][c] += 1
+            s.latency[t][m].record(seconds)
         }
     }
 
@@ -60,19 +75,25 @@ public final class ServerMetrics: Sendable {
             "# HELP recfuse_requests_total Requests answered, by method and status code.\n# TYPE "
             + "recfuse_requests_total counter\n"
         let order = Self.methods.indices.sorted { Self.methods[$0] < Self.methods[$1] }
-        for m in order {
-            for (c, n) in s.byStatus[m].enumerated() where n > 0 {
-                out += "recfuse_requests_total{method=\"\(Self.methods[m])\",code=\"\(Self.codes[c])\"} \(n)\n"
+        for t in Transport.allCases {
+            for m in order {
+                for (c, n) in s.byStatus[t.rawValue][m].enumerated() where n > 0 {
+                    out +=
+                        "recfuse_requests_total{transport=\"\(t.label)\",method=\"\(Self.methods[m])\","
+                        + "code=\"\(Self.codes[c])\"} \(n)\n"
+                }
             }
         }
         out +=
             "# HELP recfuse_request_duration_seconds Time from receiving a request to its reply being ready.\n# TYPE "
             + "recfuse_request_duration_seconds histogram\n"
-        for m in order where s.latency[m].total > 0 {
-            for line in s.latency[m].samples(
-                "recfuse_request_duration_seconds", labels: "method=\"\(Self.methods[m])\"")
-            {
-                out += line + "\n"
+        for t in Transport.allCases {
+            for m in order where s.latency[t.rawValue][m].total > 0 {
+                for line in s.latency[t.rawValue][m].samples(
+                    "recfuse_request_duration_seconds", labels: "transport=\"\(t.label)\",method=\"\(Self.methods[m])\""
+                ) {
+                    out += line + "\n"
+                }
             }
         }
         out += "# HELP recfuse_requests_in_flight Requests being worked on.\n# TYPE recfuse_requests_in_flight gauge\n"
@@ -122,6 +143,15 @@ extension ServerMetrics {
                 + "over a limit (RESOURCE_EXHAUSTED), or served without the LLM (degraded).",
             "# TYPE recfuse_requests_shed_total counter",
         ]
+        out += [
+            "# HELP recfuse_degraded_replies_total Replies served degraded, by reason class (a reply with two reasons "
+                + "counts in both).",
+            "# TYPE recfuse_degraded_replies_total counter",
+        ]
+        let degraded = service.degradedReplies
+        for d in Degradation.allCases {
+            out.append("recfuse_degraded_replies_total{reason=\"\(d.rawValue)\"} \(degraded[d] ?? 0)")
+        }
         let shed = a.shed
         for r in Admission.Shed.allCases {
             out.append("recfuse_requests_shed_total{reason=\"\(r.label)\"} \(shed[r] ?? 0)")
@@ -206,4 +236,25 @@ public final class MetricsEndpoint: Sendable {
     }
 
     public func stop() { server.stop() }
+}
+
+/// The one log line of each request, the same from every door: at debug level (error for
+/// INTERNAL), with the method, status, server time and the caller's ids, so a trace id
+/// found in one service's logs finds this request's line here.
+public enum RequestLog {
+    public static func record(
+        _ logger: Logger, method: String, code: StatusCode, message: String, requestID: String, traceID: String,
+        micros: UInt64, transport: String
+    ) {
+        let level: Logger.Level = code == .internal ? .error : .debug
+        guard logger.logLevel <= level else { return }
+        var meta: Logger.Metadata = [
+            "method": .string(method), "status": .stringConvertible(code), "micros": .stringConvertible(micros),
+            "transport": .string(transport),
+        ]
+        if !requestID.isEmpty { meta["request_id"] = .string(requestID) }
+        if !traceID.isEmpty { meta["trace_id"] = .string(traceID) }
+        if code != .ok { meta["error"] = .string(message) }
+        logger.log(level: level, code == .ok ? "request" : "request failed", metadata: meta)
+    }
 }

@@ -243,15 +243,9 @@ public final class Server: @unchecked Sendable {
             server.metrics.begin()
             let out = server.service.handleDetailed(request, received: received)
             server.metrics.end(method: out.method, code: out.code, seconds: (ContinuousClock.now - received).seconds)
-            if out.code != .ok {
-                let level: Logger.Level = out.code == .internal ? .error : .debug
-                server.logger.log(
-                    level: level, "request failed",
-                    metadata: [
-                        "method": .string(out.method), "code": .stringConvertible(out.code),
-                        "message": .string(out.message),
-                    ])
-            }
+            RequestLog.record(
+                server.logger, method: out.method, code: out.code, message: out.message, requestID: out.requestID,
+                traceID: out.traceID, micros: out.micros, transport: "nng")
             do { try msg.replaceBody(out.reply) } catch {
                 server.logger.error("\(error)")
                 return

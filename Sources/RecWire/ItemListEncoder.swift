@@ -125,6 +125,16 @@ extension RFReply {
         w.string(3, requestID)
         w.string(4, bundleVersion)
         w.uint64(5, serverMicros)
+        for (k, v) in metadata.sorted(by: { $0.key < $1.key }) {
+            let (kn, vn) = (k.utf8.count, v.utf8.count)
+            let size =
+                (kn == 0 ? 0 : 1 + ProtoWriter.varintSize(UInt64(kn)) + kn)
+                + (vn == 0 ? 0 : 1 + ProtoWriter.varintSize(UInt64(vn)) + vn)
+            w.key(6, .lengthDelimited)
+            w.varint(UInt64(size))
+            w.string(1, k)
+            w.string(2, v)
+        }
         return w.data()
     }
 }

@@ -10,6 +10,12 @@ public enum Methods {
 
     public static let all = [retrieve, rank, rerank, explain, health, info]
 
+    /// The gRPC health-checking protocol's Check (grpc/health/v1/health.proto), answered over
+    /// NNG too; its Watch streams, so only the gRPC door serves it.
+    public static let healthService = "grpc.health.v1.Health"
+    public static let healthCheck = "/grpc.health.v1.Health/Check"
+    public static let healthWatch = "/grpc.health.v1.Health/Watch"
+
     /// `recfuse.v1.Admin` (admin.proto): needs the server's admin token.
     public static let adminReload = "/recfuse.v1.Admin/Reload"
 }

@@ -5,6 +5,7 @@ import RecData
 import RecLLM
 import SwiftProtobuf
 import Synchronization
+import W3CTraceContext
 
 /// The dispatcher: turns one request envelope into one reply envelope by method name.
 ///
@@ -137,6 +138,18 @@ public final class Service: Sendable {
         public var code: StatusCode
         public var method: String
         public var message: String
+        public var requestID = ""
+        /// The W3C trace id of the request's `traceparent` (32 hex digits), or "".
+        public var traceID = ""
+        public var micros: UInt64 = 0
+    }
+
+    /// `Outcome` before encoding: what a transport that frames its own replies (gRPC) sends.
+    public struct Answer: Sendable {
+        public var reply: RFReply
+        public var code: StatusCode
+        public var method: String
+        public var traceID: String
     }
 
     /// Handles one serialized `Envelope`, returning a serialized `Reply`.
@@ -147,23 +160,50 @@ public final class Service: Sendable {
 
     /// `handle`, also reporting the status and method.
     public func handleDetailed(_ bytes: Data, received: ContinuousClock.Instant = .now) -> Outcome {
+        let a = answer(
+            {
+                guard !bytes.isEmpty else {
+                    throw RecError.invalidArgument("empty message: expected a recfuse.v1.Envelope")
+                }
+                do { return try RFEnvelope(serializedBytes: bytes) } catch {
+                    throw RecError.wrapping(
+                        error, "message is not a recfuse.v1.Envelope (\(bytes.count) bytes): ", code: .invalidArgument)
+                }
+            }, received: received)
+        return Outcome(
+            reply: a.reply.encoded(), code: a.code, method: a.method, message: a.reply.status.message,
+            requestID: a.reply.requestID, traceID: a.traceID, micros: a.reply.serverMicros)
+    }
+
+    /// Handles one decoded envelope (the gRPC door builds it from the HTTP/2 request).
+    public func handle(_ envelope: RFEnvelope, received: ContinuousClock.Instant = .now) -> Answer {
+        answer({ envelope }, received: received)
+    }
+
+    /// The `traceparent` of `metadata` when it is a valid W3C Trace Context header: the header
+    /// to echo and its trace id.
+    public static func traceParent(_ metadata: [String: String]) -> (header: String, traceID: String)? {
+        guard let h = metadata["traceparent"], (try? TraceContext(traceParentHeaderValue: h)) != nil else { return nil }
+        let u = Array(h.utf8)
+        return (h, String(decoding: u[3..<35], as: UTF8.self).lowercased())
+    }
+
+    private func answer(_ envelope: () throws -> RFEnvelope, received: ContinuousClock.Instant) -> Answer {
         let served = self.served
         let rec = served.recommender
         var reply = RFReply()
         reply.bundleVersion = rec.bundleVersion
         var method = ""
         var code = StatusCode.ok
+        var traceID = ""
         do {
-            guard !bytes.isEmpty else {
-                throw RecError.invalidArgument("empty message: expected a recfuse.v1.Envelope")
-            }
-            let env: RFEnvelope
-            do { env = try RFEnvelope(serializedBytes: bytes) } catch {
-                throw RecError.wrapping(
-                    error, "message is not a recfuse.v1.Envelope (\(bytes.count) bytes): ", code: .invalidArgument)
-            }
+            let env = try envelope()
             reply.requestID = env.requestID
             method = env.method
+            if let t = Self.traceParent(env.metadata) {
+                reply.metadata["traceparent"] = t.header
+                traceID = t.traceID
+            }
             guard !env.method.isEmpty else { throw RecError.invalidArgument("envelope has no method") }
             let deadline = Self.deadline(env, received: received)
             if let late = deadline.instant.map({ ContinuousClock.now - $0 }), late >= .zero {
@@ -197,7 +237,34 @@ public final class Service: Sendable {
             code = .internal
         }
         reply.serverMicros = UInt64(max(0, (ContinuousClock.now - received).microseconds))
-        return Outcome(reply: reply.encoded(), code: code, method: method, message: reply.status.message)
+        return Answer(reply: reply, code: code, method: method, traceID: traceID)
+    }
+
+    /// Whether the service takes calls: true from start, false once shutdown begins (Health
+    /// and grpc.health.v1 then answer NOT_SERVING). Observers hear every change.
+    public var isServing: Bool { serving.withLock { $0.on } }
+    private let serving = Mutex((on: true, observers: [UInt64: @Sendable (Bool) -> Void](), next: UInt64(0)))
+
+    public func setServing(_ on: Bool) {
+        let observers = serving.withLock { s -> [@Sendable (Bool) -> Void] in
+            guard s.on != on else { return [] }
+            s.on = on
+            return Array(s.observers.values)
+        }
+        for f in observers { f(on) }
+    }
+
+    /// Calls `f` on every change of `isServing` until `removeServingObserver` with the token.
+    public func observeServing(_ f: @escaping @Sendable (Bool) -> Void) -> UInt64 {
+        serving.withLock { s in
+            s.next += 1
+            s.observers[s.next] = f
+            return s.next
+        }
+    }
+
+    public func removeServingObserver(_ token: UInt64) {
+        _ = serving.withLock { $0.observers.removeValue(forKey: token) }
     }
 
     /// Calls one method with its serialized request; returns the serialized response.
@@ -237,10 +304,43 @@ public final class Service: Sendable {
         return out
     }
 
+    /// grpc.health.v1 Check: the server ("") or one of its services; NOT_FOUND for others.
+    public func healthCheck(_ name: String) throws -> Grpc_Health_V1_HealthCheckResponse {
+        guard Self.healthServices.contains(name) else {
+            throw RecError(
+                .notFound,
+                "no service '\(name)' here; health is reported for "
+                    + Self.healthServices.map { "'\($0)'" }.joined(separator: ", ")
+            )
+        }
+        var out = Grpc_Health_V1_HealthCheckResponse()
+        out.status = isServing ? .serving : .notServing
+        return out
+    }
+
+    /// What grpc.health.v1 reports on: the whole server (""), and each service it offers.
+    public static let healthServices = ["", Methods.service, "recfuse.v1.Admin", Methods.healthService]
+
+    /// Degraded replies since start, by class (a reply degraded for two reasons counts in both).
+    public var degradedReplies: [Degradation: Int] {
+        let c = degraded.withLock { $0 }
+        return Dictionary(uniqueKeysWithValues: Degradation.allCases.enumerated().map { ($1, c[$0]) })
+    }
+    private let degraded = Mutex([Int](repeating: 0, count: Degradation.allCases.count))
+
+    private func countDegraded(_ kinds: Set<Degradation>) {
+        guard !kinds.isEmpty else { return }
+        degraded.withLock { c in
+            for (n, k) in Degradation.allCases.enumerated() where kinds.contains(k) { c[n] += 1 }
+        }
+    }
+
     static func joined(_ first: String, _ rest: String) -> String { rest.isEmpty ? first : first + "; " + rest }
 
     private func call(_ method: String, payload: Data, deadline: Deadline, served: Served) throws -> Data {
-        if method != Methods.health && method != Methods.rerank && method != Methods.explain {
+        if method != Methods.health && method != Methods.healthCheck && method != Methods.rerank
+            && method != Methods.explain
+        {
             return try admitted(.fast) {
                 try callAdmitted(method, payload: payload, deadline: deadline, served: served)
             }
@@ -258,6 +358,7 @@ public final class Service: Sendable {
                 path: RetrievalPath(req.path))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.retrieve(q, deadline: deadline)
+            countDegraded(r.degradations)
             return try served.items.retrieve(r, bundleVersion: rec.bundleVersion)
         case Methods.rank:
             let req: RFRankRequest = try decode(payload, method)
@@ -266,6 +367,7 @@ public final class Service: Sendable {
                 filters: FilterSpec(req.filters))
             if case .excludeSeen(let v)? = req.seenPolicy { q.excludeSeen = v }
             let r = try rec.rank(q, deadline: deadline)
+            countDegraded(r.degradations)
             return try served.items.rank(r, bundleVersion: rec.bundleVersion)
         case Methods.rerank:
             let req: RFRerankRequest = try decode(payload, method)
@@ -280,8 +382,10 @@ public final class Service: Sendable {
                 },
                 degrade: { (r: inout RerankResult, why) in
                     r.recommendation.degraded = true
+                    r.recommendation.degradations.insert(.localJudge)
                     r.recommendation.degradedReason = Self.joined(why, r.recommendation.degradedReason)
                 }, reason: "the local judge was used")
+            countDegraded(r.recommendation.degradations)
             return try served.items.rerank(
                 r.recommendation, judge: r.judge.map(RFJudge.init) ?? .default,
                 bundleVersion: rec.bundleVersion)
@@ -299,22 +403,29 @@ public final class Service: Sendable {
                 },
                 degrade: { (x: inout Explanation, why) in
                     x.degraded = true
+                    x.degradations.insert(.templateText)
                     x.degradedReason = Self.joined(why, x.degradedReason)
                 }, reason: "the template text is returned")
+            countDegraded(e.degradations)
             return try RFExplainResponse(e, catalog: rec.catalog, bundleVersion: rec.bundleVersion).serializedData()
         case Methods.health:
             let _: RFHealthRequest = try decode(payload, method)
             var out = RFHealthResponse()
-            out.status = .serving
+            out.status = isServing ? .serving : .notServing
             out.bundleVersion = rec.bundleVersion
             out.uptimeSeconds = Double((ContinuousClock.now - started).microseconds) / 1e6
             return try out.serializedData()
+        case Methods.healthCheck:
+            let req: Grpc_Health_V1_HealthCheckRequest = try decode(payload, method)
+            return try healthCheck(req.service).serializedData()
         case Methods.info:
             let _: RFInfoRequest = try decode(payload, method)
             return try info(rec).serializedData()
         default:
             throw RecError.unimplemented(
-                "unknown method '\(method)'; this server answers \(Methods.all.joined(separator: ", "))")
+                "unknown method '\(method)'; this server answers "
+                    + (Methods.all + [Methods.healthCheck]).joined(separator: ", ")
+            )
         }
     }
 

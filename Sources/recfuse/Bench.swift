@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RecBench
 import RecCore
+import RecGRPC
 import RecWire
 
 /// `recfuse bench`: the load generator (`RecBench.LoadGenerator`) with its echo baseline.
@@ -29,6 +30,14 @@ struct Bench: ParsableCommand {
     var deadlineMs: Int = 10_000
     @Option(help: "Rerank's judge: local, llm_relevancy, llm_pointwise (empty = the server's default).")
     var judge: String = ""
+    @Option(
+        help: """
+            Which door to load: nng (--url), grpc (--grpc-target, the same request as an HTTP/2 gRPC call) or both \
+            (one after the other, in one run, next to the echo).
+            """)
+    var transport: String = "nng"
+    @Option(help: "The server's gRPC HOST:PORT (serve --grpc-listen) for --transport grpc or both.")
+    var grpcTarget: String = "127.0.0.1:50051"
     @Flag(inversion: .prefixedNo, help: "Also measure a bare NNG echo of the same bytes (ipc, same clients).")
     var echo = true
     @Flag(help: "One JSON object per target instead of the table.") var json = false
@@ -50,8 +59,14 @@ struct Bench: ParsableCommand {
                 throw RecError.invalidArgument("--retrieval must be auto, exact or approximate, and --k >= 1")
             }
             (o.k, o.retrievalPath) = (k, path)
+            guard ["nng", "grpc", "both"].contains(transport) else {
+                throw RecError.invalidArgument("--transport must be nng, grpc or both")
+            }
             let gen = try LoadGenerator(o)
-            let results = try gen.runWithBaseline(echo: echo)
+            let target = grpcTarget
+            let results = try gen.runWithBaseline(
+                echo: echo, skipNNG: transport == "grpc",
+                extraTarget: transport == "nng" ? nil : { try GRPCLoad.runBlocking(gen, target: target) })
             let bytes = try gen.request().count
             if json {
                 for line in try gen.json(results, requestBytes: bytes) { print(line) }

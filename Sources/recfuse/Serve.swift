@@ -4,6 +4,7 @@ import Logging
 import RecCore
 import RecData
 import RecEngines
+import RecGRPC
 import RecLLM
 import RecMath
 import RecServer
@@ -14,6 +15,12 @@ struct Serve: ParsableCommand {
         abstract: "Serve a bundle over NNG (REQ/REP, protobuf envelopes) until SIGINT/SIGTERM.")
     @Option(help: "Model bundle folder.") var bundle: String = "bundles/default"
     @Option(help: "URL to listen on, repeatable: ipc:///path, tcp://127.0.0.1:7878.") var listen: [String] = []
+    @Option(
+        help: """
+            Also serve HTTP/2 gRPC on HOST:PORT (e.g. 127.0.0.1:50051): recfuse.v1.Recommender, recfuse.v1.Admin and \
+            grpc.health.v1.Health, with the same limits, admin token and --tls-* certificates. Off by default.
+            """)
+    var grpcListen: String?
     @Option(
         help: """
             NNG contexts, each served by its own thread: requests received at once. Keep it above \
@@ -73,8 +80,8 @@ struct Serve: ParsableCommand {
             """
     )
     var metricsListen: String?
-    @Option(help: "PEM certificate for tls+tcp:// listeners.") var tlsCert: String?
-    @Option(help: "PEM private key for tls+tcp:// listeners.") var tlsKey: String?
+    @Option(help: "PEM certificate for tls+tcp:// listeners and the gRPC port.") var tlsCert: String?
+    @Option(help: "PEM private key for tls+tcp:// listeners and the gRPC port.") var tlsKey: String?
     @Option(help: "PEM CA chain: require client certificates signed by it (mutual TLS).") var tlsClientCa: String?
     @Option(
         help:
@@ -197,7 +204,25 @@ struct Serve: ParsableCommand {
             }
             if let metricsListen { log.info("metrics on \(metricsListen)/metrics, /healthz, /readyz") }
             try server.start()
-            server.runUntilSignalled(signals)
+            var grpc: GRPCDoor?
+            if let grpcListen {
+                var g = GRPCConfig(listen: grpcListen)
+                g.tls = config.tls
+                g.maxMessageBytes = maxMessageBytes
+                g.threads = contexts
+                let door = try GRPCDoor(
+                    service: service, config: g, metrics: server.metrics, logger: Logger(label: "recfuse.grpc"))
+                do { _ = try door.startBlocking() } catch {
+                    server.shutdown()
+                    throw error
+                }
+                grpc = door
+            }
+            signals.wait()
+            // Health says NOT_SERVING on both doors first; then each drains its calls in flight.
+            service.setServing(false)
+            grpc?.shutdown(timeout: config.drainTimeout)
+            server.shutdown()
             endpoint?.stop()
             withExtendedLifetime(hangup) {}
         } catch { fail(error) }

@@ -4,6 +4,7 @@ import Logging
 import RecCore
 import RecEngineKit
 import RecEngines
+import RecServer
 import RecText
 import RecWire
 
@@ -24,15 +25,29 @@ struct Recfuse: ParsableCommand {
 struct GlobalOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+    @Option(
+        help: """
+            Log format: text (one readable line per event) or json (one JSON object per line: time, level, \
+            message, and the event's fields, e.g. a request's method, status, micros, request_id, trace_id).
+            """)
+    var logFormat: String = "text"
 
     func bootstrap() -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h
         }
-        return Logger(label: "recfuse")
+        let log = Logger(label: "recfuse")
+        if logFormat != "text" && !json { log.warning("--log-format '\(logFormat)' is not text or json; using text") }
+        return log
     }
 }
 

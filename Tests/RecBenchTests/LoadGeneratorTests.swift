@@ -28,7 +28,11 @@ import Testing
         let lines = try gen.json([r], requestBytes: bytes.count)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
         #expect(obj["requests"] as? Int == 300 && obj["method"] as? String == "health")
-        #expect(gen.table([r, r], requestBytes: bytes.count).contains("ratio      throughput 1.00x"))
+        var baseline = r
+        baseline.target = "nng echo"
+        let table = gen.table([r, r, baseline], requestBytes: bytes.count)
+        #expect(table.contains("ratio      echo: throughput 1.00x of the echo; p50 1.00x"), "\(table)")
+        #expect(table.components(separatedBy: "ratio ").count == 3, "one ratio per row but the echo's")
     }
 
     @Test func everyMethodBuildsItsRequestAndBadOptionsAreRefused() throws {

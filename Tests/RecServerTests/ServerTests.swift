@@ -205,18 +205,22 @@ final class ReqClient {
         m.begin()
         m.end(method: "", code: .invalidArgument, seconds: 0.0001)
         m.begin()
+        m.end(method: Methods.rank, code: .ok, seconds: 0.0001, transport: .grpc)
+        m.begin()
         let lines = Set(m.render(extra: ["x 1"]).split(separator: "\n").map(String.init))
         for want in [
-            "recfuse_requests_total{method=\"Rank\",code=\"OK\"} 2",
-            "recfuse_requests_total{method=\"Rank\",code=\"INVALID_ARGUMENT\"} 1",
-            "recfuse_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 1",
-            "recfuse_requests_total{method=\"Health\",code=\"OK\"} 1",
-            "recfuse_requests_total{method=\"none\",code=\"INVALID_ARGUMENT\"} 1",
-            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"0.00025\"} 1",
-            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"0.005\"} 2",
-            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"2.5\"} 2",
-            "recfuse_request_duration_seconds_bucket{method=\"Rank\",le=\"+Inf\"} 3",
-            "recfuse_request_duration_seconds_count{method=\"Rank\"} 3",
+            "recfuse_requests_total{transport=\"nng\",method=\"Rank\",code=\"OK\"} 2",
+            "recfuse_requests_total{transport=\"nng\",method=\"Rank\",code=\"INVALID_ARGUMENT\"} 1",
+            "recfuse_requests_total{transport=\"nng\",method=\"unknown\",code=\"UNIMPLEMENTED\"} 1",
+            "recfuse_requests_total{transport=\"nng\",method=\"Health\",code=\"OK\"} 1",
+            "recfuse_requests_total{transport=\"nng\",method=\"none\",code=\"INVALID_ARGUMENT\"} 1",
+            "recfuse_request_duration_seconds_bucket{transport=\"nng\",method=\"Rank\",le=\"0.00025\"} 1",
+            "recfuse_request_duration_seconds_bucket{transport=\"nng\",method=\"Rank\",le=\"0.005\"} 2",
+            "recfuse_request_duration_seconds_bucket{transport=\"nng\",method=\"Rank\",le=\"2.5\"} 2",
+            "recfuse_request_duration_seconds_bucket{transport=\"nng\",method=\"Rank\",le=\"+Inf\"} 3",
+            "recfuse_request_duration_seconds_count{transport=\"nng\",method=\"Rank\"} 3",
+            "recfuse_requests_total{transport=\"grpc\",method=\"Rank\",code=\"OK\"} 1",
+            "recfuse_request_duration_seconds_count{transport=\"grpc\",method=\"Rank\"} 1",
             "recfuse_requests_in_flight 1",
             "x 1",
         ] {

@@ -3,6 +3,7 @@ import RecCore
 import RecFixtures
 import RecTestSupport
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 @testable import RecWire
@@ -167,5 +168,90 @@ import Testing
             #expect(reply.status.code != .internal, "bytes \(bytes as NSData) -> \(reply.status)")
         }
         valid.removeAll()
+    }
+}
+
+/// Tracing, grpc.health.v1 Check over NNG, the serving flag and the degraded-reply counter.
+@Suite struct ServiceConventionsTests {
+    static let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    func reply(_ s: Service, _ method: String, _ payload: Data, metadata: [String: String] = [:]) throws -> RFReply {
+        var env = RFEnvelope()
+        env.method = method
+        env.payload = payload
+        env.metadata = metadata
+        return try RFReply(serializedBytes: s.handle(env.serializedData()))
+    }
+
+    @Test func aValidTraceparentIsEchoedAndNamesTheTrace() throws {
+        let s = try ServiceTests.service.get()
+        let ok = try reply(s, Methods.health, Data(), metadata: ["traceparent": Self.traceparent])
+        #expect(ok.metadata == ["traceparent": Self.traceparent])
+        // Errors carry it too; the outcome names the trace id for the log line.
+        var env = RFEnvelope()
+        env.method = "/recfuse.v1.Recommender/Nope"
+        env.metadata = ["traceparent": Self.traceparent]
+        let out = s.handleDetailed(try env.serializedData())
+        #expect(out.code == .unimplemented && out.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(try RFReply(serializedBytes: out.reply).metadata["traceparent"] == Self.traceparent)
+        for bad in [
+            "", "00-zz-00", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        ] {
+            #expect(try reply(s, Methods.health, Data(), metadata: ["traceparent": bad]).metadata.isEmpty, "\(bad)")
+        }
+    }
+
+    @Test func grpcHealthCheckAnswersOverNNGAndFollowsTheServingFlag() throws {
+        let s = Service(try ServiceTests.service.get().current)
+        func check(_ name: String) throws -> (RFCode, Grpc_Health_V1_HealthCheckResponse.ServingStatus?) {
+            var req = Grpc_Health_V1_HealthCheckRequest()
+            req.service = name
+            let r = try reply(s, Methods.healthCheck, try req.serializedData())
+            return (
+                r.status.code,
+                r.status.code == .ok ? try Grpc_Health_V1_HealthCheckResponse(serializedBytes: r.payload).status : nil
+            )
+        }
+        #expect(try check("") == (.ok, .serving))
+        #expect(try check("recfuse.v1.Recommender") == (.ok, .serving))
+        #expect(try check("no.such.Service").0 == .notFound)
+        let heard = Mutex<[Bool]>([])
+        let token = s.observeServing { on in heard.withLock { $0.append(on) } }
+        s.setServing(false)
+        s.setServing(false)  // no change, no second notice
+        #expect(try check("") == (.ok, .notServing))
+        let h = try RFHealthResponse(serializedBytes: reply(s, Methods.health, Data()).payload)
+        #expect(h.status == .notServing)
+        s.removeServingObserver(token)
+        s.setServing(true)
+        #expect(heard.withLock { $0 } == [false])
+        #expect(try check("") == (.ok, .serving))
+    }
+
+    @Test func degradedRepliesAreCountedByReason() throws {
+        let s = Service(try ServiceTests.service.get().current)
+        #expect(s.degradedReplies.values.allSatisfy { $0 == 0 })
+        // A user the engines cannot score falls back to popularity.
+        var req = RFRetrieveRequest()
+        req.user.id = "nobody-knows-me"
+        req.k = 3
+        let r = try reply(s, Methods.retrieve, try req.serializedData())
+        let out = try RFRetrieveResponse(serializedBytes: r.payload)
+        #expect(out.meta.degraded)
+        #expect(s.degradedReplies[.fallbackEngine] == 1)
+        // An LLM judge with no LLM configured: the local judge, or the base order without one.
+        var rr = RFRerankRequest()
+        rr.user.id = "u4"
+        rr.candidates = ["i1", "i2", "i3"].map { id in
+            var c = RFCandidate()
+            c.itemID = id
+            return c
+        }
+        rr.judge = .llmRelevancy
+        _ = try reply(s, Methods.rerank, try rr.serializedData())
+        #expect(s.degradedReplies[.localJudge] == 1)
+        #expect(s.degradedReplies[.deadline] == 0 && s.degradedReplies[.templateText] == 0)
     }
 }

@@ -35,6 +35,7 @@ def test_c_test_program_under_asan(bundle_dir, built):
     r = make("test", BUNDLE=bundle_dir, MODELS=MODELS)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "header matches the exported symbols" in r.stdout
+    assert "exports only recfuse_*" in r.stdout, r.stdout + r.stderr
     assert re.search(r"test_shim: \d+ checks passed", r.stdout), r.stdout + r.stderr
     # The outside example built with ASan/UBSan ranks for user 196 cleanly too.
     assert "top-10 for user 196" in r.stdout and len(top10_ids(r.stdout)) == 10, r.stdout
@@ -73,9 +74,22 @@ def test_ctypes_example(bundle_dir, built, client):
 def test_install_layout(tmp_path, built):
     r = make("install", PREFIX=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "lib" / "librecfuse.so").exists() and (tmp_path / "include" / "recfuse.h").exists()
+    lib = tmp_path / "lib"
+    assert (lib / "librecfuse.so.1").is_file() and (tmp_path / "include" / "recfuse.h").exists()
+    assert (lib / "librecfuse.so").is_symlink() and os.readlink(lib / "librecfuse.so") == "librecfuse.so.1"
     env = dict(os.environ, PKG_CONFIG_PATH=str(tmp_path / "lib" / "pkgconfig"))
     libs = subprocess.run(["pkg-config", "--cflags", "--libs", "recfuse"], capture_output=True, text=True, env=env)
     assert libs.returncode == 0 and f"-I{tmp_path}/include" in libs.stdout and "-lrecfuse" in libs.stdout, libs
-    soname = subprocess.run(["readelf", "-d", str(tmp_path / "lib" / "librecfuse.so")], capture_output=True, text=True)
-    assert "Library soname: [librecfuse.so]" in soname.stdout
+    soname = subprocess.run(["readelf", "-d", str(lib / "librecfuse.so.1")], capture_output=True, text=True)
+    assert "Library soname: [librecfuse.so.1]" in soname.stdout
+    # Only the C API is exported: no Swift, SwiftProtobuf or BoringSSL symbol to collide with.
+    nm = subprocess.run(["nm", "-D", "-g", "--defined-only", str(lib / "librecfuse.so.1")], capture_output=True,
+                        text=True)
+    names = {line.split()[-1].split("@")[0] for line in nm.stdout.splitlines() if line.strip()}
+    assert names and all(n.startswith("recfuse_") or n == "RECFUSE_1" for n in names), sorted(names)[:10]
+    assert {"recfuse_open", "recfuse_call", "recfuse_abi_version"} <= names
+    # A program (ctypes here) sees the ABI version the header promises.
+    import ctypes
+    header = (tmp_path / "include" / "recfuse.h").read_text()
+    want = int(re.search(r"#define RECFUSE_ABI_VERSION (\d+)", header).group(1))
+    assert ctypes.CDLL(str(lib / "librecfuse.so.1")).recfuse_abi_version() == want

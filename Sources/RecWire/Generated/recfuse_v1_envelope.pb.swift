@@ -147,7 +147,9 @@ public nonisolated struct RFEnvelope: Sendable {
   /// are set the earlier one applies. Useful when client and server share a clock.
   public var deadlineUnixMs: Int64 = 0
 
-  /// Free-form key/value metadata (tracing ids, client name, admin token, ...).
+  /// Free-form key/value metadata: "authorization" ("Bearer <token>", for Admin
+  /// calls), "traceparent" (W3C Trace Context: its trace id goes into every log
+  /// line of the call and the header is echoed in Reply.metadata), client name, ...
   public var metadata: Dictionary<String,String> = [:]
 
   /// The serialized request message of `method` (e.g. a RankRequest).
@@ -205,6 +207,9 @@ public nonisolated struct RFReply: Sendable {
 
   /// Server-side time spent on the call, microseconds (queueing included).
   public var serverMicros: UInt64 = 0
+
+  /// Reply metadata: "traceparent" echoed when the request carried a valid one.
+  public var metadata: Dictionary<String,String> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -313,7 +318,7 @@ nonisolated extension RFStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
 
 nonisolated extension RFReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Reply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}payload\0\u{3}request_id\0\u{3}bundle_version\0\u{3}server_micros\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}payload\0\u{3}request_id\0\u{3}bundle_version\0\u{3}server_micros\0\u{1}metadata\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -326,6 +331,7 @@ nonisolated extension RFReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       case 3: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.bundleVersion) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.serverMicros) }()
+      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.metadata) }()
       default: break
       }
     }
@@ -351,6 +357,9 @@ nonisolated extension RFReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     if self.serverMicros != 0 {
       try visitor.visitSingularUInt64Field(value: self.serverMicros, fieldNumber: 5)
     }
+    if !self.metadata.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.metadata, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -360,6 +369,7 @@ nonisolated extension RFReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     if lhs.requestID != rhs.requestID {return false}
     if lhs.bundleVersion != rhs.bundleVersion {return false}
     if lhs.serverMicros != rhs.serverMicros {return false}
+    if lhs.metadata != rhs.metadata {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

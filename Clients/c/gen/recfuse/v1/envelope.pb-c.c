@@ -103,6 +103,12 @@ void   recfuse__v1__status__free_unpacked
   assert(message->base.descriptor == &recfuse__v1__status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   recfuse__v1__reply__metadata_entry__init
+                     (Recfuse__V1__Reply__MetadataEntry         *message)
+{
+  static const Recfuse__V1__Reply__MetadataEntry init_value = RECFUSE__V1__REPLY__METADATA_ENTRY__INIT;
+  *message = init_value;
+}
 void   recfuse__v1__reply__init
                      (Recfuse__V1__Reply         *message)
 {
@@ -353,7 +359,58 @@ const ProtobufCMessageDescriptor recfuse__v1__status__descriptor =
   (ProtobufCMessageInit) recfuse__v1__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__reply__field_descriptors[5] =
+static const ProtobufCFieldDescriptor recfuse__v1__reply__metadata_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Reply__MetadataEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Reply__MetadataEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__reply__metadata_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange recfuse__v1__reply__metadata_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__reply__metadata_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.Reply.MetadataEntry",
+  "MetadataEntry",
+  "Recfuse__V1__Reply__MetadataEntry",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__Reply__MetadataEntry),
+  2,
+  recfuse__v1__reply__metadata_entry__field_descriptors,
+  recfuse__v1__reply__metadata_entry__field_indices_by_name,
+  1,  recfuse__v1__reply__metadata_entry__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__reply__metadata_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__reply__field_descriptors[6] =
 {
   {
     "status",
@@ -415,9 +472,22 @@ static const ProtobufCFieldDescriptor recfuse__v1__reply__field_descriptors[5] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "metadata",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Recfuse__V1__Reply, n_metadata),
+    offsetof(Recfuse__V1__Reply, metadata),
+    &recfuse__v1__reply__metadata_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__reply__field_indices_by_name[] = {
   3,   /* field[3] = bundle_version */
+  5,   /* field[5] = metadata */
   1,   /* field[1] = payload */
   2,   /* field[2] = request_id */
   4,   /* field[4] = server_micros */
@@ -426,7 +496,7 @@ static const unsigned recfuse__v1__reply__field_indices_by_name[] = {
 static const ProtobufCIntRange recfuse__v1__reply__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__reply__descriptor =
 {
@@ -436,7 +506,7 @@ const ProtobufCMessageDescriptor recfuse__v1__reply__descriptor =
   "Recfuse__V1__Reply",
   "recfuse.v1",
   sizeof(Recfuse__V1__Reply),
-  5,
+  6,
   recfuse__v1__reply__field_descriptors,
   recfuse__v1__reply__field_indices_by_name,
   1,  recfuse__v1__reply__number_ranges,

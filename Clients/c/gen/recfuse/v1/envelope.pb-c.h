@@ -19,6 +19,7 @@ typedef struct Recfuse__V1__Envelope Recfuse__V1__Envelope;
 typedef struct Recfuse__V1__Envelope__MetadataEntry Recfuse__V1__Envelope__MetadataEntry;
 typedef struct Recfuse__V1__Status Recfuse__V1__Status;
 typedef struct Recfuse__V1__Reply Recfuse__V1__Reply;
+typedef struct Recfuse__V1__Reply__MetadataEntry Recfuse__V1__Reply__MetadataEntry;
 
 
 /* --- enums --- */
@@ -82,7 +83,9 @@ struct  Recfuse__V1__Envelope
    */
   int64_t deadline_unix_ms;
   /*
-   * Free-form key/value metadata (tracing ids, client name, admin token, ...).
+   * Free-form key/value metadata: "authorization" ("Bearer <token>", for Admin
+   * calls), "traceparent" (W3C Trace Context: its trace id goes into every log
+   * line of the call and the header is echoed in Reply.metadata), client name, ...
    */
   size_t n_metadata;
   Recfuse__V1__Envelope__MetadataEntry **metadata;
@@ -117,6 +120,17 @@ struct  Recfuse__V1__Status
     , RECFUSE__V1__CODE__OK, (char *)protobuf_c_empty_string }
 
 
+struct  Recfuse__V1__Reply__MetadataEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define RECFUSE__V1__REPLY__METADATA_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__reply__metadata_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 /*
  * A reply as it travels on the socket. The server sends a valid Reply for
  * every message it receives, whatever arrived.
@@ -142,10 +156,15 @@ struct  Recfuse__V1__Reply
    * Server-side time spent on the call, microseconds (queueing included).
    */
   uint64_t server_micros;
+  /*
+   * Reply metadata: "traceparent" echoed when the request carried a valid one.
+   */
+  size_t n_metadata;
+  Recfuse__V1__Reply__MetadataEntry **metadata;
 };
 #define RECFUSE__V1__REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__reply__descriptor) \
-    , NULL, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , NULL, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 /* Recfuse__V1__Envelope__MetadataEntry methods */
@@ -189,6 +208,9 @@ Recfuse__V1__Status *
 void   recfuse__v1__status__free_unpacked
                      (Recfuse__V1__Status *message,
                       ProtobufCAllocator *allocator);
+/* Recfuse__V1__Reply__MetadataEntry methods */
+void   recfuse__v1__reply__metadata_entry__init
+                     (Recfuse__V1__Reply__MetadataEntry         *message);
 /* Recfuse__V1__Reply methods */
 void   recfuse__v1__reply__init
                      (Recfuse__V1__Reply         *message);
@@ -219,6 +241,9 @@ typedef void (*Recfuse__V1__Envelope_Closure)
 typedef void (*Recfuse__V1__Status_Closure)
                  (const Recfuse__V1__Status *message,
                   void *closure_data);
+typedef void (*Recfuse__V1__Reply__MetadataEntry_Closure)
+                 (const Recfuse__V1__Reply__MetadataEntry *message,
+                  void *closure_data);
 typedef void (*Recfuse__V1__Reply_Closure)
                  (const Recfuse__V1__Reply *message,
                   void *closure_data);
@@ -233,6 +258,7 @@ extern const ProtobufCMessageDescriptor recfuse__v1__envelope__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__envelope__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__status__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__reply__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__reply__metadata_entry__descriptor;
 
 PROTOBUF_C__END_DECLS
 
