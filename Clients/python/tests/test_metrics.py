@@ -21,11 +21,23 @@ def get(url):
         return e.code, e.headers.get("Content-Type", ""), e.read().decode()
 
 
+_SERIES = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)$', re.M)
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
 def sample(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    m = re.search(rf"^{re.escape(name)}{{{re.escape(want)}}} (\S+)$", text, re.M) if labels else \
-        re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else None
+    """The sum of the series called `name` whose labels include `labels` (as PromQL's
+    `sum(name{labels})`), or None when no series matches. Extra labels on a series (the
+    transport, for example) do not stop it matching."""
+    total, found = 0.0, False
+    for m in _SERIES.finditer(text):
+        if m.group(1) != name:
+            continue
+        have = dict(_LABEL.findall(m.group(2) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total += float(m.group(3))
+            found = True
+    return total if found else None
 
 
 def test_metrics_health_and_readiness(bundle_dir):
