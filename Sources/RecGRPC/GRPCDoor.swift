@@ -20,8 +20,9 @@ public struct GRPCConfig: Sendable {
     /// that; a bigger one has its stream reset by grpc-swift (the caller sees CANCELLED or
     /// RESOURCE_EXHAUSTED, depending on its library) and is never buffered whole.
     public var maxMessageBytes = 4 << 20
-    /// Threads that run calls (the service's calls block: an LLM judge waits on the network):
-    /// gRPC requests in progress at most, like NNG's contexts.
+    /// Threads that run the calls that can wait (Rerank and Explain with an LLM, Reload): at
+    /// most this many of those in progress over gRPC, like NNG's contexts. Calls that only
+    /// compute run in their handler's task.
     public var threads = 64
     public init(listen: String) { self.listen = listen }
 }
@@ -210,6 +211,16 @@ struct RecommenderMethods: RegistrableRPCService {
         }
     }
 
+    /// Methods whose work can wait on something other than the CPU (an LLM over the network,
+    /// a bundle read from disk): they run on the call pool so a slow one never holds one of
+    /// Swift's few cooperative threads. The rest (Health, Info, Rank, Retrieve) only compute
+    /// and run in the handler's own task, which saves two thread hops per call.
+    static let mayWait: Set<String> = [
+        "/\(RFRecommender.Method.Rerank.descriptor.fullyQualifiedMethod)",
+        "/\(RFRecommender.Method.Explain.descriptor.fullyQualifiedMethod)",
+        "/\(RFAdmin.Method.Reload.descriptor.fullyQualifiedMethod)",
+    ]
+
     /// Metadata keys that describe the HTTP/2 request itself, not the call.
     static let transportKeys: Set<String> = [
         "content-type", "te", "user-agent", "grpc-accept-encoding", "grpc-encoding",
@@ -251,7 +262,12 @@ struct RecommenderMethods: RegistrableRPCService {
         }
         let env = Self.envelope(method: method, payload: single.message, metadata: single.metadata)
         metrics.begin()
-        let a = try await pool.runIfActive { [service] in service.handle(env, received: received) }
+        let a: Service.Answer
+        if Self.mayWait.contains(method) {
+            a = try await pool.runIfActive { [service] in service.handle(env, received: received) }
+        } else {
+            a = service.handle(env, received: received)
+        }
         let took = (ContinuousClock.now - received).components
         let micros = UInt64(max(0, took.seconds * 1_000_000 + took.attoseconds / 1_000_000_000_000))
         metrics.end(method: a.method, code: a.code, seconds: Double(micros) / 1e6, transport: .grpc)

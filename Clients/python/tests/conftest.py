@@ -81,9 +81,11 @@ class ServerProc:
                 with recfuse.Client(self.ipc, timeout=0.5) as c:
                     c.health()
                 break
-            except recfuse.RpcError:
+            except recfuse.RpcError as e:
                 if time.time() > deadline:
-                    raise
+                    # What the server said is the only clue to why it never answered.
+                    raise RuntimeError(f"server did not answer Health within 30 s ({e}); its log:\n"
+                                       f"{self.logs()[-4000:]}") from e
                 time.sleep(0.1)
 
     def logs(self) -> str:
