@@ -52,7 +52,8 @@ protoc -I Proto --plugin=protoc-gen-grpc-swift="$grpc_plugin" \
   --grpc-swift_out=Sources/RecGRPC/Generated $protos
 rm -f Sources/RecGRPC/Generated/recfuse_v1_envelope.grpc.swift  # no service in it
 protoc -I Proto --c_out=Clients/c/gen $ours
-protoc -I Proto --python_out=Clients/python $ours
+# Messages and their type stubs (mypy and editors see real types, not Any).
+protoc -I Proto --python_out=Clients/python --pyi_out=Clients/python $ours
 touch Clients/python/recfuse/v1/__init__.py
 
 echo "generated from: $protos" >&2

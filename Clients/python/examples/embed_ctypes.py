@@ -11,6 +11,7 @@ import ctypes
 import os
 import pathlib
 import sys
+from typing import Any, List, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -19,7 +20,7 @@ class Scored(ctypes.Structure):
     _fields_ = [("item_id", ctypes.c_char_p), ("score", ctypes.c_float)]
 
 
-def load(path):
+def load(path: str) -> Any:
     lib = ctypes.CDLL(path)
     lib.recfuse_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.recfuse_open.restype = ctypes.c_int
@@ -46,24 +47,24 @@ def load(path):
 
 
 class RecfuseError(RuntimeError):
-    def __init__(self, lib, rc, what):
+    def __init__(self, lib: Any, rc: int, what: str) -> None:
         super().__init__(f"{what}: {lib.recfuse_strerror(rc).decode()} ({rc}): {lib.recfuse_last_error().decode()}")
         self.code = rc
 
 
-def check(lib, rc, what):
+def check(lib: Any, rc: int, what: str) -> None:
     if rc != 0:
         raise RecfuseError(lib, rc, what)
 
 
-def scored(lib, out, n):
+def scored(lib: Any, out: Any, n: ctypes.c_size_t) -> List[Tuple[str, float]]:
     try:
         return [(out[i].item_id.decode(), out[i].score) for i in range(n.value)]
     finally:
         lib.recfuse_free(out)
 
 
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", default=os.environ.get("RECFUSE_LIB", str(ROOT / "Bindings" / "build" / "librecfuse.so")))
     ap.add_argument("--bundle", default=str(ROOT / "bundles" / "default"))

@@ -206,8 +206,12 @@ def test_unknown_user_falls_back_to_popularity(client):
 
 
 def test_nan_rating_in_history(client):
-    with pytest.raises(recfuse.RpcError) as e:
+    # The client refuses it before sending; the server refuses it from any other client.
+    with pytest.raises(ValueError):
         client.retrieve(history=[("50", float("nan"))])
+    req = pb.RetrieveRequest(user=pb.User(history=[pb.HistoryItem(item_id="50", rating=float("nan"))]))
+    with pytest.raises(recfuse.InvalidArgument) as e:
+        client.call("Retrieve", req, pb.RetrieveResponse)
     assert e.value.code == Code.INVALID_ARGUMENT and "finite" in e.value.message
 
 
@@ -241,12 +245,19 @@ def test_too_many_candidates_within_the_message_limit(bundle_dir):
         assert s.stop() == 0
 
 
-def test_no_server_is_a_timeout_not_a_hang(tmp_path):
-    t0 = time.time()
-    with recfuse.Client(f"ipc://{tmp_path}/nobody.sock", timeout=0.5) as c:
-        with pytest.raises(recfuse.DeadlineExceeded):
+def test_a_server_that_never_answers_is_a_timeout_not_a_hang(bundle_dir):
+    """Connected, then silent (SIGSTOP): the call ends at its timeout with DeadlineExceeded."""
+    import signal
+    s = ServerProc(bundle_dir)
+    try:
+        with recfuse.Client(s.ipc, timeout=0.5) as c:
             c.health()
-    assert time.time() - t0 < 5
+            s.proc.send_signal(signal.SIGSTOP)
+            with pytest.raises(recfuse.DeadlineExceeded):
+                c.health()
+    finally:
+        s.proc.send_signal(signal.SIGCONT)
+        s.stop()
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -322,8 +333,23 @@ def test_c_example_prints_top10(server, transport):
         pytest.fail("C example not built: run `make -C Clients/c`")
     p = subprocess.run([str(exe), "-u", getattr(server, transport), "-U", "196"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert "top-10 of 1682 candidates for user 196" in p.stdout
+    assert "top-10 of 100 candidates (from Retrieve) for user 196" in p.stdout
     assert len([l for l in p.stdout.splitlines() if l[:4].strip().endswith(".")]) == 10
+
+
+def test_c_example_ranks_given_ids_and_fails_loudly(server):
+    """Candidates from the command line, in any id scheme; ids the server does not know, or a
+    failed call, are a message and a non-zero exit, never a silent empty list."""
+    exe = str(C_BUILD / "rank")
+    p = subprocess.run([exe, "-u", server.ipc, "-U", "196", "-k", "2", "1", "50", "181", "no-such-item"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "top-2 of 4 candidates (given) for user 196" in p.stdout and "1 unknown candidates left out" in p.stderr
+    p = subprocess.run([exe, "-u", server.ipc, "-U", "u001", "sku-1", "sku-2"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1 and "none of the 2 candidates is known to the server (unknown: sku-1" in p.stderr
+    p = subprocess.run([exe, "-u", server.ipc, "-e", "no-such-engine"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "Retrieve failed (status 3)" in p.stderr and "no-such-engine" in p.stderr
 
 
 def test_c_client_test_program(server):
