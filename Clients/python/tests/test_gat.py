@@ -72,8 +72,10 @@ def test_explain_bad_input(client):
     with pytest.raises(recfuse.RpcError) as e:
         client.explain(user_id="196", item_id="999999")
     assert e.value.code == Code.NOT_FOUND and "999999" in e.value.message
-    with pytest.raises(recfuse.RpcError) as e:
+    with pytest.raises(ValueError):
         client.explain(user_id="196", item_id="")
+    with pytest.raises(recfuse.RpcError) as e:
+        client.call("Explain", pb.ExplainRequest(user=pb.User(id="196"), item_id=""), pb.ExplainResponse)
     assert e.value.code == Code.INVALID_ARGUMENT
     llm = client.explain(user_id="196", item_id="1", style=pb.EXPLAIN_STYLE_LLM)
     assert llm.meta.degraded and "LLM" in llm.meta.degraded_reason

@@ -96,9 +96,21 @@ def test_bad_rerank_requests_are_named(client, kw, message):
     kw.setdefault("candidates", ["1", "2"])
     if "pool_size" in kw:
         kw["candidates"] = []
+    # Built by hand and sent with `call`: the client refuses NaNs before sending, the server must
+    # refuse them (and the rest) from any client.
+    req = pb.RerankRequest(user=pb.User(id="196"), judge=kw.get("judge", 0), diversity=kw.get("diversity", 0.0),
+                           pool_size=kw.get("pool_size", 0))
+    if "alpha" in kw:
+        req.alpha = kw["alpha"]
+    for c in kw["candidates"]:
+        req.candidates.add(item_id=c) if isinstance(c, str) else req.candidates.add(item_id=c[0], base_score=c[1])
     with pytest.raises(recfuse.RpcError) as e:
-        client.rerank(user_id="196", **kw)
+        client.call("Rerank", req, pb.RerankResponse)
     assert e.value.code in (Code.INVALID_ARGUMENT, Code.RESOURCE_EXHAUSTED) and message in e.value.message, e.value
+    if any(isinstance(v, float) and v != v for v in [kw.get("alpha"), *(c[1] for c in kw["candidates"]
+                                                                       if isinstance(c, tuple))]):
+        with pytest.raises(ValueError):
+            client.rerank(user_id="196", **kw)
     assert client.health().status == pb.HealthResponse.SERVING
 
 
