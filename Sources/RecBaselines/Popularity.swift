@@ -147,7 +147,7 @@ public enum GenrePopularityKind: EngineKind {
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
         let pop = try PopularityKind.fitPopularity(dataset, params)
         let e = GenrePopularityEngine(
-            popularity: pop.scores, catalog: Catalog(ids: dataset.items, meta: dataset.itemMeta))
+            popularity: pop.scores, catalog: dataset.makeCatalog())
         return FittedEngine(engine: e, tensors: pop.tensors(), params: params)
     }
 

@@ -8,11 +8,14 @@ public final class Catalog: Sendable {
     /// Per item, indices into `genreNames`.
     public let genreIDs: [[Int16]]
     private let genreIndex: [String: Int16]
+    /// What the items are (the noun prompts and templates use) and what interactions mean.
+    public let schema: DatasetSchema
 
-    public init(ids: IDMap, meta: [ItemMeta]) {
+    public init(ids: IDMap, meta: [ItemMeta], schema: DatasetSchema = .movies) {
         precondition(ids.count == meta.count)
         self.ids = ids
         self.meta = meta
+        self.schema = schema
         var names: [String] = []
         var index: [String: Int16] = [:]
         var perItem: [[Int16]] = []

@@ -1,14 +1,18 @@
-/// Metadata of one catalogue item (MovieLens: a movie).
+/// Metadata of one catalogue item (MovieLens: a movie; an imported dataset: whatever its
+/// items file holds). `genres` is the dataset's multi-valued category column, whatever the
+/// schema calls it; `fields` its free-text columns ("brand", "description"), in schema order.
 public struct ItemMeta: Sendable, Equatable, Codable {
     public var title: String
     /// Release year, nil when unknown.
     public var year: Int?
     public var genres: [String]
+    public var fields: [TextField]
 
-    public init(title: String, year: Int? = nil, genres: [String] = []) {
+    public init(title: String, year: Int? = nil, genres: [String] = [], fields: [TextField] = []) {
         self.title = title
         self.year = year
         self.genres = genres
+        self.fields = fields
     }
 }
 
@@ -32,22 +36,28 @@ extension ItemMeta {
     public var displayTitle: String { Self.displayTitle(title, year: year) }
 }
 
-/// Metadata of one user (MovieLens demographics). Every field is optional.
+/// Metadata of one user (MovieLens demographics; an imported dataset's user columns go in
+/// `attributes`). Every field is optional.
 public struct UserMeta: Sendable, Equatable, Codable {
     public var age: Int?
     public var gender: String?
     public var occupation: String?
     public var zip: String?
+    public var attributes: [TextField]
 
-    public init(age: Int? = nil, gender: String? = nil, occupation: String? = nil, zip: String? = nil) {
+    public init(
+        age: Int? = nil, gender: String? = nil, occupation: String? = nil, zip: String? = nil,
+        attributes: [TextField] = []
+    ) {
         self.age = age
         self.gender = gender
         self.occupation = occupation
         self.zip = zip
+        self.attributes = attributes
     }
 }
 
-/// One rating event, in dense indices.
+/// One rating event, in dense indices. Implicit feedback (a view, a purchase) has rating 0.
 public struct Interaction: Sendable, Equatable {
     public var user: Int32
     public var item: Int32
@@ -76,10 +86,12 @@ public struct Dataset: Sendable {
     public var itemMeta: [ItemMeta]
     /// Indexed by user index; `userMeta.count == users.count`.
     public var userMeta: [UserMeta]
+    /// What the items are and what an interaction means (MovieLens: movies, explicit ratings).
+    public var schema: DatasetSchema
 
     public init(
         name: String, users: IDMap, items: IDMap, interactions: [Interaction],
-        itemMeta: [ItemMeta], userMeta: [UserMeta]
+        itemMeta: [ItemMeta], userMeta: [UserMeta], schema: DatasetSchema = .movies
     ) {
         precondition(itemMeta.count == items.count && userMeta.count == users.count)
         self.name = name
@@ -88,7 +100,11 @@ public struct Dataset: Sendable {
         self.interactions = interactions
         self.itemMeta = itemMeta
         self.userMeta = userMeta
+        self.schema = schema
     }
+
+    /// The catalogue of this dataset's items, with its schema.
+    public func makeCatalog() -> Catalog { Catalog(ids: items, meta: itemMeta, schema: schema) }
 
     /// Each user's interactions ordered by time (ties by item index), as a CSR structure.
     public func userHistories() -> Histories {

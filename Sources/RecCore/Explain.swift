@@ -113,6 +113,8 @@ extension Recommender {
         let genres = catalog.meta[Int(item)].genres.filter { $0.lowercased() != "unknown" }
         guard !genres.isEmpty else { return [] }
         let liked = user.history.filter { $0.rating >= 4 || $0.rating == 0 }
+        let chose = catalog.schema.isImplicit ? "chose" : "rated highly"
+        let things = catalog.schema == .movies ? "items" : catalog.schema.domainPlural
         var counts: [String: Int] = [:]
         for e in liked {
             for g in catalog.meta[Int(e.item)].genres where genres.contains(g) { counts[g, default: 0] += 1 }
@@ -120,7 +122,7 @@ extension Recommender {
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { g, n in
             Evidence(
                 kind: "shared_genre", item: nil, weight: Float(n) / Float(max(1, liked.count)),
-                detail: "\(n) of the \(liked.count) items you rated highly are \(g)", label: g)
+                detail: "\(n) of the \(liked.count) \(things) you \(chose) are \(g)", label: g)
         }
     }
 
@@ -133,12 +135,14 @@ extension Recommender {
             parts.append("\(title) is recommended because you liked \(Self.list(history))")
         }
         let genres = evidence.filter { $0.kind == "shared_genre" }.prefix(2).map(\.label)
+        let noun = catalog.schema == .movies ? "title" : catalog.schema.domain
+        let chose = catalog.schema.isImplicit ? "chose" : "rated highly"
         if !genres.isEmpty {
             let g = Self.list(genres)
             parts.append(
                 parts.isEmpty
-                    ? "\(title) is a \(g) title, like much of what you rated highly"
-                    : "it is \(g), like much of what you rated highly")
+                    ? "\(title) is a \(g) \(noun), like much of what you \(chose)"
+                    : "it is \(g), like much of what you \(chose)")
         }
         if let sim = evidence.first(where: { $0.kind == "profile_similarity" }), sim.weight >= 0.3 {
             parts.append(

@@ -10,6 +10,12 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         public var users: Int
         public var items: Int
         public var interactions: Int
+        /// What the items are and what interactions mean; absent for MovieLens (movies,
+        /// explicit ratings), which keeps bundles written before it readable.
+        public var schema: DatasetSchema?
+
+        /// The schema, MovieLens' when the manifest names none.
+        public var resolvedSchema: DatasetSchema { schema ?? .movies }
     }
 
     public struct EngineEntry: Codable, Sendable, Equatable {
@@ -99,6 +105,8 @@ struct ItemRecord: Codable, Sendable {
     var title: String
     var year: Int?
     var genres: [String]
+    /// Free-text columns of an imported dataset; absent for MovieLens.
+    var fields: [TextField]?
 }
 
 /// One user of `users.jsonl`.
@@ -108,6 +116,8 @@ struct UserRecord: Codable, Sendable {
     var gender: String?
     var occupation: String?
     var zip: String?
+    /// Attribute columns of an imported dataset; absent for MovieLens.
+    var attributes: [TextField]?
 }
 
 /// Writes a bundle atomically: everything goes to a temporary sibling folder, the manifest
@@ -186,7 +196,8 @@ public final class BundleWriter {
             name: name, version: "\(name)@\(stamp)-\(digest.prefix(8))", created: created,
             dataset: .init(
                 name: dataset.name, fingerprint: Checksum.fingerprint(dataset), users: dataset.users.count,
-                items: dataset.items.count, interactions: dataset.interactions.count),
+                items: dataset.items.count, interactions: dataset.interactions.count,
+                schema: dataset.schema == .movies ? nil : dataset.schema),
             defaultEngine: defaultEngine, fallbackEngine: fallbackEngine, engines: engines, files: files)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -240,7 +251,10 @@ public final class BundleWriter {
         var items = Data()
         for (i, m) in dataset.itemMeta.enumerated() {
             items.append(
-                try enc.encode(ItemRecord(id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres)))
+                try enc.encode(
+                    ItemRecord(
+                        id: dataset.items.ids[i], title: m.title, year: m.year, genres: m.genres,
+                        fields: m.fields.isEmpty ? nil : m.fields)))
             items.append(0x0A)
         }
         try write(items, to: staging.appendingPathComponent("items.jsonl"))
@@ -250,7 +264,8 @@ public final class BundleWriter {
                 try enc.encode(
                     UserRecord(
                         id: dataset.users.ids[u], age: m.age, gender: m.gender,
-                        occupation: m.occupation, zip: m.zip)))
+                        occupation: m.occupation, zip: m.zip,
+                        attributes: m.attributes.isEmpty ? nil : m.attributes)))
             users.append(0x0A)
         }
         try write(users, to: staging.appendingPathComponent("users.jsonl"))
@@ -317,7 +332,7 @@ public struct BundleReader: Sendable {
             guard Int(ids.intern(r.id)) == meta.count else {
                 throw itemsFile.error(line: n, "duplicate item id '\(r.id)'")
             }
-            meta.append(ItemMeta(title: r.title, year: r.year, genres: r.genres))
+            meta.append(ItemMeta(title: r.title, year: r.year, genres: r.genres, fields: r.fields ?? []))
         }
         var uids = IDMap(), umeta: [UserMeta] = []
         let usersFile = try TextFile(root.appendingPathComponent("users.jsonl"))
@@ -325,7 +340,10 @@ public struct BundleReader: Sendable {
             guard Int(uids.intern(r.id)) == umeta.count else {
                 throw usersFile.error(line: n, "duplicate user id '\(r.id)'")
             }
-            umeta.append(UserMeta(age: r.age, gender: r.gender, occupation: r.occupation, zip: r.zip))
+            umeta.append(
+                UserMeta(
+                    age: r.age, gender: r.gender, occupation: r.occupation, zip: r.zip,
+                    attributes: r.attributes ?? []))
         }
         guard ids.count == manifest.dataset.items, uids.count == manifest.dataset.users else {
             throw RecError.dataLoss(
@@ -346,7 +364,7 @@ public struct BundleReader: Sendable {
             throw RecError.dataLoss(
                 "\(t.path): tensor 'items' holds index \(bad) outside the \(ids.count)-item catalogue")
         }
-        catalog = Catalog(ids: ids, meta: meta)
+        catalog = Catalog(ids: ids, meta: meta, schema: manifest.dataset.resolvedSchema)
         users = UserStore(
             ids: uids, meta: umeta,
             histories: Histories(offsets: offsets, items: items, ratings: ratings, timestamps: timestamps))

@@ -12,6 +12,10 @@ import RecCore
 ///
 /// A malformed row is an error naming the file and the 1-based line. Item metadata
 /// (title, year, genres) and user metadata (age, gender, occupation, zip) are kept.
+///
+/// A RecBole folder with a `dataset.json` beside it is a dataset `recfuse data import` wrote
+/// from a user's own files: its schema (domain noun, explicit or implicit feedback, text and
+/// category columns, user attributes) is read from that manifest instead of MovieLens' names.
 public enum MovieLens {
     public enum Layout: String, Sendable, CaseIterable {
         case recbole, ml100k, ml1m, latest
@@ -30,7 +34,8 @@ public enum MovieLens {
 
     /// Loads the dataset in `directory`, whatever its layout. `name` defaults to the folder name.
     public static func load(_ directory: URL, name: String? = nil) throws -> Dataset {
-        let name = name ?? directory.lastPathComponent
+        let manifest = try DatasetManifest.read(directory)
+        let name = name ?? manifest?.name ?? directory.lastPathComponent
         guard let layout = detectLayout(directory) else {
             throw RecError.notFound(
                 "no MovieLens files in \(directory.path) (expected RecBole .inter/.item/.user, u.data, ratings.dat "
@@ -39,7 +44,12 @@ public enum MovieLens {
         }
         var b = Builder(name: name)
         switch layout {
-        case .recbole: try loadRecBole(directory, prefix: recBolePrefix(directory)!, into: &b)
+        case .recbole:
+            if let manifest {
+                try loadImported(directory, manifest, into: &b)
+            } else {
+                try loadRecBole(directory, prefix: recBolePrefix(directory)!, into: &b)
+            }
         case .ml100k: try loadML100k(directory, into: &b)
         case .ml1m: try loadML1M(directory, into: &b)
         case .latest: try loadLatest(directory, into: &b)
@@ -89,6 +99,55 @@ public enum MovieLens {
         try f.forEachLine(startingAt: 1) { n, line in
             let v = try fields(f, n, line, "\t", count: cols.count)
             let rating = try cols["rating"].map { try number(f, n, v[$0], "rating") } ?? 1
+            let ts = try cols["timestamp"].map { try Int64(number(f, n, v[$0], "timestamp")) } ?? 0
+            try b.addRating(v[cols["user_id"]!], v[cols["item_id"]!], Float(rating), ts, f, n)
+        }
+    }
+
+    /// A dataset `recfuse data import` wrote: RecBole atomic files named by the manifest, whose
+    /// schema says which item columns are text, which is the category list and which user
+    /// columns are attributes. Without a rating column every interaction is implicit (rating 0).
+    static func loadImported(_ dir: URL, _ m: DatasetManifest, into b: inout Builder) throws {
+        b.schema = m.schema
+        let fm = FileManager.default
+        let itemURL = dir.appendingPathComponent("\(m.name).item")
+        if fm.fileExists(atPath: itemURL.path) {
+            let f = try TextFile(itemURL)
+            let cols = try header(f, required: ["item_id"])
+            let fieldCols = try m.itemTextFields.map { name -> (String, Int) in
+                guard let c = cols[name] else { throw f.error(line: 1, "header lacks field '\(name)' (dataset.json)") }
+                return (name, c)
+            }
+            let catCol = m.categoryField.flatMap { cols[$0] }
+            let sep = Character(m.categorySeparator ?? "|")
+            try f.forEachLine(startingAt: 1) { n, line in
+                let v = try fields(f, n, line, "\t", count: cols.count)
+                let genres = catCol.map { v[$0].split(separator: sep).map(String.init) } ?? []
+                let text = fieldCols.compactMap { name, c in v[c].isEmpty ? nil : TextField(name, v[c]) }
+                let title = cols["title"].map { v[$0] } ?? ""
+                try b.addItem(v[cols["item_id"]!], ItemMeta(title: title, genres: genres, fields: text), f, n)
+            }
+        }
+        let userURL = dir.appendingPathComponent("\(m.name).user")
+        if fm.fileExists(atPath: userURL.path) {
+            let f = try TextFile(userURL)
+            let cols = try header(f, required: ["user_id"])
+            let attrCols = m.userFields.compactMap { name in cols[name].map { (name, $0) } }
+            try f.forEachLine(startingAt: 1) { n, line in
+                let v = try fields(f, n, line, "\t", count: cols.count)
+                let attrs = attrCols.compactMap { name, c in v[c].isEmpty ? nil : TextField(name, v[c]) }
+                try b.addUser(v[cols["user_id"]!], UserMeta(attributes: attrs), f, n)
+            }
+        }
+        let f = try TextFile(dir.appendingPathComponent("\(m.name).inter"))
+        let cols = try header(f, required: ["user_id", "item_id"])
+        let ratingCol = m.schema.isImplicit ? nil : cols["rating"]
+        if !m.schema.isImplicit && ratingCol == nil {
+            throw f.error(line: 1, "dataset.json says explicit feedback but the header has no 'rating' field")
+        }
+        try f.forEachLine(startingAt: 1) { n, line in
+            let v = try fields(f, n, line, "\t", count: cols.count)
+            let rating = try ratingCol.map { try number(f, n, v[$0], "rating") } ?? 0
             let ts = try cols["timestamp"].map { try Int64(number(f, n, v[$0], "timestamp")) } ?? 0
             try b.addRating(v[cols["user_id"]!], v[cols["item_id"]!], Float(rating), ts, f, n)
         }
@@ -240,6 +299,7 @@ struct Builder {
     var userMeta: [UserMeta] = []
     var itemMeta: [ItemMeta] = []
     var interactions: [Interaction] = []
+    var schema = DatasetSchema.movies
 
     init(name: String) { self.name = name }
 
@@ -270,6 +330,7 @@ struct Builder {
 
     func build() -> Dataset {
         Dataset(
-            name: name, users: users, items: items, interactions: interactions, itemMeta: itemMeta, userMeta: userMeta)
+            name: name, users: users, items: items, interactions: interactions, itemMeta: itemMeta, userMeta: userMeta,
+            schema: schema)
     }
 }

@@ -19,6 +19,9 @@ public protocol EngineKind: SendableMetatype {
     static var parameters: [ParamSpec] { get }
     /// Whether fitting (and serving new users) with `params` needs the sentence encoder.
     static func needsEncoder(_ params: EngineParams) throws -> Bool
+    /// Whether the engine models rating values and so cannot train on implicit feedback (a
+    /// dataset without ratings); `--engine all` leaves such kinds out on implicit data.
+    static var needsRatings: Bool { get }
     /// Trains on every interaction of `dataset`.
     static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine
     /// Rebuilds the engine from its bundle entry; `params` are the entry's, already read
@@ -31,6 +34,16 @@ public protocol EngineKind: SendableMetatype {
 
 extension EngineKind {
     public static func needsEncoder(_ params: EngineParams) throws -> Bool { false }
+    public static var needsRatings: Bool { false }
+
+    /// The refusal of a kind that needs ratings, for a dataset that has none.
+    public static func refuseImplicit(_ dataset: Dataset) throws {
+        guard needsRatings, !dataset.interactions.contains(where: { $0.rating > 0 }) else { return }
+        throw RecError.failedPrecondition(
+            "engine '\(name)' predicts ratings and needs explicit feedback, but dataset '\(dataset.name)' has none "
+                + "(implicit: no interaction is rated); the ranking engines (ease, gat, rp3beta, popularity, "
+                + "cooccurrence, text) train on it")
+    }
 
     /// `given` read against this kind's table.
     public static func params(

@@ -27,7 +27,7 @@ extension EvalRunner {
                 guard let text = try textEngine(d) as? any TextEmbeddingSpace else {
                     throw RecError.failedPrecondition("the text engine did not fit")
                 }
-                let catalog = Catalog(ids: d.items, meta: d.itemMeta)
+                let catalog = d.makeCatalog()
                 let failures = Tally()
                 return { user, items, base in
                     let (judged, reasons) = reranker.judge(

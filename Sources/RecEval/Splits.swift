@@ -120,6 +120,6 @@ public enum Splits {
     static func with(_ d: Dataset, _ interactions: [Interaction]) -> Dataset {
         Dataset(
             name: d.name, users: d.users, items: d.items, interactions: interactions, itemMeta: d.itemMeta,
-            userMeta: d.userMeta)
+            userMeta: d.userMeta, schema: d.schema)
     }
 }

@@ -178,11 +178,12 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
         return m.map { $0 / Float(rows.count) }
     }
 
-    /// Whether a rating makes a message edge (as in training).
+    /// Whether a rating makes a message edge (as in training): positive, neutral, or unrated
+    /// (implicit feedback).
     func isMessageEdge(_ r: Float) -> Bool { Self.isMessageEdge(r, config) }
 
     static func isMessageEdge(_ r: Float, _ c: GATConfig) -> Bool {
-        r >= min(c.messageMin, c.positiveMin) && (r >= c.positiveMin || r > c.negativeMax)
+        r == 0 || (r >= min(c.messageMin, c.positiveMin) && (r >= c.positiveMin || r > c.negativeMax))
     }
 
     // MARK: - inductive forward pass for one node
@@ -424,7 +425,7 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
                 throw RecError.failedPrecondition(
                     "\(name): the text encoder is unavailable (\(encoderProblem ?? "not loaded"))")
             }
-            let c = Catalog(ids: try IDMap(ids: ["new"]), meta: [meta])
+            let c = Catalog(ids: try IDMap(ids: ["new"]), meta: [meta], schema: catalog.schema)
             text = encoder.embed(Profiles.item(0, catalog: c).text)
         }
         let h = config.hidden, nU = userCount

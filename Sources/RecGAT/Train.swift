@@ -22,7 +22,8 @@ public struct GATProgress: Sendable {
 }
 
 /// The user–item graph of a training set: users are nodes 0 ..< U, items U ..< U + I.
-/// Ratings ≥ positiveMin are positive edges; ratings ≤ negativeMax are explicit negatives:
+/// Ratings ≥ positiveMin, and unrated interactions (rating 0: implicit feedback such as a
+/// purchase), are positive edges; ratings ≤ negativeMax are explicit negatives:
 /// never message edges, never sampled as negatives-to-push-down either, kept as each user's
 /// dislikes. Everything is per-user lists: memory O(|E|), nothing users × items.
 struct TrainingGraph {
@@ -46,7 +47,7 @@ struct TrainingGraph {
         var pos: [[Int32]] = [], neg: [[Int32]] = [], seen: [[Int32]] = [], neutral: [[Int32]] = []
         for u in 0..<users {
             let r = h.range(of: Int32(u))
-            pos.append(r.filter { h.ratings[$0] >= positiveMin }.map { h.items[$0] })
+            pos.append(r.filter { h.ratings[$0] >= positiveMin || h.ratings[$0] == 0 }.map { h.items[$0] })
             neg.append(r.filter { h.ratings[$0] > 0 && h.ratings[$0] <= negativeMax }.map { h.items[$0] })
             seen.append(r.map { h.items[$0] })
             neutral.append(
@@ -93,7 +94,7 @@ extension GATEngine {
     ) throws -> GATEngine {
         try c.validate()
         let started = ContinuousClock.now
-        let catalog = Catalog(ids: d.items, meta: d.itemMeta)
+        let catalog = d.makeCatalog()
         let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
         let g = TrainingGraph(d, positiveMin: c.positiveMin, negativeMax: c.negativeMax, messageMin: c.messageMin)
         let nU = g.users, nI = g.items, h = c.hidden

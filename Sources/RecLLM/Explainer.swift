@@ -24,13 +24,18 @@ public struct Explainer: Sendable {
         }
         guard let llm else { return degrade("no LLM is configured for explanations (serve --llm-base-url)") }
         let catalog = rec.catalog
-        let title = { (i: Int32) in catalog.meta[Int(i)].displayTitle }
+        let title = { (i: Int32) in
+            catalog.meta[Int(i)].title.isEmpty ? catalog.ids[i] : catalog.meta[Int(i)].displayTitle
+        }
         let lines: [String] = e.evidence.map { x in
             switch x.kind {
             case "history_item": "they liked \(x.item.map(title) ?? "?") (weight \(String(format: "%.2f", x.weight)))"
-            case "shared_genre": x.detail.replacingOccurrences(of: "you rated", with: "they rated")
+            case "shared_genre":
+                x.detail.replacingOccurrences(of: "you rated", with: "they rated")
+                    .replacingOccurrences(of: "you chose", with: "they chose")
             case "profile_similarity":
-                "the movie's description is similar to their taste profile (cosine \(String(format: "%.2f", x.weight)))"
+                "the \(catalog.schema.domain)'s description is similar to their taste profile (cosine "
+                    + "\(String(format: "%.2f", x.weight)))"
             default: x.detail
             }
         }
@@ -39,7 +44,8 @@ public struct Explainer: Sendable {
         let profile = Profiles.user(id: user.rawID, history: user.history, meta: user.meta, catalog: catalog).text
         let r = llm.chat(
             ChatRequest(
-                messages: Prompts.explanation(item: title(e.item), evidence: lines, profile: profile),
+                messages: Prompts.explanation(
+                    item: title(e.item), evidence: lines, profile: profile, domain: catalog.schema),
                 schema: Prompts.explanationSchema, maxTokens: 256), deadline: deadline)
         let text: String
         switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseExplanation(res.content) } }) {

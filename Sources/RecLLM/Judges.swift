@@ -19,6 +19,8 @@ public struct JudgeInput: Sendable {
     public var itemTexts: [String]
     /// Base scores min-max normalised to [0, 1], aligned with `items`.
     public var basePrior: [Float]
+    /// What the items are: the noun the prompts use.
+    public var domain: DatasetSchema = .movies
 }
 
 /// A judge's verdict: one score per candidate (higher is better; any scale, fusion
@@ -108,7 +110,7 @@ public struct LLMRelevancyJudge: Judge {
             ChatRequest(
                 messages: Prompts.relevancy(
                     profile: input.profile, preference: input.preference,
-                    candidates: b.map { input.itemTexts[$0] }),
+                    candidates: b.map { input.itemTexts[$0] }, domain: input.domain),
                 schema: Prompts.relevancySchema)
         }
         let results = llm.chatAll(requests, deadline: deadline)
@@ -156,7 +158,7 @@ public struct LLMPointwiseJudge: Judge {
             ChatRequest(
                 messages: Prompts.pointwise(
                     preference: input.preference, favourites: input.favourites,
-                    item: input.itemTexts[k], prior: input.basePrior[k]),
+                    item: input.itemTexts[k], prior: input.basePrior[k], domain: input.domain),
                 schema: Prompts.pointwiseSchema, maxTokens: 128)
         }
         let results = llm.chatAll(requests, deadline: deadline)

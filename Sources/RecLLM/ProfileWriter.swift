@@ -52,7 +52,11 @@ public struct ProfileWriter {
         for start in stride(from: 0, to: todo.count, by: chunkSize) {
             let chunk = Array(todo[start..<min(todo.count, start + chunkSize)])
             let results = llm.chatAll(
-                chunk.map { ChatRequest(messages: Prompts.itemProfile($0.text), schema: Prompts.itemProfileSchema) })
+                chunk.map {
+                    ChatRequest(
+                        messages: Prompts.itemProfile($0.text, domain: catalog.schema),
+                        schema: Prompts.itemProfileSchema)
+                })
             var out: [ItemProfile] = []
             for (p, r) in zip(chunk, results) {
                 switch r.flatMap({ res in Result { () throws(LLMError) in try Prompts.parseItemProfile(res.content) } })
@@ -102,7 +106,8 @@ public struct ProfileWriter {
             }
             // Turns: liked titles best first, then disliked worst first, 5 per turn.
             let turns: [[(liked: [String], disliked: [String])]] = history.map { h in
-                let liked = Profiles.liked(h).map(title), disliked = Profiles.disliked(h).map(title)
+                let liked = Profiles.liked(h, implicit: catalog.schema.isImplicit).map(title),
+                    disliked = Profiles.disliked(h).map(title)
                 var t: [(liked: [String], disliked: [String])] = []
                 for s in stride(from: 0, to: liked.count, by: Self.turnSize) {
                     t.append((Array(liked[s..<min(liked.count, s + Self.turnSize)]), []))
@@ -131,7 +136,8 @@ public struct ProfileWriter {
                         ChatRequest(
                             messages: Prompts.userSummaryTurn(
                                 previous: summary[n], demographics: demographics[n],
-                                liked: turns[n][turn].liked, disliked: turns[n][turn].disliked),
+                                liked: turns[n][turn].liked, disliked: turns[n][turn].disliked,
+                                domain: catalog.schema),
                             schema: Prompts.userSummarySchema, maxTokens: 256)
                     })
                 for (n, r) in zip(active, results) {
@@ -146,7 +152,8 @@ public struct ProfileWriter {
             let prefs = llm.chatAll(
                 wantPreference.map { n in
                     ChatRequest(
-                        messages: Prompts.preference(favourites: profiles[n].liked), schema: Prompts.preferenceSchema,
+                        messages: Prompts.preference(favourites: profiles[n].liked, domain: catalog.schema),
+                        schema: Prompts.preferenceSchema,
                         maxTokens: 128)
                 })
             var preference = [String](repeating: "", count: chunk.count)

@@ -1,12 +1,23 @@
 import Foundation
+import RecCore
 
 /// Prompts, response schemas and strict parsers for every LLM task. A parser accepts only
 /// JSON that matches its schema (right keys, right types, ranges, every candidate exactly
 /// once) and throws `LLMError(.schema, …)` otherwise: servers that ignore
 /// `response_format` are checked just the same.
+///
+/// Every prompt names the dataset's items by its schema's domain noun ("movie", "product");
+/// MovieLens' prompts are word for word what they have always been.
 public enum Prompts {
     static let system =
         "You are a careful movie recommendation assistant. Answer only with JSON that matches the given schema."
+
+    static func system(_ d: DatasetSchema) -> String {
+        d == .movies
+            ? system
+            : "You are a careful \(d.domain) recommendation assistant. Answer only with JSON that matches the given "
+                + "schema."
+    }
 
     // MARK: relevancy (arXiv 2508.01514)
 
@@ -19,16 +30,20 @@ public enum Prompts {
             "maximum":100}}}}}}
             """)
 
-    public static func relevancy(profile: String, preference: String, candidates: [String]) -> [ChatMessage] {
+    public static func relevancy(
+        profile: String, preference: String, candidates: [String], domain: DatasetSchema = .movies
+    ) -> [ChatMessage] {
         var u = "User profile: \(profile.isEmpty ? "(no history)" : profile)\n"
         if !preference.isEmpty { u += "Stated preference: \(preference)\n" }
-        u += "\nRate how relevant each candidate movie is to this user, from 0 (not at all) to 100 (a perfect match).\n"
+        u +=
+            "\nRate how relevant each candidate \(domain.domain) is to this user, from 0 (not at all) to 100 "
+            + "(a perfect match).\n"
         u += "Candidates:\n"
         for (n, c) in candidates.enumerated() { u += "[\(n + 1)] \(c)\n" }
         u +=
             "\nAnswer {\"scores\": [{\"id\": <candidate number>, \"score\": <0-100>}, ...]} with every candidate "
             + "exactly once."
-        return [.system(system), .user(u)]
+        return [.system(system(domain)), .user(u)]
     }
 
     public static func parseRelevancy(_ content: String, count: Int) throws(LLMError) -> [Float] {
@@ -62,8 +77,9 @@ public enum Prompts {
             "minimum":-1,"maximum":1},"reason":{"type":"string"}}}
             """)
 
-    public static func pointwise(preference: String, favourites: [String], item: String, prior: Float) -> [ChatMessage]
-    {
+    public static func pointwise(
+        preference: String, favourites: [String], item: String, prior: Float, domain: DatasetSchema = .movies
+    ) -> [ChatMessage] {
         var u = "The user's preference: \(preference.isEmpty ? "(unknown)" : preference)\n"
         if !favourites.isEmpty { u += "Their favourite titles: \(favourites.joined(separator: "; "))\n" }
         u += "Candidate: \(item)\n"
@@ -73,7 +89,7 @@ public enum Prompts {
         u +=
             "How well does the candidate fit the preference? Answer {\"score\": <number from -1 (poor fit) to 1 "
             + "(excellent fit)>, \"reason\": <one short sentence>}."
-        return [.system(system), .user(u)]
+        return [.system(system(domain)), .user(u)]
     }
 
     public static func parsePointwise(_ content: String) throws(LLMError) -> Float {
@@ -93,13 +109,15 @@ public enum Prompts {
             "properties":{"explanation":{"type":"string"}}}
             """)
 
-    public static func explanation(item: String, evidence: [String], profile: String) -> [ChatMessage] {
+    public static func explanation(
+        item: String, evidence: [String], profile: String, domain: DatasetSchema = .movies
+    ) -> [ChatMessage] {
         var u = "Explain in one or two sentences, addressed to the user, why they may like \(item).\n"
-        u += "Use only this evidence; do not mention any other movie:\n"
+        u += "Use only this evidence; do not mention any other \(domain.domain):\n"
         for e in evidence { u += "- \(e)\n" }
         if !profile.isEmpty { u += "User profile: \(profile)\n" }
         u += "Answer {\"explanation\": <text>}."
-        return [.system(system), .user(u)]
+        return [.system(system(domain)), .user(u)]
     }
 
     public static func parseExplanation(_ content: String) throws(LLMError) -> String {
@@ -124,14 +142,25 @@ public enum Prompts {
             "description":{"type":"string"}}}
             """)
 
-    public static func itemProfile(_ facts: String) -> [ChatMessage] {
-        [
-            .system(system),
+    public static func itemProfile(_ facts: String, domain: DatasetSchema = .movies) -> [ChatMessage] {
+        if domain == .movies {
+            return [
+                .system(system),
+                .user(
+                    """
+                    Write a profile of this movie for a recommender system: \(facts)
+                    Answer {"overview": <2-3 sentence plot overview>, "attributes": [<5 short attributes: mood, \
+                    themes, style>], "description": <one sentence on who would enjoy it>}.
+                    """),
+            ]
+        }
+        return [
+            .system(system(domain)),
             .user(
                 """
-                Write a profile of this movie for a recommender system: \(facts)
-                Answer {"overview": <2-3 sentence plot overview>, "attributes": [<5 short attributes: mood, themes, \
-                style>], "description": <one sentence on who would enjoy it>}.
+                Write a profile of this \(domain.domain) for a recommender system: \(facts)
+                Answer {"overview": <2-3 sentence overview of what it is>, "attributes": [<5 short attributes: \
+                kind, use, style>], "description": <one sentence on who would enjoy it>}.
                 """),
         ]
     }
@@ -157,15 +186,16 @@ public enum Prompts {
     /// One turn of the multi-turn user profile: the summary so far plus 5 more liked or
     /// disliked titles.
     public static func userSummaryTurn(
-        previous: String, demographics: String, liked: [String], disliked: [String]
+        previous: String, demographics: String, liked: [String], disliked: [String], domain: DatasetSchema = .movies
     ) -> [ChatMessage] {
-        var u = "Update a short taste profile of a movie watcher (at most 3 sentences).\n"
+        let who = domain == .movies ? "a movie watcher" : "someone choosing \(domain.domainPlural)"
+        var u = "Update a short taste profile of \(who) (at most 3 sentences).\n"
         if !demographics.isEmpty { u += "About them: \(demographics)\n" }
         u += "Profile so far: \(previous.isEmpty ? "(empty)" : previous)\n"
         if !liked.isEmpty { u += "They liked: \(liked.joined(separator: "; "))\n" }
         if !disliked.isEmpty { u += "They disliked: \(disliked.joined(separator: "; "))\n" }
         u += "Answer {\"summary\": <the updated profile>}."
-        return [.system(system), .user(u)]
+        return [.system(system(domain)), .user(u)]
     }
 
     public static func parseSummary(_ content: String) throws(LLMError) -> String {
@@ -184,13 +214,14 @@ public enum Prompts {
             """)
 
     /// arXiv 2507.07251: one natural-language preference sentence from the 10 top-rated titles.
-    public static func preference(favourites: [String]) -> [ChatMessage] {
-        [
-            .system(system),
+    public static func preference(favourites: [String], domain: DatasetSchema = .movies) -> [ChatMessage] {
+        let who = domain == .movies ? "a viewer" : "a user"
+        return [
+            .system(system(domain)),
             .user(
                 """
-                These are a viewer's 10 favourite movies: \(favourites.joined(separator: "; ")).
-                Write one sentence describing the kind of movies they prefer, without naming any title.
+                These are \(who)'s 10 favourite \(domain.domainPlural): \(favourites.joined(separator: "; ")).
+                Write one sentence describing the kind of \(domain.domainPlural) they prefer, without naming any title.
                 Answer {"preference": <the sentence>}.
                 """),
         ]

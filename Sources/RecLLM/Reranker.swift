@@ -222,14 +222,15 @@ public final class Reranker: Sendable {
         let favourites = Array(profile.liked.prefix(10))
         var preference = user.preference.trimmingCharacters(in: .whitespacesAndNewlines)
         if preference.isEmpty && !favourites.isEmpty {
+            let plural = catalog.schema.domainPlural
             preference =
-                "Enjoys movies such as \(favourites.prefix(3).joined(separator: ", "))"
+                "Enjoys \(plural) such as \(favourites.prefix(3).joined(separator: ", "))"
                 + (profile.dominantGenres.isEmpty
                     ? "." : ", especially \(profile.dominantGenres.joined(separator: ", ")).")
         }
         return JudgeInput(
             user: user, profile: profile.text, preference: preference, favourites: favourites, items: items,
             itemTexts: items.map { Profiles.item(Int($0), catalog: catalog).text },
-            basePrior: Fusion.normalise(baseScores, .minMax))
+            basePrior: Fusion.normalise(baseScores, .minMax), domain: catalog.schema)
     }
 }

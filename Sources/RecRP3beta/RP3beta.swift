@@ -65,7 +65,8 @@ public final class RP3betaEngine: Explaining {
         let implicit = p.implicit, alpha = Float(p.alpha)
         // P_uj^α for every user's items, and pop(j)^-β.
         let step: [[Float]] = userItems.indices.map { u in
-            let x = implicit ? userItems[u].map { _ in Float(1) } : ratings[u]
+            // An unrated interaction (implicit feedback) weighs 1, as in `weight` at serving time.
+            let x = implicit ? userItems[u].map { _ in Float(1) } : ratings[u].map { $0 == 0 ? 1 : $0 }
             let total = x.reduce(0, +)
             return x.map { total > 0 ? Float(pow(Double($0 / total), p.alpha)) : 0 }
         }

@@ -115,9 +115,10 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
         var p = gaussian(nU * f), q = gaussian(nI * f)
         var y = params.implicit ? gaussian(nI * f) : []
         var bu = [Float](repeating: 0, count: nU), bi = [Float](repeating: 0, count: nI)
-        let mu =
-            d.interactions.isEmpty
-            ? 0 : Float(d.interactions.reduce(0.0) { $0 + Double($1.rating) } / Double(d.interactions.count))
+        // Unrated interactions (rating 0) are not fitted; SVD++ still counts them in N(u).
+        let rated = d.interactions.lazy.filter { $0.rating > 0 }
+        let ratedCount = rated.count
+        let mu = ratedCount == 0 ? 0 : Float(rated.reduce(0.0) { $0 + Double($1.rating) } / Double(ratedCount))
         let h = d.userHistories()
         var users = Array(0..<nU)
         let lr = params.lr, reg = params.reg
@@ -162,7 +163,7 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
                     for k in 0..<f { z[k] *= norm }
                 }
                 let pu = P + u * f
-                for n in order {
+                for n in order where ratings[n] > 0 {
                     let i = Int(items[n])
                     let qi = Q + i * f
                     var dot: Float = 0
@@ -190,7 +191,7 @@ public final class SVDEngine: RatingPredictor, DotProductEngine {
                     }
                 }
             }
-            progress(epoch, (se / Double(max(1, d.interactions.count))).squareRoot())
+            progress(epoch, (se / Double(max(1, ratedCount))).squareRoot())
         }
         p = Array(UnsafeBufferPointer(start: P, count: p.count))
         q = Array(UnsafeBufferPointer(start: Q, count: q.count))
@@ -303,7 +304,10 @@ extension SVDFamilyKind {
             + [.recorded("implicit", "whether the model has SVD++'s implicit term (set by the kind)")]
     }
 
+    public static var needsRatings: Bool { true }
+
     public static func fit(_ dataset: Dataset, params: EngineParams, context: FitContext) throws -> FittedEngine {
+        try refuseImplicit(dataset)
         let p = try SVDEngine.Params.fields.read(params, over: defaults)
         let m = SVDEngine.fit(dataset, name: name, params: p) { epoch, rmse in
             context.progress(

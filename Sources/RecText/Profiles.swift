@@ -12,10 +12,15 @@ public struct ItemProfile: Codable, Sendable, Equatable {
     public var overview: String?
     public var attributes: [String]?
     public var description: String?
+    /// An imported dataset's free-text columns ("Brand: Acme."); absent for MovieLens.
+    public var fields: [TextField]?
+    /// What the category list is called; absent means "Genres" (MovieLens).
+    public var categoryLabel: String?
 
     public init(
         id: String, title: String, year: Int?, genres: [String], overview: String? = nil,
-        attributes: [String]? = nil, description: String? = nil
+        attributes: [String]? = nil, description: String? = nil, fields: [TextField]? = nil,
+        categoryLabel: String? = nil
     ) {
         self.id = id
         self.title = title
@@ -24,13 +29,22 @@ public struct ItemProfile: Codable, Sendable, Equatable {
         self.overview = overview
         self.attributes = attributes
         self.description = description
+        self.fields = fields
+        self.categoryLabel = categoryLabel
     }
 
-    /// "Toy Story (1995). Genres: Animation, Children's, Comedy." plus any enrichment:
-    /// " Overview: …. Attributes: a; b. …description".
+    enum CodingKeys: String, CodingKey {
+        case id, title, year, genres, overview, attributes, description, fields
+        case categoryLabel = "category_label"
+    }
+
+    /// "Toy Story (1995). Genres: Animation, Children's, Comedy." plus the dataset's text
+    /// columns (" Brand: Acme. Description: …") and any enrichment: " Overview: ….
+    /// Attributes: a; b. …description".
     public var text: String {
         var s = Profiles.displayTitle(title, year: year)
-        s += genres.isEmpty ? "." : ". Genres: \(genres.joined(separator: ", "))."
+        s += genres.isEmpty ? "." : ". \(categoryLabel ?? "Genres"): \(genres.joined(separator: ", "))."
+        for f in fields ?? [] where !f.value.isEmpty { s += " \(f.label): \(Profiles.sentence(f.value))" }
         if let overview, !overview.isEmpty { s += " Overview: \(Profiles.sentence(overview))" }
         if let attributes, !attributes.isEmpty { s += " Attributes: \(attributes.joined(separator: "; "))." }
         if let description, !description.isEmpty { s += " \(Profiles.sentence(description))" }
@@ -50,25 +64,39 @@ public struct UserProfile: Codable, Sendable, Equatable {
     public var disliked: [String]
     public var dominantGenres: [String]
     public var summary: String?
+    /// An imported dataset's user columns ("tier gold"); absent for MovieLens.
+    public var attributes: [TextField]?
+    /// What the category list is called; absent means "Genres" (MovieLens).
+    public var categoryLabel: String?
 
     enum CodingKeys: String, CodingKey {
         case id, age, gender, occupation, liked, disliked
         case dominantGenres = "dominant_genres"
-        case summary
+        case summary, attributes
+        case categoryLabel = "category_label"
     }
 
     /// "User: 24-year-old male technician. Liked: A (1995); B (1977). Disliked: C (1997).
-    /// Dominant genres: Drama, Comedy." Parts with nothing to say are left out.
+    /// Dominant genres: Drama, Comedy." Parts with nothing to say are left out. An imported
+    /// dataset's attributes read "User: tier gold, region north." and its category label
+    /// replaces "genres".
     public var text: String {
         var parts: [String] = []
         var who: [String] = []
         if let age { who.append("\(age)-year-old") }
         if let gender, !gender.isEmpty { who.append(Profiles.genderWord(gender)) }
         if let occupation, !occupation.isEmpty, occupation != "none", occupation != "other" { who.append(occupation) }
-        if !who.isEmpty { parts.append("User: \(who.joined(separator: " ")).") }
+        let attrs = (attributes ?? []).filter { !$0.value.isEmpty }.map { "\($0.label.lowercased()) \($0.value)" }
+        if !who.isEmpty || !attrs.isEmpty {
+            let w = who.joined(separator: " "), a = attrs.joined(separator: ", ")
+            parts.append("User: \(w)\(w.isEmpty || a.isEmpty ? "" : ", ")\(a).")
+        }
         if !liked.isEmpty { parts.append("Liked: \(liked.joined(separator: "; ")).") }
         if !disliked.isEmpty { parts.append("Disliked: \(disliked.joined(separator: "; ")).") }
-        if !dominantGenres.isEmpty { parts.append("Dominant genres: \(dominantGenres.joined(separator: ", ")).") }
+        if !dominantGenres.isEmpty {
+            let label = (categoryLabel ?? "Genres").lowercased()
+            parts.append("Dominant \(label): \(dominantGenres.joined(separator: ", ")).")
+        }
         if let summary, !summary.isEmpty { parts.append(Profiles.sentence(summary)) }
         return parts.joined(separator: " ")
     }
@@ -90,7 +118,10 @@ public enum Profiles {
 
     public static func item(_ index: Int, catalog: Catalog) -> ItemProfile {
         let m = catalog.meta[index]
-        return ItemProfile(id: catalog.ids[Int32(index)], title: m.title, year: m.year, genres: m.genres)
+        let movies = catalog.schema == .movies, id = catalog.ids[Int32(index)]
+        return ItemProfile(
+            id: id, title: m.title.isEmpty && !movies ? id : m.title, year: m.year, genres: m.genres,
+            fields: m.fields.isEmpty ? nil : m.fields, categoryLabel: movies ? nil : catalog.schema.categoryLabel)
     }
 
     public static func items(_ catalog: Catalog) -> [ItemProfile] {
@@ -101,26 +132,29 @@ public enum Profiles {
     /// rated first, then the most recent; disliked the lowest first. Dominant genres are
     /// counted over liked items (all rated items when nothing is liked), ties by name.
     public static func user(id: String, history: [HistoryEntry], meta: UserMeta, catalog: Catalog) -> UserProfile {
-        let liked = liked(history), disliked = disliked(history)
+        let liked = liked(history, implicit: catalog.schema.isImplicit), disliked = disliked(history)
         var counts: [String: Int] = [:]
         for e in (liked.isEmpty ? history : liked) {
             for g in catalog.meta[Int(e.item)].genres where g.lowercased() != "unknown" { counts[g, default: 0] += 1 }
         }
         let genres = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxGenres)
             .map(\.key)
+        let movies = catalog.schema == .movies
         func title(_ e: HistoryEntry) -> String {
             let m = catalog.meta[Int(e.item)]
-            return displayTitle(m.title, year: m.year)
+            return m.title.isEmpty && !movies ? catalog.ids[e.item] : displayTitle(m.title, year: m.year)
         }
         return UserProfile(
             id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
             liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
-            dominantGenres: genres, summary: nil)
+            dominantGenres: genres, summary: nil, attributes: meta.attributes.isEmpty ? nil : meta.attributes,
+            categoryLabel: movies ? nil : catalog.schema.categoryLabel)
     }
 
-    /// Entries rated at least `likedMin`: highest rated first, then the most recent.
-    public static func liked(_ history: [HistoryEntry]) -> [HistoryEntry] {
-        history.filter { $0.rating >= likedMin }
+    /// Entries rated at least `likedMin`: highest rated first, then the most recent. With
+    /// `implicit` (a dataset without ratings) every unrated interaction counts too.
+    public static func liked(_ history: [HistoryEntry], implicit: Bool = false) -> [HistoryEntry] {
+        history.filter { $0.rating >= likedMin || (implicit && $0.rating == 0) }
             .sorted { ($0.rating, $0.timestamp, -$0.item) > ($1.rating, $1.timestamp, -$1.item) }
     }
 

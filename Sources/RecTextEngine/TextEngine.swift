@@ -63,7 +63,7 @@ public final class TextEngine: TextEmbeddingSpace, ItemEmbeddingEngine {
         _ dataset: Dataset, encoder: SentenceEncoder, name: String = "text",
         profiles: ProfileOverrides? = nil
     ) throws -> TextEngine {
-        let catalog = Catalog(ids: dataset.items, meta: dataset.itemMeta)
+        let catalog = dataset.makeCatalog()
         let users = UserStore(ids: dataset.users, meta: dataset.userMeta, histories: dataset.userHistories())
         let o = profiles ?? ProfileOverrides()
         let items = encoder.embedMemoised(o.itemTexts(catalog))

@@ -28,7 +28,7 @@ let service: Service = {
             ItemMeta(title: "Film \($0)", year: 1990 + $0, genres: [["Comedy", "Drama", "Action"][$0 % 3]])
         },
         userMeta: Array(repeating: UserMeta(age: 30), count: 20))
-    let catalog = Catalog(ids: d.items, meta: d.itemMeta)
+    let catalog = d.makeCatalog()
     let store = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
     var limits = Limits()
     limits.maxK = 100

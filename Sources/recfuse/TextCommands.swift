@@ -167,7 +167,7 @@ struct Profiles_: ParsableCommand {
                 throw RecError.invalidArgument("--kind must be items, users or all")
             }
             let d = try loadDataset(dataset, dataDir: dataDir, log: log)
-            let catalog = Catalog(ids: d.items, meta: d.itemMeta)
+            let catalog = d.makeCatalog()
             let users = UserStore(ids: d.users, meta: d.userMeta, histories: d.userHistories())
             if llm { return try enrich(catalog, users, log: log) }
             try emit(try ProfileFile.templates(catalog, users, kind: kind), to: self.out)

@@ -58,8 +58,9 @@ struct Train: ParsableCommand {
             guard validationFraction > 0, validationFraction < 0.5 else {
                 throw RecError.invalidArgument("--validation-fraction must be in (0, 0.5)")
             }
-            let (kinds, params) = try fit.plan(engines)
+            let (allKinds, params) = try fit.plan(engines)
             let data = try loadDataset(dataset, dataDir: dataDir, log: log)
+            let kinds = try fit.kinds(allKinds, engines: engines, for: data, log: log)
             log.info(
                 """
                 loaded \(data.name): \(data.interactions.count) ratings, \(data.users.count) users, \
@@ -117,7 +118,12 @@ struct Eval: ParsableCommand {
     @Option(help: "loo: sampled negatives per user.") var negatives: Int = 99
     @Option(help: "coldstart: fraction of users held out.") var coldFraction: Double = 0.1
     @Option(help: "coldstart: revealed interactions, comma-separated.") var reveal: String = "0,1,3,5"
-    @Option(help: "Relevant means test rating >= this.") var threshold: Float = 4
+    @Option(
+        help: """
+            Relevant means test rating >= this (default: 80 % of the top rating, 4 on 1-5 stars; 0, every \
+            interaction, for implicit feedback).
+            """)
+    var threshold: Float?
     @Option(help: "TSV lines train|test, user, item, rating, timestamp (raw ids); implies --protocol split-file.")
     var splitFile: String?
     @Option(help: "Write the split used to this file (split-file format) and exit.") var exportSplit: String?
@@ -165,11 +171,10 @@ struct Eval: ParsableCommand {
             o.negatives = negatives
             o.coldFraction = coldFraction
             o.reveal = reveal.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            o.threshold = threshold
             o.splitFile = splitFile.map { URL(fileURLWithPath: $0) }
             o.rerankDepth = rerankDepth
-            let (kinds, params) = try fit.plan(engines)
-            for k in kinds { _ = try Registry.kind(k) }
+            let (planned, params) = try fit.plan(engines)
+            for k in planned { _ = try Registry.kind(k) }
             let context = try fit.context(log: log)
             let rerank = try rerankJudge.map { name in
                 guard let judge = JudgeKind(rawValue: name) else {
@@ -190,13 +195,15 @@ struct Eval: ParsableCommand {
                     },
                     log: { log.warning("\($0)") })
             }
+            let data = try loadDataset(dataset, dataDir: dataDir, log: log)
+            o.threshold = threshold ?? Splits.relevanceThreshold(data)
+            let kinds = try fit.kinds(planned, engines: engines, for: data, log: log)
             let runner = EvalRunner(
                 options: o,
                 fit: { k, d in
                     let (f, secs) = try Bundles.fit(k, d, given: params[k] ?? [:], context: context)
                     return (f.engine, secs)
                 }, rerank: rerank, log: { log.info("\($0)") })
-            let data = try loadDataset(dataset, dataDir: dataDir, log: log)
             if let exportSplit {
                 guard let (split, _) = try runner.splits(data).first else { throw RecError.invalidArgument("no split") }
                 try Splits.write(split, to: URL(fileURLWithPath: exportSplit))

@@ -82,6 +82,18 @@ struct FitOptions: ParsableArguments {
     func plan(_ engines: [String]) throws -> (kinds: [String], params: [String: [String: String]]) {
         (engines.contains("all") ? Registry.names : engines, try Registry.parseFlags(engineFlags))
     }
+
+    /// `kinds` for `data`: with 'all' on implicit feedback, the kinds that need ratings are
+    /// left out (said in the log); named, they refuse when fitted.
+    func kinds(_ kinds: [String], engines: [String], for data: Dataset, log: Logger) throws -> [String] {
+        guard engines.contains("all"), !data.interactions.contains(where: { $0.rating > 0 }) else { return kinds }
+        let drop = try kinds.filter { try Registry.kind($0).needsRatings }
+        if !drop.isEmpty {
+            let list = drop.joined(separator: ", ")
+            log.notice("\(data.name) has implicit feedback (no ratings): leaving out \(list), which predict ratings")
+        }
+        return kinds.filter { !drop.contains($0) }
+    }
 }
 
 /// Training progress for people: one line per trainer, rewritten in place with epoch (and,

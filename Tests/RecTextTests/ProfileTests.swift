@@ -6,6 +6,50 @@ import Testing
 @testable import RecText
 
 @Suite struct ProfileTests {
+    /// An imported shop: products with a brand and a description, categories, implicit
+    /// feedback, user attributes. The text says "Categories", not "Genres", and an item
+    /// without a title goes by its id.
+    @Test func anImportedCatalogueProfilesItsOwnColumns() throws {
+        let schema = DatasetSchema(domain: "product", feedback: .implicit)
+        let ids = try IDMap(ids: ["sku-1", "sku-2", "sku-3"])
+        let catalog = Catalog(
+            ids: ids,
+            meta: [
+                ItemMeta(
+                    title: "Cast Iron Skillet", genres: ["Kitchen", "Outdoor"],
+                    fields: [TextField("brand", "Acme"), TextField("unit_price", "30 EUR")]),
+                ItemMeta(title: "Trowel", genres: ["Garden"]),
+                ItemMeta(title: ""),
+            ], schema: schema)
+        #expect(
+            Profiles.item(0, catalog: catalog).text
+                == "Cast Iron Skillet. Categories: Kitchen, Outdoor. Brand: Acme. Unit price: 30 EUR.")
+        #expect(Profiles.item(2, catalog: catalog).text == "sku-3.")
+        // Implicit feedback: every interaction is liked, most recent first.
+        let history = [HistoryEntry(item: 0, timestamp: 5), HistoryEntry(item: 1, timestamp: 9)]
+        let p = Profiles.user(
+            id: "u1", history: history, meta: UserMeta(attributes: [TextField("tier", "gold")]), catalog: catalog)
+        #expect(p.liked == ["Trowel", "Cast Iron Skillet"])
+        #expect(
+            p.text
+                == "User: tier gold. Liked: Trowel; Cast Iron Skillet. Dominant categories: Garden, Kitchen, Outdoor.")
+        // The same history under explicit feedback likes nothing (unrated is not liked).
+        let explicit = Catalog(
+            ids: ids, meta: catalog.meta, schema: DatasetSchema(domain: "product", feedback: .explicit))
+        #expect(Profiles.user(id: "u1", history: history, meta: UserMeta(), catalog: explicit).liked.isEmpty)
+        // MovieLens profiles carry none of the new keys (their JSON is unchanged).
+        let movie = try JSONEncoder().encode(ItemProfile(id: "1", title: "Fargo", year: 1996, genres: ["Crime"]))
+        #expect(!String(decoding: movie, as: UTF8.self).contains("category_label"))
+    }
+
+    @Test func domainPluralsReadAsEnglish() {
+        #expect(DatasetSchema.plural("product") == "products")
+        #expect(DatasetSchema.plural("box") == "boxes")
+        #expect(DatasetSchema.plural("category") == "categories")
+        #expect(DatasetSchema.plural("day") == "days")
+        #expect(DatasetSchema(domain: "person", domainPlural: "people", feedback: .explicit).domainPlural == "people")
+    }
+
     @Test func itemProfileTextFollowsTheTemplateAndPutsArticlesFirst() throws {
         let d = try movieDataset()
         let catalog = Catalog(ids: d.items, meta: d.itemMeta)
