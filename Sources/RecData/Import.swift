@@ -122,7 +122,7 @@ public struct DatasetImport {
             var line = Self.clean(user) + "\t" + Self.clean(item)
             if let rc {
                 // An empty rating is an unrated interaction (stored as 0).
-                let v = (row[rc] ?? "").trimmingCharacters(in: .whitespaces)
+                let v = Self.trimmed(row[rc] ?? "")
                 if v.isEmpty {
                     line += "\t0"
                 } else {
@@ -239,11 +239,17 @@ public struct DatasetImport {
 
     /// A value as one TSV field: tabs and line breaks become spaces, ends trimmed.
     static func clean(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 }) else {
-            return s.trimmingCharacters(in: .whitespaces)
-        }
+        guard s.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 }) else { return trimmed(s) }
         return String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
             .trimmingCharacters(in: .whitespaces)
+    }
+
+    /// `s` without leading and trailing spaces and tabs; `s` itself (no copy, no Foundation
+    /// call) in the usual case of a value with none.
+    static func trimmed(_ s: String) -> String {
+        guard let f = s.utf8.first, let l = s.utf8.last else { return s }
+        guard f == 32 || f == 9 || l == 32 || l == 9 else { return s }
+        return s.trimmingCharacters(in: .whitespaces)
     }
 
     /// A column name as a RecBole field name: letters, digits and '_' only.
@@ -258,7 +264,7 @@ public struct DatasetImport {
 
     /// Epoch seconds of `s` read as `format`, nil when it is not one.
     public static func timestamp(_ s: String, _ format: TimeFormat) -> Int64? {
-        let t = s.trimmingCharacters(in: .whitespaces)
+        let t = trimmed(s)
         func num() -> Double? { Double(t).flatMap { $0.isFinite ? $0 : nil } }
         switch format {
         case .epochSeconds: return num().map { Int64($0.rounded(.down)) }
@@ -436,7 +442,7 @@ final class TableReader {
         func isList(_ c: Int) -> Bool { lists.contains(c) }
 
         func required(_ c: Int) throws -> String {
-            guard let v = values[c]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else {
+            guard let v = values[c].map(DatasetImport.trimmed), !v.isEmpty else {
                 throw error(c, "empty \(reader.columns[c])")
             }
             return v
@@ -568,12 +574,29 @@ final class TableReader {
             ?? String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
     }
 
+    /// Whether a line holds only spaces, tabs and carriage returns.
+    private static func blank(_ s: String) -> Bool { s.utf8.allSatisfy { $0 == 32 || $0 == 9 || $0 == 13 } }
+
     /// The next non-empty CSV/TSV record; a quoted CSV field may run over several lines.
     private func record() throws -> (Int, [String])? {
         while let (n, text) = try line() {
-            if text.allSatisfy(\.isWhitespace) { continue }
+            if Self.blank(text) { continue }
             if format == .tsv {
-                return (n, text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init))
+                return (
+                    n,
+                    text.utf8.split(separator: 9, omittingEmptySubsequences: false).map {
+                        String(decoding: $0, as: UTF8.self)
+                    }
+                )
+            }
+            // Most lines quote nothing: split them on the byte.
+            if !text.utf8.contains(34) {
+                return (
+                    n,
+                    text.utf8.split(separator: 44, omittingEmptySubsequences: false).map {
+                        String(decoding: $0, as: UTF8.self)
+                    }
+                )
             }
             var joined = text
             while true {
@@ -589,7 +612,7 @@ final class TableReader {
 
     private func object() throws -> (Int, [String: Any])? {
         while let (n, text) = try line() {
-            if text.allSatisfy(\.isWhitespace) { continue }
+            if Self.blank(text) { continue }
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
                 throw RecError.invalidArgument("\(path):\(n): not a JSON object")
             }
