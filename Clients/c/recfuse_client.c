@@ -3,6 +3,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,45 @@ struct rfc_client {
 	size_t      n;
 	size_t      next;          /* replica the next call starts at */
 	int64_t    *ejected_until; /* monotonic ms: skip this replica until then */
+	int        *pipes;         /* connections per socket, kept by pipe notifications */
+	char      **urls;
 	int         timeout_ms;
 	int         resend_ms; /* several replicas: an attempt's time before the next replica */
 	char        err[512];
 };
 
 #define RFC_EJECT_MS 5000
+/* How long a call waits for a connection before it says UNAVAILABLE (capped by its time). */
+#define RFC_CONNECT_MS 1000
+
+static void
+on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) p;
+	(void) ev;
+	__atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+on_pipe_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) p;
+	(void) ev;
+	__atomic_sub_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+free_client(rfc_client *c)
+{
+	if (c->urls != NULL) {
+		for (size_t i = 0; i < c->n; i++) free(c->urls[i]);
+	}
+	free(c->urls);
+	free(c->pipes);
+	free(c->socks);
+	free(c->ejected_until);
+	free(c);
+}
 
 static int64_t
 mono_ms(void)
@@ -98,17 +132,17 @@ rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeou
 	c->n = nurls;
 	c->socks = calloc(nurls, sizeof(nng_socket));
 	c->ejected_until = calloc(nurls, sizeof(int64_t));
-	if (c->socks == NULL || c->ejected_until == NULL) {
-		free(c->socks);
-		free(c->ejected_until);
-		free(c);
+	c->pipes = calloc(nurls, sizeof(int));
+	c->urls = calloc(nurls, sizeof(char *));
+	for (size_t i = 0; c->urls != NULL && i < nurls; i++) c->urls[i] = strdup(urls[i]);
+	if (c->socks == NULL || c->ejected_until == NULL || c->pipes == NULL || c->urls == NULL ||
+	    c->urls[nurls - 1] == NULL) {
+		free_client(c);
 		return RECFUSE__V1__CODE__RESOURCE_EXHAUSTED;
 	}
 	nng_tls_config *cfg = NULL;
 	if (tls != NULL && (cfg = tls_client_config(tls)) == NULL) {
-		free(c->socks);
-		free(c->ejected_until);
-		free(c);
+		free_client(c);
 		return RECFUSE__V1__CODE__INVALID_ARGUMENT;
 	}
 	size_t opened = 0;
@@ -120,6 +154,8 @@ rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeou
 		opened++;
 		nng_socket_set_ms(c->socks[i], NNG_OPT_RECVTIMEO, c->timeout_ms);
 		nng_socket_set_ms(c->socks[i], NNG_OPT_SENDTIMEO, c->timeout_ms);
+		nng_pipe_notify(c->socks[i], NNG_PIPE_EV_ADD_POST, on_pipe_add, &c->pipes[i]);
+		nng_pipe_notify(c->socks[i], NNG_PIPE_EV_REM_POST, on_pipe_rem, &c->pipes[i]);
 		/* Non-blocking: NNG keeps (re)connecting in the background. */
 		if (strncmp(urls[i], "tls+", 4) == 0 && cfg != NULL) {
 			nng_dialer d;
@@ -141,9 +177,7 @@ rfc_open_tls(rfc_client **out, const char *const *urls, size_t nurls, int timeou
 fail:
 	if (cfg != NULL) nng_tls_config_free(cfg);
 	for (size_t i = 0; i < opened; i++) nng_close(c->socks[i]);
-	free(c->socks);
-	free(c->ejected_until);
-	free(c);
+	free_client(c);
 	return RECFUSE__V1__CODE__INVALID_ARGUMENT;
 }
 
@@ -151,10 +185,9 @@ void
 rfc_close(rfc_client *c)
 {
 	if (c != NULL) {
+		/* nng_close returns once the socket's pipes (and their notifications) are done. */
 		for (size_t i = 0; i < c->n; i++) nng_close(c->socks[i]);
-		free(c->socks);
-		free(c->ejected_until);
-		free(c);
+		free_client(c);
 	}
 }
 
@@ -172,6 +205,17 @@ attempt(rfc_client *c, size_t i, const uint8_t *data, size_t len, int attempt_ms
 	nng_aio *aio = NULL;
 	nng_msg *msg = NULL;
 	int      rv;
+
+	/* Not connected (nothing listens, a wrong path or port): wait a short while for the
+	 * background dialer, then give up with UNAVAILABLE instead of spending the whole timeout. */
+	int wait_ms = attempt_ms < RFC_CONNECT_MS ? attempt_ms : RFC_CONNECT_MS;
+	for (int64_t until = mono_ms() + wait_ms; __atomic_load_n(&c->pipes[i], __ATOMIC_SEQ_CST) == 0;) {
+		if (mono_ms() >= until) {
+			*what = "not connected";
+			return NNG_ECONNREFUSED;
+		}
+		nng_msleep(5);
+	}
 
 	/* nng 1.5 has no nng_ctx_sendmsg/recvmsg: a context is driven through an aio. */
 	*what = "allocating an aio";
@@ -230,6 +274,7 @@ rfc_call_raw(rfc_client *c, const uint8_t *data, size_t len, uint8_t **reply, si
 	int64_t     end = now + c->timeout_ms;
 	int         rv = NNG_ETIMEDOUT;
 	const char *what = "waiting for the reply";
+	size_t      failed = order[0];
 	for (size_t j = 0; j < c->n; j++) {
 		int64_t left = end - mono_ms();
 		if (left <= 0) break;
@@ -238,6 +283,7 @@ rfc_call_raw(rfc_client *c, const uint8_t *data, size_t len, uint8_t **reply, si
 		nng_msg *msg = NULL;
 		size_t   i = order[j];
 		rv = attempt(c, i, data, len, ms, &msg, &what);
+		failed = i;
 		if (rv == 0) {
 			*reply_len = nng_msg_len(msg);
 			*reply = malloc(*reply_len > 0 ? *reply_len : 1);
@@ -252,6 +298,11 @@ rfc_call_raw(rfc_client *c, const uint8_t *data, size_t len, uint8_t **reply, si
 		}
 		if (c->n == 1) break;
 		c->ejected_until[i] = mono_ms() + RFC_EJECT_MS; /* silent or unreachable: skip it a while */
+	}
+	if (rv == NNG_ECONNREFUSED && strcmp(what, "not connected") == 0) {
+		return fail(
+		    c, RECFUSE__V1__CODE__UNAVAILABLE, "no connection to %s%s (is a server listening there?)",
+		    c->urls[failed], c->n > 1 ? " or any other replica" : "");
 	}
 	return nng_fail(c, rv, what);
 }

@@ -39,8 +39,10 @@ typedef struct rfc_client rfc_client;
  * the call's deadline (relative and absolute). With several URLs (replicas), calls go to them
  * in turn; an attempt with no reply within timeout_ms / 4 (at least 100 ms), or that cannot
  * connect, goes to the next replica with the time left, and the silent replica is skipped for
- * 5 s. So a replica that dies or hangs costs a call that delay, not an error. Use one client
- * per thread. */
+ * 5 s. So a replica that dies or hangs costs a call that delay, not an error. Dialling is in
+ * the background; a call to a replica with no connection waits at most 1 s (or its time, if
+ * less) for one, and with none anywhere fails with UNAVAILABLE ("no connection to URL"), not
+ * after the whole timeout with DEADLINE_EXCEEDED. Use one client per thread. */
 int rfc_open(rfc_client **out, const char *const *urls, size_t nurls, int timeout_ms);
 
 /* TLS for tls+tcp:// URLs: the CA that must have signed the server's certificate (NULL = do

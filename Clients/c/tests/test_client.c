@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "recfuse_client.h"
 
@@ -137,6 +138,21 @@ main(int argc, char **argv)
 	if (rv == 0) protobuf_c_message_free_unpacked(&h->base, NULL);
 
 	rfc_close(c);
+
+	/* Nothing listens: UNAVAILABLE naming the URL (after the 1 s connect check), not a
+	 * DEADLINE_EXCEEDED after the whole 30 s timeout. */
+	char nobody[128];
+	snprintf(nobody, sizeof(nobody), "ipc:///tmp/rf-nobody-%ld.sock", (long) getpid());
+	const char *none[] = { nobody };
+	rfc_client *d = NULL;
+	CHECK(rfc_open(&d, none, 1, 30000) == 0, "open %s (nothing listens)", nobody);
+	if (d != NULL) {
+		Recfuse__V1__HealthResponse *dh = NULL;
+		rv = rfc_health(d, &dh);
+		CHECK(rv == RECFUSE__V1__CODE__UNAVAILABLE && strstr(rfc_errmsg(d), "no connection to ipc:///tmp/rf-nobody-"),
+		    "no listener -> UNAVAILABLE (%d: %s)", rv, rfc_errmsg(d));
+		rfc_close(d);
+	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 """Fixtures: a real `recfuse serve` process on ipc:// and tcp://127.0.0.1, serving a bundle
 trained on ml-100k (the test script fetches the data first)."""
+import contextlib
 import json
 import os
 import pathlib
@@ -31,6 +32,23 @@ def recfuse_bin() -> str:
         if p.exists():
             return str(p)
     pytest.fail("no recfuse binary: run `swift build` (or set RECFUSE_BIN)")
+
+
+FAKE_LLM = ROOT / "Tests" / "RecTestSupport" / "fake_openai.py"
+
+
+@contextlib.contextmanager
+def fake_llm_server(*args: str):
+    """The scripted OpenAI-compatible server on a free loopback port (extra args: its
+    slow-answer delay); yields its base URL without "/v1"."""
+    p = subprocess.Popen([sys.executable, "-u", str(FAKE_LLM), "0", *args], stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("PORT "), line
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        p.kill()
+        p.wait()
 
 
 def dead_http_url() -> str:

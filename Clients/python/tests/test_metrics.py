@@ -1,7 +1,5 @@
 """Prometheus /metrics, /healthz and /readyz on libnng's HTTP server (serve --metrics-listen)."""
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -10,7 +8,7 @@ import pytest
 import recfuse
 from recfuse import Code
 
-from conftest import ROOT, ServerProc, free_port
+from conftest import ServerProc, fake_llm_server, free_port
 
 
 def get(url):
@@ -76,27 +74,21 @@ def test_metrics_health_and_readiness(bundle_dir):
 def test_llm_metrics(bundle_dir):
     """With an LLM endpoint (the scripted fake on loopback), /metrics counts its calls and
     has a latency histogram of the ones not answered from the cache."""
-    fake = subprocess.Popen([sys.executable, "-u", str(ROOT / "Tests" / "RecTestSupport" / "fake_openai.py"), "0"],
-                            stdout=subprocess.PIPE, text=True)
-    line = fake.stdout.readline()
-    assert line.startswith("PORT "), line
-    base = f"http://127.0.0.1:{free_port()}"
-    s = ServerProc(bundle_dir, extra=["--metrics-listen", base, "--llm-base-url",
-                                      f"http://127.0.0.1:{int(line.split()[1])}/v1", "--llm-model", "normal"])
-    try:
-        with recfuse.Client(s.ipc, timeout=30) as c:
-            cands = [it.item_id for it in c.retrieve(user_id="196", k=10).items]
-            out = c.rerank(user_id="196", candidates=cands, judge=recfuse.recommender_pb2.JUDGE_LLM_POINTWISE)
-            assert not out.meta.degraded, out.meta
-        text = get(base + "/metrics")[2]
-        calls = sample(text, "recfuse_llm_calls_total")
-        hits = sample(text, "recfuse_llm_cache_hits_total")
-        assert calls == 10 and sample(text, "recfuse_llm_errors_total") == 0, text[-3000:]
-        assert sample(text, "recfuse_llm_call_duration_seconds_count") == calls - hits
-        assert sample(text, "recfuse_llm_call_duration_seconds_bucket", le="+Inf") == calls - hits
-        assert sample(text, "recfuse_llm_call_duration_seconds_bucket", le="60.0") <= calls - hits
-        assert sample(text, "recfuse_llm_call_duration_seconds_sum") > 0
-    finally:
-        s.stop()
-        fake.kill()
-        fake.wait()
+    with fake_llm_server() as llm:
+        base = f"http://127.0.0.1:{free_port()}"
+        s = ServerProc(bundle_dir, extra=["--metrics-listen", base, "--llm-base-url", llm + "/v1", "--llm-model", "normal"])
+        try:
+            with recfuse.Client(s.ipc, timeout=30) as c:
+                cands = [it.item_id for it in c.retrieve(user_id="196", k=10).items]
+                out = c.rerank(user_id="196", candidates=cands, judge=recfuse.recommender_pb2.JUDGE_LLM_POINTWISE)
+                assert not out.meta.degraded, out.meta
+            text = get(base + "/metrics")[2]
+            calls = sample(text, "recfuse_llm_calls_total")
+            hits = sample(text, "recfuse_llm_cache_hits_total")
+            assert calls == 10 and sample(text, "recfuse_llm_errors_total") == 0, text[-3000:]
+            assert sample(text, "recfuse_llm_call_duration_seconds_count") == calls - hits
+            assert sample(text, "recfuse_llm_call_duration_seconds_bucket", le="+Inf") == calls - hits
+            assert sample(text, "recfuse_llm_call_duration_seconds_bucket", le="60.0") <= calls - hits
+            assert sample(text, "recfuse_llm_call_duration_seconds_sum") > 0
+        finally:
+            s.stop()

@@ -12,9 +12,7 @@ import pytest
 import recfuse
 from recfuse.v1 import recommender_pb2 as pb
 
-from conftest import MODELS, ROOT, ServerProc, recfuse_bin
-
-FAKE = ROOT / "Tests" / "RecTestSupport" / "fake_openai.py"
+from conftest import MODELS, ROOT, ServerProc, fake_llm_server, recfuse_bin
 
 
 def run(*args, timeout=600):
@@ -38,12 +36,8 @@ def shop(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fake_llm():
-    p = subprocess.Popen([sys.executable, "-u", str(FAKE), "0"], stdout=subprocess.PIPE, text=True)
-    line = p.stdout.readline()
-    assert line.startswith("PORT "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}"
-    p.kill()
-    p.wait()
+    with fake_llm_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

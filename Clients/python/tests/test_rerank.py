@@ -5,7 +5,6 @@ match, anything else is not)."""
 import math
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -13,20 +12,14 @@ import recfuse
 from recfuse import Code
 from recfuse import recommender_pb2 as pb
 
-from conftest import dead_http_url, ROOT, ServerProc
-
-FAKE = ROOT / "Tests" / "RecTestSupport" / "fake_openai.py"
+from conftest import dead_http_url, fake_llm_server, ROOT, ServerProc
 
 
 @pytest.fixture(scope="module")
 def fake_llm():
     # Slow answers take 30 s: far beyond any deadline used here.
-    p = subprocess.Popen([sys.executable, "-u", str(FAKE), "0", "30"], stdout=subprocess.PIPE, text=True)
-    line = p.stdout.readline()
-    assert line.startswith("PORT "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
-    p.kill()
-    p.wait()
+    with fake_llm_server("30") as url:
+        yield url + "/v1"
 
 
 @pytest.fixture(scope="module")
