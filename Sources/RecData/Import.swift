@@ -95,11 +95,36 @@ public struct DatasetImport {
 
     /// Reads the inputs and writes the canonical dataset into `out` (created; files in it
     /// with the same names are replaced). Every error names the file, the line and the column.
+    ///
+    /// The files are written into a staging folder inside `out` and moved into place only
+    /// when everything has been read, `dataset.json` last: a failed import leaves `out` as it
+    /// was, never a partial dataset another command could load.
     public func run(into out: URL) throws -> Summary {
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
             throw RecError.invalidArgument("dataset name '\(name)' must be a plain file name")
         }
+        let fm = FileManager.default
+        try fm.createDirectory(at: out, withIntermediateDirectories: true)
+        let staging = out.appendingPathComponent(".import-\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: staging) }
+        let summary = try write(into: staging)
+        let files = ["\(name).inter", "\(name).item", "\(name).user", DatasetManifest.fileName]
+        for f in files {
+            let dst = out.appendingPathComponent(f)
+            try? fm.removeItem(at: dst)
+            let src = staging.appendingPathComponent(f)
+            if fm.fileExists(atPath: src.path) {
+                do { try fm.moveItem(at: src, to: dst) } catch {
+                    throw RecError(.unavailable, "cannot move \(src.path) to \(dst.path): \(error)", cause: error)
+                }
+            }
+        }
+        return summary
+    }
+
+    private func write(into out: URL) throws -> Summary {
         var seenUsers = Set<String>(), seenItems = Set<String>()
         var itemFields: [String] = [], userFields: [String] = []
         var itemsWithMeta = 0, usersWithMeta = 0

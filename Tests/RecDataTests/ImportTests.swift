@@ -198,6 +198,25 @@ import Testing
         refusal(DatasetImport(interactions: .init(ok), name: "../up"), out, "must be a plain file name")
     }
 
+    @Test func aFailedImportLeavesTheFolderAsItWas() throws {
+        let d = Dir()
+        let good = d.file("g.csv", "user_id,item_id\nu1,i1\n")
+        _ = try DatasetImport(interactions: .init(good), name: "x").run(into: d.out)
+        let before = try String(contentsOf: d.out.appendingPathComponent("x.inter"), encoding: .utf8)
+        // Fails on its last line, after many rows were already written out.
+        let rows = (0..<50_000).map { "u\($0),i\($0 % 7)" }.joined(separator: "\n")
+        let bad = d.file("b.csv", "user_id,item_id\n" + rows + "\nu9\n")
+        refusal(
+            DatasetImport(interactions: .init(bad), name: "x"), d.out, "b.csv:50002: 1 field where the header has 2")
+        #expect(try String(contentsOf: d.out.appendingPathComponent("x.inter"), encoding: .utf8) == before)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: d.out.path).sorted() == ["dataset.json", "x.inter"])
+        // Into a fresh folder: nothing at all that a loader could take for a dataset.
+        let fresh = d.url.appendingPathComponent("fresh")
+        refusal(DatasetImport(interactions: .init(bad), name: "y"), fresh, "b.csv:50002")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fresh.path).isEmpty)
+    }
+
     @Test func timestampsInEveryFormat() {
         #expect(DatasetImport.timestamp("1700000000", .auto) == 1_700_000_000)
         #expect(DatasetImport.timestamp("1700000000.9", .auto) == 1_700_000_000)
