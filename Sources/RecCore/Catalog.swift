@@ -38,6 +38,13 @@ public final class Catalog: Sendable {
 
     public var count: Int { ids.count }
 
+    /// How item `item` is named to people and models: its display title ("The Shawshank
+    /// Redemption (1994)"), or its id when it has no title.
+    public func displayTitle(_ item: Int32) -> String {
+        let m = meta[Int(item)]
+        return m.title.isEmpty ? ids[item] : m.displayTitle
+    }
+
     /// Genre index for a name, case-insensitive.
     public func genre(named name: String) -> Int16? { genreIndex[name.lowercased()] }
 }

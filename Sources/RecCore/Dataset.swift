@@ -103,6 +103,9 @@ public struct Dataset: Sendable {
         self.schema = schema
     }
 
+    /// Whether any interaction carries a rating (false: implicit feedback only).
+    public var hasRatings: Bool { interactions.contains { $0.rating > 0 } }
+
     /// The catalogue of this dataset's items, with its schema.
     public func makeCatalog() -> Catalog { Catalog(ids: items, meta: itemMeta, schema: schema) }
 

@@ -31,6 +31,10 @@ public struct DatasetSchema: Sendable, Equatable, Codable {
 
     public var isImplicit: Bool { feedback == .implicit }
 
+    /// What a user did with the items explanations cite: "rated highly", or "chose" for
+    /// implicit feedback.
+    public var likedVerb: String { isImplicit ? "chose" : "rated highly" }
+
     /// An English plural good enough for a domain noun: "product" → "products", "box" →
     /// "boxes", "category" → "categories"; `--domain-plural` overrides it.
     public static func plural(_ noun: String) -> String {

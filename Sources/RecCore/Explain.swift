@@ -113,7 +113,6 @@ extension Recommender {
         let genres = catalog.meta[Int(item)].genres.filter { $0.lowercased() != "unknown" }
         guard !genres.isEmpty else { return [] }
         let liked = user.history.filter { $0.rating >= 4 || $0.rating == 0 }
-        let chose = catalog.schema.isImplicit ? "chose" : "rated highly"
         let things = catalog.schema == .movies ? "items" : catalog.schema.domainPlural
         var counts: [String: Int] = [:]
         for e in liked {
@@ -122,21 +121,22 @@ extension Recommender {
         return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { g, n in
             Evidence(
                 kind: "shared_genre", item: nil, weight: Float(n) / Float(max(1, liked.count)),
-                detail: "\(n) of the \(liked.count) \(things) you \(chose) are \(g)", label: g)
+                detail: "\(n) of the \(liked.count) \(things) you \(catalog.schema.likedVerb) are \(g)", label: g)
         }
     }
 
     /// One or two sentences from the evidence, naming only items in it.
     func templateText(item: Int32, evidence: [Evidence]) -> String {
-        let title = displayTitle(item)
+        let title = catalog.displayTitle(item)
         var parts: [String] = []
-        let history = evidence.filter { $0.kind == "history_item" }.compactMap(\.item).prefix(3).map(displayTitle)
+        let history = evidence.filter { $0.kind == "history_item" }.compactMap(\.item).prefix(3).map(
+            catalog.displayTitle)
         if !history.isEmpty {
             parts.append("\(title) is recommended because you liked \(Self.list(history))")
         }
         let genres = evidence.filter { $0.kind == "shared_genre" }.prefix(2).map(\.label)
         let noun = catalog.schema == .movies ? "title" : catalog.schema.domain
-        let chose = catalog.schema.isImplicit ? "chose" : "rated highly"
+        let chose = catalog.schema.likedVerb
         if !genres.isEmpty {
             let g = Self.list(genres)
             parts.append(
@@ -157,11 +157,6 @@ extension Recommender {
                 "\(title) scores well for you overall, though no single item in your history stands out as the reason."
         }
         return parts.joined(separator: "; ") + "."
-    }
-
-    func displayTitle(_ item: Int32) -> String {
-        let m = catalog.meta[Int(item)]
-        return m.title.isEmpty ? catalog.ids[item] : m.displayTitle
     }
 
     static func list(_ xs: [String]) -> String {

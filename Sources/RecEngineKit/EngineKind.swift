@@ -38,7 +38,7 @@ extension EngineKind {
 
     /// The refusal of a kind that needs ratings, for a dataset that has none.
     public static func refuseImplicit(_ dataset: Dataset) throws {
-        guard needsRatings, !dataset.interactions.contains(where: { $0.rating > 0 }) else { return }
+        guard needsRatings, !dataset.hasRatings else { return }
         throw RecError.failedPrecondition(
             "engine '\(name)' predicts ratings and needs explicit feedback, but dataset '\(dataset.name)' has none "
                 + "(implicit: no interaction is rated); the ranking engines (ease, gat, rp3beta, popularity, "

@@ -24,9 +24,7 @@ public struct Explainer: Sendable {
         }
         guard let llm else { return degrade("no LLM is configured for explanations (serve --llm-base-url)") }
         let catalog = rec.catalog
-        let title = { (i: Int32) in
-            catalog.meta[Int(i)].title.isEmpty ? catalog.ids[i] : catalog.meta[Int(i)].displayTitle
-        }
+        let title = catalog.displayTitle
         let lines: [String] = e.evidence.map { x in
             switch x.kind {
             case "history_item": "they liked \(x.item.map(title) ?? "?") (weight \(String(format: "%.2f", x.weight)))"

@@ -96,7 +96,7 @@ public struct ProfileWriter {
             }
             return true
         }
-        let title = { (e: HistoryEntry) in catalog.meta[Int(e.item)].displayTitle }
+        let title = { (e: HistoryEntry) in catalog.displayTitle(e.item) }
         for start in stride(from: 0, to: all.count, by: chunkSize) {
             let chunk = Array(all[start..<min(all.count, start + chunkSize)])
             let history = chunk.map { store.histories.entries(of: $0) }

@@ -143,24 +143,16 @@ public enum Prompts {
             """)
 
     public static func itemProfile(_ facts: String, domain: DatasetSchema = .movies) -> [ChatMessage] {
-        if domain == .movies {
-            return [
-                .system(system),
-                .user(
-                    """
-                    Write a profile of this movie for a recommender system: \(facts)
-                    Answer {"overview": <2-3 sentence plot overview>, "attributes": [<5 short attributes: mood, \
-                    themes, style>], "description": <one sentence on who would enjoy it>}.
-                    """),
-            ]
-        }
+        let movies = domain == .movies
+        let overview = movies ? "plot overview" : "overview of what it is"
+        let attributes = movies ? "mood, themes, style" : "kind, use, style"
         return [
             .system(system(domain)),
             .user(
                 """
                 Write a profile of this \(domain.domain) for a recommender system: \(facts)
-                Answer {"overview": <2-3 sentence overview of what it is>, "attributes": [<5 short attributes: \
-                kind, use, style>], "description": <one sentence on who would enjoy it>}.
+                Answer {"overview": <2-3 sentence \(overview)>, "attributes": [<5 short attributes: \(attributes)>], \
+                "description": <one sentence on who would enjoy it>}.
                 """),
         ]
     }

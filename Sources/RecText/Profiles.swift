@@ -118,10 +118,11 @@ public enum Profiles {
 
     public static func item(_ index: Int, catalog: Catalog) -> ItemProfile {
         let m = catalog.meta[index]
-        let movies = catalog.schema == .movies, id = catalog.ids[Int32(index)]
+        let id = catalog.ids[Int32(index)]
         return ItemProfile(
-            id: id, title: m.title.isEmpty && !movies ? id : m.title, year: m.year, genres: m.genres,
-            fields: m.fields.isEmpty ? nil : m.fields, categoryLabel: movies ? nil : catalog.schema.categoryLabel)
+            id: id, title: m.title.isEmpty ? id : m.title, year: m.year, genres: m.genres,
+            fields: m.fields.isEmpty ? nil : m.fields,
+            categoryLabel: catalog.schema == .movies ? nil : catalog.schema.categoryLabel)
     }
 
     public static func items(_ catalog: Catalog) -> [ItemProfile] {
@@ -139,16 +140,12 @@ public enum Profiles {
         }
         let genres = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxGenres)
             .map(\.key)
-        let movies = catalog.schema == .movies
-        func title(_ e: HistoryEntry) -> String {
-            let m = catalog.meta[Int(e.item)]
-            return m.title.isEmpty && !movies ? catalog.ids[e.item] : displayTitle(m.title, year: m.year)
-        }
+        func title(_ e: HistoryEntry) -> String { catalog.displayTitle(e.item) }
         return UserProfile(
             id: id, age: meta.age, gender: meta.gender, occupation: meta.occupation,
             liked: liked.prefix(maxLiked).map(title), disliked: disliked.prefix(maxDisliked).map(title),
             dominantGenres: genres, summary: nil, attributes: meta.attributes.isEmpty ? nil : meta.attributes,
-            categoryLabel: movies ? nil : catalog.schema.categoryLabel)
+            categoryLabel: catalog.schema == .movies ? nil : catalog.schema.categoryLabel)
     }
 
     /// Entries rated at least `likedMin`: highest rated first, then the most recent. With

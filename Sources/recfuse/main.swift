@@ -86,7 +86,7 @@ struct FitOptions: ParsableArguments {
     /// `kinds` for `data`: with 'all' on implicit feedback, the kinds that need ratings are
     /// left out (said in the log); named, they refuse when fitted.
     func kinds(_ kinds: [String], engines: [String], for data: Dataset, log: Logger) throws -> [String] {
-        guard engines.contains("all"), !data.interactions.contains(where: { $0.rating > 0 }) else { return kinds }
+        guard engines.contains("all"), !data.hasRatings else { return kinds }
         let drop = try kinds.filter { try Registry.kind($0).needsRatings }
         if !drop.isEmpty {
             let list = drop.joined(separator: ", ")

@@ -34,6 +34,10 @@ import Testing
         #expect(r.contains("You are a careful movie recommendation assistant."))
         #expect(r.contains("Rate how relevant each candidate movie is to this user"))
         #expect(text(Prompts.preference(favourites: ["A"])).contains("These are a viewer's 10 favourite movies: A."))
-        #expect(text(Prompts.itemProfile("A.")).contains("2-3 sentence plot overview"))
+        #expect(
+            Prompts.itemProfile("A.").last?.content
+                == "Write a profile of this movie for a recommender system: A.\nAnswer {\"overview\": <2-3 sentence "
+                + "plot overview>, \"attributes\": [<5 short attributes: mood, themes, style>], \"description\": <one "
+                + "sentence on who would enjoy it>}.")
     }
 }
