@@ -52,6 +52,9 @@ let package = Package(
     targets: [
         // ---- system libraries (each imported by exactly one Swift target)
         .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(
             name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -73,6 +76,8 @@ let package = Package(
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
         .target(name: "RecANN", dependencies: ["CHNSW", "CRecKernels", "RecCore"], swiftSettings: optimisedInDebug),
         .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),
+        // The write store: the event log in SQLite (embedded) or PostgreSQL, with group commit.
+        .target(name: "RecStore", dependencies: ["CSQLite", "CLibPQ", "RecCore"]),
         .target(
             name: "RecData",
             dependencies: [
@@ -103,7 +108,7 @@ let package = Package(
         .target(
             name: "RecWire",
             dependencies: [
-                "RecCore", "RecData", "RecLLM", "CRecShims",
+                "RecCore", "RecData", "RecLLM", "RecStore", "CRecShims",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ]),
@@ -146,7 +151,7 @@ let package = Package(
             name: "recfuse",
             dependencies: [
                 "RecServer", "RecGRPC", "RecBench", "RecWire", "RecEngines", "RecEngineKit", "RecData", "RecCore",
-                "RecEval",
+                "RecEval", "RecStore",
                 "RecANN",
                 "RecText",
                 "RecLLM", "RecMath",
@@ -172,6 +177,7 @@ let package = Package(
         .testTarget(
             name: "RecANNTests", dependencies: ["RecANN", "CRecKernels", "RecCore"], swiftSettings: optimisedInDebug),
         .testTarget(name: "RecNNGTests", dependencies: ["RecNNG", "RecCore", "RecHTTP"]),
+        .testTarget(name: "RecStoreTests", dependencies: ["RecStore", "RecCore", "RecTestSupport"]),
         .testTarget(
             name: "RecDataTests",
             dependencies: [
@@ -202,7 +208,7 @@ let package = Package(
                 name: "RecWireTests",
                 dependencies: [
                     "RecWire", "RecEngines", "RecLLM", "RecFixtures", "RecTestSupport", "RecData", "RecCore",
-                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                    "RecStore", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 ]),
             .testTarget(
                 name: "RecServerTests",

@@ -55,6 +55,14 @@ public final class PopularityEngine: Engine {
     }
 }
 
+extension PopularityEngine: NewItemScoring {
+    /// A new item's popularity is its recorded feedback counted as training counted it (each
+    /// event is recent, so a decayed count takes it at full weight).
+    public func newItemModel(_ meta: ItemMeta, raters: [NewItemRater]) throws -> NewItemModel {
+        .constant(Float(raters.filter { $0.rating >= minRating }.count))
+    }
+}
+
 /// Per-genre popularity: popularity re-weighted by how much of the user's history falls in
 /// each of the item's genres — "popular among the genres you watch".
 ///

@@ -7,8 +7,12 @@ public struct UserQuery: Sendable {
     public var userIndex: Int32?
     /// The id as the caller gave it ("" for an anonymous user).
     public var rawID: String
-    /// Known + inline history, ordered by time, one entry per item.
+    /// Known + recorded + inline history, ordered by time, one entry per item; only items the
+    /// engines were trained on.
     public var history: [HistoryEntry]
+    /// Items of the history added to the catalogue after training (exclude-seen covers them;
+    /// engines never see them).
+    public var newItemsSeen: [Int32] = []
     /// Free-text preference, possibly empty.
     public var preference: String
     public var meta: UserMeta
@@ -23,6 +27,11 @@ public struct UserQuery: Sendable {
         self.preference = preference
         self.meta = meta
     }
+}
+
+extension UserQuery {
+    /// Every item of the history, those added since the bundle included (what exclude-seen leaves out).
+    public var seen: Set<Int32> { Set(history.map(\.item) + newItemsSeen) }
 }
 
 /// A scoring engine. Every model recfuse hosts (popularity, co-occurrence, SVD++, EASE,

@@ -73,6 +73,11 @@ extension Recommender {
         guard let item = catalog.ids.index(of: q.itemID) else {
             throw RecError.notFound("unknown item id '\(q.itemID)'")
         }
+        guard !isHidden(item) else { throw RecError.notFound("item '\(q.itemID)' was deleted") }
+        guard Int(item) < baseItemCount else {
+            throw RecError.failedPrecondition(
+                "item '\(q.itemID)' was added after the bundle was trained; its explanation needs the next bundle")
+        }
         guard q.maxEvidence >= 0, q.maxEvidence <= Self.maxEvidenceLimit else {
             throw RecError.invalidArgument(
                 "max_evidence must be at most \(Self.maxEvidenceLimit), got \(q.maxEvidence)")

@@ -7,17 +7,22 @@ struct CompiledFilter {
     private let minYear: Int?
     private let maxYear: Int?
     private let catalog: Catalog
+    /// Items deleted since the bundle (DeleteItem): never admitted.
+    private let hidden: ItemBits?
+    private let hiddenCount: Int
     /// Whether any constraint applies (an empty spec admits every item).
     let constrains: Bool
     /// Whether the spec has an allow list (then at most its size of items pass).
     var hasAllowList: Bool { allowed != nil }
     /// Items named by the deny list.
-    var deniedCount: Int { denied.count }
+    var deniedCount: Int { denied.count + hiddenCount }
 
-    /// `warnings` collects ids and genres that match nothing.
-    init(_ spec: FilterSpec, catalog: Catalog, warnings: inout [String]) {
+    /// `warnings` collects ids and genres that match nothing; `hidden` are deleted items.
+    init(_ spec: FilterSpec, catalog: Catalog, hidden: (bits: ItemBits, count: Int)? = nil, warnings: inout [String]) {
         self.catalog = catalog
-        constrains = !spec.isEmpty
+        self.hidden = hidden?.bits
+        hiddenCount = hidden?.count ?? 0
+        constrains = !spec.isEmpty || hiddenCount > 0
         minYear = spec.minYear
         maxYear = spec.maxYear
         if !spec.allow.isEmpty {
@@ -64,6 +69,7 @@ struct CompiledFilter {
         let i = Int(item)
         if let allowed, !allowed[i] { return false }
         if denied.contains(item) { return false }
+        if let hidden, hidden.contains(item) { return false }
         let genres = catalog.genreIDs[i]
         if let genreMask, !genres.contains(where: { genreMask[Int($0)] }) { return false }
         if let excludeGenreMask, genres.contains(where: { excludeGenreMask[Int($0)] }) { return false }

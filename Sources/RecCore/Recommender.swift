@@ -21,17 +21,49 @@ public final class Recommender: Sendable {
     /// Scratch for Rank's candidate checks (duplicates, exclude-seen): reused, so a request
     /// allocates nothing of catalogue size.
     private let rankSlots: ItemSlotsPool
+    /// The writes recorded since the bundle (feedback, users), read on every request; nil
+    /// without a store.
+    public let live: LiveState?
+    /// Items the engines were trained on: `0..<baseItemCount`. The catalogue's items beyond
+    /// were added since (UpsertItem) and are scored through `NewItemScoring`.
+    public let baseItemCount: Int
+    let changes: Changes?
+
+    /// The catalogue changes a recommender serves beyond its bundle (`applying`).
+    struct Changes: Sendable {
+        /// Deleted items.
+        var hidden: ItemBits
+        var hiddenCount: Int
+        /// Per engine name, per new item (index − baseItemCount): its model, nil when the
+        /// engine cannot score it (`gaps` says why).
+        var models: [String: [NewItemModel?]]
+        var gaps: [String: String]
+        var version: Int
+    }
 
     public static let defaultK = 10
 
-    public init(
+    public convenience init(
         catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
         fallbackEngine: String, limits: Limits = Limits(), bundleVersion: String,
-        indexes: [String: any ApproximateIndex] = [:], screens: [String: any ScoreScreen] = [:]
+        indexes: [String: any ApproximateIndex] = [:], screens: [String: any ScoreScreen] = [:],
+        live: LiveState? = nil
+    ) throws {
+        try self.init(
+            catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
+            fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
+            screens: screens, live: live, baseItemCount: catalog.count, changes: nil)
+    }
+
+    init(
+        catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
+        fallbackEngine: String, limits: Limits, bundleVersion: String,
+        indexes: [String: any ApproximateIndex], screens: [String: any ScoreScreen],
+        live: LiveState?, baseItemCount: Int, changes: Changes?
     ) throws {
         var map: [String: any Engine] = [:]
         for e in engines {
-            guard e.itemCount == catalog.count else {
+            guard e.itemCount == baseItemCount else {
                 throw RecError.failedPrecondition(
                     "engine '\(e.name)' scores \(e.itemCount) items, catalogue has \(catalog.count)")
             }
@@ -61,10 +93,156 @@ public final class Recommender: Sendable {
         self.fallbackEngine = fallbackEngine
         self.limits = limits
         self.bundleVersion = bundleVersion
+        self.live = live
+        self.baseItemCount = baseItemCount
+        self.changes = changes
         rankSlots = ItemSlotsPool(count: catalog.count)
     }
 
+    /// This bundle's recommender serving the writes recorded since: `live`'s feedback and
+    /// users on every request, and `changes` laid over the catalogue — items added (scored by
+    /// the engines that can, `NewItemScoring`), metadata replaced, items deleted (never in a
+    /// reply). Called on the bundle's own recommender (the engines, indexes and screens are
+    /// shared; with catalogue changes the catalogue is copied: O(items)).
+    public func serving(_ live: LiveState?, changes: CatalogueChanges = CatalogueChanges()) throws -> Recommender {
+        guard self.changes == nil, baseItemCount == catalog.count else {
+            throw RecError.internal("catalogue changes are laid over the bundle's own recommender only")
+        }
+        if changes.isEmpty {
+            return try Recommender(
+                catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
+                fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
+                screens: screens, live: live, baseItemCount: baseItemCount,
+                changes: changes.version == 0
+                    ? nil
+                    : Changes(
+                        hidden: ItemBits(count: 0), hiddenCount: 0, models: [:], gaps: [:], version: changes.version))
+        }
+        var ids = catalog.ids.ids, meta = catalog.meta
+        var added: [CatalogueChanges.Item] = []
+        for it in changes.upserted {
+            if let i = catalog.ids.index(of: it.id) {
+                meta[Int(i)] = it.meta
+            } else {
+                ids.append(it.id)
+                meta.append(it.meta)
+                added.append(it)
+            }
+        }
+        let cat =
+            added.isEmpty && changes.upserted.isEmpty
+            ? catalog : Catalog(ids: try IDMap(ids: ids), meta: meta, schema: catalog.schema)
+        var hidden = ItemBits(count: cat.count), hiddenCount = 0
+        for id in changes.deleted { if let i = cat.ids.index(of: id), hidden.insert(i) { hiddenCount += 1 } }
+        var models: [String: [NewItemModel?]] = [:], gaps: [String: String] = [:]
+        if !added.isEmpty {
+            for e in engines {
+                guard let s = e as? any NewItemScoring else {
+                    gaps[e.name] = "it scores only the items it was trained on"
+                    continue
+                }
+                models[e.name] = added.map { it in
+                    let raters = it.raters.map { NewItemRater(user: users.ids.index(of: $0.user), rating: $0.rating) }
+                    do { return try s.newItemModel(it.meta, raters: raters) } catch {
+                        gaps[e.name] = (error as? RecError)?.message ?? "\(error)"
+                        return nil
+                    }
+                }
+            }
+        }
+        return try Recommender(
+            catalog: cat, users: users, engines: engines, defaultEngine: defaultEngine,
+            fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
+            screens: screens, live: live, baseItemCount: baseItemCount,
+            changes: Changes(
+                hidden: hidden, hiddenCount: hiddenCount, models: models, gaps: gaps, version: changes.version))
+    }
+
+    /// Items added since the bundle (`applying`).
+    public var newItemCount: Int { catalog.count - baseItemCount }
+
+    /// `LiveState.catalogueVersion` of the changes served (0: none).
+    public var changesVersion: Int { changes?.version ?? 0 }
+
+    /// Whether item `i` was deleted.
+    public func isHidden(_ i: Int32) -> Bool { changes?.hidden.contains(i) ?? false }
+
+    /// Why `engine` cannot score (some) new items; nil when it scores all of them.
+    public func newItemGap(_ engine: String) -> String? {
+        guard newItemCount > 0 else { return nil }
+        return changes?.gaps[engine]
+    }
+
+    /// The engines that score every new item, and those that do not (with why).
+    public var newItemScoring: (scoredBy: [String], notScoredBy: [String]) {
+        var yes: [String] = [], no: [String] = []
+        for e in engines {
+            if let gap = newItemGap(e.name) { no.append("\(e.name): \(gap)") } else { yes.append(e.name) }
+        }
+        return (yes, no)
+    }
+
+    /// `engine`'s scores of the new items `items` (indices ≥ baseItemCount) for `user`; NaN
+    /// where it cannot score one (left out of replies).
+    func newItemScores(_ engine: any Engine, _ user: UserQuery, _ items: [Int32]) throws -> [Float] {
+        guard let models = changes?.models[engine.name] else { return items.map { _ in .nan } }
+        var vector: UserVector?
+        var out: [Float] = []
+        out.reserveCapacity(items.count)
+        for i in items {
+            switch models[Int(i) - baseItemCount] {
+            case .none: out.append(.nan)
+            case .constant(let c)?: out.append(c)
+            case .vector(let v, let bias)?:
+                if vector == nil, let dot = engine as? any DotProductEngine,
+                    case .vector(let x) = try dot.userVector(for: user)
+                {
+                    vector = x
+                }
+                guard let x = vector, x.x.count == v.count else {
+                    out.append(.nan)
+                    continue
+                }
+                var s = x.offset + bias
+                for j in v.indices { s += x.x[j] * v[j] }
+                out.append(s)
+            }
+        }
+        return out
+    }
+
+    /// The new items (all of them), for merging into a Retrieve reply.
+    private var newItems: [Int32] { (baseItemCount..<catalog.count).map { Int32($0) } }
+
+    /// A reply over the engines' items with the new items merged in: the best `k` of both.
+    private func mergingNew(
+        _ r: Recommendation, k: Int, _ user: UserQuery, seen: Set<Int32>, _ filter: CompiledFilter
+    ) throws -> Recommendation {
+        guard newItemCount > 0, let engine = byName[r.engine] else { return r }
+        var out = r
+        let fresh = newItems.filter { !seen.contains($0) && filter.admits($0) }
+        if !fresh.isEmpty {
+            let scores = try newItemScores(engine, user, fresh)
+            var entries = r.items.map { TopK.Entry(index: $0.item, score: $0.score) }
+            for (i, s) in zip(fresh, scores) where s.isFinite { entries.append(.init(index: i, score: s)) }
+            var ranked = TopK.sorted(entries)
+            if ranked.count > k { ranked.removeLast(ranked.count - k) }
+            out.items = ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
+        }
+        if let gap = newItemGap(engine.name) {
+            out.warnings.append(
+                "\(newItemCount) item(s) added since the bundle are not scored by '\(engine.name)' before the next "
+                    + "bundle (\(gap))")
+        }
+        return out
+    }
+
     // MARK: - Retrieve
+
+    private var hiddenSpec: (bits: ItemBits, count: Int)? {
+        guard let c = changes, c.hiddenCount > 0 else { return nil }
+        return (c.hidden, c.hiddenCount)
+    }
 
     public func retrieve(_ q: RetrieveQuery, deadline: Deadline = .none) throws -> Recommendation {
         let k = q.k == 0 ? min(Self.defaultK, limits.maxK) : q.k
@@ -74,7 +252,7 @@ public final class Recommender: Sendable {
         try checkFilterSize(q.filters)
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
-        let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: hiddenSpec, warnings: &warnings)
         var path = "exact"
         let name = q.engine.isEmpty ? defaultEngine : q.engine
         if q.path == .approximate || (q.path == .auto && catalog.count >= limits.annMinItems),
@@ -108,14 +286,20 @@ public final class Recommender: Sendable {
         _ q: RetrieveQuery, k: Int, _ user: UserQuery, _ filter: CompiledFilter, warnings: [String],
         deadline: Deadline
     ) throws -> Recommendation {
-        try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
-            let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        var r = try scored(q.engine, user, items: nil, warnings: warnings, deadline: deadline) { engine, scores in
+            let seen = q.excludeSeen ? user.seen : []
             let top = TopK.select(scores, k: k) { i in
                 let item = Int32(i)
                 return !seen.contains(item) && filter.admits(item)
             }
             return top.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
+        if let gap = newItemGap(r.engine) {
+            r.warnings.append(
+                "\(newItemCount) item(s) added since the bundle are not scored by '\(r.engine)' before the next "
+                    + "bundle (\(gap))")
+        }
+        return r
     }
 
     /// The exact pass through the engine's score screen: the screen's bounds leave the items
@@ -132,7 +316,7 @@ public final class Recommender: Sendable {
         else { return nil }
         try deadline.check("scoring")
         guard case .vector(let v) = try engine.userVector(for: user) else { return nil }
-        let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        let seen = q.excludeSeen ? user.seen : []
         let fetch = min(catalog.count, Self.expectedToPass(k: k, seen: seen.count, filter, filter.admittedFraction()))
         guard
             let candidates = screen.candidates(v, k: k, fetch: fetch, keep: { !seen.contains($0) && filter.admits($0) })
@@ -145,7 +329,7 @@ public final class Recommender: Sendable {
             items: Self.ranked(candidates, scores, k: k, engine: engine), engine: engine.name,
             requestedEngine: engine.name)
         r.warnings = warnings
-        return r
+        return try mergingNew(r, k: k, user, seen: seen, filter)
     }
 
     /// How many of the best items to look at so that `k` of them should pass exclude-seen
@@ -188,7 +372,7 @@ public final class Recommender: Sendable {
         }
         try deadline.check("scoring")
         guard case .vector(let v) = try engine.userVector(for: user) else { return .exact(nil) }
-        let seen = q.excludeSeen ? Set(user.history.map(\.item)) : []
+        let seen = q.excludeSeen ? user.seen : []
         var kept: [Int32] = []
         for attempt in 0..<2 {
             fetch = min(fetch, catalog.count)
@@ -204,7 +388,7 @@ public final class Recommender: Sendable {
             items: Self.ranked(kept, scores, k: k, engine: engine), engine: engine.name, requestedEngine: engine.name)
         r.warnings = warnings
         r.retrieval = index.path
-        return .served(r)
+        return .served(try mergingNew(r, k: k, user, seen: seen, filter))
     }
 
     // MARK: - Rank
@@ -220,7 +404,7 @@ public final class Recommender: Sendable {
         try checkFilterSize(q.filters)
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
-        let filter = CompiledFilter(q.filters, catalog: catalog, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: hiddenSpec, warnings: &warnings)
         var unknown: [String] = []
         var candidates: [Int32] = []
         candidates.reserveCapacity(q.candidates.count)
@@ -229,6 +413,7 @@ public final class Recommender: Sendable {
         // user and already a candidate, 0 already a candidate.
         rankSlots.with { slots in
             for h in user.history where q.excludeSeen { slots.set(h.item, -2) }
+            for i in user.newItemsSeen where q.excludeSeen { slots.set(i, -2) }
             for id in q.candidates {
                 guard let i = catalog.ids.index(of: id) else {
                     unknown.append(id)
@@ -250,6 +435,14 @@ public final class Recommender: Sendable {
         if filtered > 0 { warnings.append("\(filtered) candidate(s) removed by filters or exclude_seen") }
         var result = try scored(q.engine, user, items: candidates, warnings: warnings, deadline: deadline) {
             engine, scores in Self.ranked(candidates, scores, k: q.k, engine: engine)
+        }
+        if newItemCount > 0, let gap = newItemGap(result.engine) {
+            let unscored = candidates.filter { Int($0) >= baseItemCount }
+            if !unscored.isEmpty {
+                result.warnings.append(
+                    "\(unscored.count) candidate(s) added since the bundle left out: '\(result.engine)' cannot score "
+                        + "them before the next bundle (\(gap))")
+            }
         }
         result.unknownItems = unknown
         return result
@@ -283,15 +476,27 @@ public final class Recommender: Sendable {
         var q = UserQuery(rawID: spec.id, preference: spec.preference, meta: spec.meta)
         var history = HistoryBuilder(catalogCount: catalog.count)
         if !spec.id.isEmpty {
+            let recorded = live?.history(of: spec.id)
+            let attributes = live?.userMeta(spec.id)
+            // Attributes: the request's, then UpsertUser's, then the bundle's.
+            for m in [attributes, users.ids.index(of: spec.id).map { users.meta[Int($0)] }] {
+                guard let m else { continue }
+                q.meta.age = q.meta.age ?? m.age
+                q.meta.gender = q.meta.gender ?? m.gender
+                q.meta.occupation = q.meta.occupation ?? m.occupation
+                q.meta.zip = q.meta.zip ?? m.zip
+                if q.meta.attributes.isEmpty { q.meta.attributes = m.attributes }
+            }
             if let u = users.ids.index(of: spec.id) {
                 q.userIndex = u
-                let stored = users.meta[Int(u)]
-                q.meta.age = q.meta.age ?? stored.age
-                q.meta.gender = q.meta.gender ?? stored.gender
-                q.meta.occupation = q.meta.occupation ?? stored.occupation
                 for e in users.histories.entries(of: u) { history.add(e) }
-            } else {
+            } else if recorded == nil && attributes == nil {
                 warnings.append("unknown user id '\(spec.id)'")
+            }
+            // Recorded feedback (Feedback RPC) after the bundle's, before the inline items.
+            for h in recorded ?? [] {
+                guard let i = catalog.ids.index(of: h.itemID) else { continue }
+                history.add(HistoryEntry(item: i, rating: h.rating, timestamp: h.timestamp))
             }
         }
         var unknownItems = 0
@@ -308,6 +513,11 @@ public final class Recommender: Sendable {
         }
         if unknownItems > 0 { warnings.append("\(unknownItems) unknown item id(s) in user.history ignored") }
         q.history = history.entries
+        if newItemCount > 0 {
+            // Engines see only the items they were trained on; exclude-seen sees every item.
+            q.newItemsSeen = q.history.lazy.filter { Int($0.item) >= self.baseItemCount }.map(\.item)
+            if !q.newItemsSeen.isEmpty { q.history.removeAll { Int($0.item) >= self.baseItemCount } }
+        }
         return q
     }
 
@@ -347,7 +557,10 @@ public final class Recommender: Sendable {
             (engine, _, degraded) = try chooseEngine(requested, user)
             scores = []
         } else {
-            switch try engine.answer(user, items: items) {
+            // New items (added since the bundle) are scored apart: engines know only the others.
+            let split = newItemCount > 0 ? items?.contains { Int($0) >= baseItemCount } ?? true : false
+            let engineItems = split ? items?.filter { Int($0) < baseItemCount } : items
+            switch try engine.answer(user, items: engineItems) {
             case .scores(let s): scores = s
             case .declined(let reason):
                 guard let fallback = byName[fallbackEngine], fallback !== engine else {
@@ -355,7 +568,25 @@ public final class Recommender: Sendable {
                 }
                 degraded = "\(engine.name): \(reason); scored by \(fallback.name)"
                 engine = fallback
-                scores = try fallback.score(user, items: items)
+                scores = try fallback.score(user, items: engineItems)
+            }
+            try check(scores, count: engineItems?.count ?? baseItemCount, engine)
+            if split {
+                if let items {
+                    let fresh = items.filter { Int($0) >= baseItemCount }
+                    let freshScores = try newItemScores(engine, user, fresh)
+                    var (b, f) = (0, 0)
+                    scores = items.map { i in
+                        if Int(i) < baseItemCount {
+                            defer { b += 1 }
+                            return scores[b]
+                        }
+                        defer { f += 1 }
+                        return freshScores[f]
+                    }
+                } else {
+                    scores += try newItemScores(engine, user, newItems)
+                }
             }
         }
         try check(scores, count: items?.count ?? catalog.count, engine)

@@ -201,6 +201,8 @@ public struct Limits: Sendable, Equatable {
     /// Catalogue size from which the bundle loader gives every dot-product engine an int8
     /// score screen, so the exact Retrieve reads a quarter of the bytes (`Int.max`: never).
     public var screenMinItems: Int = 20_000
+    /// Most events one Feedback request may carry.
+    public var maxFeedbackBatch: Int = 10_000
 
     public init() {}
 }

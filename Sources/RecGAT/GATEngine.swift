@@ -499,3 +499,12 @@ public final class GATEngine: Engine, Explaining, ItemEmbeddingEngine {
         return t
     }
 }
+
+extension GATEngine: NewItemScoring {
+    /// One inductive pass for the item node, from its metadata and the bundle's users who gave it
+    /// a positive (or unrated) interaction, as `itemVector` does.
+    public func newItemModel(_ meta: ItemMeta, raters: [NewItemRater]) throws -> NewItemModel {
+        let users = raters.compactMap { r in r.user.flatMap { isMessageEdge(r.rating) ? $0 : nil } }
+        return .vector(try itemVector(meta: meta, positiveUsers: users), bias: 0)
+    }
+}

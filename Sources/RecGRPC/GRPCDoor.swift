@@ -199,7 +199,8 @@ struct RecommenderMethods: RegistrableRPCService {
         RFRecommender.Method.Retrieve.descriptor, RFRecommender.Method.Rank.descriptor,
         RFRecommender.Method.Rerank.descriptor, RFRecommender.Method.Explain.descriptor,
         RFRecommender.Method.Health.descriptor, RFRecommender.Method.Info.descriptor,
-        RFAdmin.Method.Reload.descriptor,
+        RFRecommender.Method.Feedback.descriptor, RFRecommender.Method.UpsertUser.descriptor,
+        RFAdmin.Method.Reload.descriptor, RFAdmin.Method.UpsertItem.descriptor, RFAdmin.Method.DeleteItem.descriptor,
     ]
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -219,6 +220,11 @@ struct RecommenderMethods: RegistrableRPCService {
         "/\(RFRecommender.Method.Rerank.descriptor.fullyQualifiedMethod)",
         "/\(RFRecommender.Method.Explain.descriptor.fullyQualifiedMethod)",
         "/\(RFAdmin.Method.Reload.descriptor.fullyQualifiedMethod)",
+        // Writes wait for the store's commit (a disk flush, or PostgreSQL over the network).
+        "/\(RFRecommender.Method.Feedback.descriptor.fullyQualifiedMethod)",
+        "/\(RFRecommender.Method.UpsertUser.descriptor.fullyQualifiedMethod)",
+        "/\(RFAdmin.Method.UpsertItem.descriptor.fullyQualifiedMethod)",
+        "/\(RFAdmin.Method.DeleteItem.descriptor.fullyQualifiedMethod)",
     ]
 
     /// Metadata keys that describe the HTTP/2 request itself, not the call.

@@ -115,6 +115,15 @@ public final class Reranker: Sendable {
                 base.items.sort { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }
             }
         }
+        // The judges read the trained catalogue's profiles and vectors: items added since are
+        // left out until the next bundle.
+        let added = base.items.count
+        base.items.removeAll { Int($0.item) >= rec.baseItemCount }
+        if base.items.count < added {
+            base.warnings.append(
+                "\(added - base.items.count) item(s) added since the bundle left out: Rerank judges them from the next "
+                    + "bundle on")
+        }
         let items = base.items.map(\.item)
         let baseScores = base.items.map(\.score)
         var warnings = base.warnings

@@ -212,3 +212,14 @@ public enum TextKind: EngineKind {
             modelSHA256: try params.string("model_sha256"))
     }
 }
+
+extension TextEngine: NewItemScoring {
+    /// A new item's vector is its profile embedded, as the bundle's items were.
+    public func newItemModel(_ meta: ItemMeta, raters: [NewItemRater]) throws -> NewItemModel {
+        guard let encoder else {
+            throw RecError.failedPrecondition("text encoder unavailable (\(encoderProblem ?? "not loaded"))")
+        }
+        let c = Catalog(ids: try IDMap(ids: ["new"]), meta: [meta], schema: catalog.schema)
+        return .vector(encoder.embed(Profiles.item(0, catalog: c).text), bias: 0)
+    }
+}

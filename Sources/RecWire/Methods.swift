@@ -7,8 +7,10 @@ public enum Methods {
     public static let explain = "/recfuse.v1.Recommender/Explain"
     public static let health = "/recfuse.v1.Recommender/Health"
     public static let info = "/recfuse.v1.Recommender/Info"
+    public static let feedback = "/recfuse.v1.Recommender/Feedback"
+    public static let upsertUser = "/recfuse.v1.Recommender/UpsertUser"
 
-    public static let all = [retrieve, rank, rerank, explain, health, info]
+    public static let all = [retrieve, rank, rerank, explain, health, info, feedback, upsertUser]
 
     /// The gRPC health-checking protocol's Check (grpc/health/v1/health.proto), answered over
     /// NNG too; its Watch streams, so only the gRPC door serves it.
@@ -18,4 +20,9 @@ public enum Methods {
 
     /// `recfuse.v1.Admin` (admin.proto): needs the server's admin token.
     public static let adminReload = "/recfuse.v1.Admin/Reload"
+    public static let upsertItem = "/recfuse.v1.Admin/UpsertItem"
+    public static let deleteItem = "/recfuse.v1.Admin/DeleteItem"
+    /// Catalogue writes: need the admin token like Reload.
+    public static let adminWrites: Set<String> = [upsertItem, deleteItem]
+    public static let admin = [adminReload, upsertItem, deleteItem]
 }

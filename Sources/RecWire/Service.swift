@@ -18,15 +18,27 @@ public final class Service: Sendable {
     public static let version = "0.1.0"
 
     /// What new calls are served by: the recommender, and the response encoder of its catalogue.
-    private struct Served: Sendable {
+    struct Served: Sendable {
+        /// The bundle's own recommender, and the one that serves: the bundle with the store's
+        /// writes laid over it (the same object without a store).
+        let base: Recommender
         let recommender: Recommender
         let items: ItemListEncoder
-        init(_ r: Recommender) {
+        init(base: Recommender, serving r: Recommender, reuse: Served? = nil) {
+            self.base = base
             recommender = r
-            items = ItemListEncoder(catalog: r.catalog)
+            // The encoder's tables follow the catalogue; feedback alone leaves it as it was.
+            items =
+                reuse.flatMap { $0.items.catalog === r.catalog ? $0.items : nil } ?? ItemListEncoder(catalog: r.catalog)
         }
     }
-    private let state: Mutex<Served>
+    let state: Mutex<Served>
+    /// The write store and the state it feeds, once `attachStore` is called.
+    let writes = Mutex<Writes?>(nil)
+    /// One catalogue rebuild at a time.
+    let rebuilding = NSLock()
+    /// A `scheduleRefresh` is due.
+    let refreshPending = Mutex(false)
     private let started = ContinuousClock.now
     /// The fusion stage (Rerank) and LLM explanations; both share one LLM client, if any.
     public let reranker: Reranker
@@ -35,7 +47,7 @@ public final class Service: Sendable {
     public let admission = Admission()
 
     public init(_ recommender: Recommender, llm: LLMClient? = nil, defaultJudge: JudgeKind = .local) {
-        state = Mutex(Served(recommender))
+        state = Mutex(Served(base: recommender, serving: recommender))
         reranker = Reranker(llm: llm, defaultJudge: defaultJudge)
         explainer = Explainer(llm: llm)
     }
@@ -126,9 +138,12 @@ public final class Service: Sendable {
     public var current: Recommender { served.recommender }
     private var served: Served { state.withLock { $0 } }
 
-    /// Replaces the served recommender; calls in flight finish on the old one.
+    /// Replaces the served bundle (its recommender, with the store's writes laid over it);
+    /// calls in flight finish on the old one.
     public func swap(_ r: Recommender) {
-        let next = Served(r)  // the encoder's tables are built before the swap, not by a call
+        rebuilding.lock()
+        defer { rebuilding.unlock() }
+        let next = served(base: r, reuse: nil)  // the encoder's tables are built before the swap, not by a call
         state.withLock { $0 = next }
     }
 
@@ -214,6 +229,7 @@ public final class Service: Sendable {
                     "deadline passed \(late.microseconds / 1000) ms before the request was picked up (queued behind "
                         + "other requests, or sent with little time left); not worked on")
             }
+            if Methods.adminWrites.contains(env.method) { try authorise(env) }
             if env.method == Methods.adminReload {
                 try authorise(env)
                 let req: RFReloadRequest = try decode(env.payload, env.method)
@@ -421,10 +437,18 @@ public final class Service: Sendable {
         case Methods.info:
             let _: RFInfoRequest = try decode(payload, method)
             return try info(rec).serializedData()
+        case Methods.feedback:
+            return try feedback(try decode(payload, method), rec).serializedData()
+        case Methods.upsertUser:
+            return try upsertUser(try decode(payload, method)).serializedData()
+        case Methods.upsertItem:
+            return try upsertItem(try decode(payload, method)).serializedData()
+        case Methods.deleteItem:
+            return try deleteItem(try decode(payload, method), rec).serializedData()
         default:
             throw RecError.unimplemented(
                 "unknown method '\(method)'; this server answers "
-                    + (Methods.all + [Methods.healthCheck]).joined(separator: ", ")
+                    + (Methods.all + [Methods.healthCheck] + Methods.admin).joined(separator: ", ")
             )
         }
     }
@@ -485,11 +509,20 @@ public final class Service: Sendable {
         out.limits.maxTextBytes = UInt32(rec.limits.maxTextBytes)
         out.limits.maxHistory = UInt32(rec.limits.maxHistory)
         out.limits.annMinItems = UInt32(clamping: rec.limits.annMinItems)
+        out.limits.maxFeedbackBatch = UInt32(clamping: rec.limits.maxFeedbackBatch)
         out.methods = Methods.all
+        if let w = writes.withLock({ $0 }) {
+            let c = w.live.counts
+            out.store.kind = w.log.backend.kind
+            out.store.sequence = UInt64(max(0, c.sequence))
+            out.store.feedbackEvents = UInt64(c.feedbackEvents)
+            out.store.newItems = UInt32(rec.newItemCount)
+            out.store.deletedItems = UInt32(c.deletedItems)
+        }
         return out
     }
 
-    private func decode<M: SwiftProtobuf.Message>(_ payload: Data, _ method: String) throws -> M {
+    func decode<M: SwiftProtobuf.Message>(_ payload: Data, _ method: String) throws -> M {
         do { return try M(serializedBytes: payload) } catch {
             throw RecError.wrapping(
                 error, "payload of \(method) does not decode as \(M.protoMessageName): ", code: .invalidArgument)

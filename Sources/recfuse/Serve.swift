@@ -8,6 +8,7 @@ import RecGRPC
 import RecLLM
 import RecMath
 import RecServer
+import RecStore
 import RecWire
 
 struct Serve: ParsableCommand {
@@ -91,6 +92,18 @@ struct Serve: ParsableCommand {
             """
     )
     var adminTokenFile: String?
+    @Option(
+        help:
+            """
+            Record writes (Feedback, UpsertUser, UpsertItem, DeleteItem) in this store and serve them: \
+            sqlite:PATH (or a PATH ending .sqlite or .db: the embedded database, WAL mode) or postgres://... \
+            Without it the server is read-only and writes fail with FAILED_PRECONDITION.
+            """
+    )
+    var store: String?
+    @Option(help: "Seconds between looks at a shared (PostgreSQL) store for other replicas' writes.")
+    var storePoll: Double = 0.2
+    @Option(help: "Most events one Feedback request may carry.") var maxFeedbackBatch: Int = Limits().maxFeedbackBatch
     @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
 
@@ -103,6 +116,8 @@ struct Serve: ParsableCommand {
             limits.maxCandidates = maxCandidates
             limits.maxHistory = maxHistory
             limits.maxTextBytes = maxTextBytes
+            guard maxFeedbackBatch >= 1 else { throw RecError.invalidArgument("--max-feedback-batch must be >= 1") }
+            limits.maxFeedbackBatch = maxFeedbackBatch
             guard annMinItems >= 0, (0...100_000).contains(hnswEfSearch) else {
                 throw RecError.invalidArgument("--ann-min-items must be >= 0 and --hnsw-ef-search in 0...100000")
             }
@@ -151,6 +166,36 @@ struct Serve: ParsableCommand {
                     """)
             }
             service.setFacts(facts)
+            if let store {
+                let t0 = ContinuousClock.now
+                let backend = try StoreURL.open(store)
+                let replayed = try service.attachStore(backend)
+                log.info(
+                    """
+                    store \(backend.kind) \(store): \(replayed) events replayed in \
+                    \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s
+                    """)
+                if backend.isShared {
+                    guard storePoll > 0 else { throw RecError.invalidArgument("--store-poll must be > 0") }
+                    let interval = storePoll
+                    let follower = Thread { [service] in
+                        var failing = false
+                        while true {
+                            Thread.sleep(forTimeInterval: interval)
+                            do {
+                                try service.followStore()
+                                if failing { log.info("store readable again") }
+                                failing = false
+                            } catch {
+                                if !failing { log.error("cannot read the store: \(error)") }
+                                failing = true
+                            }
+                        }
+                    }
+                    follower.name = "recfuse-store-follow"
+                    follower.start()
+                }
+            }
             let reloader = Service.Reloader(bundleDir: bundle, load: load)
             let token = try adminTokenFile.map { f in
                 let t = try String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -223,6 +268,7 @@ struct Serve: ParsableCommand {
             service.setServing(false)
             grpc?.shutdown(timeout: config.drainTimeout)
             server.shutdown()
+            (service.eventLog?.backend as? SQLiteEventStore)?.checkpoint()
             endpoint?.stop()
             withExtendedLifetime(hangup) {}
         } catch { fail(error) }

@@ -13,8 +13,9 @@ from .v1 import admin_pb2
 from .v1 import recommender_pb2 as pb
 
 SERVICE = "recfuse.v1.Recommender"
-METHODS = {name: f"/{SERVICE}/{name}" for name in ("Retrieve", "Rank", "Rerank", "Explain", "Health", "Info")}
-METHODS["Reload"] = "/recfuse.v1.Admin/Reload"
+METHODS = {name: f"/{SERVICE}/{name}"
+           for name in ("Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Feedback", "UpsertUser")}
+METHODS.update({name: f"/recfuse.v1.Admin/{name}" for name in ("Reload", "UpsertItem", "DeleteItem")})
 
 #: URL schemes NNG dials (the server listens on the same ones).
 SCHEMES = ("ipc://", "tcp://", "tcp4://", "tcp6://", "tls+tcp://", "tls+tcp4://", "tls+tcp6://", "ws://", "wss://",
@@ -316,6 +317,79 @@ def explain_call(user_id: Any = None, item_id: Any = "", engine: Any = "", histo
 
 def reload_call(bundle_dir: Any = "") -> Call[admin_pb2.ReloadResponse]:
     return Call("Reload", admin_pb2.ReloadRequest(bundle_dir=_str("bundle_dir", bundle_dir)), admin_pb2.ReloadResponse)
+
+
+#: One feedback event: a mapping with user_id, item_id and optionally rating, timestamp,
+#: event_id, event_type; or a FeedbackEvent message.
+EventLike = Union[Mapping[str, Any], Any]
+
+
+def _fields(name: str, v: Any) -> List[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, Mapping):
+        raise TypeError(f"{name} must be a mapping of str to str, not {type(v).__name__}")
+    out = []
+    for k, x in v.items():
+        out.append(pb.Field(name=_str(f"{name} key", k), value=_str(f"{name}[{k!r}]", x)))
+    return out
+
+
+def feedback_call(events: Any) -> Call[pb.FeedbackResponse]:
+    if isinstance(events, (str, bytes)) or isinstance(events, Mapping):
+        raise TypeError("events must be a list of events (mappings or FeedbackEvent), not one "
+                        f"{type(events).__name__}")
+    req = pb.FeedbackRequest()
+    for n, e in enumerate(list(events)):
+        if isinstance(e, pb.FeedbackEvent):
+            req.events.append(e)
+            continue
+        if not isinstance(e, Mapping):
+            raise TypeError(f"events[{n}] must be a mapping or a FeedbackEvent, not {type(e).__name__}")
+        unknown = set(e) - {"user_id", "item_id", "rating", "timestamp", "event_id", "event_type"}
+        if unknown:
+            raise ValueError(f"events[{n}] has unknown keys {sorted(unknown)}")
+        rating = _float(f"events[{n}].rating", e.get("rating", 0.0))
+        if rating < 0:
+            raise ValueError(f"events[{n}].rating must be >= 0 (0 = implicit), got {rating}")
+        req.events.append(pb.FeedbackEvent(
+            user_id=_id(f"events[{n}].user_id", e.get("user_id"), required=True),
+            item_id=_id(f"events[{n}].item_id", e.get("item_id"), required=True),
+            rating=rating, timestamp=_int(f"events[{n}].timestamp", e.get("timestamp", 0)),
+            event_id=_str(f"events[{n}].event_id", e.get("event_id", "")),
+            event_type=_str(f"events[{n}].event_type", e.get("event_type", ""))))
+    if not req.events:
+        raise ValueError("events is empty")
+    return Call("Feedback", req, pb.FeedbackResponse)
+
+
+def upsert_user_call(user_id: Any, attributes: Any = None, age: Any = 0, gender: Any = "", occupation: Any = "",
+                     event_id: Any = "") -> Call[pb.WriteResponse]:
+    req = pb.UpsertUserRequest(user_id=_id("user_id", user_id, required=True), age=_int("age", age),
+                               gender=_str("gender", gender), occupation=_str("occupation", occupation),
+                               event_id=_str("event_id", event_id))
+    req.attributes.extend(_fields("attributes", attributes))
+    return Call("UpsertUser", req, pb.WriteResponse)
+
+
+def upsert_item_call(item_id: Any, title: Any = "", categories: Any = (), fields: Any = None, year: Any = 0,
+                     event_id: Any = "") -> Call[pb.WriteResponse]:
+    req = admin_pb2.UpsertItemRequest(item_id=_id("item_id", item_id, required=True), title=_str("title", title),
+                                      year=_int("year", year), event_id=_str("event_id", event_id))
+    req.categories.extend(_ids("categories", categories))
+    req.fields.extend(_fields("fields", fields))
+    return Call("UpsertItem", req, pb.WriteResponse)
+
+
+def delete_item_call(item_id: Any, event_id: Any = "") -> Call[pb.WriteResponse]:
+    return Call("DeleteItem", admin_pb2.DeleteItemRequest(item_id=_id("item_id", item_id, required=True),
+                                                          event_id=_str("event_id", event_id)), pb.WriteResponse)
+
+
+def admin_metadata(token: Any, metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    meta = check_metadata(metadata)
+    meta["authorization"] = f"Bearer {_str('token', token)}"
+    return meta
 
 
 def check_metadata(metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:

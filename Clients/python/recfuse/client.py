@@ -398,6 +398,33 @@ class Client:
         meta["authorization"] = f"Bearer {rq._str('token', token)}"
         return self._run(rq.reload_call(bundle_dir), timeout, meta, request_id)
 
+    def feedback(self, events: Sequence[Any], *, timeout: Optional[float] = None,
+                   metadata: Optional[Mapping[str, str]] = None, request_id: str = "") -> pb.FeedbackResponse:
+        """Records interactions (mappings with user_id, item_id and optionally rating (0 = implicit),
+        timestamp, event_id, event_type), all or none; returns once they are durable."""
+        return self._run(rq.feedback_call(events), timeout, metadata, request_id)
+
+    def upsert_user(self, user_id: str, attributes: Optional[Mapping[str, str]] = None, *, age: int = 0,
+                      gender: str = "", occupation: str = "", event_id: str = "", timeout: Optional[float] = None,
+                      metadata: Optional[Mapping[str, str]] = None, request_id: str = "") -> pb.WriteResponse:
+        """Creates a user or replaces their attributes."""
+        return self._run(rq.upsert_user_call(user_id, attributes, age, gender, occupation, event_id),
+                         timeout, metadata, request_id)
+
+    def upsert_item(self, token: str, item_id: str, title: str = "", *, categories: Sequence[str] = (),
+                      fields: Optional[Mapping[str, str]] = None, year: int = 0, event_id: str = "",
+                      timeout: Optional[float] = None, metadata: Optional[Mapping[str, str]] = None,
+                      request_id: str = "") -> pb.WriteResponse:
+        """Admin: adds an item or replaces its metadata; `.scored_by` / `.not_scored_by` name the engines."""
+        return self._run(rq.upsert_item_call(item_id, title, categories, fields, year, event_id), timeout,
+                         rq.admin_metadata(token, metadata), request_id)
+
+    def delete_item(self, token: str, item_id: str, *, event_id: str = "", timeout: Optional[float] = None,
+                      metadata: Optional[Mapping[str, str]] = None, request_id: str = "") -> pb.WriteResponse:
+        """Admin: hides an item from every reply from now on."""
+        return self._run(rq.delete_item_call(item_id, event_id), timeout, rq.admin_metadata(token, metadata),
+                         request_id)
+
     # -- many users at once
     def _map(self, calls: List[rq.Call[Any]], concurrency: int, return_exceptions: bool,
              timeout: Optional[float], metadata: Optional[Mapping[str, str]]) -> List[Any]:

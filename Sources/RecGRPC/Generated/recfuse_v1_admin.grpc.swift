@@ -41,9 +41,37 @@ public enum RFAdmin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "UpsertItem" metadata.
+        public enum UpsertItem: Sendable {
+            /// Request type for "UpsertItem".
+            public typealias Input = RFUpsertItemRequest
+            /// Response type for "UpsertItem".
+            public typealias Output = RFWriteResponse
+            /// Descriptor for "UpsertItem".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "recfuse.v1.Admin"),
+                method: "UpsertItem",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteItem" metadata.
+        public enum DeleteItem: Sendable {
+            /// Request type for "DeleteItem".
+            public typealias Input = RFDeleteItemRequest
+            /// Response type for "DeleteItem".
+            public typealias Output = RFWriteResponse
+            /// Descriptor for "DeleteItem".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "recfuse.v1.Admin"),
+                method: "DeleteItem",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "recfuse.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            Reload.descriptor
+            Reload.descriptor,
+            UpsertItem.descriptor,
+            DeleteItem.descriptor
         ]
     }
 }
@@ -88,6 +116,44 @@ extension RFAdmin {
             request: GRPCCore.StreamingServerRequest<RFReloadRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<RFReloadResponse>
+
+        /// Handle the "UpsertItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+        /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+        /// > WriteResponse says which cannot before the next bundle.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `RFUpsertItemRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `RFWriteResponse` messages.
+        func upsertItem(
+            request: GRPCCore.StreamingServerRequest<RFUpsertItemRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse>
+
+        /// Handle the "DeleteItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hides an item from every reply from now on (UpsertItem brings it back).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `RFDeleteItemRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `RFWriteResponse` messages.
+        func deleteItem(
+            request: GRPCCore.StreamingServerRequest<RFDeleteItemRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse>
     }
 
     /// Service protocol for the "recfuse.v1.Admin" service.
@@ -116,6 +182,44 @@ extension RFAdmin {
             request: GRPCCore.ServerRequest<RFReloadRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<RFReloadResponse>
+
+        /// Handle the "UpsertItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+        /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+        /// > WriteResponse says which cannot before the next bundle.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertItemRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `RFWriteResponse` message.
+        func upsertItem(
+            request: GRPCCore.ServerRequest<RFUpsertItemRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<RFWriteResponse>
+
+        /// Handle the "DeleteItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hides an item from every reply from now on (UpsertItem brings it back).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFDeleteItemRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `RFWriteResponse` message.
+        func deleteItem(
+            request: GRPCCore.ServerRequest<RFDeleteItemRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<RFWriteResponse>
     }
 
     /// Simple service protocol for the "recfuse.v1.Admin" service.
@@ -142,6 +246,44 @@ extension RFAdmin {
             request: RFReloadRequest,
             context: GRPCCore.ServerContext
         ) async throws -> RFReloadResponse
+
+        /// Handle the "UpsertItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+        /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+        /// > WriteResponse says which cannot before the next bundle.
+        ///
+        /// - Parameters:
+        ///   - request: A `RFUpsertItemRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `RFWriteResponse` to respond with.
+        func upsertItem(
+            request: RFUpsertItemRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> RFWriteResponse
+
+        /// Handle the "DeleteItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hides an item from every reply from now on (UpsertItem brings it back).
+        ///
+        /// - Parameters:
+        ///   - request: A `RFDeleteItemRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `RFWriteResponse` to respond with.
+        func deleteItem(
+            request: RFDeleteItemRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> RFWriteResponse
     }
 }
 
@@ -155,6 +297,28 @@ extension RFAdmin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<RFReloadResponse>(),
             handler: { request, context in
                 try await self.reload(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: RFAdmin.Method.UpsertItem.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFUpsertItemRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<RFWriteResponse>(),
+            handler: { request, context in
+                try await self.upsertItem(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: RFAdmin.Method.DeleteItem.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFDeleteItemRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<RFWriteResponse>(),
+            handler: { request, context in
+                try await self.deleteItem(
                     request: request,
                     context: context
                 )
@@ -176,6 +340,28 @@ extension RFAdmin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func upsertItem(
+        request: GRPCCore.StreamingServerRequest<RFUpsertItemRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse> {
+        let response = try await self.upsertItem(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deleteItem(
+        request: GRPCCore.StreamingServerRequest<RFDeleteItemRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse> {
+        let response = try await self.deleteItem(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -187,6 +373,32 @@ extension RFAdmin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<RFReloadResponse> {
         return GRPCCore.ServerResponse<RFReloadResponse>(
             message: try await self.reload(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func upsertItem(
+        request: GRPCCore.ServerRequest<RFUpsertItemRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<RFWriteResponse> {
+        return GRPCCore.ServerResponse<RFWriteResponse>(
+            message: try await self.upsertItem(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteItem(
+        request: GRPCCore.ServerRequest<RFDeleteItemRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<RFWriteResponse> {
+        return GRPCCore.ServerResponse<RFWriteResponse>(
+            message: try await self.deleteItem(
                 request: request.message,
                 context: context
             ),
@@ -226,6 +438,54 @@ extension RFAdmin {
             deserializer: some GRPCCore.MessageDeserializer<RFReloadResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFReloadResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpsertItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+        /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+        /// > WriteResponse says which cannot before the next bundle.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertItemRequest` message.
+        ///   - serializer: A serializer for `RFUpsertItemRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func upsertItem<Result>(
+            request: GRPCCore.ClientRequest<RFUpsertItemRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFUpsertItemRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hides an item from every reply from now on (UpsertItem brings it back).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFDeleteItemRequest` message.
+        ///   - serializer: A serializer for `RFDeleteItemRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteItem<Result>(
+            request: GRPCCore.ClientRequest<RFDeleteItemRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFDeleteItemRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -279,6 +539,76 @@ extension RFAdmin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "UpsertItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+        /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+        /// > WriteResponse says which cannot before the next bundle.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertItemRequest` message.
+        ///   - serializer: A serializer for `RFUpsertItemRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func upsertItem<Result>(
+            request: GRPCCore.ClientRequest<RFUpsertItemRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFUpsertItemRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: RFAdmin.Method.UpsertItem.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteItem" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hides an item from every reply from now on (UpsertItem brings it back).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFDeleteItemRequest` message.
+        ///   - serializer: A serializer for `RFDeleteItemRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteItem<Result>(
+            request: GRPCCore.ClientRequest<RFDeleteItemRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFDeleteItemRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: RFAdmin.Method.DeleteItem.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -310,6 +640,66 @@ extension RFAdmin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<RFReloadRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<RFReloadResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpsertItem" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+    /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+    /// > WriteResponse says which cannot before the next bundle.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `RFUpsertItemRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func upsertItem<Result>(
+        request: GRPCCore.ClientRequest<RFUpsertItemRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.upsertItem(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<RFUpsertItemRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFWriteResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteItem" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Hides an item from every reply from now on (UpsertItem brings it back).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `RFDeleteItemRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteItem<Result>(
+        request: GRPCCore.ClientRequest<RFDeleteItemRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteItem(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<RFDeleteItemRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFWriteResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -347,6 +737,74 @@ extension RFAdmin.ClientProtocol {
             metadata: metadata
         )
         return try await self.reload(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpsertItem" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Adds an item to the catalogue or replaces its metadata. Engines that can
+    /// > score a new item from its metadata (text, GAT, popularity) do so at once;
+    /// > WriteResponse says which cannot before the next bundle.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func upsertItem<Result>(
+        _ message: RFUpsertItemRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<RFUpsertItemRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.upsertItem(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteItem" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Hides an item from every reply from now on (UpsertItem brings it back).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteItem<Result>(
+        _ message: RFDeleteItemRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<RFDeleteItemRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteItem(
             request: request,
             options: options,
             onResponse: handleResponse

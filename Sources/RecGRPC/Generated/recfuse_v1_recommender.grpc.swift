@@ -108,6 +108,32 @@ public enum RFRecommender: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Feedback" metadata.
+        public enum Feedback: Sendable {
+            /// Request type for "Feedback".
+            public typealias Input = RFFeedbackRequest
+            /// Response type for "Feedback".
+            public typealias Output = RFFeedbackResponse
+            /// Descriptor for "Feedback".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "recfuse.v1.Recommender"),
+                method: "Feedback",
+                type: .unary
+            )
+        }
+        /// Namespace for "UpsertUser" metadata.
+        public enum UpsertUser: Sendable {
+            /// Request type for "UpsertUser".
+            public typealias Input = RFUpsertUserRequest
+            /// Response type for "UpsertUser".
+            public typealias Output = RFWriteResponse
+            /// Descriptor for "UpsertUser".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "recfuse.v1.Recommender"),
+                method: "UpsertUser",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "recfuse.v1.Recommender" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Retrieve.descriptor,
@@ -115,7 +141,9 @@ public enum RFRecommender: Sendable {
             Rerank.descriptor,
             Explain.descriptor,
             Health.descriptor,
-            Info.descriptor
+            Info.descriptor,
+            Feedback.descriptor,
+            UpsertUser.descriptor
         ]
     }
 }
@@ -250,6 +278,46 @@ extension RFRecommender {
             request: GRPCCore.StreamingServerRequest<RFInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<RFInfoResponse>
+
+        /// Handle the "Feedback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records interactions (ratings, views, purchases) in the server's store.
+        /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+        /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+        /// > when the server runs without a store (serve --store).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `RFFeedbackRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `RFFeedbackResponse` messages.
+        func feedback(
+            request: GRPCCore.StreamingServerRequest<RFFeedbackRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<RFFeedbackResponse>
+
+        /// Handle the "UpsertUser" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a user or replaces their attributes (profile-based engines and
+        /// > new users' text profiles use them).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `RFUpsertUserRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `RFWriteResponse` messages.
+        func upsertUser(
+            request: GRPCCore.StreamingServerRequest<RFUpsertUserRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse>
     }
 
     /// Service protocol for the "recfuse.v1.Recommender" service.
@@ -368,6 +436,46 @@ extension RFRecommender {
             request: GRPCCore.ServerRequest<RFInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<RFInfoResponse>
+
+        /// Handle the "Feedback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records interactions (ratings, views, purchases) in the server's store.
+        /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+        /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+        /// > when the server runs without a store (serve --store).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFFeedbackRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `RFFeedbackResponse` message.
+        func feedback(
+            request: GRPCCore.ServerRequest<RFFeedbackRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<RFFeedbackResponse>
+
+        /// Handle the "UpsertUser" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a user or replaces their attributes (profile-based engines and
+        /// > new users' text profiles use them).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertUserRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `RFWriteResponse` message.
+        func upsertUser(
+            request: GRPCCore.ServerRequest<RFUpsertUserRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<RFWriteResponse>
     }
 
     /// Simple service protocol for the "recfuse.v1.Recommender" service.
@@ -484,6 +592,46 @@ extension RFRecommender {
             request: RFInfoRequest,
             context: GRPCCore.ServerContext
         ) async throws -> RFInfoResponse
+
+        /// Handle the "Feedback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records interactions (ratings, views, purchases) in the server's store.
+        /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+        /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+        /// > when the server runs without a store (serve --store).
+        ///
+        /// - Parameters:
+        ///   - request: A `RFFeedbackRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `RFFeedbackResponse` to respond with.
+        func feedback(
+            request: RFFeedbackRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> RFFeedbackResponse
+
+        /// Handle the "UpsertUser" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a user or replaces their attributes (profile-based engines and
+        /// > new users' text profiles use them).
+        ///
+        /// - Parameters:
+        ///   - request: A `RFUpsertUserRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `RFWriteResponse` to respond with.
+        func upsertUser(
+            request: RFUpsertUserRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> RFWriteResponse
     }
 }
 
@@ -557,6 +705,28 @@ extension RFRecommender.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: RFRecommender.Method.Feedback.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFFeedbackRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<RFFeedbackResponse>(),
+            handler: { request, context in
+                try await self.feedback(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: RFRecommender.Method.UpsertUser.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFUpsertUserRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<RFWriteResponse>(),
+            handler: { request, context in
+                try await self.upsertUser(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -623,6 +793,28 @@ extension RFRecommender.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<RFInfoResponse> {
         let response = try await self.info(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func feedback(
+        request: GRPCCore.StreamingServerRequest<RFFeedbackRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<RFFeedbackResponse> {
+        let response = try await self.feedback(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func upsertUser(
+        request: GRPCCore.StreamingServerRequest<RFUpsertUserRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse> {
+        let response = try await self.upsertUser(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -704,6 +896,32 @@ extension RFRecommender.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<RFInfoResponse> {
         return GRPCCore.ServerResponse<RFInfoResponse>(
             message: try await self.info(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func feedback(
+        request: GRPCCore.ServerRequest<RFFeedbackRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<RFFeedbackResponse> {
+        return GRPCCore.ServerResponse<RFFeedbackResponse>(
+            message: try await self.feedback(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func upsertUser(
+        request: GRPCCore.ServerRequest<RFUpsertUserRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<RFWriteResponse> {
+        return GRPCCore.ServerResponse<RFWriteResponse>(
+            message: try await self.upsertUser(
                 request: request.message,
                 context: context
             ),
@@ -858,6 +1076,56 @@ extension RFRecommender {
             deserializer: some GRPCCore.MessageDeserializer<RFInfoResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Feedback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records interactions (ratings, views, purchases) in the server's store.
+        /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+        /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+        /// > when the server runs without a store (serve --store).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFFeedbackRequest` message.
+        ///   - serializer: A serializer for `RFFeedbackRequest` messages.
+        ///   - deserializer: A deserializer for `RFFeedbackResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func feedback<Result>(
+            request: GRPCCore.ClientRequest<RFFeedbackRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFFeedbackRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFFeedbackResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFFeedbackResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpsertUser" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a user or replaces their attributes (profile-based engines and
+        /// > new users' text profiles use them).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertUserRequest` message.
+        ///   - serializer: A serializer for `RFUpsertUserRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func upsertUser<Result>(
+            request: GRPCCore.ClientRequest<RFUpsertUserRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFUpsertUserRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1081,6 +1349,78 @@ extension RFRecommender {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Feedback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records interactions (ratings, views, purchases) in the server's store.
+        /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+        /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+        /// > when the server runs without a store (serve --store).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFFeedbackRequest` message.
+        ///   - serializer: A serializer for `RFFeedbackRequest` messages.
+        ///   - deserializer: A deserializer for `RFFeedbackResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func feedback<Result>(
+            request: GRPCCore.ClientRequest<RFFeedbackRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFFeedbackRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFFeedbackResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFFeedbackResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: RFRecommender.Method.Feedback.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpsertUser" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates a user or replaces their attributes (profile-based engines and
+        /// > new users' text profiles use them).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFUpsertUserRequest` message.
+        ///   - serializer: A serializer for `RFUpsertUserRequest` messages.
+        ///   - deserializer: A deserializer for `RFWriteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func upsertUser<Result>(
+            request: GRPCCore.ClientRequest<RFUpsertUserRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFUpsertUserRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: RFRecommender.Method.UpsertUser.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1257,6 +1597,68 @@ extension RFRecommender.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<RFInfoRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<RFInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Feedback" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records interactions (ratings, views, purchases) in the server's store.
+    /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+    /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+    /// > when the server runs without a store (serve --store).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `RFFeedbackRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func feedback<Result>(
+        request: GRPCCore.ClientRequest<RFFeedbackRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFFeedbackResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.feedback(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<RFFeedbackRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFFeedbackResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpsertUser" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates a user or replaces their attributes (profile-based engines and
+    /// > new users' text profiles use them).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `RFUpsertUserRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func upsertUser<Result>(
+        request: GRPCCore.ClientRequest<RFUpsertUserRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.upsertUser(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<RFUpsertUserRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFWriteResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1459,6 +1861,76 @@ extension RFRecommender.ClientProtocol {
             metadata: metadata
         )
         return try await self.info(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Feedback" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records interactions (ratings, views, purchases) in the server's store.
+    /// > Acknowledged once durable; from then on every Retrieve, Rank and Rerank
+    /// > for the user uses them (and exclude_seen covers them). FAILED_PRECONDITION
+    /// > when the server runs without a store (serve --store).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func feedback<Result>(
+        _ message: RFFeedbackRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFFeedbackResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<RFFeedbackRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.feedback(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpsertUser" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates a user or replaces their attributes (profile-based engines and
+    /// > new users' text profiles use them).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func upsertUser<Result>(
+        _ message: RFUpsertUserRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<RFUpsertUserRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.upsertUser(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -896,6 +896,9 @@ public nonisolated struct RFLimits: Sendable {
   /// index (for engines that have one).
   public var annMinItems: UInt32 = 0
 
+  /// Most events one FeedbackRequest may carry.
+  public var maxFeedbackBatch: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -956,11 +959,168 @@ public nonisolated struct RFInfoResponse: @unchecked Sendable {
     set {_uniqueStorage()._bundleCreated = newValue}
   }
 
+  /// The write store ("sqlite", "postgres", or "" without one) and what it
+  /// holds beyond the bundle.
+  public var store: RFStoreInfo {
+    get {_storage._store ?? RFStoreInfo()}
+    set {_uniqueStorage()._store = newValue}
+  }
+  /// Returns true if `store` has been explicitly set.
+  public var hasStore: Bool {_storage._store != nil}
+  /// Clears the value of `store`. Subsequent reads from it will return its default value.
+  public mutating func clearStore() {_uniqueStorage()._store = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct RFStoreInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: String = String()
+
+  public var sequence: UInt64 = 0
+
+  public var feedbackEvents: UInt64 = 0
+
+  /// Items added since the bundle, and items deleted.
+  public var newItems: UInt32 = 0
+
+  public var deletedItems: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One interaction.
+public nonisolated struct RFFeedbackEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Chosen by the client: an event whose id the store already holds is not
+  /// recorded again (counted in FeedbackResponse.duplicates). Empty = no
+  /// deduplication.
+  public var eventID: String = String()
+
+  /// A user the bundle knows, or a new one (their history starts here).
+  public var userID: String = String()
+
+  /// An item of the catalogue or one added by UpsertItem; unknown or deleted
+  /// items fail the whole request with NOT_FOUND.
+  public var itemID: String = String()
+
+  /// Explicit rating on the dataset's scale; 0 = implicit (consumed).
+  public var rating: Float = 0
+
+  /// Unix seconds; 0 = when the server received it.
+  public var timestamp: Int64 = 0
+
+  /// Free label ("view", "purchase", "rating"): stored, not interpreted.
+  public var eventType: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct RFFeedbackRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Recorded in one transaction: all or none. At most the server's
+  /// max_feedback_batch events (Info.limits).
+  public var events: [RFFeedbackEvent] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct RFFeedbackResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Events recorded now, and events skipped because their id was recorded
+  /// before.
+  public var recorded: UInt32 = 0
+
+  public var duplicates: UInt32 = 0
+
+  /// The store's sequence number after this write.
+  public var sequence: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A named free-text attribute ("brand": "Acme", "city": "Lyon").
+public nonisolated struct RFField: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var value: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct RFUpsertUserRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As FeedbackEvent.event_id.
+  public var eventID: String = String()
+
+  public var userID: String = String()
+
+  public var age: UInt32 = 0
+
+  public var gender: String = String()
+
+  public var occupation: String = String()
+
+  public var attributes: [RFField] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The reply to UpsertUser, UpsertItem and DeleteItem.
+public nonisolated struct RFWriteResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// True when the event id was recorded before (nothing changed now).
+  public var duplicate: Bool = false
+
+  public var sequence: UInt64 = 0
+
+  /// UpsertItem: the engines that score the item from now on, and those that
+  /// cannot before the next bundle is trained (with why).
+  public var scoredBy: [String] = []
+
+  public var notScoredBy: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -2052,7 +2212,7 @@ nonisolated extension RFDatasetInfo: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Limits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_message_bytes\0\u{3}max_k\0\u{3}max_candidates\0\u{3}max_text_bytes\0\u{3}max_history\0\u{3}ann_min_items\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_message_bytes\0\u{3}max_k\0\u{3}max_candidates\0\u{3}max_text_bytes\0\u{3}max_history\0\u{3}ann_min_items\0\u{3}max_feedback_batch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2066,6 +2226,7 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxTextBytes) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxHistory) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.annMinItems) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxFeedbackBatch) }()
       default: break
       }
     }
@@ -2090,6 +2251,9 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.annMinItems != 0 {
       try visitor.visitSingularUInt32Field(value: self.annMinItems, fieldNumber: 6)
     }
+    if self.maxFeedbackBatch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxFeedbackBatch, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2100,6 +2264,7 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.maxTextBytes != rhs.maxTextBytes {return false}
     if lhs.maxHistory != rhs.maxHistory {return false}
     if lhs.annMinItems != rhs.annMinItems {return false}
+    if lhs.maxFeedbackBatch != rhs.maxFeedbackBatch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2107,7 +2272,7 @@ nonisolated extension RFLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
 
 nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InfoResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}bundle_version\0\u{1}dataset\0\u{1}engines\0\u{3}default_engine\0\u{1}limits\0\u{1}methods\0\u{3}bundle_created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}bundle_version\0\u{1}dataset\0\u{1}engines\0\u{3}default_engine\0\u{1}limits\0\u{1}methods\0\u{3}bundle_created\0\u{1}store\0")
 
   fileprivate class _StorageClass {
     var _serverVersion: String = String()
@@ -2118,6 +2283,7 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _limits: RFLimits? = nil
     var _methods: [String] = []
     var _bundleCreated: String = String()
+    var _store: RFStoreInfo? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2136,6 +2302,7 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _limits = source._limits
       _methods = source._methods
       _bundleCreated = source._bundleCreated
+      _store = source._store
     }
   }
 
@@ -2162,6 +2329,7 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
         case 7: try { try decoder.decodeRepeatedStringField(value: &_storage._methods) }()
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._bundleCreated) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._store) }()
         default: break
         }
       }
@@ -2198,6 +2366,9 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._bundleCreated.isEmpty {
         try visitor.visitSingularStringField(value: _storage._bundleCreated, fieldNumber: 8)
       }
+      try { if let v = _storage._store {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2215,10 +2386,321 @@ nonisolated extension RFInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._limits != rhs_storage._limits {return false}
         if _storage._methods != rhs_storage._methods {return false}
         if _storage._bundleCreated != rhs_storage._bundleCreated {return false}
+        if _storage._store != rhs_storage._store {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFStoreInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StoreInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sequence\0\u{3}feedback_events\0\u{3}new_items\0\u{3}deleted_items\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.feedbackEvents) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.newItems) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.deletedItems) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 2)
+    }
+    if self.feedbackEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.feedbackEvents, fieldNumber: 3)
+    }
+    if self.newItems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.newItems, fieldNumber: 4)
+    }
+    if self.deletedItems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.deletedItems, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFStoreInfo, rhs: RFStoreInfo) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.feedbackEvents != rhs.feedbackEvents {return false}
+    if lhs.newItems != rhs.newItems {return false}
+    if lhs.deletedItems != rhs.deletedItems {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFFeedbackEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedbackEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}user_id\0\u{3}item_id\0\u{1}rating\0\u{1}timestamp\0\u{3}event_type\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 4: try { try decoder.decodeSingularFloatField(value: &self.rating) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.timestamp) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.eventType) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 3)
+    }
+    if self.rating.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.rating, fieldNumber: 4)
+    }
+    if self.timestamp != 0 {
+      try visitor.visitSingularInt64Field(value: self.timestamp, fieldNumber: 5)
+    }
+    if !self.eventType.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventType, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFFeedbackEvent, rhs: RFFeedbackEvent) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.rating != rhs.rating {return false}
+    if lhs.timestamp != rhs.timestamp {return false}
+    if lhs.eventType != rhs.eventType {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFFeedbackRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedbackRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFFeedbackRequest, rhs: RFFeedbackRequest) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFFeedbackResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedbackResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recorded\0\u{1}duplicates\0\u{1}sequence\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.recorded) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.duplicates) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.recorded != 0 {
+      try visitor.visitSingularUInt32Field(value: self.recorded, fieldNumber: 1)
+    }
+    if self.duplicates != 0 {
+      try visitor.visitSingularUInt32Field(value: self.duplicates, fieldNumber: 2)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFFeedbackResponse, rhs: RFFeedbackResponse) -> Bool {
+    if lhs.recorded != rhs.recorded {return false}
+    if lhs.duplicates != rhs.duplicates {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFField: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Field"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFField, rhs: RFField) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFUpsertUserRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpsertUserRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}user_id\0\u{1}age\0\u{1}gender\0\u{1}occupation\0\u{1}attributes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.age) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.gender) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.occupation) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.attributes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if self.age != 0 {
+      try visitor.visitSingularUInt32Field(value: self.age, fieldNumber: 3)
+    }
+    if !self.gender.isEmpty {
+      try visitor.visitSingularStringField(value: self.gender, fieldNumber: 4)
+    }
+    if !self.occupation.isEmpty {
+      try visitor.visitSingularStringField(value: self.occupation, fieldNumber: 5)
+    }
+    if !self.attributes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.attributes, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFUpsertUserRequest, rhs: RFUpsertUserRequest) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.age != rhs.age {return false}
+    if lhs.gender != rhs.gender {return false}
+    if lhs.occupation != rhs.occupation {return false}
+    if lhs.attributes != rhs.attributes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFWriteResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WriteResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}duplicate\0\u{1}sequence\0\u{3}scored_by\0\u{3}not_scored_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.duplicate) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.scoredBy) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.notScoredBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.duplicate != false {
+      try visitor.visitSingularBoolField(value: self.duplicate, fieldNumber: 1)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 2)
+    }
+    if !self.scoredBy.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scoredBy, fieldNumber: 3)
+    }
+    if !self.notScoredBy.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notScoredBy, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFWriteResponse, rhs: RFWriteResponse) -> Bool {
+    if lhs.duplicate != rhs.duplicate {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.scoredBy != rhs.scoredBy {return false}
+    if lhs.notScoredBy != rhs.notScoredBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

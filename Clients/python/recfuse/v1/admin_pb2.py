@@ -11,9 +11,10 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from recfuse.v1 import recommender_pb2 as recfuse_dot_v1_dot_recommender__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16recfuse/v1/admin.proto\x12\nrecfuse.v1\"#\n\rReloadRequest\x12\x12\n\nbundle_dir\x18\x01 \x01(\t\"X\n\x0eReloadResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t\x12\x14\n\x0cload_seconds\x18\x03 \x01(\x01\x32H\n\x05\x41\x64min\x12?\n\x06Reload\x12\x19.recfuse.v1.ReloadRequest\x1a\x1a.recfuse.v1.ReloadResponseB\x05\xba\x02\x02RFb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16recfuse/v1/admin.proto\x12\nrecfuse.v1\x1a\x1crecfuse/v1/recommender.proto\"#\n\rReloadRequest\x12\x12\n\nbundle_dir\x18\x01 \x01(\t\"X\n\x0eReloadResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t\x12\x14\n\x0cload_seconds\x18\x03 \x01(\x01\"\x8a\x01\n\x11UpsertItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\r\x12\x12\n\ncategories\x18\x05 \x03(\t\x12!\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x11.recfuse.v1.Field\"6\n\x11\x44\x65leteItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t2\xd8\x01\n\x05\x41\x64min\x12?\n\x06Reload\x12\x19.recfuse.v1.ReloadRequest\x1a\x1a.recfuse.v1.ReloadResponse\x12\x46\n\nUpsertItem\x12\x1d.recfuse.v1.UpsertItemRequest\x1a\x19.recfuse.v1.WriteResponse\x12\x46\n\nDeleteItem\x12\x1d.recfuse.v1.DeleteItemRequest\x1a\x19.recfuse.v1.WriteResponseB\x05\xba\x02\x02RFb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'recfuse.v1.admin_pb2', globals())
@@ -21,10 +22,14 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'\272\002\002RF'
-  _RELOADREQUEST._serialized_start=38
-  _RELOADREQUEST._serialized_end=73
-  _RELOADRESPONSE._serialized_start=75
-  _RELOADRESPONSE._serialized_end=163
-  _ADMIN._serialized_start=165
-  _ADMIN._serialized_end=237
+  _RELOADREQUEST._serialized_start=68
+  _RELOADREQUEST._serialized_end=103
+  _RELOADRESPONSE._serialized_start=105
+  _RELOADRESPONSE._serialized_end=193
+  _UPSERTITEMREQUEST._serialized_start=196
+  _UPSERTITEMREQUEST._serialized_end=334
+  _DELETEITEMREQUEST._serialized_start=336
+  _DELETEITEMREQUEST._serialized_end=390
+  _ADMIN._serialized_start=393
+  _ADMIN._serialized_end=609
 # @@protoc_insertion_point(module_scope)

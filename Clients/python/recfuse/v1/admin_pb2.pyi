@@ -1,8 +1,18 @@
+from recfuse.v1 import recommender_pb2 as _recommender_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeleteItemRequest(_message.Message):
+    __slots__ = ["event_id", "item_id"]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    item_id: str
+    def __init__(self, event_id: _Optional[str] = ..., item_id: _Optional[str] = ...) -> None: ...
 
 class ReloadRequest(_message.Message):
     __slots__ = ["bundle_dir"]
@@ -19,3 +29,19 @@ class ReloadResponse(_message.Message):
     load_seconds: float
     previous_version: str
     def __init__(self, bundle_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., load_seconds: _Optional[float] = ...) -> None: ...
+
+class UpsertItemRequest(_message.Message):
+    __slots__ = ["categories", "event_id", "fields", "item_id", "title", "year"]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    event_id: str
+    fields: _containers.RepeatedCompositeFieldContainer[_recommender_pb2.Field]
+    item_id: str
+    title: str
+    year: int
+    def __init__(self, event_id: _Optional[str] = ..., item_id: _Optional[str] = ..., title: _Optional[str] = ..., year: _Optional[int] = ..., categories: _Optional[_Iterable[str]] = ..., fields: _Optional[_Iterable[_Union[_recommender_pb2.Field, _Mapping]]] = ...) -> None: ...

@@ -97,6 +97,46 @@ class ExplainResponse(_message.Message):
     text: str
     def __init__(self, item_id: _Optional[str] = ..., text: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., style: _Optional[_Union[ExplainStyle, str]] = ..., meta: _Optional[_Union[ResponseMeta, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
 
+class FeedbackEvent(_message.Message):
+    __slots__ = ["event_id", "event_type", "item_id", "rating", "timestamp", "user_id"]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    event_type: str
+    item_id: str
+    rating: float
+    timestamp: int
+    user_id: str
+    def __init__(self, event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., item_id: _Optional[str] = ..., rating: _Optional[float] = ..., timestamp: _Optional[int] = ..., event_type: _Optional[str] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ["events"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[FeedbackEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[FeedbackEvent, _Mapping]]] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ["duplicates", "recorded", "sequence"]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    duplicates: int
+    recorded: int
+    sequence: int
+    def __init__(self, recorded: _Optional[int] = ..., duplicates: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class Field(_message.Message):
+    __slots__ = ["name", "value"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class Filters(_message.Message):
     __slots__ = ["allow_items", "deny_items", "exclude_genres", "genres", "max_year", "min_year"]
     ALLOW_ITEMS_FIELD_NUMBER: _ClassVar[int]
@@ -147,7 +187,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ["bundle_created", "bundle_version", "dataset", "default_engine", "engines", "limits", "methods", "server_version"]
+    __slots__ = ["bundle_created", "bundle_version", "dataset", "default_engine", "engines", "limits", "methods", "server_version", "store"]
     BUNDLE_CREATED_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +196,7 @@ class InfoResponse(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
     bundle_created: str
     bundle_version: str
     dataset: DatasetInfo
@@ -164,23 +205,26 @@ class InfoResponse(_message.Message):
     limits: Limits
     methods: _containers.RepeatedScalarFieldContainer[str]
     server_version: str
-    def __init__(self, server_version: _Optional[str] = ..., bundle_version: _Optional[str] = ..., dataset: _Optional[_Union[DatasetInfo, _Mapping]] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., default_engine: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., bundle_created: _Optional[str] = ...) -> None: ...
+    store: StoreInfo
+    def __init__(self, server_version: _Optional[str] = ..., bundle_version: _Optional[str] = ..., dataset: _Optional[_Union[DatasetInfo, _Mapping]] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., default_engine: _Optional[str] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., bundle_created: _Optional[str] = ..., store: _Optional[_Union[StoreInfo, _Mapping]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ["ann_min_items", "max_candidates", "max_history", "max_k", "max_message_bytes", "max_text_bytes"]
+    __slots__ = ["ann_min_items", "max_candidates", "max_feedback_batch", "max_history", "max_k", "max_message_bytes", "max_text_bytes"]
     ANN_MIN_ITEMS_FIELD_NUMBER: _ClassVar[int]
     MAX_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_FEEDBACK_BATCH_FIELD_NUMBER: _ClassVar[int]
     MAX_HISTORY_FIELD_NUMBER: _ClassVar[int]
     MAX_K_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_TEXT_BYTES_FIELD_NUMBER: _ClassVar[int]
     ann_min_items: int
     max_candidates: int
+    max_feedback_batch: int
     max_history: int
     max_k: int
     max_message_bytes: int
     max_text_bytes: int
-    def __init__(self, max_message_bytes: _Optional[int] = ..., max_k: _Optional[int] = ..., max_candidates: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., max_history: _Optional[int] = ..., ann_min_items: _Optional[int] = ...) -> None: ...
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_k: _Optional[int] = ..., max_candidates: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., max_history: _Optional[int] = ..., ann_min_items: _Optional[int] = ..., max_feedback_batch: _Optional[int] = ...) -> None: ...
 
 class RankRequest(_message.Message):
     __slots__ = ["engine", "exclude_seen", "filters", "item_ids", "k", "user"]
@@ -313,6 +357,36 @@ class ScoredItem(_message.Message):
     year: int
     def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ..., title: _Optional[str] = ..., year: _Optional[int] = ..., genres: _Optional[_Iterable[str]] = ..., components: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
+class StoreInfo(_message.Message):
+    __slots__ = ["deleted_items", "feedback_events", "kind", "new_items", "sequence"]
+    DELETED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NEW_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    deleted_items: int
+    feedback_events: int
+    kind: str
+    new_items: int
+    sequence: int
+    def __init__(self, kind: _Optional[str] = ..., sequence: _Optional[int] = ..., feedback_events: _Optional[int] = ..., new_items: _Optional[int] = ..., deleted_items: _Optional[int] = ...) -> None: ...
+
+class UpsertUserRequest(_message.Message):
+    __slots__ = ["age", "attributes", "event_id", "gender", "occupation", "user_id"]
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GENDER_FIELD_NUMBER: _ClassVar[int]
+    OCCUPATION_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    age: int
+    attributes: _containers.RepeatedCompositeFieldContainer[Field]
+    event_id: str
+    gender: str
+    occupation: str
+    user_id: str
+    def __init__(self, event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., age: _Optional[int] = ..., gender: _Optional[str] = ..., occupation: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[Field, _Mapping]]] = ...) -> None: ...
+
 class User(_message.Message):
     __slots__ = ["age", "gender", "history", "id", "occupation", "preference"]
     AGE_FIELD_NUMBER: _ClassVar[int]
@@ -328,6 +402,18 @@ class User(_message.Message):
     occupation: str
     preference: str
     def __init__(self, id: _Optional[str] = ..., history: _Optional[_Iterable[_Union[HistoryItem, _Mapping]]] = ..., preference: _Optional[str] = ..., age: _Optional[int] = ..., gender: _Optional[str] = ..., occupation: _Optional[str] = ...) -> None: ...
+
+class WriteResponse(_message.Message):
+    __slots__ = ["duplicate", "not_scored_by", "scored_by", "sequence"]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    NOT_SCORED_BY_FIELD_NUMBER: _ClassVar[int]
+    SCORED_BY_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    duplicate: bool
+    not_scored_by: _containers.RepeatedScalarFieldContainer[str]
+    scored_by: _containers.RepeatedScalarFieldContainer[str]
+    sequence: int
+    def __init__(self, duplicate: bool = ..., sequence: _Optional[int] = ..., scored_by: _Optional[_Iterable[str]] = ..., not_scored_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RetrievalPath(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -97,6 +97,96 @@ void   recfuse__v1__reload_response__free_unpacked
   assert(message->base.descriptor == &recfuse__v1__reload_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   recfuse__v1__upsert_item_request__init
+                     (Recfuse__V1__UpsertItemRequest         *message)
+{
+  static const Recfuse__V1__UpsertItemRequest init_value = RECFUSE__V1__UPSERT_ITEM_REQUEST__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__upsert_item_request__get_packed_size
+                     (const Recfuse__V1__UpsertItemRequest *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_item_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__upsert_item_request__pack
+                     (const Recfuse__V1__UpsertItemRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_item_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__upsert_item_request__pack_to_buffer
+                     (const Recfuse__V1__UpsertItemRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_item_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__UpsertItemRequest *
+       recfuse__v1__upsert_item_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__UpsertItemRequest *)
+     protobuf_c_message_unpack (&recfuse__v1__upsert_item_request__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__upsert_item_request__free_unpacked
+                     (Recfuse__V1__UpsertItemRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__upsert_item_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__delete_item_request__init
+                     (Recfuse__V1__DeleteItemRequest         *message)
+{
+  static const Recfuse__V1__DeleteItemRequest init_value = RECFUSE__V1__DELETE_ITEM_REQUEST__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__delete_item_request__get_packed_size
+                     (const Recfuse__V1__DeleteItemRequest *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__delete_item_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__delete_item_request__pack
+                     (const Recfuse__V1__DeleteItemRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__delete_item_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__delete_item_request__pack_to_buffer
+                     (const Recfuse__V1__DeleteItemRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__delete_item_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__DeleteItemRequest *
+       recfuse__v1__delete_item_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__DeleteItemRequest *)
+     protobuf_c_message_unpack (&recfuse__v1__delete_item_request__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__delete_item_request__free_unpacked
+                     (Recfuse__V1__DeleteItemRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__delete_item_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor recfuse__v1__reload_request__field_descriptors[1] =
 {
   {
@@ -199,12 +289,170 @@ const ProtobufCMessageDescriptor recfuse__v1__reload_response__descriptor =
   (ProtobufCMessageInit) recfuse__v1__reload_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor recfuse__v1__admin__method_descriptors[1] =
+static const ProtobufCFieldDescriptor recfuse__v1__upsert_item_request__field_descriptors[6] =
+{
+  {
+    "event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertItemRequest, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "item_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertItemRequest, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertItemRequest, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "year",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertItemRequest, year),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "categories",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Recfuse__V1__UpsertItemRequest, n_categories),
+    offsetof(Recfuse__V1__UpsertItemRequest, categories),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Recfuse__V1__UpsertItemRequest, n_fields),
+    offsetof(Recfuse__V1__UpsertItemRequest, fields),
+    &recfuse__v1__field__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__upsert_item_request__field_indices_by_name[] = {
+  4,   /* field[4] = categories */
+  0,   /* field[0] = event_id */
+  5,   /* field[5] = fields */
+  1,   /* field[1] = item_id */
+  2,   /* field[2] = title */
+  3,   /* field[3] = year */
+};
+static const ProtobufCIntRange recfuse__v1__upsert_item_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__upsert_item_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.UpsertItemRequest",
+  "UpsertItemRequest",
+  "Recfuse__V1__UpsertItemRequest",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__UpsertItemRequest),
+  6,
+  recfuse__v1__upsert_item_request__field_descriptors,
+  recfuse__v1__upsert_item_request__field_indices_by_name,
+  1,  recfuse__v1__upsert_item_request__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__upsert_item_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__delete_item_request__field_descriptors[2] =
+{
+  {
+    "event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__DeleteItemRequest, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "item_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__DeleteItemRequest, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__delete_item_request__field_indices_by_name[] = {
+  0,   /* field[0] = event_id */
+  1,   /* field[1] = item_id */
+};
+static const ProtobufCIntRange recfuse__v1__delete_item_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__delete_item_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.DeleteItemRequest",
+  "DeleteItemRequest",
+  "Recfuse__V1__DeleteItemRequest",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__DeleteItemRequest),
+  2,
+  recfuse__v1__delete_item_request__field_descriptors,
+  recfuse__v1__delete_item_request__field_indices_by_name,
+  1,  recfuse__v1__delete_item_request__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__delete_item_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor recfuse__v1__admin__method_descriptors[3] =
 {
   { "Reload", &recfuse__v1__reload_request__descriptor, &recfuse__v1__reload_response__descriptor },
+  { "UpsertItem", &recfuse__v1__upsert_item_request__descriptor, &recfuse__v1__write_response__descriptor },
+  { "DeleteItem", &recfuse__v1__delete_item_request__descriptor, &recfuse__v1__write_response__descriptor },
 };
 const unsigned recfuse__v1__admin__method_indices_by_name[] = {
-  0         /* Reload */
+  2,        /* DeleteItem */
+  0,        /* Reload */
+  1         /* UpsertItem */
 };
 const ProtobufCServiceDescriptor recfuse__v1__admin__descriptor =
 {
@@ -213,7 +461,7 @@ const ProtobufCServiceDescriptor recfuse__v1__admin__descriptor =
   "Admin",
   "Recfuse__V1__Admin",
   "recfuse.v1",
-  1,
+  3,
   recfuse__v1__admin__method_descriptors,
   recfuse__v1__admin__method_indices_by_name
 };
@@ -224,6 +472,22 @@ void recfuse__v1__admin__reload(ProtobufCService *service,
 {
   assert(service->descriptor == &recfuse__v1__admin__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void recfuse__v1__admin__upsert_item(ProtobufCService *service,
+                                     const Recfuse__V1__UpsertItemRequest *input,
+                                     Recfuse__V1__WriteResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &recfuse__v1__admin__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void recfuse__v1__admin__delete_item(ProtobufCService *service,
+                                     const Recfuse__V1__DeleteItemRequest *input,
+                                     Recfuse__V1__WriteResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &recfuse__v1__admin__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void recfuse__v1__admin__init (Recfuse__V1__Admin_Service *service,
                                Recfuse__V1__Admin_ServiceDestroy destroy)

@@ -1003,6 +1003,321 @@ void   recfuse__v1__info_response__free_unpacked
   assert(message->base.descriptor == &recfuse__v1__info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   recfuse__v1__store_info__init
+                     (Recfuse__V1__StoreInfo         *message)
+{
+  static const Recfuse__V1__StoreInfo init_value = RECFUSE__V1__STORE_INFO__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__store_info__get_packed_size
+                     (const Recfuse__V1__StoreInfo *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__store_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__store_info__pack
+                     (const Recfuse__V1__StoreInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__store_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__store_info__pack_to_buffer
+                     (const Recfuse__V1__StoreInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__store_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__StoreInfo *
+       recfuse__v1__store_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__StoreInfo *)
+     protobuf_c_message_unpack (&recfuse__v1__store_info__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__store_info__free_unpacked
+                     (Recfuse__V1__StoreInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__store_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__feedback_event__init
+                     (Recfuse__V1__FeedbackEvent         *message)
+{
+  static const Recfuse__V1__FeedbackEvent init_value = RECFUSE__V1__FEEDBACK_EVENT__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__feedback_event__get_packed_size
+                     (const Recfuse__V1__FeedbackEvent *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__feedback_event__pack
+                     (const Recfuse__V1__FeedbackEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__feedback_event__pack_to_buffer
+                     (const Recfuse__V1__FeedbackEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__FeedbackEvent *
+       recfuse__v1__feedback_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__FeedbackEvent *)
+     protobuf_c_message_unpack (&recfuse__v1__feedback_event__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__feedback_event__free_unpacked
+                     (Recfuse__V1__FeedbackEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__feedback_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__feedback_request__init
+                     (Recfuse__V1__FeedbackRequest         *message)
+{
+  static const Recfuse__V1__FeedbackRequest init_value = RECFUSE__V1__FEEDBACK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__feedback_request__get_packed_size
+                     (const Recfuse__V1__FeedbackRequest *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__feedback_request__pack
+                     (const Recfuse__V1__FeedbackRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__feedback_request__pack_to_buffer
+                     (const Recfuse__V1__FeedbackRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__FeedbackRequest *
+       recfuse__v1__feedback_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__FeedbackRequest *)
+     protobuf_c_message_unpack (&recfuse__v1__feedback_request__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__feedback_request__free_unpacked
+                     (Recfuse__V1__FeedbackRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__feedback_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__feedback_response__init
+                     (Recfuse__V1__FeedbackResponse         *message)
+{
+  static const Recfuse__V1__FeedbackResponse init_value = RECFUSE__V1__FEEDBACK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__feedback_response__get_packed_size
+                     (const Recfuse__V1__FeedbackResponse *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__feedback_response__pack
+                     (const Recfuse__V1__FeedbackResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__feedback_response__pack_to_buffer
+                     (const Recfuse__V1__FeedbackResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__feedback_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__FeedbackResponse *
+       recfuse__v1__feedback_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__FeedbackResponse *)
+     protobuf_c_message_unpack (&recfuse__v1__feedback_response__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__feedback_response__free_unpacked
+                     (Recfuse__V1__FeedbackResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__feedback_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__field__init
+                     (Recfuse__V1__Field         *message)
+{
+  static const Recfuse__V1__Field init_value = RECFUSE__V1__FIELD__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__field__get_packed_size
+                     (const Recfuse__V1__Field *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__field__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__field__pack
+                     (const Recfuse__V1__Field *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__field__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__field__pack_to_buffer
+                     (const Recfuse__V1__Field *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__field__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__Field *
+       recfuse__v1__field__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__Field *)
+     protobuf_c_message_unpack (&recfuse__v1__field__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__field__free_unpacked
+                     (Recfuse__V1__Field *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__field__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__upsert_user_request__init
+                     (Recfuse__V1__UpsertUserRequest         *message)
+{
+  static const Recfuse__V1__UpsertUserRequest init_value = RECFUSE__V1__UPSERT_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__upsert_user_request__get_packed_size
+                     (const Recfuse__V1__UpsertUserRequest *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__upsert_user_request__pack
+                     (const Recfuse__V1__UpsertUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__upsert_user_request__pack_to_buffer
+                     (const Recfuse__V1__UpsertUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__upsert_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__UpsertUserRequest *
+       recfuse__v1__upsert_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__UpsertUserRequest *)
+     protobuf_c_message_unpack (&recfuse__v1__upsert_user_request__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__upsert_user_request__free_unpacked
+                     (Recfuse__V1__UpsertUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__upsert_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__write_response__init
+                     (Recfuse__V1__WriteResponse         *message)
+{
+  static const Recfuse__V1__WriteResponse init_value = RECFUSE__V1__WRITE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__write_response__get_packed_size
+                     (const Recfuse__V1__WriteResponse *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__write_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__write_response__pack
+                     (const Recfuse__V1__WriteResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__write_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__write_response__pack_to_buffer
+                     (const Recfuse__V1__WriteResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__write_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__WriteResponse *
+       recfuse__v1__write_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__WriteResponse *)
+     protobuf_c_message_unpack (&recfuse__v1__write_response__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__write_response__free_unpacked
+                     (Recfuse__V1__WriteResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__write_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor recfuse__v1__history_item__field_descriptors[3] =
 {
   {
@@ -2753,7 +3068,7 @@ const ProtobufCMessageDescriptor recfuse__v1__dataset_info__descriptor =
   (ProtobufCMessageInit) recfuse__v1__dataset_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[6] =
+static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[7] =
 {
   {
     "max_message_bytes",
@@ -2827,10 +3142,23 @@ static const ProtobufCFieldDescriptor recfuse__v1__limits__field_descriptors[6] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "max_feedback_batch",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Limits, max_feedback_batch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__limits__field_indices_by_name[] = {
   5,   /* field[5] = ann_min_items */
   2,   /* field[2] = max_candidates */
+  6,   /* field[6] = max_feedback_batch */
   4,   /* field[4] = max_history */
   1,   /* field[1] = max_k */
   0,   /* field[0] = max_message_bytes */
@@ -2839,7 +3167,7 @@ static const unsigned recfuse__v1__limits__field_indices_by_name[] = {
 static const ProtobufCIntRange recfuse__v1__limits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__limits__descriptor =
 {
@@ -2849,14 +3177,14 @@ const ProtobufCMessageDescriptor recfuse__v1__limits__descriptor =
   "Recfuse__V1__Limits",
   "recfuse.v1",
   sizeof(Recfuse__V1__Limits),
-  6,
+  7,
   recfuse__v1__limits__field_descriptors,
   recfuse__v1__limits__field_indices_by_name,
   1,  recfuse__v1__limits__number_ranges,
   (ProtobufCMessageInit) recfuse__v1__limits__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor recfuse__v1__info_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor recfuse__v1__info_response__field_descriptors[9] =
 {
   {
     "server_version",
@@ -2954,6 +3282,18 @@ static const ProtobufCFieldDescriptor recfuse__v1__info_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "store",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__InfoResponse, store),
+    &recfuse__v1__store_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned recfuse__v1__info_response__field_indices_by_name[] = {
   7,   /* field[7] = bundle_created */
@@ -2964,11 +3304,12 @@ static const unsigned recfuse__v1__info_response__field_indices_by_name[] = {
   5,   /* field[5] = limits */
   6,   /* field[6] = methods */
   0,   /* field[0] = server_version */
+  8,   /* field[8] = store */
 };
 static const ProtobufCIntRange recfuse__v1__info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor recfuse__v1__info_response__descriptor =
 {
@@ -2978,11 +3319,537 @@ const ProtobufCMessageDescriptor recfuse__v1__info_response__descriptor =
   "Recfuse__V1__InfoResponse",
   "recfuse.v1",
   sizeof(Recfuse__V1__InfoResponse),
-  8,
+  9,
   recfuse__v1__info_response__field_descriptors,
   recfuse__v1__info_response__field_indices_by_name,
   1,  recfuse__v1__info_response__number_ranges,
   (ProtobufCMessageInit) recfuse__v1__info_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__store_info__field_descriptors[5] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__StoreInfo, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__StoreInfo, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "feedback_events",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__StoreInfo, feedback_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "new_items",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__StoreInfo, new_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deleted_items",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__StoreInfo, deleted_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__store_info__field_indices_by_name[] = {
+  4,   /* field[4] = deleted_items */
+  2,   /* field[2] = feedback_events */
+  0,   /* field[0] = kind */
+  3,   /* field[3] = new_items */
+  1,   /* field[1] = sequence */
+};
+static const ProtobufCIntRange recfuse__v1__store_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__store_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.StoreInfo",
+  "StoreInfo",
+  "Recfuse__V1__StoreInfo",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__StoreInfo),
+  5,
+  recfuse__v1__store_info__field_descriptors,
+  recfuse__v1__store_info__field_indices_by_name,
+  1,  recfuse__v1__store_info__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__store_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__feedback_event__field_descriptors[6] =
+{
+  {
+    "event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "item_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, item_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rating",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, rating),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timestamp",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, timestamp),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_type",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackEvent, event_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__feedback_event__field_indices_by_name[] = {
+  0,   /* field[0] = event_id */
+  5,   /* field[5] = event_type */
+  2,   /* field[2] = item_id */
+  3,   /* field[3] = rating */
+  4,   /* field[4] = timestamp */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange recfuse__v1__feedback_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__feedback_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.FeedbackEvent",
+  "FeedbackEvent",
+  "Recfuse__V1__FeedbackEvent",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__FeedbackEvent),
+  6,
+  recfuse__v1__feedback_event__field_descriptors,
+  recfuse__v1__feedback_event__field_indices_by_name,
+  1,  recfuse__v1__feedback_event__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__feedback_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__feedback_request__field_descriptors[1] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Recfuse__V1__FeedbackRequest, n_events),
+    offsetof(Recfuse__V1__FeedbackRequest, events),
+    &recfuse__v1__feedback_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__feedback_request__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+};
+static const ProtobufCIntRange recfuse__v1__feedback_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__feedback_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.FeedbackRequest",
+  "FeedbackRequest",
+  "Recfuse__V1__FeedbackRequest",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__FeedbackRequest),
+  1,
+  recfuse__v1__feedback_request__field_descriptors,
+  recfuse__v1__feedback_request__field_indices_by_name,
+  1,  recfuse__v1__feedback_request__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__feedback_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__feedback_response__field_descriptors[3] =
+{
+  {
+    "recorded",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackResponse, recorded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duplicates",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackResponse, duplicates),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__FeedbackResponse, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__feedback_response__field_indices_by_name[] = {
+  1,   /* field[1] = duplicates */
+  0,   /* field[0] = recorded */
+  2,   /* field[2] = sequence */
+};
+static const ProtobufCIntRange recfuse__v1__feedback_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__feedback_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.FeedbackResponse",
+  "FeedbackResponse",
+  "Recfuse__V1__FeedbackResponse",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__FeedbackResponse),
+  3,
+  recfuse__v1__feedback_response__field_descriptors,
+  recfuse__v1__feedback_response__field_indices_by_name,
+  1,  recfuse__v1__feedback_response__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__feedback_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__field__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Field, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__Field, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__field__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange recfuse__v1__field__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__field__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.Field",
+  "Field",
+  "Recfuse__V1__Field",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__Field),
+  2,
+  recfuse__v1__field__field_descriptors,
+  recfuse__v1__field__field_indices_by_name,
+  1,  recfuse__v1__field__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__field__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__upsert_user_request__field_descriptors[6] =
+{
+  {
+    "event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertUserRequest, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertUserRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "age",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertUserRequest, age),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gender",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertUserRequest, gender),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "occupation",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__UpsertUserRequest, occupation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attributes",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Recfuse__V1__UpsertUserRequest, n_attributes),
+    offsetof(Recfuse__V1__UpsertUserRequest, attributes),
+    &recfuse__v1__field__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__upsert_user_request__field_indices_by_name[] = {
+  2,   /* field[2] = age */
+  5,   /* field[5] = attributes */
+  0,   /* field[0] = event_id */
+  3,   /* field[3] = gender */
+  4,   /* field[4] = occupation */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange recfuse__v1__upsert_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__upsert_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.UpsertUserRequest",
+  "UpsertUserRequest",
+  "Recfuse__V1__UpsertUserRequest",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__UpsertUserRequest),
+  6,
+  recfuse__v1__upsert_user_request__field_descriptors,
+  recfuse__v1__upsert_user_request__field_indices_by_name,
+  1,  recfuse__v1__upsert_user_request__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__upsert_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__write_response__field_descriptors[4] =
+{
+  {
+    "duplicate",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__WriteResponse, duplicate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__WriteResponse, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scored_by",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Recfuse__V1__WriteResponse, n_scored_by),
+    offsetof(Recfuse__V1__WriteResponse, scored_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "not_scored_by",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Recfuse__V1__WriteResponse, n_not_scored_by),
+    offsetof(Recfuse__V1__WriteResponse, not_scored_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__write_response__field_indices_by_name[] = {
+  0,   /* field[0] = duplicate */
+  3,   /* field[3] = not_scored_by */
+  2,   /* field[2] = scored_by */
+  1,   /* field[1] = sequence */
+};
+static const ProtobufCIntRange recfuse__v1__write_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__write_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.WriteResponse",
+  "WriteResponse",
+  "Recfuse__V1__WriteResponse",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__WriteResponse),
+  4,
+  recfuse__v1__write_response__field_descriptors,
+  recfuse__v1__write_response__field_indices_by_name,
+  1,  recfuse__v1__write_response__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__write_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue recfuse__v1__retrieval_path__enum_values_by_number[3] =
@@ -3107,7 +3974,7 @@ const ProtobufCEnumDescriptor recfuse__v1__explain_style__descriptor =
   recfuse__v1__explain_style__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor recfuse__v1__recommender__method_descriptors[6] =
+static const ProtobufCMethodDescriptor recfuse__v1__recommender__method_descriptors[8] =
 {
   { "Retrieve", &recfuse__v1__retrieve_request__descriptor, &recfuse__v1__retrieve_response__descriptor },
   { "Rank", &recfuse__v1__rank_request__descriptor, &recfuse__v1__rank_response__descriptor },
@@ -3115,14 +3982,18 @@ static const ProtobufCMethodDescriptor recfuse__v1__recommender__method_descript
   { "Explain", &recfuse__v1__explain_request__descriptor, &recfuse__v1__explain_response__descriptor },
   { "Health", &recfuse__v1__health_request__descriptor, &recfuse__v1__health_response__descriptor },
   { "Info", &recfuse__v1__info_request__descriptor, &recfuse__v1__info_response__descriptor },
+  { "Feedback", &recfuse__v1__feedback_request__descriptor, &recfuse__v1__feedback_response__descriptor },
+  { "UpsertUser", &recfuse__v1__upsert_user_request__descriptor, &recfuse__v1__write_response__descriptor },
 };
 const unsigned recfuse__v1__recommender__method_indices_by_name[] = {
   3,        /* Explain */
+  6,        /* Feedback */
   4,        /* Health */
   5,        /* Info */
   1,        /* Rank */
   2,        /* Rerank */
-  0         /* Retrieve */
+  0,        /* Retrieve */
+  7         /* UpsertUser */
 };
 const ProtobufCServiceDescriptor recfuse__v1__recommender__descriptor =
 {
@@ -3131,7 +4002,7 @@ const ProtobufCServiceDescriptor recfuse__v1__recommender__descriptor =
   "Recommender",
   "Recfuse__V1__Recommender",
   "recfuse.v1",
-  6,
+  8,
   recfuse__v1__recommender__method_descriptors,
   recfuse__v1__recommender__method_indices_by_name
 };
@@ -3182,6 +4053,22 @@ void recfuse__v1__recommender__info(ProtobufCService *service,
 {
   assert(service->descriptor == &recfuse__v1__recommender__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void recfuse__v1__recommender__feedback(ProtobufCService *service,
+                                        const Recfuse__V1__FeedbackRequest *input,
+                                        Recfuse__V1__FeedbackResponse_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &recfuse__v1__recommender__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void recfuse__v1__recommender__upsert_user(ProtobufCService *service,
+                                           const Recfuse__V1__UpsertUserRequest *input,
+                                           Recfuse__V1__WriteResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &recfuse__v1__recommender__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void recfuse__v1__recommender__init (Recfuse__V1__Recommender_Service *service,
                                      Recfuse__V1__Recommender_ServiceDestroy destroy)

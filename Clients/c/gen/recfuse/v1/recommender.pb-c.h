@@ -38,6 +38,13 @@ typedef struct Recfuse__V1__EngineInfo Recfuse__V1__EngineInfo;
 typedef struct Recfuse__V1__DatasetInfo Recfuse__V1__DatasetInfo;
 typedef struct Recfuse__V1__Limits Recfuse__V1__Limits;
 typedef struct Recfuse__V1__InfoResponse Recfuse__V1__InfoResponse;
+typedef struct Recfuse__V1__StoreInfo Recfuse__V1__StoreInfo;
+typedef struct Recfuse__V1__FeedbackEvent Recfuse__V1__FeedbackEvent;
+typedef struct Recfuse__V1__FeedbackRequest Recfuse__V1__FeedbackRequest;
+typedef struct Recfuse__V1__FeedbackResponse Recfuse__V1__FeedbackResponse;
+typedef struct Recfuse__V1__Field Recfuse__V1__Field;
+typedef struct Recfuse__V1__UpsertUserRequest Recfuse__V1__UpsertUserRequest;
+typedef struct Recfuse__V1__WriteResponse Recfuse__V1__WriteResponse;
 
 
 /* --- enums --- */
@@ -599,10 +606,14 @@ struct  Recfuse__V1__Limits
    * index (for engines that have one).
    */
   uint32_t ann_min_items;
+  /*
+   * Most events one FeedbackRequest may carry.
+   */
+  uint32_t max_feedback_batch;
 };
 #define RECFUSE__V1__LIMITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__limits__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Recfuse__V1__InfoResponse
@@ -624,10 +635,163 @@ struct  Recfuse__V1__InfoResponse
    * Bundle creation time, RFC 3339.
    */
   char *bundle_created;
+  /*
+   * The write store ("sqlite", "postgres", or "" without one) and what it
+   * holds beyond the bundle.
+   */
+  Recfuse__V1__StoreInfo *store;
 };
 #define RECFUSE__V1__INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__info_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Recfuse__V1__StoreInfo
+{
+  ProtobufCMessage base;
+  char *kind;
+  uint64_t sequence;
+  uint64_t feedback_events;
+  /*
+   * Items added since the bundle, and items deleted.
+   */
+  uint32_t new_items;
+  uint32_t deleted_items;
+};
+#define RECFUSE__V1__STORE_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__store_info__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+/*
+ * One interaction.
+ */
+struct  Recfuse__V1__FeedbackEvent
+{
+  ProtobufCMessage base;
+  /*
+   * Chosen by the client: an event whose id the store already holds is not
+   * recorded again (counted in FeedbackResponse.duplicates). Empty = no
+   * deduplication.
+   */
+  char *event_id;
+  /*
+   * A user the bundle knows, or a new one (their history starts here).
+   */
+  char *user_id;
+  /*
+   * An item of the catalogue or one added by UpsertItem; unknown or deleted
+   * items fail the whole request with NOT_FOUND.
+   */
+  char *item_id;
+  /*
+   * Explicit rating on the dataset's scale; 0 = implicit (consumed).
+   */
+  float rating;
+  /*
+   * Unix seconds; 0 = when the server received it.
+   */
+  int64_t timestamp;
+  /*
+   * Free label ("view", "purchase", "rating"): stored, not interpreted.
+   */
+  char *event_type;
+};
+#define RECFUSE__V1__FEEDBACK_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__feedback_event__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Recfuse__V1__FeedbackRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Recorded in one transaction: all or none. At most the server's
+   * max_feedback_batch events (Info.limits).
+   */
+  size_t n_events;
+  Recfuse__V1__FeedbackEvent **events;
+};
+#define RECFUSE__V1__FEEDBACK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__feedback_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Recfuse__V1__FeedbackResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Events recorded now, and events skipped because their id was recorded
+   * before.
+   */
+  uint32_t recorded;
+  uint32_t duplicates;
+  /*
+   * The store's sequence number after this write.
+   */
+  uint64_t sequence;
+};
+#define RECFUSE__V1__FEEDBACK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__feedback_response__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * A named free-text attribute ("brand": "Acme", "city": "Lyon").
+ */
+struct  Recfuse__V1__Field
+{
+  ProtobufCMessage base;
+  char *name;
+  char *value;
+};
+#define RECFUSE__V1__FIELD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__field__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Recfuse__V1__UpsertUserRequest
+{
+  ProtobufCMessage base;
+  /*
+   * As FeedbackEvent.event_id.
+   */
+  char *event_id;
+  char *user_id;
+  uint32_t age;
+  char *gender;
+  char *occupation;
+  size_t n_attributes;
+  Recfuse__V1__Field **attributes;
+};
+#define RECFUSE__V1__UPSERT_USER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__upsert_user_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * The reply to UpsertUser, UpsertItem and DeleteItem.
+ */
+struct  Recfuse__V1__WriteResponse
+{
+  ProtobufCMessage base;
+  /*
+   * True when the event id was recorded before (nothing changed now).
+   */
+  protobuf_c_boolean duplicate;
+  uint64_t sequence;
+  /*
+   * UpsertItem: the engines that score the item from now on, and those that
+   * cannot before the next bundle is trained (with why).
+   */
+  size_t n_scored_by;
+  char **scored_by;
+  size_t n_not_scored_by;
+  char **not_scored_by;
+};
+#define RECFUSE__V1__WRITE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__write_response__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL }
 
 
 /* Recfuse__V1__HistoryItem methods */
@@ -1051,6 +1215,139 @@ Recfuse__V1__InfoResponse *
 void   recfuse__v1__info_response__free_unpacked
                      (Recfuse__V1__InfoResponse *message,
                       ProtobufCAllocator *allocator);
+/* Recfuse__V1__StoreInfo methods */
+void   recfuse__v1__store_info__init
+                     (Recfuse__V1__StoreInfo         *message);
+size_t recfuse__v1__store_info__get_packed_size
+                     (const Recfuse__V1__StoreInfo   *message);
+size_t recfuse__v1__store_info__pack
+                     (const Recfuse__V1__StoreInfo   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__store_info__pack_to_buffer
+                     (const Recfuse__V1__StoreInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__StoreInfo *
+       recfuse__v1__store_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__store_info__free_unpacked
+                     (Recfuse__V1__StoreInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__FeedbackEvent methods */
+void   recfuse__v1__feedback_event__init
+                     (Recfuse__V1__FeedbackEvent         *message);
+size_t recfuse__v1__feedback_event__get_packed_size
+                     (const Recfuse__V1__FeedbackEvent   *message);
+size_t recfuse__v1__feedback_event__pack
+                     (const Recfuse__V1__FeedbackEvent   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__feedback_event__pack_to_buffer
+                     (const Recfuse__V1__FeedbackEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__FeedbackEvent *
+       recfuse__v1__feedback_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__feedback_event__free_unpacked
+                     (Recfuse__V1__FeedbackEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__FeedbackRequest methods */
+void   recfuse__v1__feedback_request__init
+                     (Recfuse__V1__FeedbackRequest         *message);
+size_t recfuse__v1__feedback_request__get_packed_size
+                     (const Recfuse__V1__FeedbackRequest   *message);
+size_t recfuse__v1__feedback_request__pack
+                     (const Recfuse__V1__FeedbackRequest   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__feedback_request__pack_to_buffer
+                     (const Recfuse__V1__FeedbackRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__FeedbackRequest *
+       recfuse__v1__feedback_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__feedback_request__free_unpacked
+                     (Recfuse__V1__FeedbackRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__FeedbackResponse methods */
+void   recfuse__v1__feedback_response__init
+                     (Recfuse__V1__FeedbackResponse         *message);
+size_t recfuse__v1__feedback_response__get_packed_size
+                     (const Recfuse__V1__FeedbackResponse   *message);
+size_t recfuse__v1__feedback_response__pack
+                     (const Recfuse__V1__FeedbackResponse   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__feedback_response__pack_to_buffer
+                     (const Recfuse__V1__FeedbackResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__FeedbackResponse *
+       recfuse__v1__feedback_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__feedback_response__free_unpacked
+                     (Recfuse__V1__FeedbackResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__Field methods */
+void   recfuse__v1__field__init
+                     (Recfuse__V1__Field         *message);
+size_t recfuse__v1__field__get_packed_size
+                     (const Recfuse__V1__Field   *message);
+size_t recfuse__v1__field__pack
+                     (const Recfuse__V1__Field   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__field__pack_to_buffer
+                     (const Recfuse__V1__Field   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__Field *
+       recfuse__v1__field__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__field__free_unpacked
+                     (Recfuse__V1__Field *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__UpsertUserRequest methods */
+void   recfuse__v1__upsert_user_request__init
+                     (Recfuse__V1__UpsertUserRequest         *message);
+size_t recfuse__v1__upsert_user_request__get_packed_size
+                     (const Recfuse__V1__UpsertUserRequest   *message);
+size_t recfuse__v1__upsert_user_request__pack
+                     (const Recfuse__V1__UpsertUserRequest   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__upsert_user_request__pack_to_buffer
+                     (const Recfuse__V1__UpsertUserRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__UpsertUserRequest *
+       recfuse__v1__upsert_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__upsert_user_request__free_unpacked
+                     (Recfuse__V1__UpsertUserRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__WriteResponse methods */
+void   recfuse__v1__write_response__init
+                     (Recfuse__V1__WriteResponse         *message);
+size_t recfuse__v1__write_response__get_packed_size
+                     (const Recfuse__V1__WriteResponse   *message);
+size_t recfuse__v1__write_response__pack
+                     (const Recfuse__V1__WriteResponse   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__write_response__pack_to_buffer
+                     (const Recfuse__V1__WriteResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__WriteResponse *
+       recfuse__v1__write_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__write_response__free_unpacked
+                     (Recfuse__V1__WriteResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Recfuse__V1__HistoryItem_Closure)
@@ -1122,6 +1419,27 @@ typedef void (*Recfuse__V1__Limits_Closure)
 typedef void (*Recfuse__V1__InfoResponse_Closure)
                  (const Recfuse__V1__InfoResponse *message,
                   void *closure_data);
+typedef void (*Recfuse__V1__StoreInfo_Closure)
+                 (const Recfuse__V1__StoreInfo *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__FeedbackEvent_Closure)
+                 (const Recfuse__V1__FeedbackEvent *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__FeedbackRequest_Closure)
+                 (const Recfuse__V1__FeedbackRequest *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__FeedbackResponse_Closure)
+                 (const Recfuse__V1__FeedbackResponse *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__Field_Closure)
+                 (const Recfuse__V1__Field *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__UpsertUserRequest_Closure)
+                 (const Recfuse__V1__UpsertUserRequest *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__WriteResponse_Closure)
+                 (const Recfuse__V1__WriteResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1153,6 +1471,14 @@ struct Recfuse__V1__Recommender_Service
                const Recfuse__V1__InfoRequest *input,
                Recfuse__V1__InfoResponse_Closure closure,
                void *closure_data);
+  void (*feedback)(Recfuse__V1__Recommender_Service *service,
+                   const Recfuse__V1__FeedbackRequest *input,
+                   Recfuse__V1__FeedbackResponse_Closure closure,
+                   void *closure_data);
+  void (*upsert_user)(Recfuse__V1__Recommender_Service *service,
+                      const Recfuse__V1__UpsertUserRequest *input,
+                      Recfuse__V1__WriteResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Recfuse__V1__Recommender_ServiceDestroy)(Recfuse__V1__Recommender_Service *);
 void recfuse__v1__recommender__init (Recfuse__V1__Recommender_Service *service,
@@ -1166,7 +1492,9 @@ void recfuse__v1__recommender__init (Recfuse__V1__Recommender_Service *service,
       function_prefix__ ## rerank,\
       function_prefix__ ## explain,\
       function_prefix__ ## health,\
-      function_prefix__ ## info  }
+      function_prefix__ ## info,\
+      function_prefix__ ## feedback,\
+      function_prefix__ ## upsert_user  }
 void recfuse__v1__recommender__retrieve(ProtobufCService *service,
                                         const Recfuse__V1__RetrieveRequest *input,
                                         Recfuse__V1__RetrieveResponse_Closure closure,
@@ -1191,6 +1519,14 @@ void recfuse__v1__recommender__info(ProtobufCService *service,
                                     const Recfuse__V1__InfoRequest *input,
                                     Recfuse__V1__InfoResponse_Closure closure,
                                     void *closure_data);
+void recfuse__v1__recommender__feedback(ProtobufCService *service,
+                                        const Recfuse__V1__FeedbackRequest *input,
+                                        Recfuse__V1__FeedbackResponse_Closure closure,
+                                        void *closure_data);
+void recfuse__v1__recommender__upsert_user(ProtobufCService *service,
+                                           const Recfuse__V1__UpsertUserRequest *input,
+                                           Recfuse__V1__WriteResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1222,6 +1558,13 @@ extern const ProtobufCMessageDescriptor recfuse__v1__engine_info__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__dataset_info__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__limits__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__info_response__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__store_info__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__feedback_event__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__feedback_request__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__feedback_response__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__field__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__upsert_user_request__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__write_response__descriptor;
 extern const ProtobufCServiceDescriptor recfuse__v1__recommender__descriptor;
 
 PROTOBUF_C__END_DECLS

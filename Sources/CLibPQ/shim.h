@@ -1,0 +1,4 @@
+#ifndef RECFUSE_CLIBPQ_SHIM_H
+#define RECFUSE_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

@@ -1,0 +1,218 @@
+import Synchronization
+
+/// One write the server records (Feedback, UpsertUser, UpsertItem, DeleteItem), in raw ids:
+/// what the store keeps, in order, and what `LiveState` applies.
+public struct WriteEvent: Sendable, Equatable {
+    public enum Kind: Int, Sendable, CaseIterable {
+        case feedback = 1
+        case upsertItem = 2
+        case upsertUser = 3
+        case deleteItem = 4
+    }
+
+    /// The store's sequence number (0 until stored).
+    public var sequence: Int64 = 0
+    /// The client's id for deduplication; "" = none.
+    public var eventID: String
+    public var kind: Kind
+    public var user: String
+    public var item: String
+    /// Feedback: the rating, 0 = implicit.
+    public var rating: Float
+    /// Unix seconds.
+    public var timestamp: Int64
+    public var eventType: String
+    /// UpsertItem's metadata, UpsertUser's attributes.
+    public var itemMeta: ItemMeta?
+    public var userMeta: UserMeta?
+
+    public init(
+        eventID: String = "", kind: Kind, user: String = "", item: String = "", rating: Float = 0,
+        timestamp: Int64 = 0, eventType: String = "", itemMeta: ItemMeta? = nil, userMeta: UserMeta? = nil
+    ) {
+        self.eventID = eventID
+        self.kind = kind
+        self.user = user
+        self.item = item
+        self.rating = rating
+        self.timestamp = timestamp
+        self.eventType = eventType
+        self.itemMeta = itemMeta
+        self.userMeta = userMeta
+    }
+}
+
+/// What the store holds beyond the bundle, in memory, for the serving path: every user's
+/// recorded feedback, users' attributes, items added or changed, items deleted. Reads copy a
+/// user's list out under a short lock (arrays are copy-on-write, so that copies no elements);
+/// writes append. Thread-safe.
+///
+/// Kept in raw ids, so the same state serves any bundle (a hot reload or a retrained bundle
+/// maps them through its own catalogue, as it maps a request's inline history).
+public final class LiveState: Sendable {
+    struct State {
+        var histories: [String: [UserSpec.Item]] = [:]
+        var users: [String: UserMeta] = [:]
+        /// Items upserted, latest metadata, in first-upsert order.
+        var items: [String: ItemMeta] = [:]
+        var itemOrder: [String] = []
+        var deleted: Set<String> = []
+        /// For upserted items: who gave them feedback, with the rating.
+        var itemRaters: [String: [CatalogueChanges.Rater]] = [:]
+        var feedbackEvents = 0
+        var sequence: Int64 = 0
+        /// Bumped by every change that alters the catalogue (or a new item's evidence).
+        var catalogueVersion = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Applies events in sequence order. Returns whether the catalogue changed (an item
+    /// upserted or deleted, or feedback for an upserted item, which new-item models read).
+    @discardableResult
+    public func apply(_ events: [WriteEvent]) -> Bool {
+        state.withLock { s in
+            let before = s.catalogueVersion
+            for e in events { Self.apply(e, to: &s) }
+            return s.catalogueVersion != before
+        }
+    }
+
+    private static func apply(_ e: WriteEvent, to s: inout State) {
+        s.sequence = max(s.sequence, e.sequence)
+        switch e.kind {
+        case .feedback:
+            s.histories[e.user, default: []].append(
+                UserSpec.Item(itemID: e.item, rating: e.rating, timestamp: e.timestamp))
+            s.feedbackEvents += 1
+            if s.items[e.item] != nil {
+                s.itemRaters[e.item, default: []].append(.init(user: e.user, rating: e.rating))
+                s.catalogueVersion += 1
+            }
+        case .upsertUser:
+            s.users[e.user] = e.userMeta ?? UserMeta()
+        case .upsertItem:
+            if s.items.updateValue(e.itemMeta ?? ItemMeta(title: ""), forKey: e.item) == nil {
+                s.itemOrder.append(e.item)
+            }
+            s.deleted.remove(e.item)
+            s.catalogueVersion += 1
+        case .deleteItem:
+            s.deleted.insert(e.item)
+            s.catalogueVersion += 1
+        }
+    }
+
+    /// The feedback recorded for `user`, oldest first (nil: none).
+    public func history(of user: String) -> [UserSpec.Item]? { state.withLock { $0.histories[user] } }
+
+    /// The attributes UpsertUser recorded for `user`.
+    public func userMeta(_ user: String) -> UserMeta? { state.withLock { $0.users[user] } }
+
+    /// Whether `user` has anything recorded (feedback or attributes).
+    public func knows(_ user: String) -> Bool {
+        state.withLock { $0.histories[user] != nil || $0.users[user] != nil }
+    }
+
+    public func isDeleted(_ item: String) -> Bool { state.withLock { $0.deleted.contains(item) } }
+
+    /// Whether `item` was added (or changed) by UpsertItem and not deleted since.
+    public func isUpserted(_ item: String) -> Bool {
+        state.withLock { $0.items[item] != nil && !$0.deleted.contains(item) }
+    }
+
+    public var catalogueVersion: Int { state.withLock { $0.catalogueVersion } }
+
+    /// The catalogue changes to lay over a bundle.
+    public func catalogueChanges() -> CatalogueChanges {
+        state.withLock { s in
+            CatalogueChanges(
+                upserted: s.itemOrder.map { id in
+                    CatalogueChanges.Item(id: id, meta: s.items[id]!, raters: s.itemRaters[id] ?? [])
+                }, deleted: s.deleted, version: s.catalogueVersion)
+        }
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var sequence: Int64
+        public var feedbackEvents: Int
+        public var users: Int
+        public var upsertedItems: Int
+        public var deletedItems: Int
+    }
+
+    public var counts: Counts {
+        state.withLock { s in
+            Counts(
+                sequence: s.sequence, feedbackEvents: s.feedbackEvents, users: s.histories.count,
+                upsertedItems: s.items.count, deletedItems: s.deleted.count)
+        }
+    }
+}
+
+/// Items added or changed since a bundle was trained, and items deleted, in raw ids.
+public struct CatalogueChanges: Sendable {
+    public struct Rater: Sendable, Equatable {
+        public var user: String
+        public var rating: Float
+        public init(user: String, rating: Float) {
+            self.user = user
+            self.rating = rating
+        }
+    }
+
+    public struct Item: Sendable {
+        public var id: String
+        public var meta: ItemMeta
+        /// The feedback the item got since it was upserted, oldest first (a new item's first users).
+        public var raters: [Rater]
+        public init(id: String, meta: ItemMeta, raters: [Rater] = []) {
+            self.id = id
+            self.meta = meta
+            self.raters = raters
+        }
+    }
+
+    public var upserted: [Item]
+    public var deleted: Set<String>
+    /// `LiveState.catalogueVersion` when taken.
+    public var version: Int
+
+    public init(upserted: [Item] = [], deleted: Set<String> = [], version: Int = 0) {
+        self.upserted = upserted
+        self.deleted = deleted
+        self.version = version
+    }
+
+    public var isEmpty: Bool { upserted.isEmpty && deleted.isEmpty }
+}
+
+/// How an engine scores an item added after training.
+public enum NewItemModel: Sendable {
+    /// `⟨x(u), vector⟩ + bias`, with the engine's `DotProductEngine.userVector` (offset included).
+    case vector([Float], bias: Float)
+    /// The same score for every user (popularity).
+    case constant(Float)
+}
+
+/// An engine that can score an item added after training, from its metadata and its first
+/// users, without retraining (text: the item's profile embedded; GAT: one inductive node pass;
+/// popularity: its recorded feedback). Engines that are not `NewItemScoring` cannot, and
+/// replies say so.
+public protocol NewItemScoring: Engine {
+    /// The model of a new item from its metadata and its feedback so far (`user`: the bundle's
+    /// dense index, nil for a user the bundle does not know). Throws when it cannot (replies say why).
+    func newItemModel(_ meta: ItemMeta, raters: [NewItemRater]) throws -> NewItemModel
+}
+
+/// One feedback event of a new item, for `NewItemScoring`.
+public struct NewItemRater: Sendable {
+    public var user: Int32?
+    public var rating: Float
+    public init(user: Int32?, rating: Float) {
+        self.user = user
+        self.rating = rating
+    }
+}
