@@ -11,7 +11,10 @@ cd "$root"
 command -v swift >/dev/null || { echo "setup: swift (6.1+) is not on PATH; install the Swift toolchain first" >&2; exit 1; }
 
 pkgs=(libnng-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev
-      libopenblas-dev liblapacke-dev libhnswlib-dev g++ pkg-config make gcc valgrind)
+      libopenblas-dev liblapacke-dev libhnswlib-dev g++ pkg-config make gcc valgrind
+      libsqlite3-dev libpq-dev postgresql)
+# postgresql: the write store's shared option; the tests start a server of their own from its
+# binaries (the package's default cluster is not used).
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

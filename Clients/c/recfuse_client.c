@@ -225,6 +225,9 @@ attempt(rfc_client *c, size_t i, const uint8_t *data, size_t len, int attempt_ms
 		nng_aio_free(aio);
 		return rv;
 	}
+	/* NNG's REQ would send the request again after its resend time (60 s): an attempt sends
+	 * once (a long call, a Retrain, must not be started twice). */
+	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, attempt_ms > 0 ? attempt_ms : 1);
 	int64_t end = mono_ms() + attempt_ms;
 	nng_aio_set_timeout(aio, attempt_ms);
 	*what = "building the request";

@@ -11,7 +11,7 @@ import Synchronization
 /// same run, so results read as ratios on a shared machine. Stops at `count` requests or
 /// after `duration`, whichever comes first; latencies go into an HdrHistogram.
 public struct LoadGenerator: Sendable {
-    public enum Method: String, CaseIterable, Sendable { case health, rank, retrieve, rerank, explain }
+    public enum Method: String, CaseIterable, Sendable { case health, rank, retrieve, rerank, explain, feedback }
 
     public struct Options: Sendable {
         public var urls = ["ipc:///tmp/recfuse.sock"]
@@ -34,6 +34,9 @@ public struct LoadGenerator: Sendable {
         /// Retrieve's k and search path.
         public var k = 10
         public var retrievalPath = RFRetrievalPath.auto
+        /// Events per Feedback request (users bench-0 ... bench-999, items 1 ... 1682, no
+        /// event ids: every request is recorded anew).
+        public var feedbackBatch = 1
         public init() {}
     }
 
@@ -109,6 +112,16 @@ public struct LoadGenerator: Sendable {
             env.method = Methods.explain
             var r = RFExplainRequest()
             (r.user, r.itemID) = (u, "50")
+            env.payload = try r.serializedData()
+        case .feedback:
+            env.method = Methods.feedback
+            var r = RFFeedbackRequest()
+            r.events = (0..<max(1, o.feedbackBatch)).map { n in
+                var e = RFFeedbackEvent()
+                (e.userID, e.itemID, e.rating) = ("bench-\(n % 1000)", String(n * 7 % 1682 + 1), Float(1 + n % 5))
+                e.eventType = "rating"
+                return e
+            }
             env.payload = try r.serializedData()
         }
         return try env.serializedData()

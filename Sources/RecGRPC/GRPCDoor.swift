@@ -201,6 +201,7 @@ struct RecommenderMethods: RegistrableRPCService {
         RFRecommender.Method.Health.descriptor, RFRecommender.Method.Info.descriptor,
         RFRecommender.Method.Feedback.descriptor, RFRecommender.Method.UpsertUser.descriptor,
         RFAdmin.Method.Reload.descriptor, RFAdmin.Method.UpsertItem.descriptor, RFAdmin.Method.DeleteItem.descriptor,
+        RFAdmin.Method.Retrain.descriptor,
     ]
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -225,6 +226,7 @@ struct RecommenderMethods: RegistrableRPCService {
         "/\(RFRecommender.Method.UpsertUser.descriptor.fullyQualifiedMethod)",
         "/\(RFAdmin.Method.UpsertItem.descriptor.fullyQualifiedMethod)",
         "/\(RFAdmin.Method.DeleteItem.descriptor.fullyQualifiedMethod)",
+        "/\(RFAdmin.Method.Retrain.descriptor.fullyQualifiedMethod)",
     ]
 
     /// Metadata keys that describe the HTTP/2 request itself, not the call.

@@ -22,7 +22,8 @@ public enum Methods {
     public static let adminReload = "/recfuse.v1.Admin/Reload"
     public static let upsertItem = "/recfuse.v1.Admin/UpsertItem"
     public static let deleteItem = "/recfuse.v1.Admin/DeleteItem"
-    /// Catalogue writes: need the admin token like Reload.
-    public static let adminWrites: Set<String> = [upsertItem, deleteItem]
-    public static let admin = [adminReload, upsertItem, deleteItem]
+    public static let retrain = "/recfuse.v1.Admin/Retrain"
+    /// Catalogue writes and retraining: need the admin token like Reload.
+    public static let adminWrites: Set<String> = [upsertItem, deleteItem, retrain]
+    public static let admin = [adminReload, upsertItem, deleteItem, retrain]
 }

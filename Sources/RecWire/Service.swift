@@ -39,6 +39,13 @@ public final class Service: Sendable {
     let rebuilding = NSLock()
     /// A `scheduleRefresh` is due.
     let refreshPending = Mutex(false)
+    /// What Admin/Retrain runs (set by the composition root, which knows how to train).
+    let retrainer = Mutex<(@Sendable () throws -> RFRetrainResponse)?>(nil)
+
+    /// Enables Admin/Retrain: `run` retrains, swaps when it should, and reports.
+    public func configureRetrain(_ run: (@Sendable () throws -> RFRetrainResponse)?) {
+        retrainer.withLock { $0 = run }
+    }
     private let started = ContinuousClock.now
     /// The fusion stage (Rerank) and LLM explanations; both share one LLM client, if any.
     public let reranker: Reranker
@@ -67,6 +74,9 @@ public final class Service: Sendable {
     private let adminToken = Mutex<String?>(nil)
     /// One reload at a time (a second waits; serving never does).
     private let reloading = NSLock()
+
+    /// The bundle folder served now (nil without hot reload).
+    public var bundleDir: String? { reloader.withLock { $0?.bundleDir } }
 
     /// Enables hot reload and, with a token, the Admin RPCs.
     public func configureAdmin(reloader r: Reloader?, token: String?) {
@@ -230,7 +240,16 @@ public final class Service: Sendable {
                         + "other requests, or sent with little time left); not worked on")
             }
             if Methods.adminWrites.contains(env.method) { try authorise(env) }
-            if env.method == Methods.adminReload {
+            if env.method == Methods.retrain {
+                let _: RFRetrainRequest = try decode(env.payload, env.method)
+                guard let run = retrainer.withLock({ $0 }) else {
+                    throw RecError.failedPrecondition(
+                        "this server does not retrain: start it with --store (and --retrain-every for a schedule)")
+                }
+                let out = try run()
+                reply.bundleVersion = current.bundleVersion
+                reply.payload = try out.serializedData()
+            } else if env.method == Methods.adminReload {
                 try authorise(env)
                 let req: RFReloadRequest = try decode(env.payload, env.method)
                 guard admission.enter(.slow) else {

@@ -16,7 +16,7 @@ struct Bench: ParsableCommand {
     )
     @Option(name: .customLong("url"), help: "Server URL, repeatable (several = replicas on one socket per client).")
     var urls: [String] = ["ipc:///tmp/recfuse.sock"]
-    @Option(help: "health | rank | retrieve | rerank | explain.") var method: String = "rank"
+    @Option(help: "health | rank | retrieve | rerank | explain | feedback.") var method: String = "rank"
     @Option(help: "Concurrent clients.") var clients: Int = 1
     @Option(help: "Requests in total (all clients).") var count: Int = 20_000
     @Option(help: "Seconds at most.") var duration: Double = 60
@@ -25,6 +25,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Candidates per Rank/Rerank request (item ids 1, 14, 27, ...).") var candidates: Int = 100
     @Option(help: "Engine for Rank/Retrieve (empty = the server's default).") var engine: String = ""
     @Option(help: "Items per Retrieve.") var k: Int = 10
+    @Option(help: "Events per Feedback request (the server needs --store).") var batch: Int = 1
     @Option(help: "Retrieve's search path: auto, exact, approximate.") var retrieval: String = "auto"
     @Option(help: "Each request's deadline in ms (sent relative and absolute, so time queued counts).")
     var deadlineMs: Int = 10_000
@@ -59,6 +60,8 @@ struct Bench: ParsableCommand {
                 throw RecError.invalidArgument("--retrieval must be auto, exact or approximate, and --k >= 1")
             }
             (o.k, o.retrievalPath) = (k, path)
+            guard batch >= 1 else { throw RecError.invalidArgument("--batch must be >= 1") }
+            o.feedbackBatch = batch
             guard ["nng", "grpc", "both"].contains(transport) else {
                 throw RecError.invalidArgument("--transport must be nng, grpc or both")
             }

@@ -103,6 +103,21 @@ struct Serve: ParsableCommand {
     var store: String?
     @Option(help: "Seconds between looks at a shared (PostgreSQL) store for other replicas' writes.")
     var storePoll: Double = 0.2
+    @Option(
+        help: """
+            With --store: retrain on this schedule ("30m", "6h", "1d"): a new bundle from the served bundle's \
+            dataset plus the recorded writes, in a child process at lowered priority, swapped in when it is \
+            not worse on the most recent feedback. Admin/Retrain runs one on demand.
+            """)
+    var retrainEvery: String?
+    @Option(help: "Folder for retrained bundles (default: beside --bundle, <bundle>.retrained).")
+    var retrainDir: String?
+    @Option(help: "Share of the recorded feedback (the most recent) a retrain is judged on.")
+    var retrainHoldout: Double = 0.1
+    @Option(help: "How much lower (absolute NDCG@10) a retrained bundle may score and still be swapped in.")
+    var retrainTolerance: Double = 0.01
+    @Option(help: "Fewest held-out users a retrain is judged on; with fewer it is not swapped in.")
+    var retrainMinUsers: Int = 5
     @Option(help: "Most events one Feedback request may carry.") var maxFeedbackBatch: Int = Limits().maxFeedbackBatch
     @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
@@ -166,6 +181,9 @@ struct Serve: ParsableCommand {
                     """)
             }
             service.setFacts(facts)
+            if store == nil && retrainEvery != nil {
+                throw RecError.invalidArgument("--retrain-every needs --store (it trains on the recorded writes)")
+            }
             if let store {
                 let t0 = ContinuousClock.now
                 let backend = try StoreURL.open(store)
@@ -175,6 +193,20 @@ struct Serve: ParsableCommand {
                     store \(backend.kind) \(store): \(replayed) events replayed in \
                     \(String(format: "%.2f", (ContinuousClock.now - t0).seconds)) s
                     """)
+                let retrainer = ScheduledRetrain(
+                    service: service,
+                    options: .init(
+                        store: store, modelsDir: modelsDir,
+                        folder: retrainDir ?? (bundle.hasSuffix("/") ? String(bundle.dropLast()) : bundle)
+                            + ".retrained",
+                        holdoutFraction: retrainHoldout, tolerance: retrainTolerance, minHoldoutUsers: retrainMinUsers),
+                    log: log)
+                service.configureRetrain { try retrainer.run() }
+                if let retrainEvery {
+                    let every = try ScheduledRetrain.seconds(retrainEvery)
+                    retrainer.schedule(every: every)
+                    log.info("retraining every \(retrainEvery)")
+                }
                 if backend.isShared {
                     guard storePoll > 0 else { throw RecError.invalidArgument("--store-poll must be > 0") }
                     let interval = storePoll

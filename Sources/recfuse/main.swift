@@ -17,7 +17,7 @@ struct Recfuse: ParsableCommand {
         version: Service.version,
         subcommands: [
             Data_.self, Models.self, Profiles_.self, Embed.self, Tokenize.self, Engines.self, Train.self, Eval.self,
-            Serve.self,
+            Serve.self, Retrain.self,
             Bench.self, Echo.self,
         ])
 }

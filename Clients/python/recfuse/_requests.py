@@ -15,7 +15,7 @@ from .v1 import recommender_pb2 as pb
 SERVICE = "recfuse.v1.Recommender"
 METHODS = {name: f"/{SERVICE}/{name}"
            for name in ("Retrieve", "Rank", "Rerank", "Explain", "Health", "Info", "Feedback", "UpsertUser")}
-METHODS.update({name: f"/recfuse.v1.Admin/{name}" for name in ("Reload", "UpsertItem", "DeleteItem")})
+METHODS.update({name: f"/recfuse.v1.Admin/{name}" for name in ("Reload", "UpsertItem", "DeleteItem", "Retrain")})
 
 #: URL schemes NNG dials (the server listens on the same ones).
 SCHEMES = ("ipc://", "tcp://", "tcp4://", "tcp6://", "tls+tcp://", "tls+tcp4://", "tls+tcp6://", "ws://", "wss://",
@@ -384,6 +384,10 @@ def upsert_item_call(item_id: Any, title: Any = "", categories: Any = (), fields
 def delete_item_call(item_id: Any, event_id: Any = "") -> Call[pb.WriteResponse]:
     return Call("DeleteItem", admin_pb2.DeleteItemRequest(item_id=_id("item_id", item_id, required=True),
                                                           event_id=_str("event_id", event_id)), pb.WriteResponse)
+
+
+def retrain_call() -> Call[admin_pb2.RetrainResponse]:
+    return Call("Retrain", admin_pb2.RetrainRequest(), admin_pb2.RetrainResponse)
 
 
 def admin_metadata(token: Any, metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:

@@ -207,6 +207,12 @@ class Client:
         return await self._run(rq.delete_item_call(item_id, event_id), timeout, rq.admin_metadata(token, metadata),
                          request_id)
 
+    async def retrain(self, token: str, *, timeout: Optional[float] = 3600.0,
+                  metadata: Optional[Mapping[str, str]] = None, request_id: str = "") -> admin_pb2.RetrainResponse:
+        """Admin: trains a new bundle from the served one plus the recorded writes, swaps it in when it is
+        not worse on the most recent feedback (`.swapped`, `.message` with the figures). Takes minutes."""
+        return await self._run(rq.retrain_call(), timeout, rq.admin_metadata(token, metadata), request_id)
+
     # -- many users at once
     async def _map(self, calls: List[rq.Call[Any]], concurrency: int, return_exceptions: bool,
                    timeout: Optional[float], metadata: Optional[Mapping[str, str]]) -> List[Any]:

@@ -186,6 +186,9 @@ class _Connections:
         # would otherwise wait for the socket's timeout).
         pynng.lib.nng_ctx_set_ms(ctx.context, b"recv-timeout", ms)
         pynng.lib.nng_ctx_set_ms(ctx.context, b"send-timeout", ms)
+        # NNG's REQ sends a request again after its resend time (60 s by default): an attempt
+        # sends once, so a long call (Retrain) is never started twice behind the caller's back.
+        pynng.lib.nng_ctx_set_ms(ctx.context, b"req:resend-time", ms)
         return ctx
 
     def failed(self, last: Optional[BaseException], timeout: float) -> RpcError:
@@ -424,6 +427,12 @@ class Client:
         """Admin: hides an item from every reply from now on."""
         return self._run(rq.delete_item_call(item_id, event_id), timeout, rq.admin_metadata(token, metadata),
                          request_id)
+
+    def retrain(self, token: str, *, timeout: Optional[float] = 3600.0,
+                  metadata: Optional[Mapping[str, str]] = None, request_id: str = "") -> admin_pb2.RetrainResponse:
+        """Admin: trains a new bundle from the served one plus the recorded writes, swaps it in when it is
+        not worse on the most recent feedback (`.swapped`, `.message` with the figures). Takes minutes."""
+        return self._run(rq.retrain_call(), timeout, rq.admin_metadata(token, metadata), request_id)
 
     # -- many users at once
     def _map(self, calls: List[rq.Call[Any]], concurrency: int, return_exceptions: bool,

@@ -255,3 +255,47 @@ def test_two_replicas_share_one_postgres_store(bundle_dir, token_file, postgres)
     finally:
         a.stop()
         b.stop()
+
+
+# ---------------------------------------------------------------- retraining
+
+
+def test_retrain_swaps_in_under_load_with_zero_failed_requests(bundle_dir, token_file, tmp_path):
+    from conftest import Load
+    retrained = tmp_path / "retrained"
+    # Tolerance 1: any judged retrain is kept, so the test checks the mechanics (train in a child,
+    # judge, swap under load); whether a worse bundle is kept is the tolerance's business.
+    s = store_server(bundle_dir, f"sqlite:{tmp_path / 'store.sqlite'}", token_file, "--retrain-dir",
+                     str(retrained), "--retrain-tolerance", "1", "--retrain-min-users", "5")
+    try:
+        with recfuse.Client(s.ipc, timeout=10.0) as c:
+            with pytest.raises(recfuse.PermissionDenied):
+                c.retrain("not-the-token-0123456789")
+            # Too little recorded feedback to judge by: not swapped, and the reply says why.
+            c.feedback([{"user_id": "1", "item_id": "50", "rating": 5}])
+            r = c.retrain(TOKEN, timeout=900)
+            assert not r.swapped and "too few held-out users" in r.message, r
+            before = c.info().bundle_version
+            # Round-robin over 40 users, so each user's latest event is among the held-out ones.
+            events = []
+            for n in range(6):
+                for u in range(1, 41):
+                    events.append({"user_id": str(u), "item_id": str(1 + (u * 37 + n * 11) % 1682), "rating": 5})
+            c.feedback(events)
+            load = Load(lambda: c.rank("196", [str(i) for i in range(1, 101)], engine="gat"),
+                        check=lambda r: None if len(r.items) == 100 else f"{len(r.items)} items", threads=3)
+            try:
+                r = c.retrain(TOKEN, timeout=900)
+            finally:
+                load.stop()
+            assert r.swapped, r.message
+            assert r.bundle_version != before and r.previous_version == before
+            assert r.holdout_users >= 5 and r.trained_events > 0 and 0 <= r.candidate_ndcg10 <= 1
+            assert "NDCG@10" in r.message and r.bundle_dir.startswith(str(retrained))
+            assert load.failures == [] and sum(load.counts) > 0, load.failures[:3]
+            info = c.info()
+            assert info.bundle_version == r.bundle_version
+            # The new bundle knows what was recorded; the store still serves everything on top.
+            assert info.dataset.interactions > 100_000 and info.store.feedback_events == 241
+    finally:
+        s.stop()

@@ -67,11 +67,25 @@ public enum RFAdmin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Retrain" metadata.
+        public enum Retrain: Sendable {
+            /// Request type for "Retrain".
+            public typealias Input = RFRetrainRequest
+            /// Response type for "Retrain".
+            public typealias Output = RFRetrainResponse
+            /// Descriptor for "Retrain".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "recfuse.v1.Admin"),
+                method: "Retrain",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "recfuse.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Reload.descriptor,
             UpsertItem.descriptor,
-            DeleteItem.descriptor
+            DeleteItem.descriptor,
+            Retrain.descriptor
         ]
     }
 }
@@ -154,6 +168,29 @@ extension RFAdmin {
             request: GRPCCore.StreamingServerRequest<RFDeleteItemRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<RFWriteResponse>
+
+        /// Handle the "Retrain" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Trains a new bundle from the served bundle's dataset plus the recorded
+        /// > writes (in a child process at lowered priority), evaluates it against the
+        /// > served one on the most recent recorded feedback, and swaps it in when it
+        /// > is not worse by more than the tolerance. Serving goes on throughout; the
+        /// > reply comes when the retrain is done (give it a long deadline). A call
+        /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `RFRetrainRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `RFRetrainResponse` messages.
+        func retrain(
+            request: GRPCCore.StreamingServerRequest<RFRetrainRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<RFRetrainResponse>
     }
 
     /// Service protocol for the "recfuse.v1.Admin" service.
@@ -220,6 +257,29 @@ extension RFAdmin {
             request: GRPCCore.ServerRequest<RFDeleteItemRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<RFWriteResponse>
+
+        /// Handle the "Retrain" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Trains a new bundle from the served bundle's dataset plus the recorded
+        /// > writes (in a child process at lowered priority), evaluates it against the
+        /// > served one on the most recent recorded feedback, and swaps it in when it
+        /// > is not worse by more than the tolerance. Serving goes on throughout; the
+        /// > reply comes when the retrain is done (give it a long deadline). A call
+        /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFRetrainRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `RFRetrainResponse` message.
+        func retrain(
+            request: GRPCCore.ServerRequest<RFRetrainRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<RFRetrainResponse>
     }
 
     /// Simple service protocol for the "recfuse.v1.Admin" service.
@@ -284,6 +344,29 @@ extension RFAdmin {
             request: RFDeleteItemRequest,
             context: GRPCCore.ServerContext
         ) async throws -> RFWriteResponse
+
+        /// Handle the "Retrain" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Trains a new bundle from the served bundle's dataset plus the recorded
+        /// > writes (in a child process at lowered priority), evaluates it against the
+        /// > served one on the most recent recorded feedback, and swaps it in when it
+        /// > is not worse by more than the tolerance. Serving goes on throughout; the
+        /// > reply comes when the retrain is done (give it a long deadline). A call
+        /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+        ///
+        /// - Parameters:
+        ///   - request: A `RFRetrainRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `RFRetrainResponse` to respond with.
+        func retrain(
+            request: RFRetrainRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> RFRetrainResponse
     }
 }
 
@@ -319,6 +402,17 @@ extension RFAdmin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<RFWriteResponse>(),
             handler: { request, context in
                 try await self.deleteItem(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: RFAdmin.Method.Retrain.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFRetrainRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<RFRetrainResponse>(),
+            handler: { request, context in
+                try await self.retrain(
                     request: request,
                     context: context
                 )
@@ -362,6 +456,17 @@ extension RFAdmin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func retrain(
+        request: GRPCCore.StreamingServerRequest<RFRetrainRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<RFRetrainResponse> {
+        let response = try await self.retrain(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -399,6 +504,19 @@ extension RFAdmin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<RFWriteResponse> {
         return GRPCCore.ServerResponse<RFWriteResponse>(
             message: try await self.deleteItem(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func retrain(
+        request: GRPCCore.ServerRequest<RFRetrainRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<RFRetrainResponse> {
+        return GRPCCore.ServerResponse<RFRetrainResponse>(
+            message: try await self.retrain(
                 request: request.message,
                 context: context
             ),
@@ -486,6 +604,34 @@ extension RFAdmin {
             deserializer: some GRPCCore.MessageDeserializer<RFWriteResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFWriteResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Retrain" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Trains a new bundle from the served bundle's dataset plus the recorded
+        /// > writes (in a child process at lowered priority), evaluates it against the
+        /// > served one on the most recent recorded feedback, and swaps it in when it
+        /// > is not worse by more than the tolerance. Serving goes on throughout; the
+        /// > reply comes when the retrain is done (give it a long deadline). A call
+        /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFRetrainRequest` message.
+        ///   - serializer: A serializer for `RFRetrainRequest` messages.
+        ///   - deserializer: A deserializer for `RFRetrainResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func retrain<Result>(
+            request: GRPCCore.ClientRequest<RFRetrainRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFRetrainRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFRetrainResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFRetrainResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -609,6 +755,45 @@ extension RFAdmin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Retrain" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Trains a new bundle from the served bundle's dataset plus the recorded
+        /// > writes (in a child process at lowered priority), evaluates it against the
+        /// > served one on the most recent recorded feedback, and swaps it in when it
+        /// > is not worse by more than the tolerance. Serving goes on throughout; the
+        /// > reply comes when the retrain is done (give it a long deadline). A call
+        /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `RFRetrainRequest` message.
+        ///   - serializer: A serializer for `RFRetrainRequest` messages.
+        ///   - deserializer: A deserializer for `RFRetrainResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func retrain<Result>(
+            request: GRPCCore.ClientRequest<RFRetrainRequest>,
+            serializer: some GRPCCore.MessageSerializer<RFRetrainRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<RFRetrainResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFRetrainResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: RFAdmin.Method.Retrain.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -700,6 +885,40 @@ extension RFAdmin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<RFDeleteItemRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<RFWriteResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Retrain" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Trains a new bundle from the served bundle's dataset plus the recorded
+    /// > writes (in a child process at lowered priority), evaluates it against the
+    /// > served one on the most recent recorded feedback, and swaps it in when it
+    /// > is not worse by more than the tolerance. Serving goes on throughout; the
+    /// > reply comes when the retrain is done (give it a long deadline). A call
+    /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `RFRetrainRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func retrain<Result>(
+        request: GRPCCore.ClientRequest<RFRetrainRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFRetrainResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.retrain(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<RFRetrainRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<RFRetrainResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -805,6 +1024,44 @@ extension RFAdmin.ClientProtocol {
             metadata: metadata
         )
         return try await self.deleteItem(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Retrain" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Trains a new bundle from the served bundle's dataset plus the recorded
+    /// > writes (in a child process at lowered priority), evaluates it against the
+    /// > served one on the most recent recorded feedback, and swaps it in when it
+    /// > is not worse by more than the tolerance. Serving goes on throughout; the
+    /// > reply comes when the retrain is done (give it a long deadline). A call
+    /// > while a retrain runs (scheduled or called) waits for it and gets its reply.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func retrain<Result>(
+        _ message: RFRetrainRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<RFRetrainResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<RFRetrainRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.retrain(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -96,6 +96,54 @@ public nonisolated struct RFDeleteItemRequest: Sendable {
   public init() {}
 }
 
+public nonisolated struct RFRetrainRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct RFRetrainResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Whether the new bundle now serves.
+  public var swapped: Bool = false
+
+  /// Why it did or did not swap, with the figures.
+  public var message: String = String()
+
+  /// NDCG@10 of the default engine on the held-out recent feedback: the bundle
+  /// that served, and the retrained one.
+  public var servingNdcg10: Double = 0
+
+  public var candidateNdcg10: Double = 0
+
+  public var holdoutEvents: UInt32 = 0
+
+  public var holdoutUsers: UInt32 = 0
+
+  /// Recorded feedback events the new bundle was trained on (besides the
+  /// bundle's own dataset).
+  public var trainedEvents: UInt64 = 0
+
+  public var bundleVersion: String = String()
+
+  public var previousVersion: String = String()
+
+  public var bundleDir: String = String()
+
+  public var seconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "recfuse.v1"
@@ -255,6 +303,105 @@ nonisolated extension RFDeleteItemRequest: SwiftProtobuf.Message, SwiftProtobuf.
   public static func ==(lhs: RFDeleteItemRequest, rhs: RFDeleteItemRequest) -> Bool {
     if lhs.eventID != rhs.eventID {return false}
     if lhs.itemID != rhs.itemID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFRetrainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RetrainRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFRetrainRequest, rhs: RFRetrainRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension RFRetrainResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RetrainResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}swapped\0\u{1}message\0\u{3}serving_ndcg10\0\u{3}candidate_ndcg10\0\u{3}holdout_events\0\u{3}holdout_users\0\u{3}trained_events\0\u{3}bundle_version\0\u{3}previous_version\0\u{3}bundle_dir\0\u{1}seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.swapped) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.servingNdcg10) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.candidateNdcg10) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.holdoutEvents) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.holdoutUsers) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.trainedEvents) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.bundleVersion) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.previousVersion) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.bundleDir) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.swapped != false {
+      try visitor.visitSingularBoolField(value: self.swapped, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if self.servingNdcg10.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.servingNdcg10, fieldNumber: 3)
+    }
+    if self.candidateNdcg10.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.candidateNdcg10, fieldNumber: 4)
+    }
+    if self.holdoutEvents != 0 {
+      try visitor.visitSingularUInt32Field(value: self.holdoutEvents, fieldNumber: 5)
+    }
+    if self.holdoutUsers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.holdoutUsers, fieldNumber: 6)
+    }
+    if self.trainedEvents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.trainedEvents, fieldNumber: 7)
+    }
+    if !self.bundleVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundleVersion, fieldNumber: 8)
+    }
+    if !self.previousVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.previousVersion, fieldNumber: 9)
+    }
+    if !self.bundleDir.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundleDir, fieldNumber: 10)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: RFRetrainResponse, rhs: RFRetrainResponse) -> Bool {
+    if lhs.swapped != rhs.swapped {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.servingNdcg10 != rhs.servingNdcg10 {return false}
+    if lhs.candidateNdcg10 != rhs.candidateNdcg10 {return false}
+    if lhs.holdoutEvents != rhs.holdoutEvents {return false}
+    if lhs.holdoutUsers != rhs.holdoutUsers {return false}
+    if lhs.trainedEvents != rhs.trainedEvents {return false}
+    if lhs.bundleVersion != rhs.bundleVersion {return false}
+    if lhs.previousVersion != rhs.previousVersion {return false}
+    if lhs.bundleDir != rhs.bundleDir {return false}
+    if lhs.seconds != rhs.seconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from recfuse.v1 import recommender_pb2 as recfuse_dot_v1_dot_recommender__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16recfuse/v1/admin.proto\x12\nrecfuse.v1\x1a\x1crecfuse/v1/recommender.proto\"#\n\rReloadRequest\x12\x12\n\nbundle_dir\x18\x01 \x01(\t\"X\n\x0eReloadResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t\x12\x14\n\x0cload_seconds\x18\x03 \x01(\x01\"\x8a\x01\n\x11UpsertItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\r\x12\x12\n\ncategories\x18\x05 \x03(\t\x12!\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x11.recfuse.v1.Field\"6\n\x11\x44\x65leteItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t2\xd8\x01\n\x05\x41\x64min\x12?\n\x06Reload\x12\x19.recfuse.v1.ReloadRequest\x1a\x1a.recfuse.v1.ReloadResponse\x12\x46\n\nUpsertItem\x12\x1d.recfuse.v1.UpsertItemRequest\x1a\x19.recfuse.v1.WriteResponse\x12\x46\n\nDeleteItem\x12\x1d.recfuse.v1.DeleteItemRequest\x1a\x19.recfuse.v1.WriteResponseB\x05\xba\x02\x02RFb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16recfuse/v1/admin.proto\x12\nrecfuse.v1\x1a\x1crecfuse/v1/recommender.proto\"#\n\rReloadRequest\x12\x12\n\nbundle_dir\x18\x01 \x01(\t\"X\n\x0eReloadResponse\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\t\x12\x14\n\x0cload_seconds\x18\x03 \x01(\x01\"\x8a\x01\n\x11UpsertItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\r\x12\x12\n\ncategories\x18\x05 \x03(\t\x12!\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x11.recfuse.v1.Field\"6\n\x11\x44\x65leteItemRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\"\x10\n\x0eRetrainRequest\"\x83\x02\n\x0fRetrainResponse\x12\x0f\n\x07swapped\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eserving_ndcg10\x18\x03 \x01(\x01\x12\x18\n\x10\x63\x61ndidate_ndcg10\x18\x04 \x01(\x01\x12\x16\n\x0eholdout_events\x18\x05 \x01(\r\x12\x15\n\rholdout_users\x18\x06 \x01(\r\x12\x16\n\x0etrained_events\x18\x07 \x01(\x04\x12\x16\n\x0e\x62undle_version\x18\x08 \x01(\t\x12\x18\n\x10previous_version\x18\t \x01(\t\x12\x12\n\nbundle_dir\x18\n \x01(\t\x12\x0f\n\x07seconds\x18\x0b \x01(\x01\x32\x9c\x02\n\x05\x41\x64min\x12?\n\x06Reload\x12\x19.recfuse.v1.ReloadRequest\x1a\x1a.recfuse.v1.ReloadResponse\x12\x46\n\nUpsertItem\x12\x1d.recfuse.v1.UpsertItemRequest\x1a\x19.recfuse.v1.WriteResponse\x12\x46\n\nDeleteItem\x12\x1d.recfuse.v1.DeleteItemRequest\x1a\x19.recfuse.v1.WriteResponse\x12\x42\n\x07Retrain\x12\x1a.recfuse.v1.RetrainRequest\x1a\x1b.recfuse.v1.RetrainResponseB\x05\xba\x02\x02RFb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'recfuse.v1.admin_pb2', globals())
@@ -30,6 +30,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _UPSERTITEMREQUEST._serialized_end=334
   _DELETEITEMREQUEST._serialized_start=336
   _DELETEITEMREQUEST._serialized_end=390
-  _ADMIN._serialized_start=393
-  _ADMIN._serialized_end=609
+  _RETRAINREQUEST._serialized_start=392
+  _RETRAINREQUEST._serialized_end=408
+  _RETRAINRESPONSE._serialized_start=411
+  _RETRAINRESPONSE._serialized_end=670
+  _ADMIN._serialized_start=673
+  _ADMIN._serialized_end=957
 # @@protoc_insertion_point(module_scope)

@@ -30,6 +30,36 @@ class ReloadResponse(_message.Message):
     previous_version: str
     def __init__(self, bundle_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., load_seconds: _Optional[float] = ...) -> None: ...
 
+class RetrainRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class RetrainResponse(_message.Message):
+    __slots__ = ["bundle_dir", "bundle_version", "candidate_ndcg10", "holdout_events", "holdout_users", "message", "previous_version", "seconds", "serving_ndcg10", "swapped", "trained_events"]
+    BUNDLE_DIR_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_NDCG10_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_USERS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SERVING_NDCG10_FIELD_NUMBER: _ClassVar[int]
+    SWAPPED_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    bundle_dir: str
+    bundle_version: str
+    candidate_ndcg10: float
+    holdout_events: int
+    holdout_users: int
+    message: str
+    previous_version: str
+    seconds: float
+    serving_ndcg10: float
+    swapped: bool
+    trained_events: int
+    def __init__(self, swapped: bool = ..., message: _Optional[str] = ..., serving_ndcg10: _Optional[float] = ..., candidate_ndcg10: _Optional[float] = ..., holdout_events: _Optional[int] = ..., holdout_users: _Optional[int] = ..., trained_events: _Optional[int] = ..., bundle_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., bundle_dir: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
 class UpsertItemRequest(_message.Message):
     __slots__ = ["categories", "event_id", "fields", "item_id", "title", "year"]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]

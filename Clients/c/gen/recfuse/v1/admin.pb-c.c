@@ -187,6 +187,96 @@ void   recfuse__v1__delete_item_request__free_unpacked
   assert(message->base.descriptor == &recfuse__v1__delete_item_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   recfuse__v1__retrain_request__init
+                     (Recfuse__V1__RetrainRequest         *message)
+{
+  static const Recfuse__V1__RetrainRequest init_value = RECFUSE__V1__RETRAIN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__retrain_request__get_packed_size
+                     (const Recfuse__V1__RetrainRequest *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__retrain_request__pack
+                     (const Recfuse__V1__RetrainRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__retrain_request__pack_to_buffer
+                     (const Recfuse__V1__RetrainRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__RetrainRequest *
+       recfuse__v1__retrain_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__RetrainRequest *)
+     protobuf_c_message_unpack (&recfuse__v1__retrain_request__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__retrain_request__free_unpacked
+                     (Recfuse__V1__RetrainRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__retrain_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   recfuse__v1__retrain_response__init
+                     (Recfuse__V1__RetrainResponse         *message)
+{
+  static const Recfuse__V1__RetrainResponse init_value = RECFUSE__V1__RETRAIN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t recfuse__v1__retrain_response__get_packed_size
+                     (const Recfuse__V1__RetrainResponse *message)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t recfuse__v1__retrain_response__pack
+                     (const Recfuse__V1__RetrainResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t recfuse__v1__retrain_response__pack_to_buffer
+                     (const Recfuse__V1__RetrainResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &recfuse__v1__retrain_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Recfuse__V1__RetrainResponse *
+       recfuse__v1__retrain_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Recfuse__V1__RetrainResponse *)
+     protobuf_c_message_unpack (&recfuse__v1__retrain_response__descriptor,
+                                allocator, len, data);
+}
+void   recfuse__v1__retrain_response__free_unpacked
+                     (Recfuse__V1__RetrainResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &recfuse__v1__retrain_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor recfuse__v1__reload_request__field_descriptors[1] =
 {
   {
@@ -443,15 +533,203 @@ const ProtobufCMessageDescriptor recfuse__v1__delete_item_request__descriptor =
   (ProtobufCMessageInit) recfuse__v1__delete_item_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor recfuse__v1__admin__method_descriptors[3] =
+#define recfuse__v1__retrain_request__field_descriptors NULL
+#define recfuse__v1__retrain_request__field_indices_by_name NULL
+#define recfuse__v1__retrain_request__number_ranges NULL
+const ProtobufCMessageDescriptor recfuse__v1__retrain_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.RetrainRequest",
+  "RetrainRequest",
+  "Recfuse__V1__RetrainRequest",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__RetrainRequest),
+  0,
+  recfuse__v1__retrain_request__field_descriptors,
+  recfuse__v1__retrain_request__field_indices_by_name,
+  0,  recfuse__v1__retrain_request__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__retrain_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor recfuse__v1__retrain_response__field_descriptors[11] =
+{
+  {
+    "swapped",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, swapped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "serving_ndcg10",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, serving_ndcg10),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidate_ndcg10",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, candidate_ndcg10),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "holdout_events",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, holdout_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "holdout_users",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, holdout_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trained_events",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, trained_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bundle_version",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, bundle_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "previous_version",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, previous_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bundle_dir",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, bundle_dir),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seconds",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Recfuse__V1__RetrainResponse, seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned recfuse__v1__retrain_response__field_indices_by_name[] = {
+  9,   /* field[9] = bundle_dir */
+  7,   /* field[7] = bundle_version */
+  3,   /* field[3] = candidate_ndcg10 */
+  4,   /* field[4] = holdout_events */
+  5,   /* field[5] = holdout_users */
+  1,   /* field[1] = message */
+  8,   /* field[8] = previous_version */
+  10,   /* field[10] = seconds */
+  2,   /* field[2] = serving_ndcg10 */
+  0,   /* field[0] = swapped */
+  6,   /* field[6] = trained_events */
+};
+static const ProtobufCIntRange recfuse__v1__retrain_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor recfuse__v1__retrain_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "recfuse.v1.RetrainResponse",
+  "RetrainResponse",
+  "Recfuse__V1__RetrainResponse",
+  "recfuse.v1",
+  sizeof(Recfuse__V1__RetrainResponse),
+  11,
+  recfuse__v1__retrain_response__field_descriptors,
+  recfuse__v1__retrain_response__field_indices_by_name,
+  1,  recfuse__v1__retrain_response__number_ranges,
+  (ProtobufCMessageInit) recfuse__v1__retrain_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor recfuse__v1__admin__method_descriptors[4] =
 {
   { "Reload", &recfuse__v1__reload_request__descriptor, &recfuse__v1__reload_response__descriptor },
   { "UpsertItem", &recfuse__v1__upsert_item_request__descriptor, &recfuse__v1__write_response__descriptor },
   { "DeleteItem", &recfuse__v1__delete_item_request__descriptor, &recfuse__v1__write_response__descriptor },
+  { "Retrain", &recfuse__v1__retrain_request__descriptor, &recfuse__v1__retrain_response__descriptor },
 };
 const unsigned recfuse__v1__admin__method_indices_by_name[] = {
   2,        /* DeleteItem */
   0,        /* Reload */
+  3,        /* Retrain */
   1         /* UpsertItem */
 };
 const ProtobufCServiceDescriptor recfuse__v1__admin__descriptor =
@@ -461,7 +739,7 @@ const ProtobufCServiceDescriptor recfuse__v1__admin__descriptor =
   "Admin",
   "Recfuse__V1__Admin",
   "recfuse.v1",
-  3,
+  4,
   recfuse__v1__admin__method_descriptors,
   recfuse__v1__admin__method_indices_by_name
 };
@@ -488,6 +766,14 @@ void recfuse__v1__admin__delete_item(ProtobufCService *service,
 {
   assert(service->descriptor == &recfuse__v1__admin__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void recfuse__v1__admin__retrain(ProtobufCService *service,
+                                 const Recfuse__V1__RetrainRequest *input,
+                                 Recfuse__V1__RetrainResponse_Closure closure,
+                                 void *closure_data)
+{
+  assert(service->descriptor == &recfuse__v1__admin__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void recfuse__v1__admin__init (Recfuse__V1__Admin_Service *service,
                                Recfuse__V1__Admin_ServiceDestroy destroy)

@@ -20,6 +20,8 @@ typedef struct Recfuse__V1__ReloadRequest Recfuse__V1__ReloadRequest;
 typedef struct Recfuse__V1__ReloadResponse Recfuse__V1__ReloadResponse;
 typedef struct Recfuse__V1__UpsertItemRequest Recfuse__V1__UpsertItemRequest;
 typedef struct Recfuse__V1__DeleteItemRequest Recfuse__V1__DeleteItemRequest;
+typedef struct Recfuse__V1__RetrainRequest Recfuse__V1__RetrainRequest;
+typedef struct Recfuse__V1__RetrainResponse Recfuse__V1__RetrainResponse;
 
 
 /* --- enums --- */
@@ -90,6 +92,49 @@ struct  Recfuse__V1__DeleteItemRequest
 #define RECFUSE__V1__DELETE_ITEM_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__delete_item_request__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Recfuse__V1__RetrainRequest
+{
+  ProtobufCMessage base;
+};
+#define RECFUSE__V1__RETRAIN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__retrain_request__descriptor) \
+     }
+
+
+struct  Recfuse__V1__RetrainResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Whether the new bundle now serves.
+   */
+  protobuf_c_boolean swapped;
+  /*
+   * Why it did or did not swap, with the figures.
+   */
+  char *message;
+  /*
+   * NDCG@10 of the default engine on the held-out recent feedback: the bundle
+   * that served, and the retrained one.
+   */
+  double serving_ndcg10;
+  double candidate_ndcg10;
+  uint32_t holdout_events;
+  uint32_t holdout_users;
+  /*
+   * Recorded feedback events the new bundle was trained on (besides the
+   * bundle's own dataset).
+   */
+  uint64_t trained_events;
+  char *bundle_version;
+  char *previous_version;
+  char *bundle_dir;
+  double seconds;
+};
+#define RECFUSE__V1__RETRAIN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&recfuse__v1__retrain_response__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Recfuse__V1__ReloadRequest methods */
@@ -168,6 +213,44 @@ Recfuse__V1__DeleteItemRequest *
 void   recfuse__v1__delete_item_request__free_unpacked
                      (Recfuse__V1__DeleteItemRequest *message,
                       ProtobufCAllocator *allocator);
+/* Recfuse__V1__RetrainRequest methods */
+void   recfuse__v1__retrain_request__init
+                     (Recfuse__V1__RetrainRequest         *message);
+size_t recfuse__v1__retrain_request__get_packed_size
+                     (const Recfuse__V1__RetrainRequest   *message);
+size_t recfuse__v1__retrain_request__pack
+                     (const Recfuse__V1__RetrainRequest   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__retrain_request__pack_to_buffer
+                     (const Recfuse__V1__RetrainRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__RetrainRequest *
+       recfuse__v1__retrain_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__retrain_request__free_unpacked
+                     (Recfuse__V1__RetrainRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Recfuse__V1__RetrainResponse methods */
+void   recfuse__v1__retrain_response__init
+                     (Recfuse__V1__RetrainResponse         *message);
+size_t recfuse__v1__retrain_response__get_packed_size
+                     (const Recfuse__V1__RetrainResponse   *message);
+size_t recfuse__v1__retrain_response__pack
+                     (const Recfuse__V1__RetrainResponse   *message,
+                      uint8_t             *out);
+size_t recfuse__v1__retrain_response__pack_to_buffer
+                     (const Recfuse__V1__RetrainResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Recfuse__V1__RetrainResponse *
+       recfuse__v1__retrain_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   recfuse__v1__retrain_response__free_unpacked
+                     (Recfuse__V1__RetrainResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Recfuse__V1__ReloadRequest_Closure)
@@ -181,6 +264,12 @@ typedef void (*Recfuse__V1__UpsertItemRequest_Closure)
                   void *closure_data);
 typedef void (*Recfuse__V1__DeleteItemRequest_Closure)
                  (const Recfuse__V1__DeleteItemRequest *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__RetrainRequest_Closure)
+                 (const Recfuse__V1__RetrainRequest *message,
+                  void *closure_data);
+typedef void (*Recfuse__V1__RetrainResponse_Closure)
+                 (const Recfuse__V1__RetrainResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -201,6 +290,10 @@ struct Recfuse__V1__Admin_Service
                       const Recfuse__V1__DeleteItemRequest *input,
                       Recfuse__V1__WriteResponse_Closure closure,
                       void *closure_data);
+  void (*retrain)(Recfuse__V1__Admin_Service *service,
+                  const Recfuse__V1__RetrainRequest *input,
+                  Recfuse__V1__RetrainResponse_Closure closure,
+                  void *closure_data);
 };
 typedef void (*Recfuse__V1__Admin_ServiceDestroy)(Recfuse__V1__Admin_Service *);
 void recfuse__v1__admin__init (Recfuse__V1__Admin_Service *service,
@@ -211,7 +304,8 @@ void recfuse__v1__admin__init (Recfuse__V1__Admin_Service *service,
     { RECFUSE__V1__ADMIN__BASE_INIT,\
       function_prefix__ ## reload,\
       function_prefix__ ## upsert_item,\
-      function_prefix__ ## delete_item  }
+      function_prefix__ ## delete_item,\
+      function_prefix__ ## retrain  }
 void recfuse__v1__admin__reload(ProtobufCService *service,
                                 const Recfuse__V1__ReloadRequest *input,
                                 Recfuse__V1__ReloadResponse_Closure closure,
@@ -224,6 +318,10 @@ void recfuse__v1__admin__delete_item(ProtobufCService *service,
                                      const Recfuse__V1__DeleteItemRequest *input,
                                      Recfuse__V1__WriteResponse_Closure closure,
                                      void *closure_data);
+void recfuse__v1__admin__retrain(ProtobufCService *service,
+                                 const Recfuse__V1__RetrainRequest *input,
+                                 Recfuse__V1__RetrainResponse_Closure closure,
+                                 void *closure_data);
 
 /* --- descriptors --- */
 
@@ -231,6 +329,8 @@ extern const ProtobufCMessageDescriptor recfuse__v1__reload_request__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__reload_response__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__upsert_item_request__descriptor;
 extern const ProtobufCMessageDescriptor recfuse__v1__delete_item_request__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__retrain_request__descriptor;
+extern const ProtobufCMessageDescriptor recfuse__v1__retrain_response__descriptor;
 extern const ProtobufCServiceDescriptor recfuse__v1__admin__descriptor;
 
 PROTOBUF_C__END_DECLS
