@@ -30,4 +30,7 @@ cat >&2 <<MSG
    Clients/c/build/rank -u $tcp -U 196
 
 MSG
-exec "$bin" serve --bundle bundles/default --listen "$ipc" --listen "$tcp"
+# Writes (Feedback, UpsertUser; UpsertItem and DeleteItem with --admin-token-file) are recorded
+# in run/store.sqlite and served from the next request on.
+mkdir -p run
+exec "$bin" serve --bundle bundles/default --listen "$ipc" --listen "$tcp" --store sqlite:run/store.sqlite
