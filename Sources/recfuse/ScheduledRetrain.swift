@@ -155,9 +155,8 @@ final class ScheduledRetrain: Sendable {
             r.bundleDir = bundle
         }
         r.seconds = (ContinuousClock.now - t0).seconds
-        log.info(
-            "retrain: \(o.message); \(r.swapped ? "now serving \(r.bundleVersion)" : "still serving") (\(String(format: "%.1f", r.seconds)) s)"
-        )
+        let outcome = r.swapped ? "now serving \(r.bundleVersion)" : "still serving \(r.bundleVersion)"
+        log.info("retrain: \(o.message); \(outcome) (\(String(format: "%.1f", r.seconds)) s)")
         return r
     }
 
