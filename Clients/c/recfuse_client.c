@@ -408,3 +408,34 @@ rfc_retrieve(rfc_client *c, const char *user_id, uint32_t k, const char *engine,
 	return rfc_call(c, RFC_METHOD_RETRIEVE, &req.base, &recfuse__v1__retrieve_response__descriptor,
 	    (ProtobufCMessage **) out);
 }
+
+int
+rfc_feedback(rfc_client *c, const rfc_event *events, size_t n, Recfuse__V1__FeedbackResponse **out)
+{
+	*out = NULL;
+	Recfuse__V1__FeedbackEvent  *items = calloc(n ? n : 1, sizeof *items);
+	Recfuse__V1__FeedbackEvent **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	if (items == NULL || ptrs == NULL) {
+		free(items);
+		free(ptrs);
+		return fail(c, RECFUSE__V1__CODE__RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		Recfuse__V1__FeedbackEvent e = RECFUSE__V1__FEEDBACK_EVENT__INIT;
+		e.user_id = (char *) (events[i].user_id ? events[i].user_id : "");
+		e.item_id = (char *) (events[i].item_id ? events[i].item_id : "");
+		e.rating = events[i].rating;
+		e.timestamp = events[i].timestamp;
+		e.event_id = (char *) (events[i].event_id ? events[i].event_id : "");
+		items[i] = e;
+		ptrs[i] = &items[i];
+	}
+	Recfuse__V1__FeedbackRequest req = RECFUSE__V1__FEEDBACK_REQUEST__INIT;
+	req.n_events = n;
+	req.events = ptrs;
+	int rv = rfc_call(c, RFC_METHOD_FEEDBACK, &req.base, &recfuse__v1__feedback_response__descriptor,
+	    (ProtobufCMessage **) out);
+	free(ptrs);
+	free(items);
+	return rv;
+}

@@ -2,6 +2,7 @@
 #include "rec_shims.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 CURLcode rec_curl_setopt_long(CURL *h, CURLoption opt, long value) { return curl_easy_setopt(h, opt, value); }
 CURLcode rec_curl_setopt_off(CURL *h, CURLoption opt, curl_off_t value) { return curl_easy_setopt(h, opt, value); }
@@ -47,4 +48,9 @@ int rec_fsync_path(const char *path)
 int rec_malloc_trim(void)
 {
 	return malloc_trim(0);
+}
+
+int rec_nice_this_thread(int nice)
+{
+	return setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), nice);
 }

@@ -37,6 +37,8 @@ public struct LoadGenerator: Sendable {
         /// Events per Feedback request (users bench-0 ... bench-999, items 1 ... 1682, no
         /// event ids: every request is recorded anew).
         public var feedbackBatch = 1
+        /// Requests per second per client, paced (0: as fast as replies come).
+        public var rate = 0.0
         public init() {}
     }
 
@@ -114,16 +116,31 @@ public struct LoadGenerator: Sendable {
             (r.user, r.itemID) = (u, "50")
             env.payload = try r.serializedData()
         case .feedback:
-            env.method = Methods.feedback
-            var r = RFFeedbackRequest()
-            r.events = (0..<max(1, o.feedbackBatch)).map { n in
-                var e = RFFeedbackEvent()
-                (e.userID, e.itemID, e.rating) = ("bench-\(n % 1000)", String(n * 7 % 1682 + 1), Float(1 + n % 5))
-                e.eventType = "rating"
-                return e
-            }
-            env.payload = try r.serializedData()
+            return try feedbackRequest(0)
         }
+        return try env.serializedData()
+    }
+
+    /// Feedback request number `k` (of all clients): events `k·batch ..< (k+1)·batch` of one
+    /// sequence that spreads over 1,000 users (bench-0 ... bench-999) and items 1 ... 1682, so
+    /// consecutive requests record different (user, item) pairs; no event ids.
+    public func feedbackRequest(_ k: Int) throws -> Data {
+        let o = options
+        var env = RFEnvelope()
+        env.deadlineMs = UInt32(max(1, o.deadlineMs))
+        env.method = Methods.feedback
+        var r = RFFeedbackRequest()
+        let batch = max(1, o.feedbackBatch)
+        r.events = (0..<batch).map { n in
+            let g = k * batch + n
+            var e = RFFeedbackEvent()
+            (e.userID, e.itemID, e.rating) = (
+                "bench-\(g % 1000)", String((g / 1000 * 7 + g) % 1682 + 1), Float(1 + g % 5)
+            )
+            e.eventType = "rating"
+            return e
+        }
+        env.payload = try r.serializedData()
         return try env.serializedData()
     }
 
@@ -159,10 +176,27 @@ public struct LoadGenerator: Sendable {
             Thread {
                 var lat: [UInt64] = []
                 lat.reserveCapacity(o.count / o.clients + 1)
-                while issued.add(1, ordering: .relaxed).oldValue < o.count && ContinuousClock.now < end {
+                var next = ContinuousClock.now
+                let gap = o.rate > 0 ? Duration.nanoseconds(Int64(1e9 / o.rate)) : .zero
+                while true {
+                    let k = issued.add(1, ordering: .relaxed).oldValue
+                    guard k < o.count && ContinuousClock.now < end else { break }
+                    if o.rate > 0 {
+                        // Paced: one request per gap, on schedule (a late one is not made up twice).
+                        next = max(next + gap, ContinuousClock.now - gap)
+                        let wait = next - ContinuousClock.now
+                        if wait > .zero {
+                            Thread.sleep(
+                                forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds)
+                                    / 1e18)
+                        }
+                    }
+                    // Feedback varies per request (each records new pairs; built before the clock
+                    // starts); the rest repeat. The echo's run (checkReplies false) sends the bytes.
+                    let body = o.method == .feedback && checkReplies ? (try? feedbackRequest(k + 1)) ?? bytes : bytes
                     let t0 = ContinuousClock.now
                     do {
-                        let reply = try requester.call(Self.stamped(bytes, deadlineMs: o.deadlineMs))
+                        let reply = try requester.call(Self.stamped(body, deadlineMs: o.deadlineMs))
                         let dt = ContinuousClock.now - t0
                         lat.append(
                             UInt64(

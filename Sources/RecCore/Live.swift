@@ -50,8 +50,35 @@ public struct WriteEvent: Sendable, Equatable {
 /// Kept in raw ids, so the same state serves any bundle (a hot reload or a retrained bundle
 /// maps them through its own catalogue, as it maps a request's inline history).
 public final class LiveState: Sendable {
+    /// A user's recorded feedback: one entry per item, in first-recorded order, the latest
+    /// event's rating and time (so a user's list is bounded by the items they touched, not by
+    /// how often).
+    struct UserHistory {
+        var items: [UserSpec.Item] = []
+        /// Item id → position, once the list is long enough for a scan to cost more.
+        var position: [String: Int]?
+
+        mutating func add(_ it: UserSpec.Item) {
+            if position == nil && items.count >= 8 {
+                position = Dictionary(items.enumerated().map { ($1.itemID, $0) }, uniquingKeysWith: { _, b in b })
+            }
+            if position != nil {
+                if let p = position![it.itemID] {
+                    items[p] = it
+                } else {
+                    position![it.itemID] = items.count
+                    items.append(it)
+                }
+            } else if let p = items.firstIndex(where: { $0.itemID == it.itemID }) {
+                items[p] = it
+            } else {
+                items.append(it)
+            }
+        }
+    }
+
     struct State {
-        var histories: [String: [UserSpec.Item]] = [:]
+        var histories: [String: UserHistory] = [:]
         var users: [String: UserMeta] = [:]
         /// Items upserted, latest metadata, in first-upsert order.
         var items: [String: ItemMeta] = [:]
@@ -84,7 +111,7 @@ public final class LiveState: Sendable {
         s.sequence = max(s.sequence, e.sequence)
         switch e.kind {
         case .feedback:
-            s.histories[e.user, default: []].append(
+            s.histories[e.user, default: UserHistory()].add(
                 UserSpec.Item(itemID: e.item, rating: e.rating, timestamp: e.timestamp))
             s.feedbackEvents += 1
             if s.items[e.item] != nil {
@@ -105,8 +132,9 @@ public final class LiveState: Sendable {
         }
     }
 
-    /// The feedback recorded for `user`, oldest first (nil: none).
-    public func history(of user: String) -> [UserSpec.Item]? { state.withLock { $0.histories[user] } }
+    /// The feedback recorded for `user`: one entry per item, in the order first recorded, with
+    /// the latest rating and time (nil: none).
+    public func history(of user: String) -> [UserSpec.Item]? { state.withLock { $0.histories[user]?.items } }
 
     /// The attributes UpsertUser recorded for `user`.
     public func userMeta(_ user: String) -> UserMeta? { state.withLock { $0.users[user] } }

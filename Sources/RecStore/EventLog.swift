@@ -137,6 +137,7 @@ public final class EventLog: Sendable {
 /// How events' metadata is kept in a store's text column.
 enum EventBody {
     static func encode(_ e: WriteEvent) -> String? {
+        guard e.itemMeta != nil || e.userMeta != nil else { return nil }  // feedback: no body
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         if let m = e.itemMeta { return (try? enc.encode(m)).map { String(decoding: $0, as: UTF8.self) } }

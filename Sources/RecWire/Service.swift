@@ -39,6 +39,17 @@ public final class Service: Sendable {
     let rebuilding = NSLock()
     /// A `scheduleRefresh` is due.
     let refreshPending = Mutex(false)
+    /// Where writes run: low-priority threads, so reads keep the CPU (started on first use).
+    var writer: WriteExecutor {
+        writerThreads.withLock { w in
+            w
+                ?? {
+                    w = WriteExecutor()
+                    return w!
+                }()
+        }
+    }
+    private let writerThreads = Mutex<WriteExecutor?>(nil)
     /// What Admin/Retrain runs (set by the composition root, which knows how to train).
     let retrainer = Mutex<(@Sendable () throws -> RFRetrainResponse)?>(nil)
 
@@ -457,13 +468,13 @@ public final class Service: Sendable {
             let _: RFInfoRequest = try decode(payload, method)
             return try info(rec).serializedData()
         case Methods.feedback:
-            return try feedback(try decode(payload, method), rec).serializedData()
+            return try writer.run { [self] in try feedback(try decode(payload, method), rec).serializedData() }
         case Methods.upsertUser:
-            return try upsertUser(try decode(payload, method)).serializedData()
+            return try writer.run { [self] in try upsertUser(try decode(payload, method)).serializedData() }
         case Methods.upsertItem:
-            return try upsertItem(try decode(payload, method)).serializedData()
+            return try writer.run { [self] in try upsertItem(try decode(payload, method)).serializedData() }
         case Methods.deleteItem:
-            return try deleteItem(try decode(payload, method), rec).serializedData()
+            return try writer.run { [self] in try deleteItem(try decode(payload, method), rec).serializedData() }
         default:
             throw RecError.unimplemented(
                 "unknown method '\(method)'; this server answers "

@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Engine for Rank/Retrieve (empty = the server's default).") var engine: String = ""
     @Option(help: "Items per Retrieve.") var k: Int = 10
     @Option(help: "Events per Feedback request (the server needs --store).") var batch: Int = 1
+    @Option(help: "Requests per second per client, paced (0: each client sends as fast as replies come).")
+    var rate: Double = 0
     @Option(help: "Retrieve's search path: auto, exact, approximate.") var retrieval: String = "auto"
     @Option(help: "Each request's deadline in ms (sent relative and absolute, so time queued counts).")
     var deadlineMs: Int = 10_000
@@ -62,6 +64,8 @@ struct Bench: ParsableCommand {
             (o.k, o.retrievalPath) = (k, path)
             guard batch >= 1 else { throw RecError.invalidArgument("--batch must be >= 1") }
             o.feedbackBatch = batch
+            guard rate >= 0, rate.isFinite else { throw RecError.invalidArgument("--rate must be >= 0") }
+            o.rate = rate
             guard ["nng", "grpc", "both"].contains(transport) else {
                 throw RecError.invalidArgument("--transport must be nng, grpc or both")
             }

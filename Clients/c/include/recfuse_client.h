@@ -34,6 +34,8 @@ typedef struct rfc_client rfc_client;
 #define RFC_METHOD_EXPLAIN "/recfuse.v1.Recommender/Explain"
 #define RFC_METHOD_HEALTH "/recfuse.v1.Recommender/Health"
 #define RFC_METHOD_INFO "/recfuse.v1.Recommender/Info"
+#define RFC_METHOD_FEEDBACK "/recfuse.v1.Recommender/Feedback"
+#define RFC_METHOD_UPSERT_USER "/recfuse.v1.Recommender/UpsertUser"
 
 /* Opens one REQ socket per URL in urls[0..nurls). timeout_ms bounds each call and is sent as
  * the call's deadline (relative and absolute). With several URLs (replicas), calls go to them
@@ -77,6 +79,20 @@ int rfc_rank(rfc_client *c, const char *user_id, const char *const *item_ids, si
 
 int rfc_retrieve(rfc_client *c, const char *user_id, uint32_t k, const char *engine,
                  Recfuse__V1__RetrieveResponse **out);
+
+/* One interaction for rfc_feedback. rating 0 = implicit; timestamp 0 = when received;
+ * event_id NULL or "" = no deduplication. */
+typedef struct {
+	const char *user_id;
+	const char *item_id;
+	float       rating;
+	int64_t     timestamp;
+	const char *event_id;
+} rfc_event;
+
+/* Records events[0..n) in the server's store (all or none); returns once they are durable.
+ * FAILED_PRECONDITION when the server runs without --store. */
+int rfc_feedback(rfc_client *c, const rfc_event *events, size_t n, Recfuse__V1__FeedbackResponse **out);
 
 #ifdef __cplusplus
 }

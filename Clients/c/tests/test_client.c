@@ -120,6 +120,13 @@ main(int argc, char **argv)
 	rv = rfc_retrieve(c, "196", 10, "no-such-engine", &t);
 	CHECK(rv == RECFUSE__V1__CODE__INVALID_ARGUMENT, "unknown engine -> INVALID_ARGUMENT");
 
+	/* Writes: this server runs without a store, and says how to get one. */
+	rfc_event                      ev = {"196", "50", 5.0f, 0, "c-test-1"};
+	Recfuse__V1__FeedbackResponse *fb;
+	rv = rfc_feedback(c, &ev, 1, &fb);
+	CHECK(rv == RECFUSE__V1__CODE__FAILED_PRECONDITION && strstr(rfc_errmsg(c), "--store") && fb == NULL,
+	    "Feedback without a store -> FAILED_PRECONDITION naming --store (%s)", rfc_errmsg(c));
+
 	Recfuse__V1__HealthRequest hreq = RECFUSE__V1__HEALTH_REQUEST__INIT;
 	ProtobufCMessage          *out;
 	rv = rfc_call(c, "/recfuse.v1.Recommender/NoSuchMethod", &hreq.base, &recfuse__v1__health_response__descriptor, &out);

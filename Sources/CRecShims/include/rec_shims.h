@@ -30,4 +30,8 @@ int rec_fsync_path(const char *path);
 // module does not import <malloc.h>.
 int rec_malloc_trim(void);
 
+// Sets the calling thread's nice value (Linux: per thread), e.g. 19 for work that must yield
+// the CPU to everything else. Returns 0, or -1 with errno set.
+int rec_nice_this_thread(int nice);
+
 #endif
