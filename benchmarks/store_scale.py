@@ -4,7 +4,7 @@ feedback events (written through the server, 1,000 per request, 1,000 users, eve
 the bundle), the time a server takes to start on it (until it answers Health), its resident
 memory then, the file size, and Rank(100) p50/p99 for a user with recorded feedback.
 
-    benchmarks/store_scale.py [--bundle DIR] [--sizes 100000,1000000,10000000]
+    .venv/bin/python benchmarks/store_scale.py [--bundle DIR] [--sizes 100000,1000000,10000000]
 
 Release build; each size is a fresh store; every load is bounded in count and time.
 """

@@ -136,21 +136,37 @@ public final class PostgresEventStore: EventStoreBackend, @unchecked Sendable {
         for batch in batches {
             do {
                 try exec("SAVEPOINT batch")
-                var stored: [WriteEvent?] = []
-                for var e in batch {
-                    let rows = try query(
-                        "INSERT INTO events(event_id, kind, user_id, item_id, rating, ts, event_type, body) "
-                            + "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-                        [
-                            e.eventID.isEmpty ? nil : e.eventID, String(e.kind.rawValue), e.user, e.item,
-                            String(e.rating), String(e.timestamp), e.eventType, EventBody.encode(e),
-                        ])
-                    if let cell = rows.first?.first, let text = cell, let seq = Int64(text) {
-                        e.sequence = seq
-                        stored.append(e)
-                    } else {
-                        stored.append(nil)
-                    }
+                // One statement per batch (a round trip per event cost 200 µs each): the
+                // events as arrays, inserted in their order; RETURNING names the event ids
+                // that were new (events without an id are always new).
+                func array(_ values: [String?]) -> String {
+                    "{"
+                        + values.map { v in
+                            guard let v else { return "NULL" }
+                            return "\""
+                                + v.replacingOccurrences(of: "\\", with: "\\\\")
+                                .replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                        }.joined(separator: ",") + "}"
+                }
+                let rows = try query(
+                    "INSERT INTO events(event_id, kind, user_id, item_id, rating, ts, event_type, body) "
+                        + "SELECT e, k, u, i, r, t, y, b FROM unnest($1::text[], $2::int2[], $3::text[], $4::text[], "
+                        + "$5::float4[], $6::int8[], $7::text[], $8::text[]) "
+                        + "WITH ORDINALITY AS x(e, k, u, i, r, t, y, b, n) "
+                        + "ORDER BY n ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                    [
+                        array(batch.map { $0.eventID.isEmpty ? nil : $0.eventID }),
+                        array(batch.map { String($0.kind.rawValue) }), array(batch.map(\.user)),
+                        array(batch.map(\.item)), array(batch.map { String($0.rating) }),
+                        array(batch.map { String($0.timestamp) }), array(batch.map(\.eventType)),
+                        array(batch.map { EventBody.encode($0) }),
+                    ])
+                var fresh = Set(rows.compactMap { $0.first ?? nil })
+                // The sequence numbers come from the log when it is read back (a shared store
+                // is always read back after a commit); here only which events were new.
+                let stored: [WriteEvent?] = batch.map { e in
+                    if e.eventID.isEmpty { return e }
+                    return fresh.remove(e.eventID) != nil ? e : nil
                 }
                 try exec("RELEASE SAVEPOINT batch")
                 out.append(.success(stored))
