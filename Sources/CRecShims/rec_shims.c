@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 #include <sys/resource.h>
+#include <sched.h>
 
 CURLcode rec_curl_setopt_long(CURL *h, CURLoption opt, long value) { return curl_easy_setopt(h, opt, value); }
 CURLcode rec_curl_setopt_off(CURL *h, CURLoption opt, curl_off_t value) { return curl_easy_setopt(h, opt, value); }
@@ -53,4 +54,10 @@ int rec_malloc_trim(void)
 int rec_nice_this_thread(int nice)
 {
 	return setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), nice);
+}
+
+int rec_idle_this_thread(void)
+{
+	struct sched_param p = {0};
+	return sched_setscheduler(0, SCHED_IDLE, &p);
 }

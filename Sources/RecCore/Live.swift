@@ -43,9 +43,9 @@ public struct WriteEvent: Sendable, Equatable {
 }
 
 /// What the store holds beyond the bundle, in memory, for the serving path: every user's
-/// recorded feedback, users' attributes, items added or changed, items deleted. Reads copy a
-/// user's list out under a short lock (arrays are copy-on-write, so that copies no elements);
-/// writes append. Thread-safe.
+/// recorded feedback, users' attributes, items added or changed, items deleted. A read copies
+/// its user's list out under its shard's lock (arrays are copy-on-write, so that copies no
+/// elements); writes append. Thread-safe.
 ///
 /// Kept in raw ids, so the same state serves any bundle (a hot reload or a retrained bundle
 /// maps them through its own catalogue, as it maps a request's inline history).
@@ -77,9 +77,17 @@ public final class LiveState: Sendable {
         }
     }
 
-    struct State {
+    /// Users' state, in shards by user: a request reads its user's shard only, so a write
+    /// (applied by a low-priority thread) holds up a read only when both touch the same shard
+    /// at the same moment.
+    struct UserShard {
         var histories: [String: UserHistory] = [:]
         var users: [String: UserMeta] = [:]
+    }
+
+    /// Everything else: the catalogue's changes and the counters (written rarely, read by
+    /// rebuilds and Info).
+    struct Catalogue {
         /// Items upserted, latest metadata, in first-upsert order.
         var items: [String: ItemMeta] = [:]
         var itemOrder: [String] = []
@@ -89,77 +97,106 @@ public final class LiveState: Sendable {
         var feedbackEvents = 0
         var sequence: Int64 = 0
         /// Bumped by every change that alters the catalogue (or a new item's evidence).
-        var catalogueVersion = 0
+        var version = 0
     }
 
-    private let state = Mutex(State())
+    private final class Shard: Sendable {
+        let state = Mutex(UserShard())
+    }
+
+    private static let shardCount = 64
+    private let shards: [Shard] = (0..<LiveState.shardCount).map { _ in Shard() }
+    private let catalogue = Mutex(Catalogue())
+    /// One `apply` at a time (events reach every shard in sequence order).
+    private let applying = Mutex(())
 
     public init() {}
+
+    private func shard(_ user: String) -> Shard {
+        shards[Int(UInt(bitPattern: user.hashValue) % UInt(Self.shardCount))]
+    }
 
     /// Applies events in sequence order. Returns whether the catalogue changed (an item
     /// upserted or deleted, or feedback for an upserted item, which new-item models read).
     @discardableResult
     public func apply(_ events: [WriteEvent]) -> Bool {
-        state.withLock { s in
-            let before = s.catalogueVersion
-            for e in events { Self.apply(e, to: &s) }
-            return s.catalogueVersion != before
-        }
-    }
-
-    private static func apply(_ e: WriteEvent, to s: inout State) {
-        s.sequence = max(s.sequence, e.sequence)
-        switch e.kind {
-        case .feedback:
-            s.histories[e.user, default: UserHistory()].add(
-                UserSpec.Item(itemID: e.item, rating: e.rating, timestamp: e.timestamp))
-            s.feedbackEvents += 1
-            if s.items[e.item] != nil {
-                s.itemRaters[e.item, default: []].append(.init(user: e.user, rating: e.rating))
-                s.catalogueVersion += 1
+        applying.withLock { _ in
+            // The catalogue first (its own lock, briefly), then each user's shard in turn.
+            let changed = catalogue.withLock { c -> Bool in
+                let before = c.version
+                for e in events {
+                    c.sequence = max(c.sequence, e.sequence)
+                    switch e.kind {
+                    case .feedback:
+                        c.feedbackEvents += 1
+                        if c.items[e.item] != nil {
+                            c.itemRaters[e.item, default: []].append(.init(user: e.user, rating: e.rating))
+                            c.version += 1
+                        }
+                    case .upsertUser: break
+                    case .upsertItem:
+                        if c.items.updateValue(e.itemMeta ?? ItemMeta(title: ""), forKey: e.item) == nil {
+                            c.itemOrder.append(e.item)
+                        }
+                        c.deleted.remove(e.item)
+                        c.version += 1
+                    case .deleteItem:
+                        c.deleted.insert(e.item)
+                        c.version += 1
+                    }
+                }
+                return c.version != before
             }
-        case .upsertUser:
-            s.users[e.user] = e.userMeta ?? UserMeta()
-        case .upsertItem:
-            if s.items.updateValue(e.itemMeta ?? ItemMeta(title: ""), forKey: e.item) == nil {
-                s.itemOrder.append(e.item)
+            var byShard: [Int: [WriteEvent]] = [:]
+            for e in events where e.kind == .feedback || e.kind == .upsertUser {
+                byShard[Int(UInt(bitPattern: e.user.hashValue) % UInt(Self.shardCount)), default: []].append(e)
             }
-            s.deleted.remove(e.item)
-            s.catalogueVersion += 1
-        case .deleteItem:
-            s.deleted.insert(e.item)
-            s.catalogueVersion += 1
+            for (n, list) in byShard {
+                shards[n].state.withLock { s in
+                    for e in list {
+                        if e.kind == .feedback {
+                            s.histories[e.user, default: UserHistory()].add(
+                                UserSpec.Item(itemID: e.item, rating: e.rating, timestamp: e.timestamp))
+                        } else {
+                            s.users[e.user] = e.userMeta ?? UserMeta()
+                        }
+                    }
+                }
+            }
+            return changed
         }
     }
 
     /// The feedback recorded for `user`: one entry per item, in the order first recorded, with
     /// the latest rating and time (nil: none).
-    public func history(of user: String) -> [UserSpec.Item]? { state.withLock { $0.histories[user]?.items } }
+    public func history(of user: String) -> [UserSpec.Item]? {
+        shard(user).state.withLock { $0.histories[user]?.items }
+    }
 
     /// The attributes UpsertUser recorded for `user`.
-    public func userMeta(_ user: String) -> UserMeta? { state.withLock { $0.users[user] } }
+    public func userMeta(_ user: String) -> UserMeta? { shard(user).state.withLock { $0.users[user] } }
 
     /// Whether `user` has anything recorded (feedback or attributes).
     public func knows(_ user: String) -> Bool {
-        state.withLock { $0.histories[user] != nil || $0.users[user] != nil }
+        shard(user).state.withLock { $0.histories[user] != nil || $0.users[user] != nil }
     }
 
-    public func isDeleted(_ item: String) -> Bool { state.withLock { $0.deleted.contains(item) } }
+    public func isDeleted(_ item: String) -> Bool { catalogue.withLock { $0.deleted.contains(item) } }
 
     /// Whether `item` was added (or changed) by UpsertItem and not deleted since.
     public func isUpserted(_ item: String) -> Bool {
-        state.withLock { $0.items[item] != nil && !$0.deleted.contains(item) }
+        catalogue.withLock { $0.items[item] != nil && !$0.deleted.contains(item) }
     }
 
-    public var catalogueVersion: Int { state.withLock { $0.catalogueVersion } }
+    public var catalogueVersion: Int { catalogue.withLock { $0.version } }
 
     /// The catalogue changes to lay over a bundle.
     public func catalogueChanges() -> CatalogueChanges {
-        state.withLock { s in
+        catalogue.withLock { c in
             CatalogueChanges(
-                upserted: s.itemOrder.map { id in
-                    CatalogueChanges.Item(id: id, meta: s.items[id]!, raters: s.itemRaters[id] ?? [])
-                }, deleted: s.deleted, version: s.catalogueVersion)
+                upserted: c.itemOrder.map { id in
+                    CatalogueChanges.Item(id: id, meta: c.items[id]!, raters: c.itemRaters[id] ?? [])
+                }, deleted: c.deleted, version: c.version)
         }
     }
 
@@ -172,10 +209,11 @@ public final class LiveState: Sendable {
     }
 
     public var counts: Counts {
-        state.withLock { s in
+        let users = shards.reduce(0) { n, sh in n + sh.state.withLock { $0.histories.count } }
+        return catalogue.withLock { c in
             Counts(
-                sequence: s.sequence, feedbackEvents: s.feedbackEvents, users: s.histories.count,
-                upsertedItems: s.items.count, deletedItems: s.deleted.count)
+                sequence: c.sequence, feedbackEvents: c.feedbackEvents, users: users,
+                upsertedItems: c.items.count, deletedItems: c.deleted.count)
         }
     }
 }

@@ -2,10 +2,16 @@ import CRecShims
 import Foundation
 import Synchronization
 
-/// The threads writes run on: a few threads at the lowest CPU priority (nice 19), so that on
-/// a busy machine reads take the CPU first and a burst of writes does not lengthen their tail.
-/// The transport's thread hands a write over and sleeps until it is done; writes then queue
-/// here (and share commits) rather than hold the CPU.
+/// The threads writes run on, at the lowest CPU priority (SCHED_IDLE; nice 19 where that is
+/// refused), so that reads take the CPU first and a burst of writes does not lengthen their
+/// tail. The transport's thread hands a write over and sleeps until it is done.
+///
+/// Why SCHED_IDLE and not nice 19: under this kernel's scheduler (EEVDF) a nice-19 thread
+/// still runs its slice before a woken read preempts it, and Rank's p99 rose 1.5-2x while
+/// 5,000 events/s were written in requests of 100, as at nice 0; with SCHED_IDLE it rose about
+/// 10 % (docs/writes.md). The cost: with every core busy with reads, writes wait until one is
+/// free (they hold their admission place meanwhile, so reads are refused before writes starve
+/// for long, which frees the CPU again).
 final class WriteExecutor: Sendable {
     private final class Job: @unchecked Sendable {
         let body: () -> Void
@@ -15,16 +21,11 @@ final class WriteExecutor: Sendable {
 
     private let queue = Mutex<[Job]>([])
     private let ready = DispatchSemaphore(value: 0)
-    /// The nice value the threads run at (0 when the system refused it).
-    let nice: Int32
-
-    init(threads: Int = 2, nice: Int32 = 19) {
-        let applied = Atomic<Int32>(nice)
+    init(threads: Int = 2) {
         let started = DispatchSemaphore(value: 0)
-        self.nice = nice
         for n in 0..<threads {
             let t = Thread { [self] in
-                if rec_nice_this_thread(nice) != 0 { applied.store(0, ordering: .relaxed) }
+                if rec_idle_this_thread() != 0 { _ = rec_nice_this_thread(19) }
                 started.signal()
                 while true {
                     ready.wait()
@@ -37,7 +38,6 @@ final class WriteExecutor: Sendable {
             t.start()
         }
         for _ in 0..<threads { started.wait() }
-        _ = applied
     }
 
     /// Runs `body` on a write thread and returns its result (the caller waits).

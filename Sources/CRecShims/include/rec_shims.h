@@ -34,4 +34,8 @@ int rec_malloc_trim(void);
 // the CPU to everything else. Returns 0, or -1 with errno set.
 int rec_nice_this_thread(int nice);
 
+// Puts the calling thread in SCHED_IDLE (Linux: per thread): it runs only when no other
+// thread wants the CPU, and any other thread that wakes preempts it at once. 0, or -1.
+int rec_idle_this_thread(void);
+
 #endif
