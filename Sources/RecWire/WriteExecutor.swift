@@ -21,7 +21,7 @@ final class WriteExecutor: Sendable {
 
     private let queue = Mutex<[Job]>([])
     private let ready = DispatchSemaphore(value: 0)
-    init(threads: Int = 2) {
+    init(threads: Int = 8) {
         let started = DispatchSemaphore(value: 0)
         for n in 0..<threads {
             let t = Thread { [self] in
