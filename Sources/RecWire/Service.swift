@@ -42,14 +42,19 @@ public final class Service: Sendable {
     /// Where writes run: low-priority threads, so reads keep the CPU (started on first use).
     var writer: WriteExecutor {
         writerThreads.withLock { w in
-            w
-                ?? {
-                    w = WriteExecutor()
-                    return w!
-                }()
+            if let w { return w }
+            let made = WriteExecutor(priority: writePriority.withLock { $0 })
+            w = made
+            return made
         }
     }
     private let writerThreads = Mutex<WriteExecutor?>(nil)
+    private let writePriority = Mutex(WritePriority.low)
+
+    /// How write threads are scheduled (`serve --write-priority`; `.low` unless set). Set it
+    /// before the first write.
+    public typealias WritePriority = WriteExecutor.Priority
+    public func setWritePriority(_ p: WritePriority) { writePriority.withLock { $0 = p } }
     /// What Admin/Retrain runs (set by the composition root, which knows how to train).
     let retrainer = Mutex<(@Sendable () throws -> RFRetrainResponse)?>(nil)
 

@@ -2,17 +2,26 @@ import CRecShims
 import Foundation
 import Synchronization
 
-/// The threads writes run on, at the lowest CPU priority (SCHED_IDLE; nice 19 where that is
-/// refused), so that reads take the CPU first and a burst of writes does not lengthen their
-/// tail. The transport's thread hands a write over and sleeps until it is done.
+/// The threads writes run on, at a lower CPU priority than reads, so that a burst of writes
+/// does not lengthen reads' tail. The transport's thread hands a write over and sleeps until
+/// it is done.
 ///
-/// Why SCHED_IDLE and not nice 19: under this kernel's scheduler (EEVDF) a nice-19 thread
-/// still runs its slice before a woken read preempts it, and Rank's p99 rose 1.5-2x while
-/// 5,000 events/s were written in requests of 100, as at nice 0; with SCHED_IDLE it rose about
-/// 10 % (docs/writes.md). The cost: with every core busy with reads, writes wait until one is
-/// free (they hold their admission place meanwhile, so reads are refused before writes starve
-/// for long, which frees the CPU again).
-final class WriteExecutor: Sendable {
+/// `.idle` (SCHED_IDLE) is what keeps reads' p99 where it is without writes: under this
+/// kernel's scheduler (EEVDF) a nice-19 thread still runs its slice before a woken read
+/// preempts it, and Rank's p99 rose 1.5-2x while 5,000 events/s were written in requests of
+/// 100, as at nice 0; with SCHED_IDLE it did not rise (docs/writes.md). Its cost: while reads
+/// keep every core busy, writes wait for idle time, however long that takes.
+public final class WriteExecutor: Sendable {
+    /// How write threads are scheduled.
+    public enum Priority: String, Sendable, CaseIterable {
+        /// SCHED_IDLE: only CPU no other thread wants (nice 19 where the system refuses it).
+        case idle
+        /// nice 19: less CPU than reads when they compete, but never none.
+        case low
+        /// As the transport's threads.
+        case normal
+    }
+
     private final class Job: @unchecked Sendable {
         let body: () -> Void
         let done = DispatchSemaphore(value: 0)
@@ -21,11 +30,18 @@ final class WriteExecutor: Sendable {
 
     private let queue = Mutex<[Job]>([])
     private let ready = DispatchSemaphore(value: 0)
-    init(threads: Int = 8) {
+    let priority: Priority
+
+    init(threads: Int = 8, priority: Priority) {
+        self.priority = priority
         let started = DispatchSemaphore(value: 0)
         for n in 0..<threads {
             let t = Thread { [self] in
-                if rec_idle_this_thread() != 0 { _ = rec_nice_this_thread(19) }
+                switch priority {
+                case .idle: if rec_idle_this_thread() != 0 { _ = rec_nice_this_thread(19) }
+                case .low: _ = rec_nice_this_thread(19)
+                case .normal: break
+                }
                 started.signal()
                 while true {
                     ready.wait()

@@ -118,6 +118,12 @@ struct Serve: ParsableCommand {
     var retrainTolerance: Double = 0.01
     @Option(help: "Fewest held-out users a retrain is judged on; with fewer it is not swapped in.")
     var retrainMinUsers: Int = 5
+    @Option(
+        help: """
+            CPU priority of the threads writes run on: idle (SCHED_IDLE: reads' tail is unaffected, but \
+            writes wait while reads keep every core busy), low (nice 19), normal.
+            """)
+    var writePriority: String = "idle"
     @Option(help: "Most events one Feedback request may carry.") var maxFeedbackBatch: Int = Limits().maxFeedbackBatch
     @OptionGroup var llm: LLMOptions
     @OptionGroup var global: GlobalOptions
@@ -185,6 +191,10 @@ struct Serve: ParsableCommand {
                 throw RecError.invalidArgument("--retrain-every needs --store (it trains on the recorded writes)")
             }
             if let store {
+                guard let priority = Service.WritePriority(rawValue: writePriority) else {
+                    throw RecError.invalidArgument("--write-priority must be idle, low or normal")
+                }
+                service.setWritePriority(priority)
                 let t0 = ContinuousClock.now
                 let backend = try StoreURL.open(store)
                 let replayed = try service.attachStore(backend)

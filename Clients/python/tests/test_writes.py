@@ -299,3 +299,17 @@ def test_retrain_swaps_in_under_load_with_zero_failed_requests(bundle_dir, token
             assert info.dataset.interactions > 100_000 and info.store.feedback_events == 241
     finally:
         s.stop()
+
+
+def test_bad_write_flags_are_refused_by_name(bundle_dir, tmp_path):
+    from conftest import recfuse_bin
+    cases = [
+        (["--store", f"sqlite:{tmp_path / 's.sqlite'}", "--write-priority", "urgent"], "--write-priority"),
+        (["--retrain-every", "5m"], "--retrain-every needs --store"),
+        (["--store", "mysql://db/x"], "--store 'mysql://db/x'"),
+        (["--store", f"sqlite:{tmp_path / 's.sqlite'}", "--retrain-every", "soon"], "duration 'soon'"),
+    ]
+    for flags, needle in cases:
+        p = subprocess.run([recfuse_bin(), "serve", "--bundle", str(bundle_dir), "--listen",
+                            f"ipc://{tmp_path}/bad.sock", *flags], capture_output=True, text=True, timeout=120)
+        assert p.returncode != 0 and needle in p.stdout + p.stderr, (flags, p.stdout + p.stderr)
