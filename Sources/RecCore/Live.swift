@@ -176,18 +176,6 @@ public final class LiveState: Sendable {
     /// The attributes UpsertUser recorded for `user`.
     public func userMeta(_ user: String) -> UserMeta? { shard(user).state.withLock { $0.users[user] } }
 
-    /// Whether `user` has anything recorded (feedback or attributes).
-    public func knows(_ user: String) -> Bool {
-        shard(user).state.withLock { $0.histories[user] != nil || $0.users[user] != nil }
-    }
-
-    public func isDeleted(_ item: String) -> Bool { catalogue.withLock { $0.deleted.contains(item) } }
-
-    /// Whether `item` was added (or changed) by UpsertItem and not deleted since.
-    public func isUpserted(_ item: String) -> Bool {
-        catalogue.withLock { $0.items[item] != nil && !$0.deleted.contains(item) }
-    }
-
     public var catalogueVersion: Int { catalogue.withLock { $0.version } }
 
     /// The catalogue changes to lay over a bundle.

@@ -27,18 +27,19 @@ public final class Recommender: Sendable {
     /// Items the engines were trained on: `0..<baseItemCount`. The catalogue's items beyond
     /// were added since (UpsertItem) and are scored through `NewItemScoring`.
     public let baseItemCount: Int
+    /// The catalogue changes served (nil: none).
     let changes: Changes?
+    /// `LiveState.catalogueVersion` of the changes served (0: none taken).
+    public let changesVersion: Int
 
-    /// The catalogue changes a recommender serves beyond its bundle (`applying`).
+    /// The catalogue changes a recommender serves beyond its bundle (`serving`).
     struct Changes: Sendable {
-        /// Deleted items.
-        var hidden: ItemBits
-        var hiddenCount: Int
+        /// Deleted items, and how many (nil: none).
+        var hidden: (bits: ItemBits, count: Int)?
         /// Per engine name, per new item (index − baseItemCount): its model, nil when the
         /// engine cannot score it (`gaps` says why).
         var models: [String: [NewItemModel?]]
         var gaps: [String: String]
-        var version: Int
     }
 
     public static let defaultK = 10
@@ -52,14 +53,14 @@ public final class Recommender: Sendable {
         try self.init(
             catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
             fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
-            screens: screens, live: live, baseItemCount: catalog.count, changes: nil)
+            screens: screens, live: live, baseItemCount: catalog.count, changes: nil, changesVersion: 0)
     }
 
     init(
         catalog: Catalog, users: UserStore, engines: [any Engine], defaultEngine: String,
         fallbackEngine: String, limits: Limits, bundleVersion: String,
         indexes: [String: any ApproximateIndex], screens: [String: any ScoreScreen],
-        live: LiveState?, baseItemCount: Int, changes: Changes?
+        live: LiveState?, baseItemCount: Int, changes: Changes?, changesVersion: Int
     ) throws {
         var map: [String: any Engine] = [:]
         for e in engines {
@@ -96,6 +97,7 @@ public final class Recommender: Sendable {
         self.live = live
         self.baseItemCount = baseItemCount
         self.changes = changes
+        self.changesVersion = changesVersion
         rankSlots = ItemSlotsPool(count: catalog.count)
     }
 
@@ -112,11 +114,8 @@ public final class Recommender: Sendable {
             return try Recommender(
                 catalog: catalog, users: users, engines: engines, defaultEngine: defaultEngine,
                 fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
-                screens: screens, live: live, baseItemCount: baseItemCount,
-                changes: changes.version == 0
-                    ? nil
-                    : Changes(
-                        hidden: ItemBits(count: 0), hiddenCount: 0, models: [:], gaps: [:], version: changes.version))
+                screens: screens, live: live, baseItemCount: baseItemCount, changes: nil,
+                changesVersion: changes.version)
         }
         var ids = catalog.ids.ids, meta = catalog.meta
         var added: [CatalogueChanges.Item] = []
@@ -154,18 +153,15 @@ public final class Recommender: Sendable {
             catalog: cat, users: users, engines: engines, defaultEngine: defaultEngine,
             fallbackEngine: fallbackEngine, limits: limits, bundleVersion: bundleVersion, indexes: indexes,
             screens: screens, live: live, baseItemCount: baseItemCount,
-            changes: Changes(
-                hidden: hidden, hiddenCount: hiddenCount, models: models, gaps: gaps, version: changes.version))
+            changes: Changes(hidden: hiddenCount > 0 ? (hidden, hiddenCount) : nil, models: models, gaps: gaps),
+            changesVersion: changes.version)
     }
 
-    /// Items added since the bundle (`applying`).
+    /// Items added since the bundle (`serving`).
     public var newItemCount: Int { catalog.count - baseItemCount }
 
-    /// `LiveState.catalogueVersion` of the changes served (0: none).
-    public var changesVersion: Int { changes?.version ?? 0 }
-
     /// Whether item `i` was deleted.
-    public func isHidden(_ i: Int32) -> Bool { changes?.hidden.contains(i) ?? false }
+    public func isHidden(_ i: Int32) -> Bool { changes?.hidden?.bits.contains(i) ?? false }
 
     /// Why `engine` cannot score (some) new items; nil when it scores all of them.
     public func newItemGap(_ engine: String) -> String? {
@@ -211,6 +207,14 @@ public final class Recommender: Sendable {
         return out
     }
 
+    /// Retrieve's warning when `engine` cannot score the items added since the bundle.
+    private func newItemWarning(_ engine: String) -> String? {
+        newItemGap(engine).map {
+            "\(newItemCount) item(s) added since the bundle are not scored by '\(engine)' before the next "
+                + "bundle (\($0))"
+        }
+    }
+
     /// The new items (all of them), for merging into a Retrieve reply.
     private var newItems: [Int32] { (baseItemCount..<catalog.count).map { Int32($0) } }
 
@@ -229,20 +233,11 @@ public final class Recommender: Sendable {
             if ranked.count > k { ranked.removeLast(ranked.count - k) }
             out.items = ranked.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
-        if let gap = newItemGap(engine.name) {
-            out.warnings.append(
-                "\(newItemCount) item(s) added since the bundle are not scored by '\(engine.name)' before the next "
-                    + "bundle (\(gap))")
-        }
+        if let w = newItemWarning(engine.name) { out.warnings.append(w) }
         return out
     }
 
     // MARK: - Retrieve
-
-    private var hiddenSpec: (bits: ItemBits, count: Int)? {
-        guard let c = changes, c.hiddenCount > 0 else { return nil }
-        return (c.hidden, c.hiddenCount)
-    }
 
     public func retrieve(_ q: RetrieveQuery, deadline: Deadline = .none) throws -> Recommendation {
         let k = q.k == 0 ? min(Self.defaultK, limits.maxK) : q.k
@@ -252,7 +247,7 @@ public final class Recommender: Sendable {
         try checkFilterSize(q.filters)
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
-        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: hiddenSpec, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: changes?.hidden, warnings: &warnings)
         var path = "exact"
         let name = q.engine.isEmpty ? defaultEngine : q.engine
         if q.path == .approximate || (q.path == .auto && catalog.count >= limits.annMinItems),
@@ -294,11 +289,7 @@ public final class Recommender: Sendable {
             }
             return top.map { ScoredItem(item: $0.index, score: $0.score, engine: engine.name) }
         }
-        if let gap = newItemGap(r.engine) {
-            r.warnings.append(
-                "\(newItemCount) item(s) added since the bundle are not scored by '\(r.engine)' before the next "
-                    + "bundle (\(gap))")
-        }
+        if let w = newItemWarning(r.engine) { r.warnings.append(w) }
         return r
     }
 
@@ -404,7 +395,7 @@ public final class Recommender: Sendable {
         try checkFilterSize(q.filters)
         var warnings: [String] = []
         let user = try resolve(q.user, warnings: &warnings)
-        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: hiddenSpec, warnings: &warnings)
+        let filter = CompiledFilter(q.filters, catalog: catalog, hidden: changes?.hidden, warnings: &warnings)
         var unknown: [String] = []
         var candidates: [Int32] = []
         candidates.reserveCapacity(q.candidates.count)
@@ -478,8 +469,9 @@ public final class Recommender: Sendable {
         if !spec.id.isEmpty {
             let recorded = live?.history(of: spec.id)
             let attributes = live?.userMeta(spec.id)
+            let known = users.ids.index(of: spec.id)
             // Attributes: the request's, then UpsertUser's, then the bundle's.
-            for m in [attributes, users.ids.index(of: spec.id).map { users.meta[Int($0)] }] {
+            for m in [attributes, known.map { users.meta[Int($0)] }] {
                 guard let m else { continue }
                 q.meta.age = q.meta.age ?? m.age
                 q.meta.gender = q.meta.gender ?? m.gender
@@ -487,7 +479,7 @@ public final class Recommender: Sendable {
                 q.meta.zip = q.meta.zip ?? m.zip
                 if q.meta.attributes.isEmpty { q.meta.attributes = m.attributes }
             }
-            if let u = users.ids.index(of: spec.id) {
+            if let u = known {
                 q.userIndex = u
                 for e in users.histories.entries(of: u) { history.add(e) }
             } else if recorded == nil && attributes == nil {

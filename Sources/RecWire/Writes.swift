@@ -108,6 +108,15 @@ extension Service {
         }
     }
 
+    /// Named text fields of a request, each named and within the text limit.
+    private static func fields(_ fs: [RFField], _ name: String, _ limits: Limits) throws -> [TextField] {
+        try fs.enumerated().map { n, f in
+            guard !f.name.isEmpty else { throw RecError.invalidArgument("\(name)[\(n)].name is required") }
+            try checkText(f.value, "\(name)[\(n)].value", limits)
+            return TextField(f.name, f.value)
+        }
+    }
+
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
     func feedback(_ req: RFFeedbackRequest, _ rec: Recommender) throws -> RFFeedbackResponse {
@@ -145,7 +154,7 @@ extension Service {
         var out = RFFeedbackResponse()
         out.recorded = UInt32(stored.count { $0 != nil })
         out.duplicates = UInt32(stored.count - Int(out.recorded))
-        out.sequence = UInt64(max(0, w.live.counts.sequence))
+        out.sequence = UInt64(max(0, w.log.appliedSequence))
         return out
     }
 
@@ -157,11 +166,7 @@ extension Service {
         var meta = UserMeta(
             age: req.age == 0 ? nil : Int(req.age), gender: req.gender.isEmpty ? nil : req.gender,
             occupation: req.occupation.isEmpty ? nil : req.occupation)
-        for (n, f) in req.attributes.enumerated() {
-            guard !f.name.isEmpty else { throw RecError.invalidArgument("attributes[\(n)].name is required") }
-            try Self.checkText(f.value, "attributes[\(n)].value", limits)
-            meta.attributes.append(TextField(f.name, f.value))
-        }
+        meta.attributes = try Self.fields(req.attributes, "attributes", limits)
         let stored = try w.log.append([
             WriteEvent(eventID: req.eventID, kind: .upsertUser, user: req.userID, timestamp: Self.now(), userMeta: meta)
         ])
@@ -174,12 +179,9 @@ extension Service {
         try Self.checkID(req.itemID, "item_id")
         try Self.checkText(req.eventID, "event_id", limits)
         try Self.checkText(req.title, "title", limits)
-        var meta = ItemMeta(title: req.title, year: req.year == 0 ? nil : Int(req.year), genres: req.categories)
-        for (n, f) in req.fields.enumerated() {
-            guard !f.name.isEmpty else { throw RecError.invalidArgument("fields[\(n)].name is required") }
-            try Self.checkText(f.value, "fields[\(n)].value", limits)
-            meta.fields.append(TextField(f.name, f.value))
-        }
+        let meta = ItemMeta(
+            title: req.title, year: req.year == 0 ? nil : Int(req.year), genres: req.categories,
+            fields: try Self.fields(req.fields, "fields", limits))
         let stored = try w.log.append([
             WriteEvent(eventID: req.eventID, kind: .upsertItem, item: req.itemID, timestamp: Self.now(), itemMeta: meta)
         ])
@@ -213,7 +215,7 @@ extension Service {
     private func writeResponse(_ stored: [WriteEvent?], _ w: Writes) -> RFWriteResponse {
         var out = RFWriteResponse()
         out.duplicate = stored.first.map { $0 == nil } ?? false
-        out.sequence = UInt64(max(0, w.live.counts.sequence))
+        out.sequence = UInt64(max(0, w.log.appliedSequence))
         return out
     }
 }
