@@ -72,7 +72,7 @@ let package = Package(
 
         // ---- pure Swift core, numerics, I/O
         .target(name: "RecCore"),
-        .target(name: "RecMath", dependencies: ["CBLAS"], swiftSettings: tapeSettings),
+        .target(name: "RecMath", dependencies: ["CBLAS", "CRecKernels"], swiftSettings: tapeSettings),
         .target(name: "RecHTTP", dependencies: ["CCurl", "CRecShims"]),
         .target(name: "RecANN", dependencies: ["CHNSW", "CRecKernels", "RecCore"], swiftSettings: optimisedInDebug),
         .target(name: "RecNNG", dependencies: ["CNNG", "RecCore"]),

@@ -1,4 +1,5 @@
 import CBLAS
+import CRecKernels
 import Foundation
 
 /// A dense row-major `Float` matrix. Value semantics; the storage is one contiguous block
@@ -129,6 +130,20 @@ struct BorrowedFloats: @unchecked Sendable {
 /// Thin, checked wrappers over OpenBLAS (cblas). Thread-safe: OpenBLAS routines are
 /// re-entrant; the library's own thread pool is shared by all callers.
 public enum BLAS {
+    /// The OpenBLAS kernel set in use, and what OpenBLAS had chosen itself when recfuse
+    /// replaced its SSE3 fallback for a processor it does not know (`rec_blas_retune`).
+    public static var kernels: (core: String, replaced: String?) {
+        (String(cString: rec_blas_core()), rec_blas_retuned_from().map { String(cString: $0) })
+    }
+
+    /// `kernels` as one phrase for a log line.
+    public static var kernelsDescription: String {
+        let k = kernels
+        guard let from = k.replaced else { return "OpenBLAS kernels: \(k.core)" }
+        return "OpenBLAS kernels: \(k.core) (OpenBLAS chose \(from), its fallback for a processor it does not know; "
+            + "OPENBLAS_CORETYPE overrides)"
+    }
+
     /// y = A x (A is rows × cols, x has cols entries), or y = Aᵀ x when `transpose` (x has rows entries).
     public static func gemv(_ a: Matrix, _ x: [Float], transpose: Bool = false) -> [Float] {
         let (inputs, outputs) = transpose ? (a.rows, a.cols) : (a.cols, a.rows)

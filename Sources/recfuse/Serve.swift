@@ -173,6 +173,7 @@ struct Serve: ParsableCommand {
             }
             let client = try llm.client()
             if let client { log.info("LLM endpoint: \(client.config)") }
+            log.info("\(BLAS.kernelsDescription)")
             let service = Service(rec, llm: client, defaultJudge: judge)
             guard maxFastRequests >= 1, maxSlowRequests >= 0 else {
                 throw RecError.invalidArgument("--max-fast-requests must be >= 1 and --max-slow-requests >= 0")

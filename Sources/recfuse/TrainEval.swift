@@ -8,6 +8,7 @@ import RecEngineKit
 import RecEngines
 import RecEval
 import RecLLM
+import RecMath
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,6 +68,7 @@ struct Train: ParsableCommand {
                 \(data.items.count) items
                 """
             )
+            log.info("\(BLAS.kernelsDescription)")
             var plan = Bundles.Plan(kinds: kinds, params: params, defaultEngine: defaultEngine)
             plan.validationFraction = validationFraction
             guard annMinItems >= -1 else { throw RecError.invalidArgument("--ann-min-items must be >= -1") }

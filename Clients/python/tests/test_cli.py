@@ -122,3 +122,27 @@ def test_metric_labels_are_escaped(tmp_path):
     info = families["recfuse_bundle_info"].samples
     assert [x.labels["version"] for x in info] == [version]
     assert "recfuse_requests" in families and "recfuse_bundle_load_duration_seconds" in families
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "RECFUSE_BLAS_RETUNE")}
+
+
+def blas_line(tmp_path, **env):
+    r = subprocess.run([recfuse_bin(), "train", "--dataset", "ml-100k", "--data-dir", DATA, "--engine", "popularity",
+                        "--out", str(tmp_path / "b"), "--log-level", "info"], capture_output=True, text=True,
+                       timeout=600, check=True, env={**clean_env(), **env})
+    return next(l for l in r.stderr.splitlines() if "OpenBLAS kernels:" in l).split("OpenBLAS kernels: ", 1)[1]
+
+
+def test_openblas_uses_the_vector_kernels_the_processor_has(tmp_path):
+    """OpenBLAS 0.3.21 falls back to its SSE3 kernels ("Prescott") on processor models it does not
+    know; recfuse replaces that fallback at load time, and leaves an explicit choice alone."""
+    flags = set(pathlib.Path("/proc/cpuinfo").read_text().split())
+    line = blas_line(tmp_path)
+    if "avx2" in flags:
+        assert not line.startswith("Prescott"), line
+    if "chose Prescott" in line:
+        assert line.split()[0] in ("SkylakeX", "Haswell", "Sandybridge"), line
+    assert blas_line(tmp_path, OPENBLAS_CORETYPE="Prescott") == "Prescott"
+    assert "chose" not in blas_line(tmp_path, RECFUSE_BLAS_RETUNE="0")

@@ -8,6 +8,12 @@
 extern "C" {
 #endif
 
+/// The OpenBLAS kernel set in use ("SkylakeX", "Haswell", ...; "unknown" without OpenBLAS).
+const char *rec_blas_core(void);
+/// The kernel set OpenBLAS chose itself when recfuse replaced it at load time (its SSE3
+/// fallback for a processor model it does not know), or NULL when it was kept.
+const char *rec_blas_retuned_from(void);
+
 /// Score bounds for the items of blocks [block_begin, block_end) of an int8 item table (the
 /// first pass of Retrieve's screened exact path), and the `k` largest lower bounds among them.
 ///
