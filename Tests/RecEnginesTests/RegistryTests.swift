@@ -77,6 +77,17 @@ import Testing
         #expect(got["cooccurrence"] == want)
     }
 
+    /// One engine asked for: it is the default, and nothing is fitted twice to choose it. The
+    /// fallback asked for by name is a choice again.
+    @Test func oneEngineAskedForIsTheDefaultWithoutAValidationFit() throws {
+        let (_, rec, m) = try trainedBundle(kinds: ["cooccurrence"], defaultEngine: nil)
+        #expect(Set(m.engines.map(\.name)) == ["popularity", "cooccurrence"])
+        #expect(m.defaultEngine == "cooccurrence" && rec.defaultEngine == "cooccurrence")
+        #expect(m.engines.allSatisfy { $0.metrics["validation_ndcg10"] == nil })
+        let (_, _, both) = try trainedBundle(kinds: ["popularity", "cooccurrence"], defaultEngine: nil)
+        #expect(both.engines.allSatisfy { $0.metrics["validation_ndcg10"] != nil })
+    }
+
     @Test func anExplicitDefaultSkipsValidationAndServeCanOverrideIt() throws {
         let (dir, rec, m) = try trainedBundle(kinds: ["popularity", "cooccurrence", "svd"], defaultEngine: "svd")
         #expect(m.defaultEngine == "svd" && rec.defaultEngine == "svd")
