@@ -57,6 +57,9 @@ public struct GATConfig: Sendable, Equatable {
     /// the 1M-rating synthetic set for +0.005 validation NDCG@10 on ml-100k (docs/gat.md).
     public var negativesPerPositive = 1
     public var maxEpochs = 30
+    /// Decay of an exponential moving average of the weights (Polyak averaging): validation,
+    /// the kept weights and serving use the average instead of the last step's weights (0 = off).
+    public var emaDecay: Float = 0.99
     /// Epochs without a better validation NDCG@10 before the learning rate is multiplied by `lrFactor`.
     public var plateauPatience = 2
     public var lrFactor: Float = 0.5
@@ -119,6 +122,7 @@ public struct GATConfig: Sendable, Equatable {
         .choice("similarity", \.similarity, "score: dot product, or cosine (unit-length embeddings)"),
         .float("temperature", \.temperature, in: 0.001...10, "softmax temperature"),
         .int("negatives_per_positive", \.negativesPerPositive, in: 1...1024, "sampled negatives per positive pair"),
+        .float("ema_decay", \.emaDecay, in: 0...0.99999, "decay of the weights' moving average (0 = off)"),
         .int(
             "max_epochs", \.maxEpochs, in: 1...Int.max,
             "epochs at most (training stops earlier on validation NDCG@10)"),

@@ -163,6 +163,8 @@ extension GATEngine {
                 rng: &r)
         }
 
+        // The weights' moving average (empty when off).
+        var ema = c.emaDecay > 0 ? WeightAverage(params.all, decay: c.emaDecay) : nil
         let steps = (batchOrder.count + c.batchSize - 1) / c.batchSize
         var slot = [Int32](repeating: -1, count: nU + nI)
         // The products are small (nodes × 64): OpenBLAS's own threads would spin-wait between
@@ -225,7 +227,9 @@ extension GATEngine {
                     let zt = embedding(t, states, targets: graph.targets, c)
                     let loss = self.loss(t, zt, users: lu, positives: lp, negatives: ln, nodes: targets, graph: g, c)
                     t.backward(loss)
+                    ema?.prepare(params.all)
                     adam.step(params.all)
+                    ema?.update(params.all)
                     lossSum += Double(loss.scalar)
                     let now = ContinuousClock.now
                     if (now - lastReport).seconds >= 1 && step + 1 < steps {
@@ -239,6 +243,12 @@ extension GATEngine {
                     }
                 }
                 let epochSeconds = (ContinuousClock.now - epochStart).seconds
+                // Validated (and kept) under the moving average, when there is one.
+                let current = ema == nil ? [] : params.all.map(\.value)
+                if let averaged = ema?.averaged(params.all) {
+                    for (k, p) in params.all.enumerated() { p.value = averaged[k] }
+                }
+                defer { for (k, p) in params.all.enumerated() where !current.isEmpty { p.value = current[k] } }
                 var ndcg = 0.0
                 if !valUsers.isEmpty {
                     let all = allStates(params, trainGraph).map { Matrix(rows: nU + nI, cols: h, data: $0.value) }

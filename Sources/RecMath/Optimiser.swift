@@ -65,3 +65,72 @@ public struct AdamW: Sendable {
         }
     }
 }
+
+/// An exponential moving average of parameters' values (Polyak averaging):
+/// `average = decay · average + (1 − decay) · value` after every optimiser step. For a sparse
+/// parameter (an embedding table whose untouched rows the step leaves alone) the average of a
+/// row is brought up to date only when the row is updated, and by `averaged`: a row whose value
+/// stayed `x` for `k` steps moves to `x + decay^k (average − x)`, what `k` dense updates give.
+/// So a step costs O(rows it touched), whatever the table's size.
+public struct WeightAverage {
+    public let decay: Float
+    private var average: [[Float]]
+    /// Per parameter: the step each row's average was last brought up to (sparse ones only).
+    private var current: [[Int32]]
+    private var steps: Int32 = 0
+    private var pending: [[Int32]] = []
+
+    public init(_ params: [Parameter], decay: Float) {
+        self.decay = decay
+        average = params.map(\.value)
+        current = params.map { $0.sparse ? [Int32](repeating: 0, count: $0.rows) : [] }
+    }
+
+    /// Call before the optimiser step: the rows it is about to update catch up under their
+    /// present values.
+    public mutating func prepare(_ params: [Parameter]) {
+        pending = params.map { $0.sparse ? $0.pendingRows : [] }
+        for (k, p) in params.enumerated() where p.sparse {
+            for r in pending[k] { catchUp(k, p, Int(r), to: steps) }
+        }
+    }
+
+    /// Call after the optimiser step.
+    public mutating func update(_ params: [Parameter]) {
+        steps += 1
+        let d = decay
+        for (k, p) in params.enumerated() {
+            if p.sparse {
+                let c = p.cols
+                for r in pending[k] {
+                    for i in (Int(r) * c)..<(Int(r) * c + c) {
+                        average[k][i] = d * average[k][i] + (1 - d) * p.value[i]
+                    }
+                    current[k][Int(r)] = steps
+                }
+                continue
+            }
+            average[k].withUnsafeMutableBufferPointer { e in
+                p.value.withUnsafeBufferPointer { x in
+                    for i in e.indices { e[i] = d * e[i] + (1 - d) * x[i] }
+                }
+            }
+        }
+    }
+
+    /// Every parameter's average, every row brought up to the last step.
+    public mutating func averaged(_ params: [Parameter]) -> [[Float]] {
+        for (k, p) in params.enumerated() where p.sparse {
+            for r in 0..<p.rows { catchUp(k, p, r, to: steps) }
+        }
+        return average
+    }
+
+    private mutating func catchUp(_ k: Int, _ p: Parameter, _ r: Int, to step: Int32) {
+        let gap = step - current[k][r]
+        guard gap > 0 else { return }
+        let f = Foundation.pow(decay, Float(gap)), c = p.cols
+        for i in (r * c)..<(r * c + c) { average[k][i] = p.value[i] + f * (average[k][i] - p.value[i]) }
+        current[k][r] = step
+    }
+}

@@ -71,6 +71,9 @@ public final class Parameter {
         }
     }
 
+    /// The rows touched since the last step (the rows the next optimiser step will update).
+    public var pendingRows: [Int32] { touchedRows }
+
     /// The rows touched since the last step, and forgets them.
     func takeTouched() -> [Int32] {
         for r in touchedRows { touchedMask[Int(r)] = false }

@@ -112,3 +112,39 @@ import Testing
         #expect(Kernels.rowDots(a, x, rows: []).isEmpty)
     }
 }
+
+/// The moving average of weights, lazy for an embedding table's untouched rows, equals the
+/// dense average of every row after every step.
+@Suite struct WeightAverageTests {
+    @Test func theLazyAverageOfASparseTableIsTheDenseOne() {
+        let table = Parameter("table", rows: 12, cols: 4, value: (0..<48).map { Float($0) / 10 })
+        table.sparse = true
+        let dense = Parameter("w", rows: 1, cols: 4, value: [1, -1, 0.5, 2])
+        let params = [table, dense]
+        var adam = AdamW(lr: 0.05, weightDecay: 0.01)
+        var average = WeightAverage(params, decay: 0.9)
+        var reference = params.map(\.value)
+        var state: UInt64 = 3
+        var everTouched = Set<Int32>()
+        for _ in 0..<40 {
+            let rows: [Int32] = (0..<3).map { _ in  // rows 6 ..< 12 are never touched
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Int32((state >> 33) % 6)
+            }
+            everTouched.formUnion(rows)
+            let t = Tape()
+            t.backward(t.add(t.sum(t.mul(t.rows(of: table, rows), t.rows(of: table, rows))), t.sum(t.param(dense))))
+            average.prepare(params)
+            adam.step(params)
+            average.update(params)
+            for (k, p) in params.enumerated() {
+                for i in reference[k].indices { reference[k][i] = 0.9 * reference[k][i] + 0.1 * p.value[i] }
+            }
+        }
+        let got = average.averaged(params)
+        for k in params.indices {
+            for i in reference[k].indices { #expect(abs(got[k][i] - reference[k][i]) < 1e-4, "\(k) \(i)") }
+        }
+        #expect(everTouched.count > 1 && got[0] != table.value && got[1] != dense.value)
+    }
+}
