@@ -14,23 +14,22 @@
 
 #include "rec_kernels.h"
 
-static const char *retuned_from = NULL;
+static int retuned = 0;
 
 const char *rec_blas_core(void) {
     char *(*name)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
     return name ? name() : "unknown";
 }
 
-const char *rec_blas_retuned_from(void) { return retuned_from; }
+const char *rec_blas_retuned_from(void) { return retuned ? "Prescott" : NULL; }
 
 #if defined(__x86_64__)
 __attribute__((constructor)) static void rec_blas_retune(void) {
     const char *off = getenv("RECFUSE_BLAS_RETUNE");
     if (getenv("OPENBLAS_CORETYPE") || (off && strcmp(off, "0") == 0)) return;
-    char *(*name)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
     void (*quit)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
     void (*init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
-    if (!name || !quit || !init || strcmp(name(), "Prescott") != 0) return;
+    if (!quit || !init || strcmp(rec_blas_core(), "Prescott") != 0) return;
     __builtin_cpu_init();
     const char *want = NULL;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -45,6 +44,6 @@ __attribute__((constructor)) static void rec_blas_retune(void) {
     quit();
     init();
     unsetenv("OPENBLAS_CORETYPE");
-    retuned_from = "Prescott";
+    retuned = 1;
 }
 #endif

@@ -84,13 +84,15 @@ public enum Bundles {
     ) throws -> BundleManifest {
         let jobs = try jobs(plan, log: context.log)
         var validation: [String: Double] = [:]
-        // One engine asked for (the fallback added for it): it is the default, and fitting
-        // everything a second time only to confirm that would double the training time.
-        let asked = jobs.filter { $0.kind.name != Registry.fallback || plan.kinds.contains(Registry.fallback) }
-        if plan.defaultEngine == nil && jobs.count > 1 && asked.count > 1 {
-            validation = try validationNDCG(jobs, dataset, plan: plan, context: context)
-        } else if plan.defaultEngine == nil && jobs.count > 1 {
-            context.log("one engine asked for: \(asked[0].kind.name) is the default (no validation fit)")
+        if plan.defaultEngine == nil && jobs.count > 1 {
+            // One engine asked for (the fallback added beside it is no choice): it is the
+            // default, and fitting everything a second time only to confirm that would double
+            // the training time.
+            if Set(plan.kinds).count > 1 {
+                validation = try validationNDCG(jobs, dataset, plan: plan, context: context)
+            } else {
+                context.log("one engine asked for: \(plan.kinds[0]) is the default (no validation fit)")
+            }
         }
         let defaultEngine = plan.defaultEngine ?? best(jobs.map { $0.kind.name }, validation)
         let writer = try BundleWriter(destination: out, dataset: dataset)

@@ -243,12 +243,14 @@ extension GATEngine {
                     }
                 }
                 let epochSeconds = (ContinuousClock.now - epochStart).seconds
-                // Validated (and kept) under the moving average, when there is one.
-                let current = ema == nil ? [] : params.all.map(\.value)
+                // Validated (and kept) under the moving average, when there is one; training
+                // goes on from the last step's weights.
+                var trained: [[Float]]?
                 if let averaged = ema?.averaged(params.all) {
+                    trained = params.all.map(\.value)
                     for (k, p) in params.all.enumerated() { p.value = averaged[k] }
                 }
-                defer { for (k, p) in params.all.enumerated() where !current.isEmpty { p.value = current[k] } }
+                defer { if let trained { for (k, p) in params.all.enumerated() { p.value = trained[k] } } }
                 var ndcg = 0.0
                 if !valUsers.isEmpty {
                     let all = allStates(params, trainGraph).map { Matrix(rows: nU + nI, cols: h, data: $0.value) }

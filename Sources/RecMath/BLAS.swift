@@ -130,17 +130,14 @@ struct BorrowedFloats: @unchecked Sendable {
 /// Thin, checked wrappers over OpenBLAS (cblas). Thread-safe: OpenBLAS routines are
 /// re-entrant; the library's own thread pool is shared by all callers.
 public enum BLAS {
-    /// The OpenBLAS kernel set in use, and what OpenBLAS had chosen itself when recfuse
-    /// replaced its SSE3 fallback for a processor it does not know (`rec_blas_retune`).
-    public static var kernels: (core: String, replaced: String?) {
-        (String(cString: rec_blas_core()), rec_blas_retuned_from().map { String(cString: $0) })
-    }
-
-    /// `kernels` as one phrase for a log line.
+    /// The OpenBLAS kernel set in use, for a log line, with what OpenBLAS had chosen itself
+    /// when recfuse replaced its SSE3 fallback for a processor it does not know (`blas_tune.c`).
     public static var kernelsDescription: String {
-        let k = kernels
-        guard let from = k.replaced else { return "OpenBLAS kernels: \(k.core)" }
-        return "OpenBLAS kernels: \(k.core) (OpenBLAS chose \(from), its fallback for a processor it does not know; "
+        let core = String(cString: rec_blas_core())
+        guard let from = rec_blas_retuned_from().map({ String(cString: $0) }) else {
+            return "OpenBLAS kernels: \(core)"
+        }
+        return "OpenBLAS kernels: \(core) (OpenBLAS chose \(from), its fallback for a processor it does not know; "
             + "OPENBLAS_CORETYPE overrides)"
     }
 

@@ -191,10 +191,10 @@ struct Serve: ParsableCommand {
             if store == nil && retrainEvery != nil {
                 throw RecError.invalidArgument("--retrain-every needs --store (it trains on the recorded writes)")
             }
+            guard let priority = Service.WritePriority(rawValue: writePriority) else {
+                throw RecError.invalidArgument("--write-priority must be idle, low or normal")
+            }
             if let store {
-                guard let priority = Service.WritePriority(rawValue: writePriority) else {
-                    throw RecError.invalidArgument("--write-priority must be idle, low or normal")
-                }
                 service.setWritePriority(priority)
                 let t0 = ContinuousClock.now
                 let backend = try StoreURL.open(store)

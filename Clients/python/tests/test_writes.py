@@ -305,6 +305,7 @@ def test_bad_write_flags_are_refused_by_name(bundle_dir, tmp_path):
     from conftest import recfuse_bin
     cases = [
         (["--store", f"sqlite:{tmp_path / 's.sqlite'}", "--write-priority", "urgent"], "--write-priority"),
+        (["--write-priority", "urgent"], "--write-priority"),
         (["--retrain-every", "5m"], "--retrain-every needs --store"),
         (["--store", "mysql://db/x"], "--store 'mysql://db/x'"),
         (["--store", f"sqlite:{tmp_path / 's.sqlite'}", "--retrain-every", "soon"], "duration 'soon'"),
